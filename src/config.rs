@@ -1,0 +1,1041 @@
+//! Crossbar.io node config (`config.json`, version 2) read into typed, validated values.
+//!
+//! Implements the subset of Crossbar's config format described in the README: router workers
+//! with realms and roles, `web`, `websocket` and `websocket.testee` transports, TCP endpoints
+//! with `tls`. Every key is either used, or named in one warning line (so a typo such as
+//! `certficate` is visible), or refused with an error naming its JSON path. Paths in the config
+//! are resolved against the node directory here, once; serving code never reads the file.
+
+use crate::error::StartError;
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+
+/// A whole node: what `config.json` asks for, resolved against the node directory.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The config file that was read.
+    pub file: PathBuf,
+    /// Router workers, each with its realms and transports.
+    pub routers: Vec<Router>,
+    /// Keys we read but do not act on, one sentence each.
+    pub warnings: Vec<String>,
+}
+
+/// One `router` worker.
+#[derive(Debug, Clone)]
+pub struct Router {
+    /// Realms this router serves.
+    pub realms: Vec<Realm>,
+    /// Listening transports.
+    pub transports: Vec<Transport>,
+}
+
+/// A WAMP realm and its roles.
+#[derive(Debug, Clone)]
+pub struct Realm {
+    /// Realm name, e.g. `realm1`.
+    pub name: String,
+    /// Roles clients may be given in this realm.
+    pub roles: Vec<Role>,
+}
+
+/// A role: what its sessions may do.
+#[derive(Debug, Clone)]
+pub struct Role {
+    /// Role name, e.g. `anonymous`.
+    pub name: String,
+    /// Permissions in config order; the most specific matching URI wins.
+    pub permissions: Vec<Permission>,
+}
+
+/// One entry of a role's `permissions`.
+#[derive(Debug, Clone)]
+pub struct Permission {
+    /// URI or pattern.
+    pub uri: String,
+    /// `exact`, `prefix` or `wildcard`.
+    pub match_policy: MatchPolicy,
+    /// Allowed actions.
+    pub call: bool,
+    /// May register.
+    pub register: bool,
+    /// May publish.
+    pub publish: bool,
+    /// May subscribe.
+    pub subscribe: bool,
+    /// Caller identity is disclosed to callees.
+    pub disclose_caller: bool,
+    /// Publisher identity is disclosed to subscribers.
+    pub disclose_publisher: bool,
+}
+
+/// How a URI pattern matches (WAMP spec, "Pattern-based Subscriptions").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatchPolicy {
+    /// The URI equals the pattern.
+    Exact,
+    /// The URI starts with the pattern.
+    Prefix,
+    /// Empty components of the pattern match any component.
+    Wildcard,
+}
+
+impl MatchPolicy {
+    /// Parses a WAMP `match` option value.
+    pub fn parse(text: &str) -> Option<MatchPolicy> {
+        match text {
+            "exact" => Some(MatchPolicy::Exact),
+            "prefix" => Some(MatchPolicy::Prefix),
+            "wildcard" => Some(MatchPolicy::Wildcard),
+            _ => None,
+        }
+    }
+
+    /// The WAMP name of this policy.
+    pub fn name(self) -> &'static str {
+        match self {
+            MatchPolicy::Exact => "exact",
+            MatchPolicy::Prefix => "prefix",
+            MatchPolicy::Wildcard => "wildcard",
+        }
+    }
+}
+
+/// A listening transport.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    /// JSON path, e.g. `workers[0].transports[0]`, used in log lines.
+    pub key: String,
+    /// Which kind of transport.
+    pub kind: TransportKind,
+    /// Where it listens.
+    pub endpoint: Endpoint,
+    /// For `web`: path services by their URL path ("/" is the root). For `websocket` and
+    /// `websocket.testee`: one entry at "/" that answers on every path.
+    pub paths: Vec<(String, PathService)>,
+    /// `hsts`: send Strict-Transport-Security (seconds) on TLS responses.
+    pub hsts_max_age: Option<u64>,
+}
+
+/// The `type` of a transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// `web`: HTTP paths.
+    Web,
+    /// `websocket`: a WAMP WebSocket endpoint on every path.
+    WebSocket,
+    /// `websocket.testee`: echoes WebSocket messages, for conformance suites.
+    Testee,
+}
+
+/// A TCP endpoint.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// TCP port; 0 picks a free one.
+    pub port: u16,
+    /// Interface address; `None` for all interfaces (IPv6 and IPv4).
+    pub interface: Option<String>,
+    /// TLS files and options, if the endpoint is secure.
+    pub tls: Option<TlsFiles>,
+}
+
+/// A file path from the config: as written, and resolved against the node directory.
+#[derive(Debug, Clone)]
+pub struct NamedFile {
+    /// JSON path of the key that names it.
+    pub key: String,
+    /// As written in the config.
+    pub named: String,
+    /// Resolved against the node directory.
+    pub path: PathBuf,
+}
+
+impl NamedFile {
+    /// An error about this file.
+    pub fn error(&self, problem: impl Into<String>) -> StartError {
+        StartError::file(&self.key, &self.named, &self.path, problem)
+    }
+
+    /// Reads the whole file, or says which key named it and why it cannot be read.
+    pub fn read(&self) -> Result<Vec<u8>, StartError> {
+        std::fs::read(&self.path).map_err(|e| self.error(format!("cannot read it: {e}")))
+    }
+}
+
+/// The endpoint's `tls` object.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// JSON path of the `tls` object.
+    pub key_path: String,
+    /// Private key (PEM).
+    pub key: NamedFile,
+    /// Certificate, optionally followed by its chain (PEM).
+    pub certificate: NamedFile,
+    /// Extra chain certificates served after the certificate file's blocks.
+    pub chain_certificates: Vec<NamedFile>,
+    /// CAs that client certificates must be issued by; empty means no client certificates.
+    pub ca_certificates: Vec<NamedFile>,
+    /// A DH parameter file; checked, then unused (rustls has no finite-field DH).
+    pub dhparam: Option<NamedFile>,
+    /// An OpenSSL cipher string for TLS 1.2.
+    pub ciphers: Option<String>,
+}
+
+/// What a web path serves.
+#[derive(Debug, Clone)]
+pub enum PathService {
+    /// Files from a directory.
+    Static(StaticOptions),
+    /// A WebSocket endpoint (WAMP, or echo for testee transports).
+    WebSocket(WebSocketOptions),
+    /// A redirect to `url`.
+    Redirect(String),
+    /// A fixed JSON value.
+    Json(Value),
+    /// A page about this node.
+    NodeInfo,
+}
+
+/// A `static` path.
+#[derive(Debug, Clone)]
+pub struct StaticOptions {
+    /// The directory served.
+    pub directory: NamedFile,
+    /// `options.enable_directory_listing`.
+    pub directory_listing: bool,
+    /// `options.cache_timeout` in seconds; `None` sends no Cache-Control.
+    pub cache_timeout: Option<u64>,
+    /// `options.mime_types`: extra extension → media type pairs.
+    pub mime_types: Vec<(String, String)>,
+}
+
+/// A `websocket` path or transport.
+#[derive(Debug, Clone)]
+pub struct WebSocketOptions {
+    /// `serializers`, e.g. `["json"]`.
+    pub serializers: Vec<String>,
+    /// Largest incoming message in bytes.
+    pub max_message_size: usize,
+    /// Largest incoming frame in bytes.
+    pub max_frame_size: usize,
+    /// Ping after this much silence (milliseconds); 0 disables.
+    pub auto_ping_interval_ms: u64,
+    /// Close when a ping is not answered within this time (milliseconds).
+    pub auto_ping_timeout_ms: u64,
+    /// Time for the opening handshake (milliseconds).
+    pub open_handshake_timeout_ms: u64,
+    /// Time allowed for the closing handshake (milliseconds).
+    pub close_handshake_timeout_ms: u64,
+    /// `Origin` patterns (`*` wildcards) allowed to connect; `["*"]` allows all.
+    pub allowed_origins: Vec<String>,
+    /// Authentication methods, Crossbar's `auth` object.
+    pub auth: Auth,
+}
+
+/// Crossbar's `auth` object of a WebSocket path.
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    /// `anonymous`: the role given.
+    pub anonymous: Option<String>,
+    /// `ticket` principals: authid → (ticket, role).
+    pub ticket: Vec<(String, String, String)>,
+    /// `tls` principals: authid → (lower-case hex fingerprint, role).
+    pub tls: Vec<(String, String, String)>,
+}
+
+impl Auth {
+    /// Method names configured, for errors that list them.
+    pub fn methods(&self) -> Vec<&'static str> {
+        let mut methods = Vec::new();
+        if self.anonymous.is_some() {
+            methods.push("anonymous");
+        }
+        if !self.ticket.is_empty() {
+            methods.push("ticket");
+        }
+        if !self.tls.is_empty() {
+            methods.push("tls");
+        }
+        methods
+    }
+}
+
+/// Default largest WAMP message: generous for RPC payloads, small enough that a few
+/// hundred hostile clients cannot exhaust memory.
+const DEFAULT_MAX_MESSAGE: usize = 1 << 20;
+/// The testee transport runs conformance suites whose cases send 16 MiB messages.
+const TESTEE_MAX_MESSAGE: usize = 16 << 20;
+
+/// Reads `DIR/config.json` and validates everything that does not need another file.
+pub fn load(dir: &Path) -> Result<NodeConfig, StartError> {
+    let file = dir.join("config.json");
+    let text = std::fs::read_to_string(&file).map_err(|e| StartError::ConfigFile {
+        file: file.clone(),
+        problem: format!("cannot read the node config: {e}"),
+    })?;
+    parse(dir, &file, &text)
+}
+
+/// Parses config text; `dir` resolves relative paths, `file` is named in errors.
+pub fn parse(dir: &Path, file: &Path, text: &str) -> Result<NodeConfig, StartError> {
+    let root: Value = serde_json::from_str(text).map_err(|e| StartError::ConfigFile {
+        file: file.to_path_buf(),
+        problem: format!(
+            "not valid JSON at line {}, column {}: {e}",
+            e.line(),
+            e.column()
+        ),
+    })?;
+    let reader = Reader {
+        dir,
+        file,
+        warnings: RefCell::new(Vec::new()),
+    };
+    let routers = reader.node(&root)?;
+    if routers.iter().all(|r| r.transports.is_empty()) {
+        return Err(reader.error("workers", "no router worker has a transport, so there is nothing to serve; add a `router` worker with a `web` or `websocket` transport"));
+    }
+    Ok(NodeConfig {
+        file: file.to_path_buf(),
+        routers,
+        warnings: reader.warnings.into_inner(),
+    })
+}
+
+/// Walks the JSON tree, keeping the config file for errors and collecting warnings.
+struct Reader<'a> {
+    dir: &'a Path,
+    file: &'a Path,
+    warnings: RefCell<Vec<String>>,
+}
+
+/// A JSON object being read: keys that are never asked for are warned about in `done`.
+struct Obj<'r, 'a> {
+    reader: &'r Reader<'a>,
+    key: String,
+    map: &'r Map<String, Value>,
+    used: RefCell<Vec<&'static str>>,
+}
+
+impl<'a> Reader<'a> {
+    fn error(&self, key: &str, problem: impl Into<String>) -> StartError {
+        StartError::Key {
+            file: self.file.to_path_buf(),
+            key: key.to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    fn warn(&self, text: String) {
+        self.warnings.borrow_mut().push(text);
+    }
+
+    fn obj<'r>(&'r self, key: &str, value: &'r Value) -> Result<Obj<'r, 'a>, StartError> {
+        match value {
+            Value::Object(map) => Ok(Obj {
+                reader: self,
+                key: key.to_string(),
+                map,
+                used: RefCell::new(Vec::new()),
+            }),
+            other => Err(self.error(key, format!("must be an object, not {}", kind(other)))),
+        }
+    }
+
+    fn resolve(&self, key: &str, named: &str) -> NamedFile {
+        NamedFile {
+            key: key.to_string(),
+            named: named.to_string(),
+            path: self.dir.join(named),
+        }
+    }
+
+    fn node(&self, root: &Value) -> Result<Vec<Router>, StartError> {
+        let top = self.obj("(top level)", root)?;
+        match top.get("version") {
+            None => self.warn("`version` is missing; reading the file as Crossbar config version 2".into()),
+            Some(Value::Number(n)) if n.as_u64() == Some(2) => {}
+            Some(other) => {
+                return Err(self.error(
+                    "version",
+                    format!("must be 2 (Crossbar's config version), not {other}"),
+                ))
+            }
+        }
+        top.ignore("controller", "node controller settings are Crossbar's process management; wssnode is one process");
+        let mut routers = Vec::new();
+        for (i, worker) in top.array("workers")?.iter().enumerate() {
+            if let Some(router) = self.worker(&format!("workers[{i}]"), worker)? {
+                routers.push(router);
+            }
+        }
+        top.done();
+        Ok(routers)
+    }
+
+    fn worker(&self, key: &str, value: &Value) -> Result<Option<Router>, StartError> {
+        let worker = self.obj(key, value)?;
+        let kind = worker.required_str("type")?;
+        match kind {
+            "router" => {}
+            "guest" | "container" => {
+                self.warn(format!("`{key}`: a `{kind}` worker runs a program of its own; wssnode does not start it: start this component yourself and let it connect to the router over WebSocket"));
+                return Ok(None);
+            }
+            other => {
+                return Err(self.error(
+                    &format!("{key}.type"),
+                    format!("worker type `{other}` is not supported; wssnode runs `router` workers"),
+                ))
+            }
+        }
+        worker.ignore("options", "router worker options (process title, environment, …) do not apply to one process");
+        worker.ignore("components", "embedded Python components cannot run in wssnode; start them yourself");
+        worker.allow("id");
+        let mut realms = Vec::new();
+        for (i, realm) in worker.array_or_empty("realms")?.iter().enumerate() {
+            realms.push(self.realm(&format!("{key}.realms[{i}]"), realm)?);
+        }
+        let mut transports = Vec::new();
+        for (i, transport) in worker.array_or_empty("transports")?.iter().enumerate() {
+            transports.push(self.transport(&format!("{key}.transports[{i}]"), transport)?);
+        }
+        worker.done();
+        Ok(Some(Router { realms, transports }))
+    }
+
+    fn realm(&self, key: &str, value: &Value) -> Result<Realm, StartError> {
+        let realm = self.obj(key, value)?;
+        let name = realm.required_str("name")?.to_string();
+        let mut roles = Vec::new();
+        for (i, role) in realm.array_or_empty("roles")?.iter().enumerate() {
+            roles.push(self.role(&format!("{key}.roles[{i}]"), role)?);
+        }
+        realm.ignore("store", "event history is not kept");
+        realm.allow("id");
+        realm.done();
+        Ok(Realm { name, roles })
+    }
+
+    fn role(&self, key: &str, value: &Value) -> Result<Role, StartError> {
+        let role = self.obj(key, value)?;
+        let name = role.required_str("name")?.to_string();
+        if role.get("authorizer").is_some() {
+            return Err(self.error(&format!("{key}.authorizer"), "dynamic authorizers call a WAMP procedure of yours, which wssnode does not do; list static `permissions` instead"));
+        }
+        let mut permissions = Vec::new();
+        for (i, permission) in role.array_or_empty("permissions")?.iter().enumerate() {
+            permissions.push(self.permission(&format!("{key}.permissions[{i}]"), permission)?);
+        }
+        role.allow("id");
+        role.done();
+        Ok(Role { name, permissions })
+    }
+
+    fn permission(&self, key: &str, value: &Value) -> Result<Permission, StartError> {
+        let permission = self.obj(key, value)?;
+        let uri = permission.str("uri")?.unwrap_or("").to_string();
+        // Crossbar's older form: "uri": "com.example.*" with no `match` means prefix.
+        let (uri, default_match) = match uri.strip_suffix('*') {
+            Some(prefix) => (prefix.to_string(), MatchPolicy::Prefix),
+            None => (uri, MatchPolicy::Exact),
+        };
+        let match_policy = match permission.str("match")? {
+            None => default_match,
+            Some(text) => MatchPolicy::parse(text).ok_or_else(|| {
+                self.error(
+                    &format!("{key}.match"),
+                    format!("must be `exact`, `prefix` or `wildcard`, not `{text}`"),
+                )
+            })?,
+        };
+        let flags = |name: &'static str, fields: [&'static str; 4]| -> Result<[bool; 4], StartError> {
+            let mut out = [false; 4];
+            if let Some(value) = permission.get(name) {
+                let obj = self.obj(&format!("{key}.{name}"), value)?;
+                for (slot, field) in out.iter_mut().zip(fields) {
+                    *slot = obj.bool(field)?.unwrap_or(false);
+                }
+                obj.ignore("cache", "authorization results are not cached");
+                obj.done();
+            }
+            Ok(out)
+        };
+        let [call, register, publish, subscribe] =
+            flags("allow", ["call", "register", "publish", "subscribe"])?;
+        let [disclose_caller, disclose_publisher, _, _] =
+            flags("disclose", ["caller", "publisher", "", ""])?;
+        permission.allow("cache");
+        permission.done();
+        Ok(Permission {
+            uri,
+            match_policy,
+            call,
+            register,
+            publish,
+            subscribe,
+            disclose_caller,
+            disclose_publisher,
+        })
+    }
+
+    fn transport(&self, key: &str, value: &Value) -> Result<Transport, StartError> {
+        let transport = self.obj(key, value)?;
+        let kind = match transport.required_str("type")? {
+            "web" => TransportKind::Web,
+            "websocket" => TransportKind::WebSocket,
+            "websocket.testee" => TransportKind::Testee,
+            other => {
+                return Err(self.error(
+                    &format!("{key}.type"),
+                    format!("transport type `{other}` is not supported; use `web` (with a `websocket` path) or `websocket`"),
+                ))
+            }
+        };
+        let endpoint = self.endpoint(
+            &format!("{key}.endpoint"),
+            transport.required("endpoint")?,
+        )?;
+        transport.allow("id");
+        let mut hsts_max_age = None;
+        let paths = match kind {
+            TransportKind::Web => {
+                if let Some(options) = transport.get("options") {
+                    hsts_max_age = self.web_options(&format!("{key}.options"), options)?;
+                }
+                let paths_value = transport.required("paths")?;
+                let paths = self.obj(&format!("{key}.paths"), paths_value)?;
+                let mut out = Vec::new();
+                for (name, value) in paths.map {
+                    let path_key = format!("{key}.paths.{}", quote_key(name));
+                    out.push((url_path(name), self.path_service(&path_key, value)?));
+                }
+                if out.is_empty() {
+                    return Err(self.error(&format!("{key}.paths"), "is empty; add at least `\"/\"`"));
+                }
+                out
+            }
+            TransportKind::WebSocket | TransportKind::Testee => {
+                let options = self.websocket(key, &transport, kind == TransportKind::Testee)?;
+                vec![("/".to_string(), PathService::WebSocket(options))]
+            }
+        };
+        transport.done_except(&["paths", "options"]);
+        Ok(Transport {
+            key: key.to_string(),
+            kind,
+            endpoint,
+            paths,
+            hsts_max_age,
+        })
+    }
+
+    fn web_options(&self, key: &str, value: &Value) -> Result<Option<u64>, StartError> {
+        let options = self.obj(key, value)?;
+        let hsts = options.bool("hsts")?.unwrap_or(false);
+        // Crossbar's default max-age: one year.
+        let max_age = options.u64("hsts_max_age")?.unwrap_or(31_536_000);
+        options.ignore("access_log", "every request is logged at level info");
+        options.ignore("display_tracebacks", "wssnode never sends tracebacks");
+        options.ignore("hixie76_aware", "Hixie-76 WebSocket is not supported");
+        options.done();
+        Ok(hsts.then_some(max_age))
+    }
+
+    fn endpoint(&self, key: &str, value: &Value) -> Result<Endpoint, StartError> {
+        let endpoint = self.obj(key, value)?;
+        match endpoint.required_str("type")? {
+            "tcp" => {}
+            other => {
+                return Err(self.error(
+                    &format!("{key}.type"),
+                    format!("endpoint type `{other}` is not supported; use `tcp`"),
+                ))
+            }
+        }
+        let port = endpoint
+            .u64("port")?
+            .ok_or_else(|| self.error(&format!("{key}.port"), "is missing; give the TCP port to listen on"))?;
+        let port = u16::try_from(port)
+            .map_err(|_| self.error(&format!("{key}.port"), format!("{port} is not a TCP port (0–65535)")))?;
+        let interface = endpoint.str("interface")?.map(str::to_string);
+        if let Some(version) = endpoint.u64("version")? {
+            if version != 4 && version != 6 {
+                return Err(self.error(&format!("{key}.version"), "must be 4 or 6"));
+            }
+        }
+        endpoint.ignore("backlog", "the system's default listen backlog is used");
+        endpoint.ignore("shared", "port sharing between processes does not apply");
+        endpoint.ignore("user_timeout", "TCP_USER_TIMEOUT is not set");
+        let tls = match endpoint.get("tls") {
+            Some(value) => Some(self.tls(&format!("{key}.tls"), value)?),
+            None => None,
+        };
+        endpoint.done();
+        Ok(Endpoint {
+            port,
+            interface,
+            tls,
+        })
+    }
+
+    fn tls(&self, key: &str, value: &Value) -> Result<TlsFiles, StartError> {
+        let tls = self.obj(key, value)?;
+        let file = |name: &'static str| -> Result<Option<NamedFile>, StartError> {
+            Ok(tls.str(name)?.map(|named| self.resolve(&format!("{key}.{name}"), named)))
+        };
+        let files = |name: &'static str| -> Result<Vec<NamedFile>, StartError> {
+            let mut out = Vec::new();
+            for (i, item) in tls.array_or_empty(name)?.iter().enumerate() {
+                let item_key = format!("{key}.{name}[{i}]");
+                match item {
+                    Value::String(named) => out.push(self.resolve(&item_key, named)),
+                    other => {
+                        return Err(self.error(&item_key, format!("must be a file path (string), not {}", kind(other))))
+                    }
+                }
+            }
+            Ok(out)
+        };
+        let missing = |name: &str| {
+            self.error(
+                &format!("{key}.{name}"),
+                format!("is missing; `tls` needs both `key` and `certificate` (PEM files)"),
+            )
+        };
+        let files = TlsFiles {
+            key_path: key.to_string(),
+            key: file("key")?.ok_or_else(|| missing("key"))?,
+            certificate: file("certificate")?.ok_or_else(|| missing("certificate"))?,
+            chain_certificates: files("chain_certificates")?,
+            ca_certificates: files("ca_certificates")?,
+            dhparam: file("dhparam")?,
+            ciphers: tls.str("ciphers")?.map(str::to_string),
+        };
+        tls.done();
+        Ok(files)
+    }
+
+    fn path_service(&self, key: &str, value: &Value) -> Result<PathService, StartError> {
+        let path = self.obj(key, value)?;
+        let service = match path.required_str("type")? {
+            "static" => PathService::Static(self.static_path(key, &path)?),
+            "websocket" => PathService::WebSocket(self.websocket(key, &path, false)?),
+            "redirect" => PathService::Redirect(path.required_str("url")?.to_string()),
+            "json" => PathService::Json(path.required("value")?.clone()),
+            "nodeinfo" => PathService::NodeInfo,
+            other => {
+                return Err(self.error(
+                    &format!("{key}.type"),
+                    format!("path type `{other}` is not supported; wssnode serves `static`, `websocket`, `redirect`, `json` and `nodeinfo`"),
+                ))
+            }
+        };
+        path.done_except(&["options"]);
+        Ok(service)
+    }
+
+    fn static_path(&self, key: &str, path: &Obj<'_, '_>) -> Result<StaticOptions, StartError> {
+        if path.get("package").is_some() {
+            return Err(self.error(&format!("{key}.package"), "serving files from a Python package is not possible; copy them into a folder and name it in `directory`"));
+        }
+        path.ignore("resource", "Python package resources are not served");
+        let named = path.required_str("directory")?;
+        let mut options = StaticOptions {
+            directory: self.resolve(&format!("{key}.directory"), named),
+            directory_listing: false,
+            // Crossbar's default: 12 hours.
+            cache_timeout: Some(43_200),
+            mime_types: Vec::new(),
+        };
+        if let Some(value) = path.get("options") {
+            let opts = self.obj(&format!("{key}.options"), value)?;
+            options.directory_listing = opts.bool("enable_directory_listing")?.unwrap_or(false);
+            match opts.get("cache_timeout") {
+                None => {}
+                Some(Value::Null) => options.cache_timeout = None,
+                Some(_) => options.cache_timeout = opts.u64("cache_timeout")?,
+            }
+            if let Some(value) = opts.get("mime_types") {
+                let types = self.obj(&format!("{key}.options.mime_types"), value)?;
+                for (ext, media) in types.map {
+                    match media {
+                        Value::String(media) => options
+                            .mime_types
+                            .push((ext.trim_start_matches('.').to_ascii_lowercase(), media.clone())),
+                        other => {
+                            return Err(self.error(
+                                &format!("{key}.options.mime_types.{}", quote_key(ext)),
+                                format!("must be a media type string, not {}", kind(other)),
+                            ))
+                        }
+                    }
+                }
+            }
+            opts.done();
+        }
+        Ok(options)
+    }
+
+    fn websocket(&self, key: &str, obj: &Obj<'_, '_>, testee: bool) -> Result<WebSocketOptions, StartError> {
+        obj.ignore("url", "the URL is only informational");
+        obj.ignore("debug", "use RUST_LOG=debug");
+        let mut serializers = Vec::new();
+        for (i, item) in obj.array_or_empty("serializers")?.iter().enumerate() {
+            match item.as_str() {
+                Some("json") => serializers.push("json".to_string()),
+                Some(other) => self.warn(format!("`{key}.serializers[{i}]`: serializer `{other}` is not offered yet; clients fall back to `json`")),
+                None => return Err(self.error(&format!("{key}.serializers[{i}]"), "must be a serializer name such as `json`")),
+            }
+        }
+        if serializers.is_empty() {
+            serializers.push("json".to_string());
+        }
+        let max_message = if testee { TESTEE_MAX_MESSAGE } else { DEFAULT_MAX_MESSAGE };
+        let mut options = WebSocketOptions {
+            serializers,
+            max_message_size: max_message,
+            max_frame_size: max_message,
+            auto_ping_interval_ms: 30_000,
+            auto_ping_timeout_ms: 30_000,
+            open_handshake_timeout_ms: 10_000,
+            close_handshake_timeout_ms: 2_000,
+            allowed_origins: vec!["*".to_string()],
+            auth: Auth::default(),
+        };
+        if let Some(value) = obj.get("options") {
+            let opts = self.obj(&format!("{key}.options"), value)?;
+            let size = |name: &'static str| -> Result<Option<usize>, StartError> {
+                Ok(opts.u64(name)?.map(|n| if n == 0 { usize::MAX } else { n as usize }))
+            };
+            if let Some(n) = size("max_message_size")? {
+                options.max_message_size = n;
+                options.max_frame_size = options.max_frame_size.min(n);
+            }
+            if let Some(n) = size("max_frame_size")? {
+                options.max_frame_size = n;
+            }
+            for (name, slot) in [
+                ("auto_ping_interval", &mut options.auto_ping_interval_ms),
+                ("auto_ping_timeout", &mut options.auto_ping_timeout_ms),
+                ("open_handshake_timeout", &mut options.open_handshake_timeout_ms),
+                ("close_handshake_timeout", &mut options.close_handshake_timeout_ms),
+            ] {
+                if let Some(n) = opts.u64(name)? {
+                    *slot = n;
+                }
+            }
+            if let Some(list) = opts.get("allowed_origins") {
+                options.allowed_origins = string_list(self, &format!("{key}.options.allowed_origins"), list)?;
+            }
+            for name in [
+                "enable_webstatus",
+                "validate_utf8",
+                "mask_server_frames",
+                "require_masked_client_frames",
+                "apply_mask",
+                "auto_fragment_size",
+                "fail_by_drop",
+                "echo_close_codereason",
+                "tcp_nodelay",
+                "auto_ping_size",
+                "require_websocket_subprotocol",
+                "show_server_version",
+                "external_port",
+                "enable_hixie76",
+                "enable_hybi10",
+                "enable_rfc6455",
+                "compression",
+                "utf8validateIncoming",
+            ] {
+                opts.ignore(name, "wssnode keeps its own safe behaviour here (see the README)");
+            }
+            opts.done();
+        }
+        if let Some(value) = obj.get("auth") {
+            options.auth = self.auth(&format!("{key}.auth"), value)?;
+        } else {
+            // Crossbar's default when `auth` is absent: anonymous with role `anonymous`.
+            options.auth.anonymous = Some("anonymous".to_string());
+        }
+        obj.ignore("cookie", "cookie tracking is not supported");
+        Ok(options)
+    }
+
+    fn auth(&self, key: &str, value: &Value) -> Result<Auth, StartError> {
+        let auth = self.obj(key, value)?;
+        let mut out = Auth::default();
+        for (method, value) in auth.map {
+            let method_key = format!("{key}.{method}");
+            let config = self.obj(&method_key, value)?;
+            match config.str("type")? {
+                Some("static") | None => {}
+                Some(other) => {
+                    return Err(self.error(&format!("{method_key}.type"), format!("`{other}` authentication (authenticator procedures) is not supported; use `static` principals")))
+                }
+            }
+            match method.as_str() {
+                "anonymous" => {
+                    out.anonymous = Some(config.str("role")?.unwrap_or("anonymous").to_string());
+                }
+                "ticket" | "tls" => {
+                    let principals = self.obj(&format!("{method_key}.principals"), config.required("principals")?)?;
+                    for (authid, value) in principals.map {
+                        let p_key = format!("{method_key}.principals.{}", quote_key(authid));
+                        let principal = self.obj(&p_key, value)?;
+                        let role = principal.required_str("role")?.to_string();
+                        let secret = if method == "ticket" {
+                            principal.required_str("ticket")?.to_string()
+                        } else {
+                            let print = match principal.str("certificate-sha1")? {
+                                Some(sha1) => sha1,
+                                None => principal.required_str("certificate-sha256")?,
+                            };
+                            print.replace(':', "").to_ascii_lowercase()
+                        };
+                        principal.allow("realm");
+                        principal.done_except(&["certificate-sha1", "certificate-sha256"]);
+                        let entry = (authid.clone(), secret, role);
+                        if method == "ticket" {
+                            out.ticket.push(entry)
+                        } else {
+                            out.tls.push(entry)
+                        }
+                    }
+                }
+                other => {
+                    return Err(self.error(&method_key, format!("authentication method `{other}` is not supported; wssnode offers `anonymous`, `ticket` and `tls`")))
+                }
+            }
+            config.done_except(&["principals", "role"]);
+        }
+        Ok(out)
+    }
+}
+
+impl<'r, 'a> Obj<'r, 'a> {
+    fn child_key(&self, name: &str) -> String {
+        if self.key == "(top level)" {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.key)
+        }
+    }
+
+    fn mark(&self, name: &'static str) {
+        self.used.borrow_mut().push(name);
+    }
+
+    fn get(&self, name: &'static str) -> Option<&'r Value> {
+        self.mark(name);
+        self.map.get(name)
+    }
+
+    fn required(&self, name: &'static str) -> Result<&'r Value, StartError> {
+        self.get(name)
+            .ok_or_else(|| self.reader.error(&self.child_key(name), "is missing"))
+    }
+
+    fn str(&self, name: &'static str) -> Result<Option<&'r str>, StartError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(self.reader.error(
+                &self.child_key(name),
+                format!("must be a string, not {}", kind(other)),
+            )),
+        }
+    }
+
+    fn required_str(&self, name: &'static str) -> Result<&'r str, StartError> {
+        self.str(name)?
+            .ok_or_else(|| self.reader.error(&self.child_key(name), "is missing"))
+    }
+
+    fn bool(&self, name: &'static str) -> Result<Option<bool>, StartError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.reader.error(
+                &self.child_key(name),
+                format!("must be true or false, not {}", kind(other)),
+            )),
+        }
+    }
+
+    fn u64(&self, name: &'static str) -> Result<Option<u64>, StartError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
+            Some(other) => Err(self.reader.error(
+                &self.child_key(name),
+                format!("must be a whole number ≥ 0, not {}", kind(other)),
+            )),
+        }
+    }
+
+    fn array(&self, name: &'static str) -> Result<&'r [Value], StartError> {
+        match self.required(name)? {
+            Value::Array(items) => Ok(items),
+            other => Err(self.reader.error(
+                &self.child_key(name),
+                format!("must be a list, not {}", kind(other)),
+            )),
+        }
+    }
+
+    fn array_or_empty(&self, name: &'static str) -> Result<&'r [Value], StartError> {
+        if self.map.contains_key(name) {
+            self.array(name)
+        } else {
+            self.mark(name);
+            Ok(&[])
+        }
+    }
+
+    /// A key Crossbar accepts that we read past without comment.
+    fn allow(&self, name: &'static str) {
+        self.mark(name);
+    }
+
+    /// A key Crossbar accepts that we do not act on: one warning saying so.
+    fn ignore(&self, name: &'static str, why: &str) {
+        if self.map.contains_key(name) && !self.used.borrow().contains(&name) {
+            self.mark(name);
+            self.reader
+                .warn(format!("`{}` is not used: {why}", self.child_key(name)));
+        }
+    }
+
+    /// Warns about every key that was never asked for.
+    fn done(&self) {
+        self.done_except(&[]);
+    }
+
+    fn done_except(&self, also_used: &[&str]) {
+        let used = self.used.borrow();
+        for name in self.map.keys() {
+            if !used.contains(&name.as_str()) && !also_used.contains(&name.as_str()) {
+                self.reader.warn(format!(
+                    "`{}` is not a key wssnode knows; it is ignored (a typo?)",
+                    self.child_key(name)
+                ));
+            }
+        }
+    }
+}
+
+fn string_list(reader: &Reader<'_>, key: &str, value: &Value) -> Result<Vec<String>, StartError> {
+    let items = value
+        .as_array()
+        .ok_or_else(|| reader.error(key, format!("must be a list of strings, not {}", kind(value))))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            item.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| reader.error(&format!("{key}[{i}]"), "must be a string"))
+        })
+        .collect()
+}
+
+/// A Crossbar path key as a URL path: `"/"` stays, `"ws"` becomes `"/ws"`.
+fn url_path(name: &str) -> String {
+    let trimmed = name.trim_matches('/');
+    if trimmed.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+/// Writes a JSON object key so that a JSON path stays readable: `paths./` → `paths["/"]`.
+fn quote_key(name: &str) -> String {
+    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        name.to_string()
+    } else {
+        format!("{name:?}")
+    }
+}
+
+/// Names a JSON value's type for error messages.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<NodeConfig, StartError> {
+        parse(Path::new("/node"), Path::new("/node/config.json"), text)
+    }
+
+    const MINIMAL: &str = r#"{"version": 2, "workers": [{"type": "router",
+        "realms": [{"name": "realm1", "roles": [{"name": "anonymous",
+            "permissions": [{"uri": "", "match": "prefix",
+               "allow": {"call": true, "register": true, "publish": true, "subscribe": true},
+               "disclose": {"caller": false, "publisher": false}, "cache": true}]}]}],
+        "transports": [{"type": "web", "endpoint": {"type": "tcp", "port": 8443,
+             "tls": {"key": "k.pem", "certificate": "c.pem"}},
+           "paths": {"/": {"type": "static", "directory": "../www"}, "ws": {"type": "websocket"}}}]}]}"#;
+
+    #[test]
+    fn crossbar_web_transport_is_read_without_warnings() {
+        let node = parse_text(MINIMAL).unwrap();
+        assert!(node.warnings.is_empty(), "{:?}", node.warnings);
+        let transport = &node.routers[0].transports[0];
+        assert_eq!(transport.endpoint.port, 8443);
+        let tls = transport.endpoint.tls.as_ref().unwrap();
+        assert_eq!(tls.key.path, Path::new("/node/k.pem"));
+        assert_eq!(transport.paths.len(), 2);
+        assert!(transport.paths.iter().any(|(p, _)| p == "/ws"));
+    }
+
+    #[test]
+    fn a_misspelt_key_is_warned_about_by_its_json_path() {
+        let text = MINIMAL.replace("\"certificate\"", "\"certficate\"");
+        let err = parse_text(&text).unwrap_err().to_string();
+        assert!(err.contains("workers[0].transports[0].endpoint.tls.certificate"), "{err}");
+        let text = MINIMAL.replace("\"cache\": true", "\"cache\": true, \"colour\": 1");
+        let node = parse_text(&text).unwrap();
+        assert!(node.warnings[0].contains("permissions[0].colour"), "{:?}", node.warnings);
+    }
+
+    #[test]
+    fn malformed_json_names_line_and_column() {
+        let err = parse_text("{\n  \"version\": 2,\n  oops\n}").unwrap_err().to_string();
+        assert!(err.contains("line 3, column 3"), "{err}");
+    }
+
+    #[test]
+    fn unknown_transport_type_is_refused() {
+        let text = MINIMAL.replace("\"type\": \"web\"", "\"type\": \"rawsocket\"");
+        let err = parse_text(&text).unwrap_err().to_string();
+        assert!(err.contains("transports[0].type") && err.contains("rawsocket"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_anywhere_are_errors_not_panics() {
+        for (from, to) in [
+            ("8443", "\"8443\""),
+            ("8443", "70000"),
+            ("8443", "-1"),
+            ("\"../www\"", "null"),
+            ("\"paths\": {", "\"paths\": [], \"x\": {"),
+            ("\"realms\": [", "\"realms\": 3, \"y\": ["),
+        ] {
+            let text = MINIMAL.replacen(from, to, 1);
+            assert!(parse_text(&text).is_err(), "{from} → {to} was accepted");
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Node-wide lifecycle: the shutdown signal every connection listens for (SIGINT, SIGTERM),
+//! a count of open WebSockets so the node can wait for their closing handshakes, and what
+//! each connection knows about its peer.
+
+use async_std::channel::{bounded, Receiver, Sender};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Shared by every listener and connection of a node.
+#[derive(Clone, Debug)]
+pub struct Lifecycle {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// Dropping the sender wakes every receiver: that is the shutdown signal.
+    stop_tx: Mutex<Option<Sender<()>>>,
+    stop_rx: Receiver<()>,
+    websockets: AtomicUsize,
+    started: Instant,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        let (tx, rx) = bounded(1);
+        Lifecycle {
+            inner: Arc::new(Inner {
+                stop_tx: Mutex::new(Some(tx)),
+                stop_rx: rx,
+                websockets: AtomicUsize::new(0),
+                started: Instant::now(),
+            }),
+        }
+    }
+}
+
+impl Lifecycle {
+    /// A receiver whose `recv()` returns (with an error) once shutdown begins.
+    pub fn shutdown_signal(&self) -> Receiver<()> {
+        self.inner.stop_rx.clone()
+    }
+
+    /// Begins shutdown: listeners stop accepting, WebSockets close with 1001.
+    pub fn shutdown(&self) {
+        if let Ok(mut tx) = self.inner.stop_tx.lock() {
+            tx.take();
+        }
+    }
+
+    /// Counts an open WebSocket until the guard is dropped.
+    pub fn websocket_opened(&self) -> WebSocketGuard {
+        self.inner.websockets.fetch_add(1, Ordering::SeqCst);
+        WebSocketGuard(self.clone())
+    }
+
+    /// How many WebSockets are open.
+    pub fn open_websockets(&self) -> usize {
+        self.inner.websockets.load(Ordering::SeqCst)
+    }
+
+    /// Seconds since the node started.
+    pub fn uptime_secs(&self) -> u64 {
+        self.inner.started.elapsed().as_secs()
+    }
+}
+
+/// Keeps a WebSocket counted while it lives.
+pub struct WebSocketGuard(Lifecycle);
+
+impl Drop for WebSocketGuard {
+    fn drop(&mut self) {
+        self.0.inner.websockets.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What a request knows about its connection, set by the listener.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    /// SHA-1 and SHA-256 fingerprints (lower-case hex) of the client certificate, if any.
+    pub client_cert: Option<(String, String)>,
+}
+
+impl ConnInfo {
+    /// For a request that did not come through our listener (tests calling `respond`).
+    pub fn unknown() -> ConnInfo {
+        ConnInfo {
+            peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+            tls: false,
+            client_cert: None,
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! The TCP listener of a transport: bind, accept, TLS handshake (futures-rustls), then one
+//! HTTP/1.1 connection driven by async-h1 into the transport's tide app. An upgraded
+//! connection leaves here through http-types' upgrade channel (see `ws`).
+
+use crate::config::Transport;
+use crate::error::StartError;
+use crate::lifecycle::{ConnInfo, Lifecycle};
+use crate::web::State;
+use async_std::net::{TcpListener, TcpStream};
+use futures_lite::FutureExt;
+use futures_rustls::TlsAcceptor;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How long a client has to finish the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Binds the transport's endpoint: one interface, or all of them (IPv6 and IPv4).
+pub async fn bind(transport: &Transport) -> Result<TcpListener, StartError> {
+    let port = transport.endpoint.port;
+    let key = format!("{}.endpoint", transport.key);
+    let in_use = |addr: &str, e: std::io::Error| StartError::Key {
+        file: "config.json".into(),
+        key: format!("{key}.port"),
+        problem: match e.kind() {
+            std::io::ErrorKind::AddrInUse => format!("cannot listen on {addr}: the port is already in use; stop the other server or choose another `port`"),
+            std::io::ErrorKind::PermissionDenied => format!("cannot listen on {addr}: permission denied (ports below 1024 need privileges; use e.g. 8443)"),
+            _ => format!("cannot listen on {addr}: {e}"),
+        },
+    };
+    match &transport.endpoint.interface {
+        Some(interface) => {
+            let addr = if interface.contains(':') {
+                format!("[{interface}]:{port}")
+            } else {
+                format!("{interface}:{port}")
+            };
+            TcpListener::bind(&addr).await.map_err(|e| in_use(&addr, e))
+        }
+        None => match TcpListener::bind(format!("[::]:{port}")).await {
+            Ok(listener) => Ok(listener),
+            // A host without IPv6: all IPv4 interfaces.
+            Err(e) if e.kind() != std::io::ErrorKind::AddrInUse => {
+                let addr = format!("0.0.0.0:{port}");
+                TcpListener::bind(&addr).await.map_err(|e| in_use(&addr, e))
+            }
+            Err(e) => Err(in_use(&format!("[::]:{port}"), e)),
+        },
+    }
+}
+
+/// Accepts connections until shutdown.
+pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: tide::Server<State>, lifecycle: Lifecycle) {
+    let shutdown = lifecycle.shutdown_signal();
+    loop {
+        let accepted = async { Some(listener.accept().await) }
+            .or(async {
+                let _ = shutdown.recv().await;
+                None
+            })
+            .await;
+        let (tcp, peer) = match accepted {
+            None => return,
+            Some(Ok(pair)) => pair,
+            Some(Err(e)) => {
+                // Out of descriptors and the like: wait a little rather than spin.
+                log::warn!("accept failed: {e}");
+                async_std::task::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Without TCP_NODELAY each small response waits ~40 ms on delayed ACKs.
+        let _ = tcp.set_nodelay(true);
+        let app = app.clone();
+        let tls = tls.clone();
+        async_std::task::spawn(async move { connection(tcp, peer, tls, app).await });
+    }
+}
+
+/// One connection: TLS (if any), then HTTP.
+async fn connection(tcp: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>, app: tide::Server<State>) {
+    let Some(acceptor) = tls else {
+        let info = ConnInfo { peer, tls: false, client_cert: None };
+        return http(tcp, info, app).await;
+    };
+    let stream = match async_std::future::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            log::info!("tls handshake failed {peer}: {e}");
+            return;
+        }
+        Err(_) => {
+            log::info!("tls handshake failed {peer}: not finished within {TLS_HANDSHAKE_TIMEOUT:?}");
+            return;
+        }
+    };
+    let client_cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|der| {
+        (
+            crate::tls::fingerprint(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der),
+            crate::tls::fingerprint(&aws_lc_rs::digest::SHA256, der),
+        )
+    });
+    let info = ConnInfo { peer, tls: true, client_cert };
+    // async-h1 needs a cloneable stream; the mutex is held only within one poll.
+    let stream = async_dup::Arc::new(async_dup::Mutex::new(stream));
+    http(stream, info, app).await
+}
+
+async fn http<IO>(io: IO, info: ConnInfo, app: tide::Server<State>)
+where
+    IO: async_std::io::Read + async_std::io::Write + Clone + Send + Sync + Unpin + 'static,
+{
+    let peer = info.peer;
+    // async-h1 gives a client 60 s to send each request head (also the keep-alive idle time).
+    let result = async_h1::server::accept(
+        io,
+        |mut req| {
+            let app = app.clone();
+            let info = info.clone();
+            async move {
+                req.set_peer_addr(Some(info.peer));
+                req.ext_mut().insert(info);
+                app.respond(req).await
+            }
+        },
+    )
+    .await;
+    if let Err(e) = result {
+        log::debug!("http connection {peer} ended: {e}");
+    }
+}

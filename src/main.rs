@@ -1,0 +1,229 @@
+//! wssnode: a Crossbar.io-style node in one binary. Serves a node directory's static site
+//! over HTTPS and a WAMP v2 router over secure WebSocket, from Crossbar's `config.json`.
+//!
+//! This file is the command line and the wiring; each concern has its own module.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, rust_2018_idioms)]
+
+mod ciphers;
+mod config;
+mod error;
+mod lifecycle;
+mod listener;
+mod node;
+mod selfsigned;
+mod static_files;
+mod tls;
+mod wamp;
+mod web;
+mod ws;
+
+use error::StartError;
+use futures_lite::StreamExt;
+use lifecycle::Lifecycle;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const HELP: &str = "\
+wssnode: static HTTPS and a WAMP v2 router over secure WebSocket, from a Crossbar.io node directory.
+
+Usage:
+  wssnode [OPTIONS] [DIR]            serve the node in DIR (default ./node): DIR/config.json
+  wssnode check [OPTIONS] DIR        run every start-up check without serving; exit 0 if all pass
+  wssnode init DIR                   write a new node directory: config.json and a self-signed pair
+
+Options:
+  --log-level LEVEL   error, warn, info (default), debug or trace; RUST_LOG works too
+  -h, --help          this text
+  -V, --version       the version
+
+Logs go to standard error: human-readable in a debug build, one JSON object per line in a
+release build (femme's choice).";
+
+/// What the command line asks for.
+enum Command {
+    Serve(PathBuf),
+    Check(PathBuf),
+    Init(PathBuf),
+    Help,
+    Version,
+}
+
+fn parse_args(args: &[String]) -> Result<(Command, log::LevelFilter), StartError> {
+    let mut level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(log::LevelFilter::Info);
+    let mut words = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok((Command::Help, level)),
+            "-V" | "--version" => return Ok((Command::Version, level)),
+            "--log-level" => {
+                let value = iter.next().ok_or_else(|| StartError::Usage("--log-level needs a level: error, warn, info, debug or trace".into()))?;
+                level = value.parse().map_err(|_| StartError::Usage(format!("--log-level `{value}`: use error, warn, info, debug or trace")))?;
+            }
+            other if other.starts_with('-') => {
+                return Err(StartError::Usage(format!("unknown option `{other}`; see `wssnode --help`")))
+            }
+            other => words.push(other.to_string()),
+        }
+    }
+    let dir = |words: &[String]| -> Result<PathBuf, StartError> {
+        match words {
+            [] => Ok(PathBuf::from("./node")),
+            [dir] => Ok(PathBuf::from(dir)),
+            _ => Err(StartError::Usage("give one node directory; see `wssnode --help`".into())),
+        }
+    };
+    let command = match words.first().map(String::as_str) {
+        Some("check") => Command::Check(dir(&words[1..])?),
+        Some("init") if words.len() == 2 => Command::Init(PathBuf::from(&words[1])),
+        Some("init") => return Err(StartError::Usage("`wssnode init DIR` needs the directory to create".into())),
+        _ => Command::Serve(dir(&words)?),
+    };
+    Ok((command, level))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, level) = match parse_args(&args) {
+        Ok(parsed) => parsed,
+        Err(e) => fail(e),
+    };
+    let result = match command {
+        Command::Help => {
+            println!("{HELP}");
+            Ok(())
+        }
+        Command::Version => {
+            println!("wssnode {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Init(dir) => init(&dir),
+        Command::Check(dir) => check(&dir),
+        Command::Serve(dir) => {
+            femme::with_level(level);
+            async_std::task::block_on(serve(&dir))
+        }
+    };
+    if let Err(e) = result {
+        fail(e);
+    }
+}
+
+fn fail(e: StartError) -> ! {
+    eprintln!("Error: {e}");
+    std::process::exit(1);
+}
+
+/// `wssnode check DIR`: every start-up check, a summary, no serving.
+fn check(dir: &Path) -> Result<(), StartError> {
+    let ready = node::prepare(dir, node::Mode::Check)?;
+    for warning in &ready.warnings {
+        println!("warning: {warning}");
+    }
+    for transport in &ready.transports {
+        println!("ok: {}", node::summary(transport, transport.transport.endpoint.port));
+    }
+    println!("{}: ready to serve ({} transport(s), {} warning(s))", ready.config.file.display(), ready.transports.len(), ready.warnings.len());
+    Ok(())
+}
+
+/// `wssnode init DIR`: a new node directory with the demo's config and a self-signed pair.
+fn init(dir: &Path) -> Result<(), StartError> {
+    let config_path = dir.join("config.json");
+    if config_path.exists() {
+        return Err(StartError::Usage(format!("`{}` already exists; init writes a new node directory only", config_path.display())));
+    }
+    std::fs::create_dir_all(dir.join("web")).map_err(|e| StartError::Usage(format!("cannot create `{}`: {e}", dir.display())))?;
+    std::fs::write(&config_path, INIT_CONFIG).map_err(|e| StartError::Usage(format!("cannot write `{}`: {e}", config_path.display())))?;
+    let index = dir.join("web/index.html");
+    if !index.exists() {
+        let _ = std::fs::write(index, "<!doctype html>\n<title>wssnode</title>\n<h1>It works.</h1>\n");
+    }
+    let print = selfsigned::generate(&dir.join("server_key.pem"), &dir.join("server_cert.pem")).map_err(StartError::Usage)?;
+    println!("wrote {} with a self-signed certificate (SHA-256 {print}); start it with `wssnode {}`", config_path.display(), dir.display());
+    Ok(())
+}
+
+/// The config `wssnode init` writes: static files at `/`, WAMP at `/ws`, on 8443.
+const INIT_CONFIG: &str = r#"{
+    "version": 2,
+    "workers": [
+        {
+            "type": "router",
+            "realms": [
+                {
+                    "name": "realm1",
+                    "roles": [
+                        {
+                            "name": "anonymous",
+                            "permissions": [
+                                {
+                                    "uri": "",
+                                    "match": "prefix",
+                                    "allow": {"call": true, "register": true, "publish": true, "subscribe": true},
+                                    "disclose": {"caller": false, "publisher": false},
+                                    "cache": true
+                                }
+                            ]
+                        }
+                    ]
+                }
+            ],
+            "transports": [
+                {
+                    "type": "web",
+                    "endpoint": {
+                        "type": "tcp",
+                        "port": 8443,
+                        "tls": {"key": "server_key.pem", "certificate": "server_cert.pem"}
+                    },
+                    "paths": {
+                        "/": {"type": "static", "directory": "web"},
+                        "ws": {"type": "websocket"},
+                        "info": {"type": "nodeinfo"}
+                    }
+                }
+            ]
+        }
+    ]
+}
+"#;
+
+/// Serves until SIGINT or SIGTERM; SIGHUP reloads the TLS files.
+async fn serve(dir: &Path) -> Result<(), StartError> {
+    let ready = node::prepare(dir, node::Mode::Serve)?;
+    let lifecycle = Lifecycle::default();
+    let config = ready.config.clone();
+    let certs: Vec<_> = ready.transports.iter().filter_map(|t| t.tls.as_ref().map(|s| s.certs.clone())).collect();
+    let signals = signal_hook_async_std::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ])
+    .map_err(|e| StartError::Usage(format!("cannot install signal handlers: {e}")))?;
+    let on_signal = lifecycle.clone();
+    async_std::task::spawn(async move {
+        let mut signals = signals;
+        while let Some(signal) = signals.next().await {
+            if signal == signal_hook::consts::SIGHUP {
+                node::reload_tls(&config, &certs);
+            } else {
+                log::info!("stopping: closing WebSockets with 1001");
+                on_signal.shutdown();
+            }
+        }
+    });
+    node::serve(ready, lifecycle.clone()).await?;
+    // Listeners have stopped; give open WebSockets a moment for their closing handshakes.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while lifecycle.open_websockets() > 0 && Instant::now() < deadline {
+        async_std::task::sleep(Duration::from_millis(20)).await;
+    }
+    log::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! A node from its directory: all fallible start-up work in one place (`prepare`: config,
+//! TLS files, static folders, realms), then binding and serving every transport (`serve`).
+//! `wssnode check` is `prepare` without serving.
+
+use crate::config::{self, NodeConfig, Transport, TransportKind};
+use crate::error::StartError;
+use crate::lifecycle::Lifecycle;
+use crate::selfsigned::{self, Presence};
+use crate::tls::{self, TlsSetup};
+use crate::wamp::Realms;
+use crate::web::{self, Service, Site};
+use crate::listener;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Whether `prepare` may write files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Serving: a `tls` whose key and certificate are both missing gets a self-signed pair.
+    Serve,
+    /// Checking: nothing is written.
+    Check,
+}
+
+/// A transport ready to bind.
+pub struct ReadyTransport {
+    /// Its config.
+    pub transport: Transport,
+    /// Its TLS, if any.
+    pub tls: Option<TlsSetup>,
+    /// Its paths, ready to answer.
+    pub services: Vec<(String, Service)>,
+    /// The realms of its router worker.
+    pub realms: Arc<Realms>,
+}
+
+/// A node that passed every start-up check.
+pub struct ReadyNode {
+    /// The config it came from.
+    pub config: NodeConfig,
+    /// Its transports.
+    pub transports: Vec<ReadyTransport>,
+    /// Everything worth a warning, one sentence each.
+    pub warnings: Vec<String>,
+}
+
+/// Reads and checks everything the node directory's config names.
+pub fn prepare(dir: &Path, mode: Mode) -> Result<ReadyNode, StartError> {
+    let config = config::load(dir)?;
+    let mut warnings = config.warnings.clone();
+    let mut transports = Vec::new();
+    for router in &config.routers {
+        let realms = Arc::new(Realms::new(&router.realms));
+        for transport in &router.transports {
+            let tls = match &transport.endpoint.tls {
+                None => None,
+                Some(files) => {
+                    match selfsigned::presence(files)? {
+                        Presence::Both => {}
+                        Presence::Neither if mode == Mode::Check => {
+                            warnings.push(format!("`{}` and `{}` do not exist; `wssnode` will generate a self-signed pair there when it starts", files.key.named, files.certificate.named));
+                        }
+                        Presence::Neither => {
+                            let print = selfsigned::generate(&files.key.path, &files.certificate.path)
+                                .map_err(|e| files.key.error(format!("cannot generate a self-signed pair: {e}")))?;
+                            warnings.push(format!(
+                                "generated a self-signed certificate for localhost, 127.0.0.1 and ::1 at `{}` (SHA-256 {print}); browsers will warn until you trust it or use a certificate from a CA",
+                                files.certificate.path.display()
+                            ));
+                        }
+                    }
+                    if files.key.path.exists() {
+                        let setup = tls::setup(files)?;
+                        warnings.extend(setup.warnings.iter().cloned());
+                        Some(setup)
+                    } else {
+                        None
+                    }
+                }
+            };
+            let services = transport
+                .paths
+                .iter()
+                .map(|(path, service)| Ok((path.clone(), web::service(transport.kind, service)?)))
+                .collect::<Result<Vec<_>, StartError>>()?;
+            transports.push(ReadyTransport {
+                transport: transport.clone(),
+                tls,
+                services,
+                realms: realms.clone(),
+            });
+        }
+    }
+    Ok(ReadyNode { config, transports, warnings })
+}
+
+/// One line about a transport: URL, paths, TLS.
+pub fn summary(ready: &ReadyTransport, port: u16) -> String {
+    let transport = &ready.transport;
+    let secure = ready.tls.is_some();
+    let host = match &transport.endpoint.interface {
+        Some(i) if i.contains(':') => format!("[{i}]"),
+        Some(i) => i.clone(),
+        None => "*".to_string(),
+    };
+    let paths: Vec<String> = ready
+        .services
+        .iter()
+        .map(|(path, service)| {
+            let (scheme, kind) = match service {
+                Service::Static(_) => ("http", "static"),
+                Service::Wamp(_) => ("ws", "wamp"),
+                Service::Echo(_) => ("ws", "echo"),
+                Service::Redirect(_) => ("http", "redirect"),
+                Service::Json(_) => ("http", "json"),
+                Service::NodeInfo => ("http", "nodeinfo"),
+            };
+            let scheme = if secure { format!("{scheme}s") } else { scheme.to_string() };
+            let shown = if transport.kind == TransportKind::Web { path.as_str() } else { "/*" };
+            format!("{scheme}://{host}:{port}{shown} ({kind})")
+        })
+        .collect();
+    let tls = match &ready.tls {
+        Some(setup) => setup.summary.clone(),
+        None => "no TLS".to_string(),
+    };
+    format!("{}: {}; {tls}", transport.key, paths.join(", "))
+}
+
+/// Binds every transport, then serves until shutdown.
+pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartError> {
+    // Bind everything first, so a port in use stops the node before it serves anything.
+    let mut bound = Vec::new();
+    for ready in node.transports {
+        let listener = listener::bind(&ready.transport).await?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(ready.transport.endpoint.port);
+        bound.push((ready, listener, port));
+    }
+    for warning in &node.warnings {
+        log::warn!("{warning}");
+    }
+    let lines: Arc<Vec<String>> = Arc::new(bound.iter().map(|(r, _, port)| summary(r, *port)).collect());
+    for line in lines.iter() {
+        log::info!("listening {line}");
+    }
+    let mut tasks = Vec::new();
+    for (ready, listener, _) in bound {
+        let site = Site {
+            paths: ready.services,
+            hsts_max_age: ready.transport.hsts_max_age,
+            lifecycle: lifecycle.clone(),
+            realms: ready.realms,
+            transport_lines: lines.clone(),
+        };
+        let acceptor = ready.tls.as_ref().map(|t| futures_rustls::TlsAcceptor::from(t.config.clone()));
+        let app = web::app(site);
+        tasks.push(async_std::task::spawn(listener::serve(listener, acceptor, app, lifecycle.clone())));
+    }
+    for task in tasks {
+        task.await;
+    }
+    Ok(())
+}
+
+/// Re-reads every TLS key and certificate (SIGHUP); a bad file keeps the old pair.
+pub fn reload_tls(config: &NodeConfig, setups: &[Arc<tls::ReloadableCert>]) {
+    let files = config
+        .routers
+        .iter()
+        .flat_map(|r| r.transports.iter())
+        .filter_map(|t| t.endpoint.tls.as_ref());
+    for (files, certs) in files.zip(setups) {
+        match tls::reload_key(files) {
+            Ok(key) => {
+                certs.replace(key);
+                log::info!("reloaded {} for new connections", files.certificate.path.display());
+            }
+            Err(e) => log::warn!("reload failed, keeping the previous certificate: {e}"),
+        }
+    }
+}

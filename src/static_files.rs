@@ -1,0 +1,315 @@
+//! Static files for a `static` web path, the way browsers and caches expect them:
+//! `index.html` for directories, media types by extension, `ETag` and `Last-Modified` with
+//! `If-None-Match`/`If-Modified-Since` (304), `HEAD`, single byte ranges (206/416)
+//! (RFC 9110 §8.8, §13, §14). Nothing outside the directory is ever served: request paths are
+//! percent-decoded one segment at a time, `.`/`..`/`\` segments are refused, and the final
+//! file is canonicalized and must still lie under the canonical root (no symlink escapes).
+
+use crate::config::StaticOptions;
+use async_std::io::{prelude::SeekExt, BufReader, ReadExt};
+use http_types::conditional::{IfModifiedSince, LastModified};
+use http_types::headers::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use http_types::{Body, Method, Mime, StatusCode};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+use tide::Response;
+
+/// A `static` path ready to serve: its options and its canonical root.
+#[derive(Debug, Clone)]
+pub struct StaticSite {
+    /// The config options.
+    pub options: StaticOptions,
+    /// `options.directory`, canonicalized once at start-up.
+    pub root: PathBuf,
+}
+
+/// Maps a URL path (still percent-encoded, relative to the mount point) onto a path under
+/// `root`, or `None` when the request tries to leave it or is not a clean path.
+pub fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
+    let mut path = root.to_path_buf();
+    for segment in url_path.split('/').filter(|s| !s.is_empty()) {
+        let decoded = percent_encoding::percent_decode_str(segment)
+            .decode_utf8()
+            .ok()?;
+        let clean = !matches!(decoded.as_ref(), "." | "..")
+            && !decoded.contains(['/', '\\', '\0'])
+            && !(decoded.len() >= 2 && decoded.as_bytes()[1] == b':');
+        if !clean {
+            return None;
+        }
+        path.push(decoded.as_ref());
+    }
+    // Follow symlinks and check the result is still inside the root.
+    let real = path.canonicalize().ok()?;
+    real.starts_with(root).then_some(real)
+}
+
+/// Answers a GET or HEAD for `url_path` (relative to the mount point).
+pub async fn serve<S>(site: &StaticSite, url_path: &str, req: &tide::Request<S>) -> Response {
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        let mut res = Response::new(StatusCode::MethodNotAllowed);
+        res.insert_header("Allow", "GET, HEAD");
+        return res;
+    }
+    let Some(mut path) = resolve(&site.root, url_path) else {
+        return not_found();
+    };
+    if path.is_dir() {
+        // A directory URL without its slash: redirect, so relative links in index.html work.
+        if !req.url().path().ends_with('/') {
+            let mut target = format!("{}/", req.url().path());
+            if let Some(query) = req.url().query() {
+                target = format!("{target}?{query}");
+            }
+            let mut res = Response::new(StatusCode::MovedPermanently);
+            res.insert_header(LOCATION, target);
+            return res;
+        }
+        let index = path.join("index.html");
+        if index.is_file() {
+            path = index;
+        } else if site.options.directory_listing {
+            return listing(&path, req.url().path()).await;
+        } else {
+            return not_found();
+        }
+    }
+    file(site, &path, req).await
+}
+
+fn not_found() -> Response {
+    let mut res = Response::new(StatusCode::NotFound);
+    res.set_body("Not Found\n");
+    res.set_content_type(http_types::mime::PLAIN);
+    res
+}
+
+async fn file<S>(site: &StaticSite, path: &Path, req: &tide::Request<S>) -> Response {
+    let Ok(meta) = async_std::fs::metadata(path).await else {
+        return not_found();
+    };
+    let len = meta.len();
+    let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+    let secs = modified.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    // nginx's form: hex seconds and hex length; changes whenever the file does.
+    let etag = format!("\"{secs:x}-{len:x}\"");
+
+    let mut res = Response::new(StatusCode::Ok);
+    res.insert_header("ETag", etag.as_str());
+    LastModified::new(modified).apply(&mut res);
+    res.insert_header("Accept-Ranges", "bytes");
+    if let Some(max_age) = site.options.cache_timeout {
+        res.insert_header(CACHE_CONTROL, format!("public, max-age={max_age}"));
+    }
+    if not_modified(req, &etag, secs) {
+        res.set_status(StatusCode::NotModified);
+        return res;
+    }
+    res.insert_header(CONTENT_TYPE, media_type(site, path));
+
+    // A single byte range, unless If-Range names another version.
+    let range = req
+        .header("Range")
+        .filter(|_| if_range_matches(req, &etag, secs))
+        .map(|v| parse_range(v.as_str(), len));
+    let (start, count) = match range {
+        Some(RangeAsk::Satisfiable(start, end)) => {
+            res.set_status(StatusCode::PartialContent);
+            res.insert_header("Content-Range", format!("bytes {start}-{end}/{len}"));
+            (start, end - start + 1)
+        }
+        Some(RangeAsk::Unsatisfiable) => {
+            let mut res = Response::new(StatusCode::RequestedRangeNotSatisfiable);
+            res.insert_header("Content-Range", format!("bytes */{len}"));
+            return res;
+        }
+        Some(RangeAsk::Ignore) | None => (0, len),
+    };
+    let Ok(mut handle) = async_std::fs::File::open(path).await else {
+        return not_found();
+    };
+    if start > 0 && handle.seek(std::io::SeekFrom::Start(start)).await.is_err() {
+        return not_found();
+    }
+    let reader = BufReader::with_capacity(64 * 1024, handle.take(count));
+    res.set_body(Body::from_reader(reader, Some(count as usize)));
+    res
+}
+
+/// RFC 9110 §13.1.2: If-None-Match wins over If-Modified-Since.
+fn not_modified<S>(req: &tide::Request<S>, etag: &str, secs: u64) -> bool {
+    if let Some(values) = req.header("If-None-Match") {
+        let want = etag.trim_start_matches("W/");
+        return values
+            .iter()
+            .flat_map(|v| v.as_str().split(','))
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == "*" || t == want);
+    }
+    match IfModifiedSince::from_headers(req) {
+        Ok(Some(since)) => since
+            .modified()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| secs <= d.as_secs())
+            .unwrap_or(false),
+        _ => false,
+    }
+}
+
+/// RFC 9110 §13.1.5: a Range applies only if If-Range (when present) names this version.
+fn if_range_matches<S>(req: &tide::Request<S>, etag: &str, secs: u64) -> bool {
+    let Some(value) = req.header("If-Range") else {
+        return true;
+    };
+    let value = value.as_str().trim();
+    if value.starts_with('"') {
+        return value == etag;
+    }
+    let mut probe = http_types::Response::new(StatusCode::Ok);
+    probe.insert_header("If-Modified-Since", value);
+    match IfModifiedSince::from_headers(&probe) {
+        Ok(Some(date)) => date
+            .modified()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() == secs)
+            .unwrap_or(false),
+        _ => false,
+    }
+}
+
+/// What a `Range` header asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RangeAsk {
+    /// Inclusive first and last byte.
+    Satisfiable(u64, u64),
+    /// A valid range outside the file: 416.
+    Unsatisfiable,
+    /// Not a single byte range we serve (bad syntax, several ranges): send the whole file.
+    Ignore,
+}
+
+/// Parses `bytes=a-b`, `bytes=a-` or `bytes=-n` against a file of `len` bytes.
+pub fn parse_range(header: &str, len: u64) -> RangeAsk {
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return RangeAsk::Ignore;
+    };
+    if spec.contains(',') {
+        return RangeAsk::Ignore;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangeAsk::Ignore;
+    };
+    let number = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+    };
+    match (first.is_empty(), number(first), number(last)) {
+        // Suffix: the last n bytes.
+        (true, _, Some(n)) if n > 0 && len > 0 => RangeAsk::Satisfiable(len.saturating_sub(n), len - 1),
+        (true, _, Some(_)) => RangeAsk::Unsatisfiable,
+        (false, Some(start), None) if last.is_empty() => {
+            if start < len {
+                RangeAsk::Satisfiable(start, len - 1)
+            } else {
+                RangeAsk::Unsatisfiable
+            }
+        }
+        (false, Some(start), Some(end)) if start <= end => {
+            if start < len {
+                RangeAsk::Satisfiable(start, end.min(len - 1))
+            } else {
+                RangeAsk::Unsatisfiable
+            }
+        }
+        _ => RangeAsk::Ignore,
+    }
+}
+
+fn media_type(site: &StaticSite, path: &Path) -> String {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if let Some((_, media)) = site.options.mime_types.iter().find(|(e, _)| *e == ext) {
+        return media.clone();
+    }
+    let mime = match ext.as_str() {
+        "js" | "mjs" => Some("text/javascript; charset=utf-8".to_string()),
+        "wasm" => Some("application/wasm".to_string()),
+        "webp" => Some("image/webp".to_string()),
+        "woff2" => Some("font/woff2".to_string()),
+        "txt" | "md" => Some("text/plain; charset=utf-8".to_string()),
+        _ => None,
+    };
+    mime.or_else(|| Mime::from_extension(&ext).map(|m| m.to_string()))
+        .unwrap_or_else(|| "application/octet-stream".to_string())
+}
+
+async fn listing(dir: &Path, url_path: &str) -> Response {
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| {
+                let mut name = e.file_name().to_string_lossy().into_owned();
+                if e.path().is_dir() {
+                    name.push('/');
+                }
+                name
+            })
+            .collect(),
+        Err(_) => return not_found(),
+    };
+    names.sort();
+    let title = html_escape(url_path);
+    let mut html = format!("<!doctype html>\n<meta charset=\"utf-8\">\n<title>Index of {title}</title>\n<h1>Index of {title}</h1>\n<ul>\n");
+    for name in names {
+        let href: String = percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC)
+            .to_string()
+            .replace("%2F", "/")
+            .replace("%2E", ".");
+        html.push_str(&format!("<li><a href=\"{href}\">{}</a></li>\n", html_escape(&name)));
+    }
+    html.push_str("</ul>\n");
+    let mut res = Response::new(StatusCode::Ok);
+    res.set_body(html);
+    res.set_content_type(http_types::mime::HTML);
+    res
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        assert_eq!(parse_range("bytes=0-9", 100), RangeAsk::Satisfiable(0, 9));
+        assert_eq!(parse_range("bytes=90-", 100), RangeAsk::Satisfiable(90, 99));
+        assert_eq!(parse_range("bytes=-10", 100), RangeAsk::Satisfiable(90, 99));
+        assert_eq!(parse_range("bytes=-1000", 100), RangeAsk::Satisfiable(0, 99));
+        assert_eq!(parse_range("bytes=50-1000", 100), RangeAsk::Satisfiable(50, 99));
+        assert_eq!(parse_range("bytes=100-", 100), RangeAsk::Unsatisfiable);
+        assert_eq!(parse_range("bytes=-0", 100), RangeAsk::Unsatisfiable);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), RangeAsk::Ignore);
+        assert_eq!(parse_range("bytes=9-0", 100), RangeAsk::Ignore);
+        assert_eq!(parse_range("items=0-1", 100), RangeAsk::Ignore);
+        assert_eq!(parse_range("bytes=+1-2", 100), RangeAsk::Ignore);
+        assert_eq!(parse_range("bytes=0-99999999999999999999999", 100), RangeAsk::Ignore);
+    }
+
+    #[test]
+    fn traversal_is_refused_before_touching_the_disk() {
+        let root = std::env::temp_dir().canonicalize().unwrap();
+        for bad in ["..", "a/../..", "%2e%2e", "%2E%2E/x", "a%2f..%2f..", "..%5c..", "%00", "c:", "%ff"] {
+            assert_eq!(resolve(&root, bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! TLS for an endpoint: PEM key and chain, cipher suites, key exchange groups, client
+//! certificates, and the start-up checks an operator wants (expiry, missing intermediate).
+//!
+//! Implements the `tls` options of Crossbar's "Secure WebSocket and HTTPS" page on rustls:
+//! TLS 1.2 and 1.3 only, ECDHE with AEAD only. `dhparam` is checked and reported: rustls
+//! has no finite-field DH, and every suite offered uses ECDHE, so forward secrecy holds.
+
+use crate::ciphers;
+use crate::config::{NamedFile, TlsFiles};
+use crate::error::StartError;
+use rustls::crypto::{aws_lc_rs, CryptoProvider};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig, SupportedCipherSuite};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+/// A ready TLS configuration and what an operator should know about it.
+pub struct TlsSetup {
+    /// The rustls server configuration.
+    pub config: Arc<ServerConfig>,
+    /// The certificate holder, so SIGHUP can swap in renewed files.
+    pub certs: Arc<ReloadableCert>,
+    /// One line: versions, suites, key exchange, client-certificate mode.
+    pub summary: String,
+    /// Things that work but deserve attention (expiry soon, missing intermediate, dhparam).
+    pub warnings: Vec<String>,
+}
+
+/// Serves the current certificate; `replace` swaps it for new connections only.
+#[derive(Debug)]
+pub struct ReloadableCert(RwLock<Arc<CertifiedKey>>);
+
+impl ReloadableCert {
+    /// Installs a new certificate and key for connections accepted from now on.
+    pub fn replace(&self, key: Arc<CertifiedKey>) {
+        if let Ok(mut slot) = self.0.write() {
+            *slot = key;
+        }
+    }
+}
+
+impl ResolvesServerCert for ReloadableCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.0.read().ok().map(|key| key.clone())
+    }
+}
+
+/// The crypto provider: aws-lc-rs with our suites and key exchange groups.
+fn provider(tls12: &[ciphers::Suite]) -> CryptoProvider {
+    let base = aws_lc_rs::default_provider();
+    let tls13 = base
+        .cipher_suites
+        .iter()
+        .filter(|s| matches!(s, SupportedCipherSuite::Tls13(_)))
+        .copied();
+    let tls12 = tls12.iter().filter_map(|wanted| {
+        base.cipher_suites
+            .iter()
+            .find(|s| s.suite().as_str() == Some(ciphers::iana_name(wanted)))
+            .copied()
+    });
+    use aws_lc_rs::kx_group::{SECP256R1, SECP384R1, X25519, X25519MLKEM768};
+    CryptoProvider {
+        cipher_suites: tls13.chain(tls12).collect(),
+        kx_groups: vec![X25519MLKEM768, X25519, SECP256R1, SECP384R1],
+        ..base
+    }
+}
+
+/// Builds the TLS configuration for one endpoint from its files.
+pub fn setup(files: &TlsFiles) -> Result<TlsSetup, StartError> {
+    let mut warnings = Vec::new();
+
+    // Choose the TLS 1.2 suites: the cipher string if given, else all ECDHE+AEAD suites.
+    let tls12 = match &files.ciphers {
+        Some(string) => {
+            let chosen = ciphers::evaluate(string);
+            if chosen.is_empty() {
+                return Err(StartError::Key {
+                    file: "config.json".into(),
+                    key: format!("{}.ciphers", files.key_path),
+                    problem: format!("`{string}` selects none of the TLS 1.2 suites wssnode offers ({}); include e.g. `ECDHE+AESGCM`", ciphers::TLS12_SUITES.map(|s| s.openssl_name).join(", ")),
+                });
+            }
+            chosen
+        }
+        None => ciphers::TLS12_SUITES.to_vec(),
+    };
+    let provider = Arc::new(provider(&tls12));
+
+    if let Some(dhparam) = &files.dhparam {
+        check_dhparam(dhparam)?;
+        warnings.push(format!("`{}`: rustls offers no finite-field DH, so DHE suites are not offered; every suite offered uses ECDHE, so forward secrecy holds", dhparam.key));
+    }
+
+    // Load the key and the chain; check they belong together.
+    let key = load_key(&files.key)?;
+    let mut chain = load_certs(&files.certificate)?;
+    for extra in &files.chain_certificates {
+        chain.extend(load_certs(extra)?);
+    }
+    warnings.extend(check_chain(&files.certificate, &chain));
+    let certified = certified_key(files, chain, key, &provider)?;
+
+    // Client certificates, when `ca_certificates` is given.
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| files.key.error(format!("TLS setup failed: {e}")))?;
+    let (builder, client_mode) = if files.ca_certificates.is_empty() {
+        (builder.with_no_client_auth(), "off".to_string())
+    } else {
+        let mut roots = RootCertStore::empty();
+        for ca in &files.ca_certificates {
+            let certs = load_certs(ca)?;
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .map_err(|e| ca.error(format!("not a usable CA certificate: {e}")))?;
+            }
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| files.ca_certificates[0].error(format!("cannot verify clients with these CAs: {e}")))?;
+        let names: Vec<&str> = files.ca_certificates.iter().map(|f| f.named.as_str()).collect();
+        (
+            builder.with_client_cert_verifier(verifier),
+            format!("required (issued by {})", names.join(", ")),
+        )
+    };
+    let certs = Arc::new(ReloadableCert(RwLock::new(Arc::new(certified))));
+    let mut config = builder.with_cert_resolver(certs.clone());
+    // With an explicit cipher string the operator's order is the preference, as nginx's
+    // ssl_prefer_server_ciphers; otherwise the client's order (it knows its hardware).
+    config.ignore_client_order = files.ciphers.is_some();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+
+    let suites: Vec<&str> = provider
+        .cipher_suites
+        .iter()
+        .filter_map(|s| s.suite().as_str())
+        .collect();
+    let summary = format!(
+        "TLS 1.2, 1.3; suites {}; key exchange X25519MLKEM768, X25519, P-256, P-384; client certificates {client_mode}",
+        suites.join(" ")
+    );
+    Ok(TlsSetup {
+        config: Arc::new(config),
+        certs,
+        summary,
+        warnings,
+    })
+}
+
+/// Loads the key and certificate again (for SIGHUP): same checks, new value.
+pub fn reload_key(files: &TlsFiles) -> Result<Arc<CertifiedKey>, StartError> {
+    let provider = provider(&ciphers::TLS12_SUITES);
+    let key = load_key(&files.key)?;
+    let mut chain = load_certs(&files.certificate)?;
+    for extra in &files.chain_certificates {
+        chain.extend(load_certs(extra)?);
+    }
+    Ok(Arc::new(certified_key(files, chain, key, &provider)?))
+}
+
+fn certified_key(
+    files: &TlsFiles,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, StartError> {
+    CertifiedKey::from_der(chain, key, provider).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => files.key.error(format!(
+            "this private key does not belong to the certificate in `{}`; give the key the certificate was issued for",
+            files.certificate.named
+        )),
+        other => files.key.error(format!("cannot use this key: {other}")),
+    })
+}
+
+/// Reads a PEM private key (PKCS#8, PKCS#1 or SEC1).
+pub fn load_key(file: &NamedFile) -> Result<PrivateKeyDer<'static>, StartError> {
+    let bytes = file.read()?;
+    let text = String::from_utf8_lossy(&bytes);
+    if text.contains("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(file.error(format!(
+            "the key is encrypted with a passphrase, which a server cannot type; decrypt it with `openssl pkey -in {0} -out {0}.plain` and name the plain file (mode 0600)",
+            file.named
+        )));
+    }
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| match e {
+        rustls_pki_types::pem::Error::NoItemsFound => file.error(
+            "holds no PEM private key (`-----BEGIN PRIVATE KEY-----`, `RSA PRIVATE KEY` or `EC PRIVATE KEY`); a DER key converts with `openssl pkey -inform DER -in KEY -out key.pem`",
+        ),
+        other => file.error(format!("is not a valid PEM private key: {other}")),
+    })
+}
+
+/// Reads every certificate in a PEM file, in order; at least one.
+pub fn load_certs(file: &NamedFile) -> Result<Vec<CertificateDer<'static>>, StartError> {
+    let bytes = file.read()?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file.error(format!("is not a valid PEM certificate file: {e}")))?;
+    if certs.is_empty() {
+        return Err(file.error(
+            "holds no PEM certificate (`-----BEGIN CERTIFICATE-----`); a DER file converts with `openssl x509 -inform DER -in CERT -out cert.pem`",
+        ));
+    }
+    Ok(certs)
+}
+
+fn check_dhparam(file: &NamedFile) -> Result<(), StartError> {
+    let bytes = file.read()?;
+    let text = String::from_utf8_lossy(&bytes);
+    if text.contains("-----BEGIN DH PARAMETERS-----") || text.contains("-----BEGIN X9.42 DH PARAMETERS-----") {
+        Ok(())
+    } else {
+        Err(file.error("is not a PEM `DH PARAMETERS` file (make one with `openssl dhparam -out dhparam.pem 2048`, or remove the key: wssnode uses ECDHE only)"))
+    }
+}
+
+/// Warnings about the served chain: validity, and the classic missing intermediate.
+pub fn check_chain(file: &NamedFile, chain: &[CertificateDer<'static>]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let Some(leaf_der) = chain.first() else {
+        return warnings;
+    };
+    let Ok((_, leaf)) = x509_parser::parse_x509_certificate(leaf_der) else {
+        warnings.push(format!("`{}`: the first certificate cannot be parsed as X.509", file.key));
+        return warnings;
+    };
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs() as i64;
+    let not_after = leaf.validity().not_after;
+    let seconds_left = not_after.timestamp() - now;
+    if seconds_left < 0 {
+        warnings.push(format!("`{}`: the certificate expired on {not_after}; clients will refuse it: renew it", file.key));
+    } else if seconds_left < 30 * 24 * 3600 {
+        warnings.push(format!(
+            "`{}`: the certificate expires on {not_after}, in {} days: renew it",
+            file.key,
+            seconds_left / 86_400
+        ));
+    }
+    if leaf.validity().not_before.timestamp() > now {
+        warnings.push(format!("`{}`: the certificate is not valid before {}", file.key, leaf.validity().not_before));
+    }
+    let self_signed = leaf.subject() == leaf.issuer();
+    let issuer_served = chain[1..].iter().any(|der| {
+        x509_parser::parse_x509_certificate(der)
+            .map(|(_, c)| c.subject() == leaf.issuer())
+            .unwrap_or(false)
+    });
+    if !self_signed && !issuer_served {
+        warnings.push(format!(
+            "`{}`: the file holds only the server certificate, and its issuer `{}` is not served; clients that lack that intermediate will fail: append the intermediate certificate(s) after it (or list them in `chain_certificates`)",
+            file.key,
+            leaf.issuer()
+        ));
+    }
+    warnings
+}
+
+/// Lower-case hex digest of `data`, as fingerprints are written in configs.
+pub fn fingerprint(algorithm: &'static ::aws_lc_rs::digest::Algorithm, data: &[u8]) -> String {
+    ::aws_lc_rs::digest::digest(algorithm, data)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

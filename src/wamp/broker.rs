@@ -1,0 +1,351 @@
+//! The broker (spec "Publish and Subscribe", and the Advanced Profile's pattern-based
+//! subscriptions, publisher exclusion, subscriber black- and whitelisting, publisher
+//! identification, acknowledgement). Each EVENT is serialized once per subscription and
+//! the same bytes are queued for every receiver.
+
+use crate::config::MatchPolicy;
+use crate::wamp::auth::{self, Action};
+use crate::wamp::message::{self, code, Payload};
+use crate::wamp::realm::{random_id, RealmState};
+use crate::wamp::uri;
+use async_tungstenite::tungstenite::Message;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+/// One subscription: a topic or pattern and its subscribers.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Subscription ID.
+    pub id: u64,
+    /// Topic or pattern.
+    pub uri: String,
+    /// How `uri` matches.
+    pub policy: MatchPolicy,
+    /// When it was created (RFC 3339).
+    pub created: String,
+    /// Subscribed session IDs.
+    pub subscribers: Vec<u64>,
+}
+
+/// All subscriptions of a realm.
+#[derive(Debug, Default)]
+pub struct Broker {
+    /// By subscription ID.
+    pub subscriptions: HashMap<u64, Subscription>,
+    /// By (policy, uri): one subscription per distinct pattern, as the spec asks.
+    by_uri: HashMap<(MatchPolicy, String), u64>,
+}
+
+impl Broker {
+    /// IDs of the subscriptions whose pattern matches `topic`.
+    pub fn matching(&self, topic: &str) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .subscriptions
+            .values()
+            .filter(|s| s.policy != MatchPolicy::Exact && uri::matches(&s.uri, s.policy, topic))
+            .map(|s| s.id)
+            .collect();
+        if let Some(id) = self.by_uri.get(&(MatchPolicy::Exact, topic.to_string())) {
+            ids.insert(0, *id);
+        }
+        ids
+    }
+
+    /// The subscription for exactly this pattern and policy.
+    pub fn lookup(&self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
+        self.by_uri.get(&(policy, pattern.to_string())).copied()
+    }
+}
+
+/// Which sessions an event may reach, from PUBLISH.Options.
+#[derive(Default)]
+struct Audience {
+    exclude: Vec<u64>,
+    exclude_authid: Vec<String>,
+    exclude_authrole: Vec<String>,
+    eligible: Option<Vec<u64>>,
+    eligible_authid: Option<Vec<String>>,
+    eligible_authrole: Option<Vec<String>>,
+}
+
+/// Reads an option that must be a list of IDs.
+fn ids(options: &Map<String, Value>, key: &str) -> Result<Option<Vec<u64>>, String> {
+    match options.get(key) {
+        None => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_u64().ok_or_else(|| format!("option `{key}` must be a list of session IDs")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(format!("option `{key}` must be a list of session IDs")),
+    }
+}
+
+/// Reads an option that must be a list of strings (a single string is accepted too).
+fn strings(options: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, String> {
+    match options.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("option `{key}` must be a list of strings")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(format!("option `{key}` must be a list of strings")),
+    }
+}
+
+/// Reads an option that must be a boolean.
+pub fn flag(options: &Map<String, Value>, key: &str) -> Result<Option<bool>, String> {
+    match options.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(format!("option `{key}` must be true or false")),
+    }
+}
+
+/// Reads the `match` option of SUBSCRIBE or REGISTER.
+pub fn match_policy(options: &Map<String, Value>) -> Result<MatchPolicy, String> {
+    match options.get("match") {
+        None | Some(Value::Null) => Ok(MatchPolicy::Exact),
+        Some(Value::String(s)) => {
+            MatchPolicy::parse(s).ok_or_else(|| format!("option `match` must be `exact`, `prefix` or `wildcard`, not `{s}`"))
+        }
+        Some(_) => Err("option `match` must be a string".into()),
+    }
+}
+
+fn audience(options: &Map<String, Value>) -> Result<Audience, String> {
+    Ok(Audience {
+        exclude: ids(options, "exclude")?.unwrap_or_default(),
+        exclude_authid: strings(options, "exclude_authid")?.unwrap_or_default(),
+        exclude_authrole: strings(options, "exclude_authrole")?.unwrap_or_default(),
+        eligible: ids(options, "eligible")?,
+        eligible_authid: strings(options, "eligible_authid")?,
+        eligible_authrole: strings(options, "eligible_authrole")?,
+    })
+}
+
+/// Current time as RFC 3339 UTC, for `created` fields.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    time_from_unix(secs)
+}
+
+fn time_from_unix(secs: i64) -> String {
+    // Civil-from-days (Howard Hinnant), so we need no date crate for one timestamp.
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+impl RealmState {
+    /// PUBLISH: deliver to every matching subscription, then PUBLISHED if asked.
+    pub fn publish(&mut self, id: u64, request: u64, options: &Map<String, Value>, topic: &str, payload: &Payload) {
+        let acknowledge = matches!(options.get("acknowledge"), Some(Value::Bool(true)));
+        let refuse = |state: &RealmState, uri: &str, text: String| {
+            if acknowledge {
+                state.error(id, code::PUBLISH, request, uri, text);
+            }
+        };
+        if !uri::is_valid(topic, MatchPolicy::Exact) {
+            return refuse(self, "wamp.error.invalid_uri", format!("`{topic}` is not a valid topic URI"));
+        }
+        if topic.starts_with("wamp.") {
+            return refuse(self, "wamp.error.invalid_uri", format!("`{topic}`: topics under `wamp.` are the router's own"));
+        }
+        let Some(member) = self.members.get(&id) else { return };
+        let Some(permission) = auth::permission(&member.role, topic).filter(|p| p.publish) else {
+            let text = format!("role `{}` may not publish to `{topic}`", member.identity.authrole);
+            return refuse(self, "wamp.error.not_authorized", text);
+        };
+        let mut audience = match audience(options) {
+            Ok(a) => a,
+            Err(text) => return refuse(self, "wamp.error.invalid_argument", text),
+        };
+        let (exclude_me, disclose_me) = match (flag(options, "exclude_me"), flag(options, "disclose_me")) {
+            (Ok(e), Ok(d)) => (e.unwrap_or(true), d.unwrap_or(false)),
+            (Err(text), _) | (_, Err(text)) => return refuse(self, "wamp.error.invalid_argument", text),
+        };
+        if exclude_me {
+            audience.exclude.push(id);
+        }
+        let publisher = (permission.disclose_publisher || disclose_me).then(|| {
+            (id, member.identity.authid.clone(), member.identity.authrole.clone())
+        });
+        let publication = random_id();
+        self.deliver(topic, publication, publisher, &audience, payload);
+        if acknowledge {
+            self.send(id, message::encode(vec![json!(code::PUBLISHED), json!(request), json!(publication)]));
+        }
+    }
+
+    /// Queues one EVENT per matching subscription for every eligible subscriber.
+    fn deliver(&self, topic: &str, publication: u64, publisher: Option<(u64, String, String)>, audience: &Audience, payload: &Payload) {
+        for sub_id in self.broker.matching(topic) {
+            let Some(sub) = self.broker.subscriptions.get(&sub_id) else { continue };
+            let receivers: Vec<u64> = sub
+                .subscribers
+                .iter()
+                .copied()
+                .filter(|s| self.eligible(*s, audience))
+                .collect();
+            if receivers.is_empty() {
+                continue;
+            }
+            let mut details = Map::new();
+            if sub.policy != MatchPolicy::Exact {
+                details.insert("topic".into(), json!(topic));
+            }
+            if let Some((pid, authid, authrole)) = &publisher {
+                details.insert("publisher".into(), json!(pid));
+                details.insert("publisher_authid".into(), json!(authid));
+                details.insert("publisher_authrole".into(), json!(authrole));
+            }
+            let mut fields = vec![json!(code::EVENT), json!(sub_id), json!(publication), Value::Object(details)];
+            payload.append_to(&mut fields);
+            let text = message::encode_text(fields);
+            for receiver in receivers {
+                self.send(receiver, Message::Text(text.clone()));
+            }
+        }
+    }
+
+    fn eligible(&self, session: u64, audience: &Audience) -> bool {
+        let Some(member) = self.members.get(&session) else { return false };
+        let authid = &member.identity.authid;
+        let authrole = &member.identity.authrole;
+        !audience.exclude.contains(&session)
+            && !audience.exclude_authid.contains(authid)
+            && !audience.exclude_authrole.contains(authrole)
+            && audience.eligible.as_ref().is_none_or(|e| e.contains(&session))
+            && audience.eligible_authid.as_ref().is_none_or(|e| e.contains(authid))
+            && audience.eligible_authrole.as_ref().is_none_or(|e| e.contains(authrole))
+    }
+
+    /// Publishes a router event (meta API) to whoever subscribed to it.
+    pub fn meta_event(&self, topic: &str, args: Vec<Value>) {
+        let payload = Payload {
+            args: Some(Value::Array(args)),
+            kwargs: None,
+        };
+        self.deliver(topic, random_id(), None, &Audience::default(), &payload);
+    }
+
+    /// SUBSCRIBE.
+    pub fn subscribe(&mut self, id: u64, request: u64, options: &Map<String, Value>, topic: &str) {
+        let policy = match match_policy(options) {
+            Ok(p) => p,
+            Err(text) => return self.error(id, code::SUBSCRIBE, request, "wamp.error.invalid_argument", text),
+        };
+        if !uri::is_valid(topic, policy) {
+            let text = format!("`{topic}` is not a valid {} topic", policy.name());
+            return self.error(id, code::SUBSCRIBE, request, "wamp.error.invalid_uri", text);
+        }
+        if !self.authorize(id, code::SUBSCRIBE, request, topic, Action::Subscribe) {
+            return;
+        }
+        let key = (policy, topic.to_string());
+        let sub_id = match self.broker.by_uri.get(&key) {
+            Some(existing) => *existing,
+            None => {
+                let sub_id = random_id();
+                let sub = Subscription {
+                    id: sub_id,
+                    uri: topic.to_string(),
+                    policy,
+                    created: now_rfc3339(),
+                    subscribers: Vec::new(),
+                };
+                let details = subscription_details(&sub);
+                self.broker.subscriptions.insert(sub_id, sub);
+                self.broker.by_uri.insert(key, sub_id);
+                if !topic.starts_with("wamp.") {
+                    self.meta_event("wamp.subscription.on_create", vec![json!(id), details]);
+                }
+                sub_id
+            }
+        };
+        let mut added = false;
+        if let Some(sub) = self.broker.subscriptions.get_mut(&sub_id) {
+            if !sub.subscribers.contains(&id) {
+                sub.subscribers.push(id);
+                added = true;
+            }
+        }
+        self.send(id, message::encode(vec![json!(code::SUBSCRIBED), json!(request), json!(sub_id)]));
+        if added && !topic.starts_with("wamp.") {
+            self.meta_event("wamp.subscription.on_subscribe", vec![json!(id), json!(sub_id)]);
+        }
+    }
+
+    /// UNSUBSCRIBE.
+    pub fn unsubscribe(&mut self, id: u64, request: u64, sub_id: u64) {
+        if !self.remove_subscriber(id, sub_id) {
+            let text = format!("session {id} has no subscription {sub_id}");
+            return self.error(id, code::UNSUBSCRIBE, request, "wamp.error.no_such_subscription", text);
+        }
+        self.send(id, message::encode(vec![json!(code::UNSUBSCRIBED), json!(request)]));
+    }
+
+    /// Removes a subscriber, deleting the subscription when it was the last; false if absent.
+    fn remove_subscriber(&mut self, id: u64, sub_id: u64) -> bool {
+        let Some(sub) = self.broker.subscriptions.get_mut(&sub_id) else { return false };
+        let Some(at) = sub.subscribers.iter().position(|s| *s == id) else { return false };
+        sub.subscribers.remove(at);
+        let meta = !sub.uri.starts_with("wamp.");
+        let now_empty = sub.subscribers.is_empty();
+        if now_empty {
+            if let Some(sub) = self.broker.subscriptions.remove(&sub_id) {
+                self.broker.by_uri.remove(&(sub.policy, sub.uri));
+            }
+        }
+        if meta {
+            self.meta_event("wamp.subscription.on_unsubscribe", vec![json!(id), json!(sub_id)]);
+            if now_empty {
+                self.meta_event("wamp.subscription.on_delete", vec![json!(id), json!(sub_id)]);
+            }
+        }
+        true
+    }
+
+    /// Drops every subscription of a session that left.
+    pub fn broker_leave(&mut self, id: u64) {
+        let mine: Vec<u64> = self
+            .broker
+            .subscriptions
+            .values()
+            .filter(|s| s.subscribers.contains(&id))
+            .map(|s| s.id)
+            .collect();
+        for sub_id in mine {
+            self.remove_subscriber(id, sub_id);
+        }
+    }
+}
+
+/// A subscription as `wamp.subscription.get` describes it.
+pub fn subscription_details(sub: &Subscription) -> Value {
+    json!({"id": sub.id, "created": sub.created, "uri": sub.uri, "match": sub.policy.name()})
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(super::time_from_unix(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::time_from_unix(1_764_075_600), "2025-11-25T13:00:00Z");
+    }
+}

@@ -1,0 +1,399 @@
+//! WAMP v2 messages (spec "Message Definitions"): decoding what a client sends, with a
+//! sentence for every way it can be wrong, and encoding what the router sends.
+//!
+//! The serializer is one seam: `decode` takes a WebSocket message and `encode` makes one,
+//! so `wamp.2.msgpack` or `wamp.2.cbor` (binary frames) need only another pair of these.
+
+use async_tungstenite::tungstenite::Message;
+use async_tungstenite::tungstenite::Utf8Bytes;
+use serde_json::{Map, Value};
+
+/// Message type codes.
+pub mod code {
+    /// HELLO
+    pub const HELLO: u64 = 1;
+    /// WELCOME
+    pub const WELCOME: u64 = 2;
+    /// ABORT
+    pub const ABORT: u64 = 3;
+    /// CHALLENGE
+    pub const CHALLENGE: u64 = 4;
+    /// AUTHENTICATE
+    pub const AUTHENTICATE: u64 = 5;
+    /// GOODBYE
+    pub const GOODBYE: u64 = 6;
+    /// ERROR
+    pub const ERROR: u64 = 8;
+    /// PUBLISH
+    pub const PUBLISH: u64 = 16;
+    /// PUBLISHED
+    pub const PUBLISHED: u64 = 17;
+    /// SUBSCRIBE
+    pub const SUBSCRIBE: u64 = 32;
+    /// SUBSCRIBED
+    pub const SUBSCRIBED: u64 = 33;
+    /// UNSUBSCRIBE
+    pub const UNSUBSCRIBE: u64 = 34;
+    /// UNSUBSCRIBED
+    pub const UNSUBSCRIBED: u64 = 35;
+    /// EVENT
+    pub const EVENT: u64 = 36;
+    /// CALL
+    pub const CALL: u64 = 48;
+    /// CANCEL
+    pub const CANCEL: u64 = 49;
+    /// RESULT
+    pub const RESULT: u64 = 50;
+    /// REGISTER
+    pub const REGISTER: u64 = 64;
+    /// REGISTERED
+    pub const REGISTERED: u64 = 65;
+    /// UNREGISTER
+    pub const UNREGISTER: u64 = 66;
+    /// UNREGISTERED
+    pub const UNREGISTERED: u64 = 67;
+    /// INVOCATION
+    pub const INVOCATION: u64 = 68;
+    /// INTERRUPT
+    pub const INTERRUPT: u64 = 69;
+    /// YIELD
+    pub const YIELD: u64 = 70;
+}
+
+/// Largest ID the spec allows: 2^53.
+pub const MAX_ID: u64 = 1 << 53;
+
+/// Positional and keyword payload of PUBLISH, CALL, YIELD and ERROR, passed through untouched.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Payload {
+    /// `Arguments|list`
+    pub args: Option<Value>,
+    /// `ArgumentsKw|dict`
+    pub kwargs: Option<Value>,
+}
+
+impl Payload {
+    /// Appends the payload to an outgoing message, the way the spec lays it out.
+    pub fn append_to(&self, fields: &mut Vec<Value>) {
+        match (&self.args, &self.kwargs) {
+            (None, None) => {}
+            (Some(args), None) => fields.push(args.clone()),
+            (args, Some(kwargs)) => {
+                fields.push(args.clone().unwrap_or_else(|| Value::Array(Vec::new())));
+                fields.push(kwargs.clone());
+            }
+        }
+    }
+}
+
+/// A message a client may send to the router.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientMessage {
+    /// `[HELLO, Realm|uri, Details|dict]`
+    Hello { realm: String, details: Map<String, Value> },
+    /// `[AUTHENTICATE, Signature|string, Extra|dict]`
+    Authenticate { signature: String },
+    /// `[ABORT, Details|dict, Reason|uri]`
+    Abort { reason: String },
+    /// `[GOODBYE, Details|dict, Reason|uri]`
+    Goodbye { reason: String },
+    /// `[ERROR, INVOCATION, Request|id, Details|dict, Error|uri, …]` from a callee.
+    Error { request_type: u64, request: u64, details: Map<String, Value>, error: String, payload: Payload },
+    /// `[PUBLISH, Request|id, Options|dict, Topic|uri, …]`
+    Publish { request: u64, options: Map<String, Value>, topic: String, payload: Payload },
+    /// `[SUBSCRIBE, Request|id, Options|dict, Topic|uri]`
+    Subscribe { request: u64, options: Map<String, Value>, topic: String },
+    /// `[UNSUBSCRIBE, Request|id, Subscription|id]`
+    Unsubscribe { request: u64, subscription: u64 },
+    /// `[CALL, Request|id, Options|dict, Procedure|uri, …]`
+    Call { request: u64, options: Map<String, Value>, procedure: String, payload: Payload },
+    /// `[CANCEL, CALL.Request|id, Options|dict]`
+    Cancel { request: u64, options: Map<String, Value> },
+    /// `[REGISTER, Request|id, Options|dict, Procedure|uri]`
+    Register { request: u64, options: Map<String, Value>, procedure: String },
+    /// `[UNREGISTER, Request|id, Registration|id]`
+    Unregister { request: u64, registration: u64 },
+    /// `[YIELD, INVOCATION.Request|id, Options|dict, …]`
+    Yield { request: u64, options: Map<String, Value>, payload: Payload },
+}
+
+/// Decodes a WebSocket message of the `wamp.2.json` serializer.
+pub fn decode(message: &Message) -> Result<ClientMessage, String> {
+    let text = match message {
+        Message::Text(text) => text.as_str(),
+        Message::Binary(_) => return Err("wamp.2.json uses text frames, and this was a binary frame".into()),
+        _ => return Err("not a data frame".into()),
+    };
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("the message is not valid JSON: {e}"))?;
+    decode_value(value)
+}
+
+/// Reads the fields of a decoded array one by one, naming the field when it is wrong.
+struct Fields {
+    items: std::vec::IntoIter<Value>,
+    name: &'static str,
+}
+
+impl Fields {
+    fn next(&mut self, field: &str) -> Result<Value, String> {
+        self.items
+            .next()
+            .ok_or_else(|| format!("{} is missing its {field}", self.name))
+    }
+
+    fn id(&mut self, field: &str) -> Result<u64, String> {
+        match self.next(field)? {
+            Value::Number(n) => match n.as_u64() {
+                Some(id) if (1..=MAX_ID).contains(&id) => Ok(id),
+                _ => Err(format!("{} {field} must be an ID in [1, 2^53], not {n}", self.name)),
+            },
+            other => Err(format!("{} {field} must be an integer ID, not {}", self.name, type_name(&other))),
+        }
+    }
+
+    fn uri(&mut self, field: &str) -> Result<String, String> {
+        match self.next(field)? {
+            Value::String(s) => Ok(s),
+            other => Err(format!("{} {field} must be a URI string, not {}", self.name, type_name(&other))),
+        }
+    }
+
+    fn dict(&mut self, field: &str) -> Result<Map<String, Value>, String> {
+        match self.next(field)? {
+            Value::Object(map) => Ok(map),
+            other => Err(format!("{} {field} must be a dict, not {}", self.name, type_name(&other))),
+        }
+    }
+
+    fn payload(&mut self) -> Result<Payload, String> {
+        let args = self.items.next();
+        let kwargs = self.items.next();
+        if self.items.next().is_some() {
+            return Err(format!("{} has more fields than the spec allows", self.name));
+        }
+        if let Some(args) = &args {
+            if !args.is_array() {
+                return Err(format!("{} Arguments must be a list, not {}", self.name, type_name(args)));
+            }
+        }
+        if let Some(kwargs) = &kwargs {
+            if !kwargs.is_object() {
+                return Err(format!("{} ArgumentsKw must be a dict, not {}", self.name, type_name(kwargs)));
+            }
+        }
+        Ok(Payload { args, kwargs })
+    }
+
+    fn end(&mut self) -> Result<(), String> {
+        match self.items.next() {
+            None => Ok(()),
+            Some(_) => Err(format!("{} has more fields than the spec allows", self.name)),
+        }
+    }
+}
+
+/// Decodes a JSON value into a client message.
+pub fn decode_value(value: Value) -> Result<ClientMessage, String> {
+    let Value::Array(items) = value else {
+        return Err(format!("a WAMP message is a list, not {}", type_name(&value)));
+    };
+    let mut fields = Fields {
+        items: items.into_iter(),
+        name: "message",
+    };
+    let kind = match fields.next("type")? {
+        Value::Number(n) if n.as_u64().is_some() => n.as_u64().unwrap_or(0),
+        other => return Err(format!("the message type must be an integer, not {}", type_name(&other))),
+    };
+    fields.name = name(kind);
+    let message = match kind {
+        code::HELLO => ClientMessage::Hello {
+            realm: fields.uri("Realm")?,
+            details: fields.dict("Details")?,
+        },
+        code::AUTHENTICATE => {
+            let signature = match fields.next("Signature")? {
+                Value::String(s) => s,
+                other => return Err(format!("AUTHENTICATE Signature must be a string, not {}", type_name(&other))),
+            };
+            fields.dict("Extra")?;
+            ClientMessage::Authenticate { signature }
+        }
+        code::ABORT => {
+            fields.dict("Details")?;
+            ClientMessage::Abort { reason: fields.uri("Reason")? }
+        }
+        code::GOODBYE => {
+            fields.dict("Details")?;
+            ClientMessage::Goodbye { reason: fields.uri("Reason")? }
+        }
+        code::ERROR => {
+            let request_type = match fields.next("Request.Type")? {
+                Value::Number(n) if n.as_u64().is_some() => n.as_u64().unwrap_or(0),
+                other => return Err(format!("ERROR Request.Type must be an integer, not {}", type_name(&other))),
+            };
+            ClientMessage::Error {
+                request_type,
+                request: fields.id("Request")?,
+                details: fields.dict("Details")?,
+                error: fields.uri("Error")?,
+                payload: fields.payload()?,
+            }
+        }
+        code::PUBLISH => ClientMessage::Publish {
+            request: fields.id("Request")?,
+            options: fields.dict("Options")?,
+            topic: fields.uri("Topic")?,
+            payload: fields.payload()?,
+        },
+        code::SUBSCRIBE => ClientMessage::Subscribe {
+            request: fields.id("Request")?,
+            options: fields.dict("Options")?,
+            topic: fields.uri("Topic")?,
+        },
+        code::UNSUBSCRIBE => ClientMessage::Unsubscribe {
+            request: fields.id("Request")?,
+            subscription: fields.id("Subscription")?,
+        },
+        code::CALL => ClientMessage::Call {
+            request: fields.id("Request")?,
+            options: fields.dict("Options")?,
+            procedure: fields.uri("Procedure")?,
+            payload: fields.payload()?,
+        },
+        code::CANCEL => ClientMessage::Cancel {
+            request: fields.id("Request")?,
+            options: fields.dict("Options")?,
+        },
+        code::REGISTER => ClientMessage::Register {
+            request: fields.id("Request")?,
+            options: fields.dict("Options")?,
+            procedure: fields.uri("Procedure")?,
+        },
+        code::UNREGISTER => ClientMessage::Unregister {
+            request: fields.id("Request")?,
+            registration: fields.id("Registration")?,
+        },
+        code::YIELD => ClientMessage::Yield {
+            request: fields.id("Request")?,
+            options: fields.dict("Options")?,
+            payload: fields.payload()?,
+        },
+        code::WELCOME | code::CHALLENGE | code::PUBLISHED | code::SUBSCRIBED | code::UNSUBSCRIBED
+        | code::EVENT | code::RESULT | code::REGISTERED | code::UNREGISTERED | code::INVOCATION
+        | code::INTERRUPT => {
+            return Err(format!("{} is sent by a router, never to one", name(kind)));
+        }
+        other => return Err(format!("message type {other} is not a WAMP message type")),
+    };
+    if !matches!(
+        message,
+        ClientMessage::Error { .. } | ClientMessage::Publish { .. } | ClientMessage::Call { .. } | ClientMessage::Yield { .. }
+    ) {
+        fields.end()?;
+    }
+    Ok(message)
+}
+
+/// Encodes a router message for the `wamp.2.json` serializer.
+pub fn encode(fields: Vec<Value>) -> Message {
+    Message::Text(encode_text(fields))
+}
+
+/// Encodes once, for messages sent to many sessions (events): clones share the bytes.
+pub fn encode_text(fields: Vec<Value>) -> Utf8Bytes {
+    // Serializing a Value cannot fail: its map keys are strings.
+    Utf8Bytes::from(serde_json::to_string(&Value::Array(fields)).unwrap_or_default())
+}
+
+/// The spec's name of a message type, for error messages.
+pub fn name(kind: u64) -> &'static str {
+    match kind {
+        code::HELLO => "HELLO",
+        code::WELCOME => "WELCOME",
+        code::ABORT => "ABORT",
+        code::CHALLENGE => "CHALLENGE",
+        code::AUTHENTICATE => "AUTHENTICATE",
+        code::GOODBYE => "GOODBYE",
+        code::ERROR => "ERROR",
+        code::PUBLISH => "PUBLISH",
+        code::PUBLISHED => "PUBLISHED",
+        code::SUBSCRIBE => "SUBSCRIBE",
+        code::SUBSCRIBED => "SUBSCRIBED",
+        code::UNSUBSCRIBE => "UNSUBSCRIBE",
+        code::UNSUBSCRIBED => "UNSUBSCRIBED",
+        code::EVENT => "EVENT",
+        code::CALL => "CALL",
+        code::CANCEL => "CANCEL",
+        code::RESULT => "RESULT",
+        code::REGISTER => "REGISTER",
+        code::REGISTERED => "REGISTERED",
+        code::UNREGISTER => "UNREGISTER",
+        code::UNREGISTERED => "UNREGISTERED",
+        code::INVOCATION => "INVOCATION",
+        code::INTERRUPT => "INTERRUPT",
+        code::YIELD => "YIELD",
+        _ => "message",
+    }
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a dict",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dec(v: Value) -> Result<ClientMessage, String> {
+        decode_value(v)
+    }
+
+    #[test]
+    fn every_client_message_decodes() {
+        assert!(matches!(dec(json!([1, "realm1", {"roles": {}}])), Ok(ClientMessage::Hello { .. })));
+        assert!(matches!(dec(json!([16, 1, {}, "a.b"])), Ok(ClientMessage::Publish { .. })));
+        assert!(matches!(dec(json!([16, 1, {}, "a.b", [1], {"k": 2}])), Ok(ClientMessage::Publish { .. })));
+        assert!(matches!(dec(json!([32, 2, {"match": "prefix"}, "a"])), Ok(ClientMessage::Subscribe { .. })));
+        assert!(matches!(dec(json!([48, 3, {}, "a.b", []])), Ok(ClientMessage::Call { .. })));
+        assert!(matches!(dec(json!([70, 4, {"progress": true}])), Ok(ClientMessage::Yield { .. })));
+        assert!(matches!(dec(json!([8, 68, 4, {}, "app.error", ["x"]])), Ok(ClientMessage::Error { .. })));
+        assert!(matches!(dec(json!([6, {}, "wamp.close.close_realm"])), Ok(ClientMessage::Goodbye { .. })));
+    }
+
+    #[test]
+    fn wrong_messages_say_what_is_wrong() {
+        for (value, says) in [
+            (json!({"a": 1}), "is a list"),
+            (json!([]), "missing its type"),
+            (json!(["1"]), "type must be an integer"),
+            (json!([1, 5, {}]), "HELLO Realm must be a URI string"),
+            (json!([16, 0, {}, "a"]), "ID in [1, 2^53]"),
+            (json!([16, 9007199254740993u64, {}, "a"]), "ID in [1, 2^53]"),
+            (json!([16, 1, [], "a"]), "Options must be a dict"),
+            (json!([16, 1, {}, "a", {}]), "Arguments must be a list"),
+            (json!([16, 1, {}, "a", [], []]), "ArgumentsKw must be a dict"),
+            (json!([32, 1, {}, "a", "extra"]), "more fields"),
+            (json!([36, 1, 1, {}]), "sent by a router"),
+            (json!([99]), "not a WAMP message type"),
+        ] {
+            let err = dec(value.clone()).unwrap_err();
+            assert!(err.contains(says), "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn payload_is_laid_out_as_the_spec_says() {
+        let mut fields = vec![];
+        Payload { args: None, kwargs: Some(json!({"a": 1})) }.append_to(&mut fields);
+        assert_eq!(fields, vec![json!([]), json!({"a": 1})]);
+    }
+}

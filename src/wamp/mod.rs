@@ -1,0 +1,50 @@
+//! The WAMP v2 router (wamp-proto, Basic and parts of the Advanced Profile): the realms of a
+//! router worker, and the WebSocket subprotocols it speaks.
+
+pub mod auth;
+pub mod broker;
+pub mod dealer;
+pub mod message;
+pub mod meta;
+pub mod realm;
+pub mod session;
+pub mod uri;
+
+use crate::config;
+use realm::Realm;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The WebSocket subprotocols for a path's `serializers` (only `json` so far).
+pub fn subprotocols(serializers: &[String]) -> Vec<&'static str> {
+    serializers
+        .iter()
+        .filter_map(|s| match s.as_str() {
+            "json" => Some("wamp.2.json"),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The realms of one router worker, by name.
+#[derive(Default)]
+pub struct Realms {
+    realms: HashMap<String, Arc<Realm>>,
+}
+
+impl Realms {
+    /// Builds the realms a router worker's config names.
+    pub fn new(configs: &[config::Realm]) -> Realms {
+        Realms {
+            realms: configs
+                .iter()
+                .map(|c| (c.name.clone(), Arc::new(Realm::new(c.clone()))))
+                .collect(),
+        }
+    }
+
+    /// The realm with this name.
+    pub fn get(&self, name: &str) -> Option<Arc<Realm>> {
+        self.realms.get(name).cloned()
+    }
+}

@@ -1,0 +1,231 @@
+//! A realm: its sessions, broker and dealer, behind one short-held lock.
+//!
+//! Why a lock and not a task fed by a channel: every operation is a few map lookups and
+//! non-blocking queue pushes (`Outbox::send` never waits), so the lock is held for
+//! microseconds and never across an `.await`; a publisher never waits on a subscriber, and a
+//! slow subscriber's full queue closes that subscriber only.
+
+use crate::config::{self, Role};
+use crate::lifecycle::ConnInfo;
+use crate::wamp::auth::{self, Action, Identity};
+use crate::wamp::broker::Broker;
+use crate::wamp::dealer::Dealer;
+use crate::wamp::message::{self, code, ClientMessage, MAX_ID};
+use crate::ws::Outbox;
+use async_tungstenite::tungstenite::Message;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A realm and its live state.
+pub struct Realm {
+    /// The realm's config (name, roles).
+    pub config: config::Realm,
+    state: Mutex<RealmState>,
+}
+
+/// A joined session as the realm sees it.
+pub struct Member {
+    /// Who it is.
+    pub identity: Identity,
+    /// Where its messages go.
+    pub outbox: Outbox,
+    /// Its role's permissions.
+    pub role: Role,
+    /// The peer address, for the meta API.
+    pub peer: String,
+    /// The callee announced `call_canceling`: it may receive INTERRUPT.
+    pub callee_cancels: bool,
+    /// Last request ID the router used toward this session (INVOCATION).
+    pub last_request: u64,
+}
+
+/// Everything behind the realm's lock.
+pub struct RealmState {
+    /// Joined sessions by ID.
+    pub members: HashMap<u64, Member>,
+    /// Subscriptions.
+    pub broker: Broker,
+    /// Registrations and calls in flight.
+    pub dealer: Dealer,
+}
+
+/// The answer to a message that ends the session.
+pub type Violation = String;
+
+impl Realm {
+    /// A realm with no sessions yet.
+    pub fn new(config: config::Realm) -> Realm {
+        Realm {
+            config,
+            state: Mutex::new(RealmState {
+                members: HashMap::new(),
+                broker: Broker::default(),
+                dealer: Dealer::default(),
+            }),
+        }
+    }
+
+    /// Locks the realm's state. A panic elsewhere must not take every session down with it.
+    pub fn lock(&self) -> MutexGuard<'_, RealmState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The role with this name, if the realm has it.
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.config.roles.iter().find(|r| r.name == name)
+    }
+
+    /// Adds a session; returns its new ID (random in [1, 2^53]).
+    pub fn join(&self, identity: Identity, role: Role, details: &Map<String, Value>, conn: &ConnInfo, outbox: Outbox) -> u64 {
+        let callee_cancels = details
+            .get("roles")
+            .and_then(|r| r.get("callee"))
+            .and_then(|c| c.get("features"))
+            .and_then(|f| f.get("call_canceling"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let mut state = self.lock();
+        let id = loop {
+            let candidate = random_id();
+            if !state.members.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        state.members.insert(
+            id,
+            Member {
+                identity,
+                outbox,
+                role,
+                peer: conn.peer.to_string(),
+                callee_cancels,
+                last_request: 0,
+            },
+        );
+        let info = state.session_details(id);
+        state.meta_event("wamp.session.on_join", vec![info]);
+        id
+    }
+
+    /// Removes a session: its subscriptions, registrations and calls end with it.
+    pub fn leave(&self, id: u64) {
+        let mut state = self.lock();
+        let Some(member) = state.members.remove(&id) else {
+            return;
+        };
+        state.broker_leave(id);
+        state.dealer_leave(id);
+        state.meta_event(
+            "wamp.session.on_leave",
+            vec![json!(id), json!(member.identity.authid), json!(member.identity.authrole)],
+        );
+    }
+
+    /// Handles a message of an established session. `Err` is a protocol violation.
+    pub fn handle(self: &Arc<Self>, id: u64, msg: ClientMessage) -> Result<(), Violation> {
+        let mut state = self.lock();
+        match msg {
+            ClientMessage::Publish { request, options, topic, payload } => {
+                state.publish(id, request, &options, &topic, &payload);
+            }
+            ClientMessage::Subscribe { request, options, topic } => state.subscribe(id, request, &options, &topic),
+            ClientMessage::Unsubscribe { request, subscription } => state.unsubscribe(id, request, subscription),
+            ClientMessage::Register { request, options, procedure } => state.register(id, request, &options, &procedure),
+            ClientMessage::Unregister { request, registration } => state.unregister(id, request, registration),
+            ClientMessage::Call { request, options, procedure, payload } => {
+                if let Some(timeout_ms) = state.call(id, request, &options, &procedure, payload) {
+                    let realm = self.clone();
+                    async_std::task::spawn(async move {
+                        async_std::task::sleep(std::time::Duration::from_millis(timeout_ms)).await;
+                        realm.lock().call_timed_out(id, request);
+                    });
+                }
+            }
+            ClientMessage::Cancel { request, options } => state.cancel(id, request, &options),
+            ClientMessage::Yield { request, options, payload } => state.yield_result(id, request, &options, payload)?,
+            ClientMessage::Error { request_type, request, details, error, payload } => {
+                if request_type != code::INVOCATION {
+                    return Err(format!(
+                        "a client sends ERROR only for an INVOCATION, not for {}",
+                        message::name(request_type)
+                    ));
+                }
+                state.invocation_error(id, request, details, error, payload)?;
+            }
+            ClientMessage::Hello { .. } => return Err("HELLO on a session that is already established".into()),
+            ClientMessage::Authenticate { .. } => {
+                return Err("AUTHENTICATE on a session that is already established".into())
+            }
+            // The session layer handles ABORT and GOODBYE.
+            ClientMessage::Abort { .. } | ClientMessage::Goodbye { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+impl RealmState {
+    /// Queues a message for a session; a gone or too slow session is skipped.
+    pub fn send(&self, id: u64, message: Message) {
+        if let Some(member) = self.members.get(&id) {
+            member.outbox.send(message);
+        }
+    }
+
+    /// Sends `[ERROR, type, request, {}, uri, [text]]`.
+    pub fn error(&self, id: u64, request_type: u64, request: u64, uri: &str, text: impl Into<String>) {
+        let text: String = text.into();
+        self.send(id, message::encode(vec![json!(code::ERROR), json!(request_type), json!(request), json!({}), json!(uri), json!([text])]));
+    }
+
+    /// Whether the session's role may do `action` on `uri`; sends `not_authorized` if not.
+    pub fn authorize(&self, id: u64, request_type: u64, request: u64, uri: &str, action: Action) -> bool {
+        let Some(member) = self.members.get(&id) else {
+            return false;
+        };
+        if auth::allowed(&member.role, uri, action) {
+            return true;
+        }
+        self.error(
+            id,
+            request_type,
+            request,
+            "wamp.error.not_authorized",
+            format!("role `{}` may not {} `{uri}`", member.identity.authrole, format!("{action:?}").to_lowercase()),
+        );
+        false
+    }
+
+    /// The next router-to-session request ID for `id` (sequential, as the spec asks).
+    pub fn next_request(&mut self, id: u64) -> u64 {
+        match self.members.get_mut(&id) {
+            Some(member) => {
+                member.last_request = if member.last_request >= MAX_ID { 1 } else { member.last_request + 1 };
+                member.last_request
+            }
+            None => 0,
+        }
+    }
+
+    /// The details dict of a session, as `wamp.session.get` and `on_join` give it.
+    pub fn session_details(&self, id: u64) -> Value {
+        match self.members.get(&id) {
+            Some(m) => json!({
+                "session": id,
+                "authid": m.identity.authid,
+                "authrole": m.identity.authrole,
+                "authmethod": m.identity.authmethod,
+                "authprovider": if m.identity.authmethod == "anonymous" { "static" } else { "static" },
+                "transport": {"type": "websocket", "peer": m.peer},
+            }),
+            None => Value::Null,
+        }
+    }
+}
+
+/// A random ID in [1, 2^53], as the spec asks for session and publication IDs.
+pub fn random_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    (u64::from_le_bytes(bytes) % MAX_ID) + 1
+}

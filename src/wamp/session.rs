@@ -1,0 +1,179 @@
+//! One WAMP session over one WebSocket (spec "Session Lifecycle"): HELLO, CHALLENGE and
+//! AUTHENTICATE, WELCOME or ABORT, then the realm's messages until GOODBYE. Any protocol
+//! violation ends this session with ABORT `wamp.error.protocol_violation` and a sentence
+//! saying what was wrong; other sessions do not notice.
+
+use crate::config::WebSocketOptions;
+use crate::lifecycle::ConnInfo;
+use crate::wamp::auth::{self, HelloOutcome, Identity};
+use crate::wamp::message::{self, code, ClientMessage};
+use crate::wamp::realm::Realm;
+use crate::wamp::Realms;
+use crate::ws::{Outbox, Session};
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
+use async_tungstenite::tungstenite::Message;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// Where a session is in its lifecycle.
+enum Phase {
+    /// Waiting for HELLO.
+    Hello,
+    /// Ticket CHALLENGE sent; waiting for AUTHENTICATE.
+    Challenged { realm: Arc<Realm>, authid: String, details: Map<String, Value> },
+    /// Joined a realm.
+    Established { realm: Arc<Realm>, id: u64 },
+}
+
+/// A WAMP session: the `ws::Session` of every `websocket` path.
+pub struct WampSession {
+    realms: Arc<Realms>,
+    options: Arc<WebSocketOptions>,
+    info: ConnInfo,
+    out: Outbox,
+    phase: Phase,
+}
+
+impl WampSession {
+    /// A session on a new connection; `_serializer` is the negotiated subprotocol.
+    pub fn new(realms: Arc<Realms>, options: Arc<WebSocketOptions>, _serializer: &str, info: ConnInfo, out: Outbox) -> WampSession {
+        WampSession { realms, options, info, out, phase: Phase::Hello }
+    }
+
+    /// Sends ABORT and ends the connection.
+    fn abort(&mut self, reason: &str, text: &str) -> Result<(), CloseFrame> {
+        self.leave();
+        log::debug!("wamp abort {}: {reason}: {text}", self.info.peer);
+        self.out.send(message::encode(vec![json!(code::ABORT), json!({"message": text}), json!(reason)]));
+        Err(CloseFrame { code: CloseCode::Normal, reason: "".into() })
+    }
+
+    fn leave(&mut self) {
+        if let Phase::Established { realm, id } = std::mem::replace(&mut self.phase, Phase::Hello) {
+            realm.leave(id);
+        }
+    }
+
+    fn hello(&mut self, realm_name: String, details: Map<String, Value>) -> Result<(), CloseFrame> {
+        let Some(realm) = self.realms.get(&realm_name) else {
+            return self.abort("wamp.error.no_such_realm", &format!("no realm `{realm_name}` on this router"));
+        };
+        match auth::hello(&self.options.auth, &details, &self.info) {
+            HelloOutcome::Welcome(identity) => self.welcome(realm, identity, &details),
+            HelloOutcome::ChallengeTicket { authid } => {
+                self.out.send(message::encode(vec![json!(code::CHALLENGE), json!("ticket"), json!({})]));
+                self.phase = Phase::Challenged { realm, authid, details };
+                Ok(())
+            }
+            HelloOutcome::Abort(reason, text) => self.abort(reason, &text),
+        }
+    }
+
+    fn welcome(&mut self, realm: Arc<Realm>, identity: Identity, details: &Map<String, Value>) -> Result<(), CloseFrame> {
+        let Some(role) = realm.role(&identity.authrole).cloned() else {
+            log::warn!("role `{}` given by auth is not in realm `{}`; add it to the realm's roles", identity.authrole, realm.config.name);
+            return self.abort("wamp.error.not_authorized", "authentication failed");
+        };
+        let welcome = json!({
+            "realm": realm.config.name,
+            "authid": identity.authid,
+            "authrole": identity.authrole,
+            "authmethod": identity.authmethod,
+            "authprovider": "static",
+            "roles": router_roles(),
+        });
+        let id = realm.join(identity, role, details, &self.info, self.out.clone());
+        self.out.send(message::encode(vec![json!(code::WELCOME), json!(id), welcome]));
+        self.phase = Phase::Established { realm, id };
+        Ok(())
+    }
+}
+
+/// The roles and features this router announces: only what it implements.
+fn router_roles() -> Value {
+    json!({
+        "broker": {"features": {
+            "pattern_based_subscription": true,
+            "publisher_exclusion": true,
+            "subscriber_blackwhite_listing": true,
+            "publisher_identification": true,
+            "session_meta_api": true,
+            "subscription_meta_api": true,
+        }},
+        "dealer": {"features": {
+            "pattern_based_registration": true,
+            "shared_registration": true,
+            "progressive_call_results": true,
+            "call_canceling": true,
+            "call_timeout": true,
+            "caller_identification": true,
+            "session_meta_api": true,
+            "registration_meta_api": true,
+        }},
+    })
+}
+
+impl Session for WampSession {
+    fn on_message(&mut self, frame: Message, _out: &Outbox) -> Result<(), CloseFrame> {
+        let msg = match message::decode(&frame) {
+            Ok(msg) => msg,
+            Err(text) => return self.abort("wamp.error.protocol_violation", &text),
+        };
+        match (&self.phase, msg) {
+            (Phase::Hello, ClientMessage::Hello { realm, details }) => self.hello(realm, details),
+            (Phase::Challenged { .. }, ClientMessage::Authenticate { signature }) => {
+                let Phase::Challenged { realm, authid, details } = std::mem::replace(&mut self.phase, Phase::Hello) else {
+                    return Ok(());
+                };
+                match auth::check_ticket(&self.options.auth, &authid, &signature) {
+                    Some(identity) => self.welcome(realm, identity, &details),
+                    None => self.abort("wamp.error.not_authorized", "authentication failed"),
+                }
+            }
+            (_, ClientMessage::Abort { reason }) => {
+                log::debug!("wamp client aborted {}: {reason}", self.info.peer);
+                self.leave();
+                Err(CloseFrame { code: CloseCode::Normal, reason: "".into() })
+            }
+            (Phase::Established { .. }, ClientMessage::Goodbye { .. }) => {
+                self.leave();
+                self.out.send(message::encode(vec![json!(code::GOODBYE), json!({}), json!("wamp.close.goodbye_and_out")]));
+                Ok(())
+            }
+            (Phase::Established { realm, id }, msg) => {
+                let (realm, id) = (realm.clone(), *id);
+                match realm.handle(id, msg) {
+                    Ok(()) => Ok(()),
+                    Err(text) => self.abort("wamp.error.protocol_violation", &text),
+                }
+            }
+            (Phase::Hello, other) | (Phase::Challenged { .. }, other) => {
+                let text = format!("{} before the session was established", kind_name(&other));
+                self.abort("wamp.error.protocol_violation", &text)
+            }
+        }
+    }
+
+    fn on_close(&mut self) {
+        self.leave();
+    }
+}
+
+fn kind_name(msg: &ClientMessage) -> &'static str {
+    match msg {
+        ClientMessage::Hello { .. } => "HELLO",
+        ClientMessage::Authenticate { .. } => "AUTHENTICATE",
+        ClientMessage::Abort { .. } => "ABORT",
+        ClientMessage::Goodbye { .. } => "GOODBYE",
+        ClientMessage::Error { .. } => "ERROR",
+        ClientMessage::Publish { .. } => "PUBLISH",
+        ClientMessage::Subscribe { .. } => "SUBSCRIBE",
+        ClientMessage::Unsubscribe { .. } => "UNSUBSCRIBE",
+        ClientMessage::Call { .. } => "CALL",
+        ClientMessage::Cancel { .. } => "CANCEL",
+        ClientMessage::Register { .. } => "REGISTER",
+        ClientMessage::Unregister { .. } => "UNREGISTER",
+        ClientMessage::Yield { .. } => "YIELD",
+    }
+}

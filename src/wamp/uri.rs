@@ -1,0 +1,90 @@
+//! WAMP URIs (spec "URIs"): loose validation as Crossbar applies it, and the three match
+//! policies of pattern-based subscriptions and registrations.
+
+use crate::config::MatchPolicy;
+
+/// Whether `uri` is a valid URI for `policy` under the spec's loose rules: components
+/// separated by `.`, no whitespace or `#`; patterns may have empty components.
+pub fn is_valid(uri: &str, policy: MatchPolicy) -> bool {
+    if uri.chars().any(|c| c.is_whitespace() || c == '#') {
+        return false;
+    }
+    let components: Vec<&str> = uri.split('.').collect();
+    match policy {
+        MatchPolicy::Exact => !uri.is_empty() && components.iter().all(|c| !c.is_empty()),
+        // A prefix may end in a dot and may be empty (matches everything).
+        MatchPolicy::Prefix => components[..components.len() - 1].iter().all(|c| !c.is_empty()),
+        // A wildcard pattern has at least two components; any may be empty.
+        MatchPolicy::Wildcard => components.len() > 1,
+    }
+}
+
+/// Whether `uri` matches `pattern` under `policy`.
+pub fn matches(pattern: &str, policy: MatchPolicy, uri: &str) -> bool {
+    match policy {
+        MatchPolicy::Exact => pattern == uri,
+        MatchPolicy::Prefix => uri.starts_with(pattern),
+        MatchPolicy::Wildcard => {
+            let mut want = pattern.split('.');
+            let mut have = uri.split('.');
+            loop {
+                match (want.next(), have.next()) {
+                    (None, None) => return true,
+                    (Some(w), Some(h)) if w.is_empty() || w == h => {}
+                    _ => return false,
+                }
+            }
+        }
+    }
+}
+
+/// Orders competing matches as the spec does for registrations: exact, then the longest
+/// prefix, then the wildcard with the most fixed components. Higher is better.
+pub fn specificity(pattern: &str, policy: MatchPolicy) -> (u8, usize) {
+    match policy {
+        MatchPolicy::Exact => (2, pattern.len()),
+        MatchPolicy::Prefix => (1, pattern.len()),
+        MatchPolicy::Wildcard => (0, pattern.split('.').filter(|c| !c.is_empty()).count()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use MatchPolicy::*;
+
+    #[test]
+    fn uris_are_checked_by_the_loose_rules() {
+        assert!(is_valid("com.example.add2", Exact));
+        assert!(is_valid("com.Example.add-2", Exact));
+        assert!(!is_valid("com..add2", Exact));
+        assert!(!is_valid("com.example.", Exact));
+        assert!(!is_valid("", Exact));
+        assert!(!is_valid("com.example add", Exact));
+        assert!(!is_valid("com.#", Exact));
+        assert!(is_valid("com.example.", Prefix));
+        assert!(is_valid("", Prefix));
+        assert!(!is_valid("com..x", Prefix));
+        assert!(is_valid("com..add", Wildcard));
+        assert!(!is_valid("com", Wildcard));
+    }
+
+    #[test]
+    fn patterns_match_as_the_spec_says() {
+        assert!(matches("com.myapp", Prefix, "com.myapp.topic1"));
+        assert!(matches("com.myapp", Prefix, "com.myapp2"));
+        assert!(!matches("com.myapp", Prefix, "com.other"));
+        assert!(matches("com.myapp..update", Wildcard, "com.myapp.product.update"));
+        assert!(!matches("com.myapp..update", Wildcard, "com.myapp.product.x.update"));
+        assert!(!matches("com.myapp..update", Wildcard, "com.myapp.update"));
+        assert!(matches(".a", Wildcard, "x.a"));
+    }
+
+    #[test]
+    fn exact_beats_longest_prefix_beats_wildcard() {
+        assert!(specificity("a.b.c", Exact) > specificity("a.b", Prefix));
+        assert!(specificity("a.b", Prefix) > specificity("a", Prefix));
+        assert!(specificity("a", Prefix) > specificity("a..c", Wildcard));
+        assert!(specificity("a.b.", Wildcard) > specificity("a..", Wildcard));
+    }
+}

@@ -1,0 +1,192 @@
+//! A transport's HTTP side as a tide app: the config's paths (static, websocket, redirect,
+//! json, nodeinfo) matched by longest prefix, plus the headers every response gets (HSTS on
+//! TLS when asked, `X-Content-Type-Options: nosniff`) and one log line per request.
+//! Implements Crossbar's "Web Services" path types that wssnode supports.
+
+use crate::config::{PathService, TransportKind, WebSocketOptions};
+use crate::lifecycle::{ConnInfo, Lifecycle};
+use crate::static_files::{self, html_escape, StaticSite};
+use crate::wamp::Realms;
+use crate::ws;
+use std::sync::Arc;
+use std::time::Instant;
+use tide::{Middleware, Next, Request, Response, StatusCode};
+
+/// What one path of a transport serves, ready to answer requests.
+#[derive(Clone)]
+pub enum Service {
+    /// Files from a directory.
+    Static(StaticSite),
+    /// WAMP over WebSocket.
+    Wamp(Arc<WebSocketOptions>),
+    /// Echo over WebSocket (the testee transport).
+    Echo(Arc<WebSocketOptions>),
+    /// A redirect.
+    Redirect(String),
+    /// A fixed JSON body, serialized once.
+    Json(String),
+    /// The node's info page.
+    NodeInfo,
+}
+
+/// Everything a transport's requests need, shared by its connections.
+pub struct Site {
+    /// Paths by URL prefix ("/" is the root).
+    pub paths: Vec<(String, Service)>,
+    /// `Strict-Transport-Security` max-age, sent on TLS connections when set.
+    pub hsts_max_age: Option<u64>,
+    /// Shutdown signal and counters.
+    pub lifecycle: Lifecycle,
+    /// The realms of this transport's router worker.
+    pub realms: Arc<Realms>,
+    /// One line per transport for the node info page.
+    pub transport_lines: Arc<Vec<String>>,
+}
+
+/// The tide state of a transport's app.
+pub type State = Arc<Site>;
+
+/// Builds the tide app for a transport.
+pub fn app(site: Site) -> tide::Server<State> {
+    let mut app = tide::with_state(Arc::new(site));
+    app.with(Headers);
+    app.at("/").all(dispatch);
+    app.at("*").all(dispatch);
+    app
+}
+
+/// Turns a config path service into a ready service (the static directory is checked here).
+pub fn service(kind: TransportKind, path: &PathService) -> Result<Service, crate::error::StartError> {
+    Ok(match path {
+        PathService::Static(options) => {
+            let dir = &options.directory;
+            let root = dir.path.canonicalize().map_err(|e| dir.error(format!("cannot serve this directory: {e}")))?;
+            if !root.is_dir() {
+                return Err(dir.error("is not a directory"));
+            }
+            Service::Static(StaticSite {
+                options: options.clone(),
+                root,
+            })
+        }
+        PathService::WebSocket(options) if kind == TransportKind::Testee => Service::Echo(Arc::new(options.clone())),
+        PathService::WebSocket(options) => Service::Wamp(Arc::new(options.clone())),
+        PathService::Redirect(url) => Service::Redirect(url.clone()),
+        PathService::Json(value) => Service::Json(value.to_string()),
+        PathService::NodeInfo => Service::NodeInfo,
+    })
+}
+
+/// Finds the path service with the longest prefix that ends on a segment boundary.
+fn route<'a>(paths: &'a [(String, Service)], url_path: &'a str) -> Option<(&'a Service, &'a str)> {
+    paths
+        .iter()
+        .filter_map(|(prefix, service)| {
+            if prefix == "/" {
+                return Some((prefix.len(), service, url_path));
+            }
+            let rest = url_path.strip_prefix(prefix.as_str())?;
+            (rest.is_empty() || rest.starts_with('/')).then_some((prefix.len(), service, rest))
+        })
+        .max_by_key(|(len, _, _)| *len)
+        .map(|(_, service, rest)| (service, rest))
+}
+
+async fn dispatch(req: Request<State>) -> tide::Result {
+    let site = req.state().clone();
+    let url_path = req.url().path().to_string();
+    let Some((service, rest)) = route(&site.paths, &url_path) else {
+        let mut res = Response::new(StatusCode::NotFound);
+        res.set_body("Not Found\n");
+        return Ok(res);
+    };
+    Ok(match service {
+        Service::Static(static_site) => static_files::serve(static_site, rest, &req).await,
+        Service::Wamp(options) => {
+            let protocols = crate::wamp::subprotocols(&options.serializers);
+            match ws::check_handshake(&req, options, &protocols) {
+                Err(res) => {
+                    log::info!("websocket refused {}: {}", peer(&req), res.status());
+                    res
+                }
+                Ok(protocol) => {
+                    let realms = site.realms.clone();
+                    let serializer = protocol.unwrap_or("wamp.2.json");
+                    let options_for_session = options.clone();
+                    ws::accept(&req, protocol, options.clone(), site.lifecycle.clone(), move |info, out| {
+                        Box::new(crate::wamp::session::WampSession::new(realms, options_for_session, serializer, info, out))
+                    })
+                    .await
+                }
+            }
+        }
+        Service::Echo(options) => match ws::check_handshake(&req, options, &[]) {
+            Err(res) => res,
+            Ok(_) => ws::accept(&req, None, options.clone(), site.lifecycle.clone(), |_, _| Box::new(ws::Echo)).await,
+        },
+        Service::Redirect(url) => {
+            let mut res = Response::new(StatusCode::Found);
+            res.insert_header("Location", url.as_str());
+            res
+        }
+        Service::Json(body) => {
+            let mut res = Response::new(StatusCode::Ok);
+            res.set_body(body.as_str());
+            res.set_content_type(http_types::mime::JSON);
+            res
+        }
+        Service::NodeInfo => node_info(&site),
+    })
+}
+
+fn node_info(site: &Site) -> Response {
+    let uptime = site.lifecycle.uptime_secs();
+    let mut html = format!(
+        "<!doctype html>\n<meta charset=\"utf-8\">\n<title>wssnode</title>\n<h1>wssnode {}</h1>\n<p>Up {}h {}m {}s; {} WebSocket connection(s) open.</p>\n<h2>Transports</h2>\n<ul>\n",
+        env!("CARGO_PKG_VERSION"),
+        uptime / 3600,
+        uptime / 60 % 60,
+        uptime % 60,
+        site.lifecycle.open_websockets()
+    );
+    for line in site.transport_lines.iter() {
+        html.push_str(&format!("<li>{}</li>\n", html_escape(line)));
+    }
+    html.push_str("</ul>\n");
+    let mut res = Response::new(StatusCode::Ok);
+    res.set_body(html);
+    res.set_content_type(http_types::mime::HTML);
+    res
+}
+
+fn peer<S>(req: &Request<S>) -> String {
+    req.ext::<ConnInfo>()
+        .map(|info| info.peer.to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Adds the security headers and logs one line per request.
+struct Headers;
+
+#[tide::utils::async_trait]
+impl Middleware<State> for Headers {
+    async fn handle(&self, req: Request<State>, next: Next<'_, State>) -> tide::Result {
+        let started = Instant::now();
+        let method = req.method();
+        let path = req.url().path().to_string();
+        let peer = peer(&req);
+        let tls = req.ext::<ConnInfo>().is_some_and(|info| info.tls);
+        let hsts = req.state().hsts_max_age;
+        let mut res = next.run(req).await;
+        res.insert_header("X-Content-Type-Options", "nosniff");
+        if let (true, Some(max_age)) = (tls, hsts) {
+            res.insert_header("Strict-Transport-Security", format!("max-age={max_age}; includeSubDomains"));
+        }
+        log::info!(
+            "{method} {path} {} {}µs {peer}",
+            u16::from(res.status()),
+            started.elapsed().as_micros()
+        );
+        Ok(res)
+    }
+}

@@ -1,0 +1,403 @@
+//! WebSocket endpoints (RFC 6455): the opening handshake on an HTTP request (version,
+//! key, `Origin` against `allowed_origins`, subprotocol choice), then one connection loop
+//! shared by every kind of session (WAMP, or the testee's echo): auto-ping with timeout,
+//! message size limits (close 1009), a bounded outgoing queue (close 1008 when a client is
+//! too slow to read), and close 1001 when the node shuts down.
+
+use crate::config::WebSocketOptions;
+use crate::lifecycle::{ConnInfo, Lifecycle};
+use async_std::channel::{bounded, Receiver, Sender, TrySendError};
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use async_tungstenite::tungstenite::{Error as WsError, Message};
+use async_tungstenite::WebSocketStream;
+use futures_lite::FutureExt;
+use futures_util::{SinkExt, StreamExt};
+use http_types::upgrade::Connection;
+use http_types::StatusCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tide::Response;
+
+/// How many messages may wait for a slow client before it is disconnected.
+pub const OUTBOX_CAPACITY: usize = 1024;
+
+/// What a session does with the messages of one WebSocket connection.
+pub trait Session: Send + 'static {
+    /// Handles a text or binary message. `Err` closes the connection with that frame.
+    fn on_message(&mut self, message: Message, out: &Outbox) -> Result<(), CloseFrame>;
+    /// The connection has ended, for whatever reason.
+    fn on_close(&mut self) {}
+}
+
+/// The sending half of a connection, shared with whoever sends to it (e.g. a WAMP broker).
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    data: Sender<Message>,
+    control: Sender<Message>,
+}
+
+impl Outbox {
+    /// Queues a message; never waits. A client whose queue is full is too slow to keep up:
+    /// it is closed with 1008 instead of holding memory or slowing the sender.
+    pub fn send(&self, message: Message) -> bool {
+        match self.data.try_send(message) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.close(CloseCode::Policy, "too slow: the outgoing queue is full");
+                self.data.close();
+                false
+            }
+            Err(TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Starts the closing handshake with `code` and `reason`.
+    pub fn close(&self, code: CloseCode, reason: &str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = self.control.try_send(Message::Close(Some(frame)));
+    }
+
+    /// Whether the connection still takes messages.
+    pub fn is_open(&self) -> bool {
+        !self.data.is_closed()
+    }
+}
+
+/// Checks an upgrade request and chooses a subprotocol. `Ok(None)` means no subprotocol.
+pub fn check_handshake<S>(
+    req: &tide::Request<S>,
+    options: &WebSocketOptions,
+    protocols: &[&'static str],
+) -> Result<Option<&'static str>, Response> {
+    let refuse = |status: StatusCode, text: String| {
+        let mut res = Response::new(status);
+        res.set_body(format!("{text}\n"));
+        res.set_content_type(http_types::mime::PLAIN);
+        Err(res)
+    };
+    let header_has = |name: &str, token: &str| {
+        req.header(name).is_some_and(|values| {
+            values
+                .iter()
+                .flat_map(|v| v.as_str().split(','))
+                .any(|t| t.trim().eq_ignore_ascii_case(token))
+        })
+    };
+    let speaks = if protocols.is_empty() {
+        String::from("WebSocket")
+    } else {
+        format!("WebSocket with subprotocol {}", protocols.join(", "))
+    };
+    if !header_has("Upgrade", "websocket") || !header_has("Connection", "upgrade") {
+        let mut res = refuse(StatusCode::UpgradeRequired, format!("This is a WebSocket endpoint: connect with {speaks}."))
+            .unwrap_err();
+        res.insert_header("Upgrade", "websocket");
+        return Err(res);
+    }
+    if req.method() != http_types::Method::Get {
+        return refuse(StatusCode::BadRequest, "The WebSocket opening handshake is a GET request.".into());
+    }
+    if req.header("Sec-WebSocket-Version").map(|v| v.as_str().trim()) != Some("13") {
+        let mut res = refuse(StatusCode::UpgradeRequired, "Only WebSocket version 13 (RFC 6455) is spoken here.".into()).unwrap_err();
+        res.insert_header("Sec-WebSocket-Version", "13");
+        return Err(res);
+    }
+    let key_ok = req
+        .header("Sec-WebSocket-Key")
+        .is_some_and(|k| k.as_str().trim().len() == 24);
+    if !key_ok {
+        return refuse(StatusCode::BadRequest, "Sec-WebSocket-Key is missing or malformed.".into());
+    }
+    if let Some(origin) = req.header("Origin") {
+        let origin = origin.as_str();
+        if !options.allowed_origins.iter().any(|p| wildcard_match(p, origin)) {
+            return refuse(StatusCode::Forbidden, format!("Origin `{origin}` is not in this path's allowed_origins."));
+        }
+    }
+    if protocols.is_empty() {
+        return Ok(None);
+    }
+    let offered: Vec<&str> = req
+        .header("Sec-WebSocket-Protocol")
+        .map(|values| values.iter().flat_map(|v| v.as_str().split(',')).map(str::trim).collect())
+        .unwrap_or_default();
+    match offered
+        .iter()
+        .find_map(|o| protocols.iter().find(|p| *p == o))
+    {
+        Some(chosen) => Ok(Some(*chosen)),
+        None => refuse(
+            StatusCode::BadRequest,
+            format!(
+                "No WebSocket subprotocol offered ({}) is spoken here; this endpoint speaks {}.",
+                if offered.is_empty() { "none".to_string() } else { offered.join(", ") },
+                protocols.join(", ")
+            ),
+        ),
+    }
+}
+
+/// Answers a checked handshake with 101 and starts `session` on the upgraded connection.
+pub async fn accept<S, F>(
+    req: &tide::Request<S>,
+    protocol: Option<&'static str>,
+    options: Arc<WebSocketOptions>,
+    lifecycle: Lifecycle,
+    make_session: F,
+) -> Response
+where
+    F: FnOnce(ConnInfo, Outbox) -> Box<dyn Session> + Send + 'static,
+{
+    let key = req.header("Sec-WebSocket-Key").map(|k| k.as_str().trim().to_string()).unwrap_or_default();
+    let mut res = Response::new(StatusCode::SwitchingProtocols);
+    res.insert_header("Upgrade", "websocket");
+    res.insert_header("Connection", "Upgrade");
+    res.insert_header(
+        "Sec-WebSocket-Accept",
+        async_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()),
+    );
+    if let Some(protocol) = protocol {
+        res.insert_header("Sec-WebSocket-Protocol", protocol);
+    }
+    let info = req.ext::<ConnInfo>().cloned().unwrap_or_else(ConnInfo::unknown);
+    let http_res: &mut http_types::Response = res.as_mut();
+    let upgrade = http_res.recv_upgrade().await;
+    async_std::task::spawn(async move {
+        if let Some(connection) = upgrade.await {
+            let config = WebSocketConfig::default()
+                .max_message_size(Some(options.max_message_size))
+                .max_frame_size(Some(options.max_frame_size));
+            let ws = WebSocketStream::from_raw_socket(connection, Role::Server, Some(config)).await;
+            run(ws, info, options, lifecycle, make_session).await;
+        }
+    });
+    res
+}
+
+/// What woke the connection loop.
+enum Event {
+    Incoming(Option<Result<Message, WsError>>),
+    Shutdown,
+    Tick,
+}
+
+/// Drives one WebSocket connection until it ends.
+async fn run<F>(
+    ws: WebSocketStream<Connection>,
+    info: ConnInfo,
+    options: Arc<WebSocketOptions>,
+    lifecycle: Lifecycle,
+    make_session: F,
+) where
+    F: FnOnce(ConnInfo, Outbox) -> Box<dyn Session>,
+{
+    let _guard = lifecycle.websocket_opened();
+    log::info!("websocket open {}", info.peer);
+    let (mut sink, mut stream) = ws.split();
+    let (data_tx, data_rx) = bounded(OUTBOX_CAPACITY);
+    let (control_tx, control_rx) = bounded(4);
+    let outbox = Outbox {
+        data: data_tx,
+        control: control_tx,
+    };
+    let writer = async_std::task::spawn(async move { write_loop(&mut sink, data_rx, control_rx).await });
+    let peer = info.peer;
+    let mut session = make_session(info, outbox.clone());
+
+    let ping_interval = Duration::from_millis(options.auto_ping_interval_ms);
+    let ping_timeout = Duration::from_millis(options.auto_ping_timeout_ms.max(1));
+    let tick = if options.auto_ping_interval_ms == 0 {
+        Duration::from_secs(3600)
+    } else {
+        (ping_interval.min(ping_timeout) / 2).max(Duration::from_millis(10))
+    };
+    let mut last_heard = Instant::now();
+    let mut ping_sent: Option<Instant> = None;
+    let mut closing_since: Option<Instant> = None;
+    let close_timeout = Duration::from_millis(options.close_handshake_timeout_ms.max(1));
+    let mut close_code: Option<u16> = None;
+    let shutdown = lifecycle.shutdown_signal();
+
+    loop {
+        let event = async { Event::Incoming(stream.next().await) }
+            .or(async {
+                let _ = shutdown.recv().await;
+                // Once signalled, stay quiet: the loop handles it once via `closing_since`.
+                if closing_since.is_some() {
+                    futures_lite::future::pending::<()>().await;
+                }
+                Event::Shutdown
+            })
+            .or(async {
+                async_std::task::sleep(tick).await;
+                Event::Tick
+            })
+            .await;
+        match event {
+            Event::Incoming(Some(Ok(message))) => {
+                last_heard = Instant::now();
+                ping_sent = None;
+                match message {
+                    Message::Text(_) | Message::Binary(_) => {
+                        if closing_since.is_none() {
+                            if let Err(frame) = session.on_message(message, &outbox) {
+                                log::debug!("websocket closing {peer}: {} {}", u16::from(frame.code), frame.reason);
+                                outbox.close(frame.code, &frame.reason);
+                                closing_since = Some(Instant::now());
+                            }
+                        }
+                    }
+                    Message::Close(frame) => {
+                        close_code = Some(frame.map(|f| u16::from(f.code)).unwrap_or(1005));
+                    }
+                    // tungstenite answers pings itself; pongs only prove the peer is alive.
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                }
+            }
+            Event::Incoming(None) => break,
+            Event::Incoming(Some(Err(error))) => {
+                let (code, reason) = close_for(&error);
+                log::debug!("websocket error {peer}: {error}");
+                if let Some(code) = code {
+                    outbox.close(code, reason);
+                    // Give the writer a moment to put the close frame on the wire.
+                    async_std::task::sleep(Duration::from_millis(50)).await;
+                }
+                break;
+            }
+            Event::Shutdown => {
+                if closing_since.is_none() {
+                    outbox.close(CloseCode::Away, "the node is shutting down");
+                    closing_since = Some(Instant::now());
+                }
+            }
+            Event::Tick => {
+                if !outbox.is_open() && closing_since.is_none() {
+                    log::warn!("websocket closed {peer}: client too slow to read its messages, queue of {OUTBOX_CAPACITY} full");
+                    closing_since = Some(Instant::now());
+                }
+                if let Some(since) = closing_since {
+                    if since.elapsed() > close_timeout {
+                        break;
+                    }
+                } else if options.auto_ping_interval_ms > 0 {
+                    match ping_sent {
+                        Some(at) if at.elapsed() > ping_timeout => {
+                            log::debug!("websocket {peer}: no answer to ping within {ping_timeout:?}");
+                            outbox.close(CloseCode::Away, "auto-ping timeout");
+                            closing_since = Some(Instant::now());
+                        }
+                        None if last_heard.elapsed() >= ping_interval => {
+                            let _ = outbox.control.try_send(Message::Ping(Vec::new().into()));
+                            ping_sent = Some(Instant::now());
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if !outbox.is_open() && closing_since.is_none() {
+            closing_since = Some(Instant::now());
+        }
+    }
+    session.on_close();
+    outbox.data.close();
+    outbox.control.close();
+    let _ = async_std::future::timeout(Duration::from_millis(500), writer).await;
+    log::info!(
+        "websocket close {peer} code {}",
+        close_code.map(|c| c.to_string()).unwrap_or_else(|| "none".into())
+    );
+}
+
+/// The close code for a read error, if a close frame still makes sense.
+fn close_for(error: &WsError) -> (Option<CloseCode>, &'static str) {
+    match error {
+        WsError::Capacity(_) => (Some(CloseCode::Size), "message too big"),
+        WsError::Utf8(_) => (Some(CloseCode::Invalid), "invalid UTF-8 in a text message"),
+        WsError::Protocol(_) => (Some(CloseCode::Protocol), "WebSocket protocol error"),
+        _ => (None, ""),
+    }
+}
+
+/// Sends queued messages, control first; flushes once the queue is drained (batched writes).
+async fn write_loop<K>(sink: &mut K, data: Receiver<Message>, control: Receiver<Message>)
+where
+    K: futures_util::Sink<Message> + Unpin,
+{
+    loop {
+        let next = async { control.recv().await.ok() }
+            .or(async { data.recv().await.ok() })
+            .await;
+        let Some(message) = next.or_else(|| control.try_recv().ok()) else {
+            let _ = sink.close().await;
+            return;
+        };
+        let closing = matches!(message, Message::Close(_));
+        if sink.feed(message).await.is_err() {
+            return;
+        }
+        if closing {
+            let _ = sink.flush().await;
+            return;
+        }
+        if (data.is_empty() && control.is_empty()) && sink.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Crossbar's origin patterns: `*` matches any run of characters.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern.eq_ignore_ascii_case(text);
+    }
+    let text = text.to_ascii_lowercase();
+    let mut rest = text.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        let part = part.to_ascii_lowercase();
+        if i == 0 {
+            let Some(after) = rest.strip_prefix(part.as_str()) else {
+                return false;
+            };
+            rest = after;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part.as_str());
+        } else {
+            match rest.find(part.as_str()) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// The testee transport's session: every text and binary message comes straight back.
+pub struct Echo;
+
+impl Session for Echo {
+    fn on_message(&mut self, message: Message, out: &Outbox) -> Result<(), CloseFrame> {
+        out.send(message);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match;
+
+    #[test]
+    fn origin_patterns_match_like_crossbar() {
+        assert!(wildcard_match("*", "https://a.example.com"));
+        assert!(wildcard_match("https://*.example.com", "https://a.example.com"));
+        assert!(!wildcard_match("https://*.example.com", "https://example.org"));
+        assert!(wildcard_match("http://localhost:*", "http://LOCALHOST:8080"));
+        assert!(!wildcard_match("https://example.com", "https://example.com.evil"));
+    }
+}

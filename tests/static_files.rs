@@ -1,0 +1,157 @@
+//! Static files over HTTPS: what browsers and caches expect, and nothing outside the folder.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+fn site() -> (NodeDir, Ca, u16) {
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    dir.write("www/app.js", "console.log(1);\n");
+    dir.write("www/docs/index.html", "<p>docs</p>\n");
+    dir.write("www/data/file.bin", (0u8..=255).collect::<Vec<u8>>());
+    dir.write("secret.txt", "top secret\n");
+    std::os::unix::fs::symlink(dir.path().join("secret.txt"), dir.path().join("www/link.txt")).unwrap();
+    let port = free_port();
+    dir.config(&web_config(
+        port,
+        json!({}),
+        json!({"config": {"type": "json", "value": {"a": [1, 2]}}, "old": {"type": "redirect", "url": "https://example.com/new"},
+               "info": {"type": "nodeinfo"},
+               "/": {"type": "static", "directory": "www", "options": {"cache_timeout": 0, "enable_directory_listing": true}}}),
+        open_roles(),
+    ));
+    (dir, ca, port)
+}
+
+#[async_std::test]
+async fn index_html_is_served_for_the_root_and_for_directories() {
+    let (dir, ca, port) = site();
+    let _node = dir.start(port);
+    let res = https(port, &ca.der, "GET", "/", &[]).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.text(), "<h1>hello</h1>\n");
+    assert!(res.header("content-type").unwrap().starts_with("text/html"));
+    assert_eq!(res.header("x-content-type-options"), Some("nosniff"));
+    assert!(res.header("server").is_none(), "no server version is leaked");
+    let res = https(port, &ca.der, "GET", "/docs/", &[]).await;
+    assert_eq!(res.text(), "<p>docs</p>\n");
+    let res = https(port, &ca.der, "GET", "/docs?x=1", &[]).await;
+    assert_eq!((res.status, res.header("location")), (301, Some("/docs/?x=1")));
+    let res = https(port, &ca.der, "GET", "/app.js", &[]).await;
+    assert!(res.header("content-type").unwrap().starts_with("text/javascript"));
+}
+
+#[async_std::test]
+async fn etag_and_last_modified_give_304() {
+    let (dir, ca, port) = site();
+    let _node = dir.start(port);
+    let first = https(port, &ca.der, "GET", "/app.js", &[]).await;
+    let etag = first.header("etag").unwrap().to_string();
+    let modified = first.header("last-modified").unwrap().to_string();
+    let res = https(port, &ca.der, "GET", "/app.js", &[("If-None-Match", &etag)]).await;
+    assert_eq!(res.status, 304);
+    assert!(res.body.is_empty());
+    let res = https(port, &ca.der, "GET", "/app.js", &[("If-Modified-Since", &modified)]).await;
+    assert_eq!(res.status, 304);
+    let res = https(port, &ca.der, "GET", "/app.js", &[("If-None-Match", "\"other\"")]).await;
+    assert_eq!(res.status, 200);
+}
+
+#[async_std::test]
+async fn single_ranges_give_206_and_impossible_ones_416() {
+    let (dir, ca, port) = site();
+    let _node = dir.start(port);
+    let res = https(port, &ca.der, "GET", "/data/file.bin", &[("Range", "bytes=10-19")]).await;
+    assert_eq!(res.status, 206);
+    assert_eq!(res.header("content-range"), Some("bytes 10-19/256"));
+    assert_eq!(res.body, (10u8..20).collect::<Vec<u8>>());
+    let res = https(port, &ca.der, "GET", "/data/file.bin", &[("Range", "bytes=-6")]).await;
+    assert_eq!(res.body, (250u8..=255).collect::<Vec<u8>>());
+    let res = https(port, &ca.der, "GET", "/data/file.bin", &[("Range", "bytes=300-")]).await;
+    assert_eq!(res.status, 416);
+    assert_eq!(res.header("content-range"), Some("bytes */256"));
+    let res = https(port, &ca.der, "GET", "/data/file.bin", &[("Range", "bytes=0-1"), ("If-Range", "\"stale\"")]).await;
+    assert_eq!((res.status, res.body.len()), (200, 256));
+}
+
+#[async_std::test]
+async fn head_has_headers_and_no_body() {
+    let (dir, ca, port) = site();
+    let _node = dir.start(port);
+    let res = https(port, &ca.der, "HEAD", "/data/file.bin", &[]).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("content-length"), Some("256"));
+    assert!(res.body.is_empty());
+}
+
+#[async_std::test]
+async fn nothing_outside_the_directory_is_ever_served() {
+    let (dir, ca, port) = site();
+    let _node = dir.start(port);
+    for path in [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E%2Fsecret.txt",
+        "/docs/..%2f..%2fsecret.txt",
+        "/..%5csecret.txt",
+        "/docs/%2e%2e/%2e%2e/secret.txt",
+        "/link.txt",
+        "/nothing-here.html",
+    ] {
+        let res = https(port, &ca.der, "GET", path, &[]).await;
+        assert_eq!(res.status, 404, "{path}");
+        assert!(!res.text().contains("top secret"), "{path} leaked the file");
+    }
+}
+
+#[async_std::test]
+async fn directory_listing_when_enabled() {
+    let (dir, ca, port) = site();
+    let _node = dir.start(port);
+    let res = https(port, &ca.der, "GET", "/data/", &[]).await;
+    assert_eq!(res.status, 200);
+    assert!(res.text().contains("<a href=\"file.bin\">file.bin</a>"), "{}", res.text());
+}
+
+#[async_std::test]
+async fn json_redirect_and_nodeinfo_paths() {
+    let (dir, ca, port) = site();
+    let _node = dir.start(port);
+    let res = https(port, &ca.der, "GET", "/config", &[]).await;
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&res.body).unwrap(), json!({"a": [1, 2]}));
+    assert!(res.header("content-type").unwrap().starts_with("application/json"));
+    let res = https(port, &ca.der, "GET", "/old", &[]).await;
+    assert_eq!((res.status, res.header("location")), (302, Some("https://example.com/new")));
+    let res = https(port, &ca.der, "GET", "/info", &[]).await;
+    assert!(res.text().contains("wssnode") && res.text().contains("wss://127.0.0.1"), "{}", res.text());
+}
+
+#[async_std::test]
+async fn hsts_is_sent_when_asked() {
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    let port = free_port();
+    let mut config = web_config(port, json!({}), json!({}), open_roles());
+    config["workers"][0]["transports"][0]["options"] = json!({"hsts": true, "hsts_max_age": 600});
+    dir.config(&config);
+    let _node = dir.start(port);
+    let res = https(port, &ca.der, "GET", "/", &[]).await;
+    assert_eq!(res.header("strict-transport-security"), Some("max-age=600; includeSubDomains"));
+}
+
+#[async_std::test]
+async fn a_plain_http_transport_redirects_to_https() {
+    let dir = NodeDir::new();
+    let port = free_port();
+    dir.config(&json!({"version": 2, "workers": [{"type": "router", "transports": [{"type": "web",
+        "endpoint": {"type": "tcp", "port": port, "interface": "127.0.0.1"},
+        "paths": {"/": {"type": "redirect", "url": "https://localhost:8443/"}}}]}]}));
+    let _node = dir.start(port);
+    let tcp = async_std::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let res = http_raw(tcp, "GET /anything HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert_eq!((res.status, res.header("location")), (302, Some("https://localhost:8443/")));
+    assert!(res.header("strict-transport-security").is_none());
+}

@@ -38,7 +38,7 @@ Options:
   -h, --help          this text
   -V, --version       the version
 
-Logs go to standard error: human-readable in a debug build, one JSON object per line in a
+Logs go to standard output: human-readable in a debug build, one JSON object per line in a
 release build (femme's choice).";
 
 /// What the command line asks for.

@@ -182,11 +182,12 @@ impl NodeDir {
     /// Starts `wssnode DIR` and waits until `port` accepts connections.
     pub fn start(&self, port: u16) -> Node {
         let log = self.path().join("node.log");
+        let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_wssnode"))
             .arg(self.path())
             .env("RUST_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
             .spawn()
             .unwrap();
         let node = Node { child, port, log };

@@ -105,6 +105,8 @@ impl MatchPolicy {
 /// A listening transport.
 #[derive(Debug, Clone)]
 pub struct Transport {
+    /// The config file it came from.
+    pub config_file: PathBuf,
     /// JSON path, e.g. `workers[0].transports[0]`, used in log lines.
     pub key: String,
     /// Which kind of transport.
@@ -166,6 +168,8 @@ impl NamedFile {
 /// The endpoint's `tls` object.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
+    /// The config file, for errors about values (not files).
+    pub config_file: PathBuf,
     /// JSON path of the `tls` object.
     pub key_path: String,
     /// Private key (PEM).
@@ -523,6 +527,7 @@ impl<'a> Reader<'a> {
         };
         transport.done_except(&["paths", "options"]);
         Ok(Transport {
+            config_file: self.file.to_path_buf(),
             key: key.to_string(),
             kind,
             endpoint,
@@ -605,6 +610,7 @@ impl<'a> Reader<'a> {
             )
         };
         let files = TlsFiles {
+            config_file: self.file.to_path_buf(),
             key_path: key.to_string(),
             key: file("key")?.ok_or_else(|| missing("key"))?,
             certificate: file("certificate")?.ok_or_else(|| missing("certificate"))?,

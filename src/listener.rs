@@ -20,7 +20,7 @@ pub async fn bind(transport: &Transport) -> Result<TcpListener, StartError> {
     let port = transport.endpoint.port;
     let key = format!("{}.endpoint", transport.key);
     let in_use = |addr: &str, e: std::io::Error| StartError::Key {
-        file: "config.json".into(),
+        file: transport.config_file.clone(),
         key: format!("{key}.port"),
         problem: match e.kind() {
             std::io::ErrorKind::AddrInUse => format!("cannot listen on {addr}: the port is already in use; stop the other server or choose another `port`"),

@@ -80,7 +80,7 @@ pub fn setup(files: &TlsFiles) -> Result<TlsSetup, StartError> {
             let chosen = ciphers::evaluate(string);
             if chosen.is_empty() {
                 return Err(StartError::Key {
-                    file: "config.json".into(),
+                    file: files.config_file.clone(),
                     key: format!("{}.ciphers", files.key_path),
                     problem: format!("`{string}` selects none of the TLS 1.2 suites wssnode offers ({}); include e.g. `ECDHE+AESGCM`", ciphers::TLS12_SUITES.map(|s| s.openssl_name).join(", ")),
                 });

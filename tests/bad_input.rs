@@ -1,0 +1,175 @@
+//! Bad config and TLS files: the node exits non-zero within a second with one line that
+//! names the file, the key and the problem. Warnings do not stop it.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::time::Duration;
+
+/// A node directory with a valid config on a free port and a valid pair.
+fn valid() -> (NodeDir, Ca, u16) {
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    let port = free_port();
+    dir.config(&web_config(port, json!({}), json!({}), open_roles()));
+    (dir, ca, port)
+}
+
+/// Runs the node and expects a quick failure whose one line contains every `needle`.
+fn fails_with(dir: &NodeDir, needles: &[&str]) {
+    let (code, out, took) = dir.run(&[]);
+    assert_eq!(code, Some(1), "exit status; output: {out}");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    let line = out.lines().find(|l| l.starts_with("Error: ")).unwrap_or_else(|| panic!("no Error line in {out}"));
+    for needle in needles {
+        assert!(line.contains(needle), "`{needle}` not in: {line}");
+    }
+}
+
+#[test]
+fn malformed_json_names_the_file_line_and_column() {
+    let (dir, _, _) = valid();
+    dir.write("config.json", "{\n  \"version\": 2,\n  \"workers\": [,]\n}\n");
+    fails_with(&dir, &["config.json", "line 3, column"]);
+}
+
+#[test]
+fn a_missing_certificate_file_is_named_with_its_resolved_path() {
+    let (dir, _, _) = valid();
+    std::fs::remove_file(dir.path().join("cert.pem")).unwrap();
+    fails_with(&dir, &["workers[0].transports[0].endpoint.tls.certificate", "`cert.pem` (resolved to", "is missing while its key exists"]);
+}
+
+#[test]
+fn a_file_that_is_not_pem_is_refused() {
+    let (dir, _, _) = valid();
+    dir.write("cert.pem", "this is not a certificate\n");
+    fails_with(&dir, &["tls.certificate", "holds no PEM certificate"]);
+    let (dir, _, _) = valid();
+    dir.write("key.pem", [0x30u8, 0x82, 0x01, 0x00]);
+    fails_with(&dir, &["tls.key", "holds no PEM private key"]);
+}
+
+#[test]
+fn an_encrypted_key_says_how_to_decrypt_it() {
+    let (dir, _, _) = valid();
+    let status = std::process::Command::new("openssl")
+        .args(["pkey", "-in", "key.pem", "-aes256", "-passout", "pass:secret", "-out", "enc.pem"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::rename(dir.path().join("enc.pem"), dir.path().join("key.pem")).unwrap();
+    fails_with(&dir, &["tls.key", "encrypted", "openssl pkey -in key.pem"]);
+}
+
+#[test]
+fn a_key_that_does_not_match_the_certificate_is_refused() {
+    let (dir, ca, _) = valid();
+    dir.write("key.pem", ca.server(&rcgen::PKCS_ECDSA_P256_SHA256).key_pem);
+    fails_with(&dir, &["tls.key", "does not belong to the certificate"]);
+}
+
+#[test]
+fn an_expired_certificate_is_a_warning_not_an_exit() {
+    let (dir, ca, _) = valid();
+    let expired = ca.expired_server();
+    dir.write("key.pem", expired.key_pem);
+    dir.write("cert.pem", expired.cert_pem);
+    let (code, out, _) = dir.run(&["check"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("expired on"), "{out}");
+}
+
+#[test]
+fn unknown_transport_and_path_types_are_refused() {
+    let (dir, _, port) = valid();
+    let mut config = web_config(port, json!({}), json!({}), open_roles());
+    config["workers"][0]["transports"][0]["type"] = json!("rawsocket");
+    dir.config(&config);
+    fails_with(&dir, &["workers[0].transports[0].type", "rawsocket", "not supported"]);
+    let config = web_config(port, json!({}), json!({"lp": {"type": "longpoll"}}), open_roles());
+    dir.config(&config);
+    fails_with(&dir, &["paths.lp.type", "longpoll"]);
+}
+
+#[test]
+fn a_port_in_use_is_named() {
+    let (dir, _, port) = valid();
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    fails_with(&dir, &["endpoint.port", "already in use"]);
+}
+
+#[test]
+fn a_ca_certificates_file_without_certificates_is_refused() {
+    let (dir, _, port) = valid();
+    dir.write("cas.pem", "nothing here\n");
+    dir.config(&web_config(port, json!({"ca_certificates": ["cas.pem"]}), json!({}), open_roles()));
+    fails_with(&dir, &["tls.ca_certificates[0]", "cas.pem", "holds no PEM certificate"]);
+}
+
+#[test]
+fn a_cipher_string_that_leaves_no_suite_is_refused() {
+    let (dir, _, port) = valid();
+    dir.config(&web_config(port, json!({"ciphers": "RSA+3DES:!ECDHE"}), json!({}), open_roles()));
+    fails_with(&dir, &["tls.ciphers", "selects none"]);
+}
+
+#[test]
+fn dhparam_must_be_dh_parameters_and_is_explained() {
+    let (dir, _, port) = valid();
+    dir.write("dh.pem", "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n");
+    dir.config(&web_config(port, json!({"dhparam": "dh.pem"}), json!({}), open_roles()));
+    fails_with(&dir, &["tls.dhparam", "DH PARAMETERS"]);
+    dir.write("dh.pem", "-----BEGIN DH PARAMETERS-----\nMAYCAQACAQI=\n-----END DH PARAMETERS-----\n");
+    let (code, out, _) = dir.run(&["check"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("every suite offered uses ECDHE"), "{out}");
+}
+
+#[test]
+fn check_summarizes_and_warns_about_a_missing_intermediate() {
+    let (dir, ca, _) = valid();
+    let intermediate = ca.intermediate("Intermediate CA");
+    let server = intermediate.server(&rcgen::PKCS_ECDSA_P256_SHA256);
+    dir.write("key.pem", server.key_pem);
+    dir.write("cert.pem", server.cert_pem);
+    let (code, out, _) = dir.run(&["check"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("issuer `CN=Intermediate CA` is not served"), "{out}");
+    assert!(out.contains("ok: workers[0].transports[0]") && out.contains("TLS 1.2, 1.3"), "{out}");
+}
+
+#[test]
+fn a_misspelt_key_is_a_warning_naming_it() {
+    let (dir, _, port) = valid();
+    let mut config = web_config(port, json!({}), json!({}), open_roles());
+    config["workers"][0]["transports"][0]["endpoint"]["tls"]["certficate"] = json!("x.pem");
+    dir.config(&config);
+    let (code, out, _) = dir.run(&["check"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("`workers[0].transports[0].endpoint.tls.certficate` is not a key wssnode knows"), "{out}");
+}
+
+#[test]
+fn help_and_version() {
+    let dir = NodeDir::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wssnode")).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("wssnode "));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wssnode")).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wssnode check"));
+    let (code, out, _) = dir.run(&["--bogus"]);
+    assert_eq!(code, Some(1), "{out}");
+}
+
+#[test]
+fn init_writes_a_node_directory_that_checks_clean() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("fresh");
+    let bin = env!("CARGO_BIN_EXE_wssnode");
+    let out = std::process::Command::new(bin).arg("init").arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(bin).arg("check").arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}

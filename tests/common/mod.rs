@@ -310,8 +310,24 @@ where
     use async_std::io::{ReadExt, WriteExt};
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.flush().await.unwrap();
+    // Read until the connection closes, or the head and its Content-Length body are in.
     let mut bytes = Vec::new();
-    let _ = async_std::future::timeout(Duration::from_secs(10), stream.read_to_end(&mut bytes)).await;
+    let mut chunk = [0u8; 16 * 1024];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+            let res = parse_response(&bytes);
+            let want = res.header("content-length").and_then(|l| l.parse::<usize>().ok());
+            let head_only = res.status == 101 || res.status == 304 || head.starts_with("HEAD ");
+            if head_only || want.is_some_and(|n| bytes.len() >= end + 4 + n) {
+                return res;
+            }
+        }
+        match async_std::future::timeout(Duration::from_secs(10), stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => bytes.extend_from_slice(&chunk[..n]),
+            _ => break,
+        }
+    }
     parse_response(&bytes)
 }
 

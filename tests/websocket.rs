@@ -1,0 +1,110 @@
+//! WebSocket endpoints: the opening handshake, the testee's echo, limits, and shutdown.
+
+mod common;
+use async_tungstenite::tungstenite::Message;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+
+fn testee(dir: &NodeDir, port: u16, tls: bool) {
+    let mut endpoint = json!({"type": "tcp", "port": port, "interface": "127.0.0.1"});
+    if tls {
+        endpoint["tls"] = json!({"key": "key.pem", "certificate": "cert.pem"});
+    }
+    dir.config(&json!({"version": 2, "workers": [{"type": "router", "transports": [
+        {"type": "websocket.testee", "endpoint": endpoint, "options": {"max_message_size": 1000}}]}]}));
+}
+
+#[async_std::test]
+async fn the_testee_echoes_text_and_binary_on_any_path() {
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    let port = free_port();
+    testee(&dir, port, true);
+    let _node = dir.start(port);
+    let mut ws = wss(port, &ca.der, "/any/path", &[]).await.unwrap();
+    ws.send(Message::Text("hello".into())).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::Text("hello".into()));
+    ws.send(Message::Binary(vec![0u8, 1, 2, 255].into())).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::Binary(vec![0u8, 1, 2, 255].into()));
+}
+
+#[async_std::test]
+async fn plain_ws_testee_closes_an_oversized_message_with_1009() {
+    let dir = NodeDir::new();
+    let port = free_port();
+    testee(&dir, port, false);
+    let _node = dir.start(port);
+    let tcp = async_std::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut ws, _) = async_tungstenite::client_async(format!("ws://127.0.0.1:{port}/"), tcp).await.unwrap();
+    ws.send(Message::Text("x".repeat(2000).into())).await.unwrap();
+    match ws.next().await {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1009),
+        other => panic!("expected close 1009, got {other:?}"),
+    }
+}
+
+fn wamp_node() -> (NodeDir, Ca, Node) {
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    let port = free_port();
+    dir.config(&web_config(port, json!({}), json!({"ws": {"type": "websocket", "options": {"allowed_origins": ["https://*.example.com"]}}}), open_roles()));
+    let node = dir.start(port);
+    (dir, ca, node)
+}
+
+#[async_std::test]
+async fn ws_path_chooses_wamp_json_from_the_clients_list() {
+    let (_dir, ca, node) = wamp_node();
+    let tls = connect_tls(node.port, client_tls(&ca.der, None)).await.unwrap();
+    use async_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("wss://localhost:{}/ws", node.port).into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "wamp.2.cbor, wamp.2.json".parse().unwrap());
+    let (_ws, response) = async_tungstenite::client_async(request, tls).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "wamp.2.json");
+}
+
+#[async_std::test]
+async fn a_client_without_a_subprotocol_we_speak_gets_400_naming_ours() {
+    let (_dir, ca, node) = wamp_node();
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let head = format!("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n");
+    let tls = connect_tls(node.port, client_tls(&ca.der, None)).await.unwrap();
+    let res = http_raw(tls, &head).await;
+    assert_eq!(res.status, 400);
+    assert!(res.text().contains("wamp.2.json"), "{}", res.text());
+}
+
+#[async_std::test]
+async fn origins_outside_allowed_origins_are_refused() {
+    let (_dir, ca, node) = wamp_node();
+    let head = |origin: &str| format!("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: wamp.2.json\r\nOrigin: {origin}\r\n\r\n");
+    let tls = connect_tls(node.port, client_tls(&ca.der, None)).await.unwrap();
+    assert_eq!(http_raw(tls, &head("https://evil.org")).await.status, 403);
+    let tls = connect_tls(node.port, client_tls(&ca.der, None)).await.unwrap();
+    let res = http_raw(tls, &head("https://app.example.com")).await;
+    assert_eq!(res.status, 101);
+    assert_eq!(res.header("sec-websocket-accept"), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+}
+
+#[async_std::test]
+async fn sigterm_closes_websockets_with_1001_and_exits() {
+    let (_dir, ca, mut node) = wamp_node();
+    let mut ws = wss(node.port, &ca.der, "/ws", &["wamp.2.json"]).await.unwrap();
+    node.signal("TERM");
+    match async_std::future::timeout(std::time::Duration::from_secs(5), ws.next()).await.unwrap() {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1001),
+        other => panic!("expected close 1001, got {other:?}"),
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if let Some(status) = node.child.try_wait().unwrap() {
+            assert!(status.success());
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "node did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

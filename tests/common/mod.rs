@@ -435,3 +435,8 @@ impl Wamp {
         }
     }
 }
+
+/// The first `n` fields of a WAMP message, to compare with a list.
+pub fn fields(message: &Value, n: usize) -> Vec<Value> {
+    message.as_array().map(|a| a.iter().take(n).cloned().collect()).unwrap_or_default()
+}

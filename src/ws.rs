@@ -35,6 +35,8 @@ pub trait Session: Send + 'static {
 pub struct Outbox {
     data: Sender<Message>,
     control: Sender<Message>,
+    /// Wakes the connection loop when the queue overflowed.
+    overflow: Sender<()>,
 }
 
 impl Outbox {
@@ -46,19 +48,23 @@ impl Outbox {
             Err(TrySendError::Full(_)) => {
                 self.close(CloseCode::Policy, "too slow: the outgoing queue is full");
                 self.data.close();
+                let _ = self.overflow.try_send(());
                 false
             }
             Err(TrySendError::Closed(_)) => false,
         }
     }
 
-    /// Starts the closing handshake with `code` and `reason`.
+    /// Starts the closing handshake with `code` and `reason`, after what is already queued
+    /// (an ABORT must arrive before the close); a full queue is overtaken.
     pub fn close(&self, code: CloseCode, reason: &str) {
-        let frame = CloseFrame {
+        let frame = Message::Close(Some(CloseFrame {
             code,
             reason: reason.into(),
-        };
-        let _ = self.control.try_send(Message::Close(Some(frame)));
+        }));
+        if let Err(e) = self.data.try_send(frame) {
+            let _ = self.control.try_send(e.into_inner());
+        }
     }
 
     /// Whether the connection still takes messages.
@@ -182,6 +188,7 @@ where
 enum Event {
     Incoming(Option<Result<Message, WsError>>),
     Shutdown,
+    Overflow,
     Tick,
 }
 
@@ -200,11 +207,13 @@ async fn run<F>(
     let (mut sink, mut stream) = ws.split();
     let (data_tx, data_rx) = bounded(OUTBOX_CAPACITY);
     let (control_tx, control_rx) = bounded(4);
+    let (overflow_tx, overflow_rx) = bounded(1);
     let outbox = Outbox {
         data: data_tx,
         control: control_tx,
+        overflow: overflow_tx,
     };
-    let writer = async_std::task::spawn(async move { write_loop(&mut sink, data_rx, control_rx).await });
+    let mut writer = async_std::task::spawn(async move { write_loop(&mut sink, data_rx, control_rx).await });
     let peer = info.peer;
     let mut session = make_session(info, outbox.clone());
 
@@ -233,7 +242,15 @@ async fn run<F>(
                 Event::Shutdown
             })
             .or(async {
-                async_std::task::sleep(tick).await;
+                match overflow_rx.recv().await {
+                    Ok(()) => Event::Overflow,
+                    Err(_) => futures_lite::future::pending().await,
+                }
+            })
+            .or(async {
+                // While closing, look often: the close handshake has a short timeout.
+                let wait = if closing_since.is_some() { Duration::from_millis(50) } else { tick };
+                async_std::task::sleep(wait).await;
                 Event::Tick
             })
             .await;
@@ -275,11 +292,9 @@ async fn run<F>(
                     closing_since = Some(Instant::now());
                 }
             }
+            // The bottom of the loop notices the closed queue.
+            Event::Overflow => {}
             Event::Tick => {
-                if !outbox.is_open() && closing_since.is_none() {
-                    log::warn!("websocket closed {peer}: client too slow to read its messages, queue of {OUTBOX_CAPACITY} full");
-                    closing_since = Some(Instant::now());
-                }
                 if let Some(since) = closing_since {
                     if since.elapsed() > close_timeout {
                         break;
@@ -301,13 +316,17 @@ async fn run<F>(
             }
         }
         if !outbox.is_open() && closing_since.is_none() {
+            log::warn!("websocket closed {peer}: client too slow to read its messages, queue of {OUTBOX_CAPACITY} full");
             closing_since = Some(Instant::now());
         }
     }
     session.on_close();
     outbox.data.close();
     outbox.control.close();
-    let _ = async_std::future::timeout(Duration::from_millis(500), writer).await;
+    // A writer stuck on a client that does not read is cancelled, not left behind.
+    if async_std::future::timeout(Duration::from_millis(500), &mut writer).await.is_err() {
+        writer.cancel().await;
+    }
     log::info!(
         "websocket close {peer} code {}",
         close_code.map(|c| c.to_string()).unwrap_or_else(|| "none".into())

@@ -22,12 +22,36 @@ pub struct Suite {
 
 /// rustls' TLS 1.2 suites in OpenSSL's default order (`openssl ciphers -s -tls1_2 ALL`).
 pub const TLS12_SUITES: [Suite; 6] = [
-    Suite { openssl_name: "ECDHE-ECDSA-AES256-GCM-SHA384", ecdsa: true, aes_bits: 256 },
-    Suite { openssl_name: "ECDHE-RSA-AES256-GCM-SHA384", ecdsa: false, aes_bits: 256 },
-    Suite { openssl_name: "ECDHE-ECDSA-CHACHA20-POLY1305", ecdsa: true, aes_bits: 0 },
-    Suite { openssl_name: "ECDHE-RSA-CHACHA20-POLY1305", ecdsa: false, aes_bits: 0 },
-    Suite { openssl_name: "ECDHE-ECDSA-AES128-GCM-SHA256", ecdsa: true, aes_bits: 128 },
-    Suite { openssl_name: "ECDHE-RSA-AES128-GCM-SHA256", ecdsa: false, aes_bits: 128 },
+    Suite {
+        openssl_name: "ECDHE-ECDSA-AES256-GCM-SHA384",
+        ecdsa: true,
+        aes_bits: 256,
+    },
+    Suite {
+        openssl_name: "ECDHE-RSA-AES256-GCM-SHA384",
+        ecdsa: false,
+        aes_bits: 256,
+    },
+    Suite {
+        openssl_name: "ECDHE-ECDSA-CHACHA20-POLY1305",
+        ecdsa: true,
+        aes_bits: 0,
+    },
+    Suite {
+        openssl_name: "ECDHE-RSA-CHACHA20-POLY1305",
+        ecdsa: false,
+        aes_bits: 0,
+    },
+    Suite {
+        openssl_name: "ECDHE-ECDSA-AES128-GCM-SHA256",
+        ecdsa: true,
+        aes_bits: 128,
+    },
+    Suite {
+        openssl_name: "ECDHE-RSA-AES128-GCM-SHA256",
+        ecdsa: false,
+        aes_bits: 128,
+    },
 ];
 
 /// Whether an alias (one `+`-joined part of an element) selects `suite`.
@@ -35,8 +59,8 @@ fn alias_matches(alias: &str, suite: &Suite) -> bool {
     let aes = suite.aes_bits != 0;
     match alias {
         // Every suite we have: ECDHE key exchange, AEAD, TLS 1.2, strong.
-        "ALL" | "DEFAULT" | "HIGH" | "ECDH" | "ECDHE" | "EECDH" | "kECDHE" | "kEECDH"
-        | "kECDH" | "AEAD" | "TLSv1.2" | "FIPS" | "COMPLEMENTOFNULL" => true,
+        "ALL" | "DEFAULT" | "HIGH" | "ECDH" | "ECDHE" | "EECDH" | "kECDHE" | "kEECDH" | "kECDH"
+        | "AEAD" | "TLSv1.2" | "FIPS" | "COMPLEMENTOFNULL" => true,
         "aRSA" => !suite.ecdsa,
         "aECDSA" | "ECDSA" => suite.ecdsa,
         "AES" | "AESGCM" => aes,
@@ -92,7 +116,8 @@ pub fn evaluate(cipher_string: &str) -> Vec<Suite> {
             }
             b'-' => active.retain(|s| !selects(s)),
             b'+' => {
-                let (moved, kept): (Vec<Suite>, Vec<Suite>) = active.iter().partition(|s| selects(s));
+                let (moved, kept): (Vec<Suite>, Vec<Suite>) =
+                    active.iter().partition(|s| selects(s));
                 active = kept;
                 active.extend(moved);
             }
@@ -113,7 +138,10 @@ mod tests {
     use super::*;
 
     fn names(cipher_string: &str) -> Vec<&'static str> {
-        evaluate(cipher_string).iter().map(|s| s.openssl_name).collect()
+        evaluate(cipher_string)
+            .iter()
+            .map(|s| s.openssl_name)
+            .collect()
     }
 
     // Expected lists are what OpenSSL 3.0.19 prints for `openssl ciphers -s -tls1_2 STRING`,
@@ -146,27 +174,74 @@ mod tests {
             ("ALL", all.clone()),
             ("DEFAULT", all.clone()),
             ("HIGH:!aNULL:!MD5", all.clone()),
-            ("EECDH+AESGCM:EDH+AESGCM", vec![
-                "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
-                "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256"]),
-            ("ECDHE+CHACHA20", vec!["ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305"]),
+            (
+                "EECDH+AESGCM:EDH+AESGCM",
+                vec![
+                    "ECDHE-ECDSA-AES256-GCM-SHA384",
+                    "ECDHE-RSA-AES256-GCM-SHA384",
+                    "ECDHE-ECDSA-AES128-GCM-SHA256",
+                    "ECDHE-RSA-AES128-GCM-SHA256",
+                ],
+            ),
+            (
+                "ECDHE+CHACHA20",
+                vec![
+                    "ECDHE-ECDSA-CHACHA20-POLY1305",
+                    "ECDHE-RSA-CHACHA20-POLY1305",
+                ],
+            ),
             ("aECDSA+AES128", vec!["ECDHE-ECDSA-AES128-GCM-SHA256"]),
-            ("AES128:AES256", vec![
-                "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
-                "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384"]),
-            ("ALL:!aRSA", vec![
-                "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305",
-                "ECDHE-ECDSA-AES128-GCM-SHA256"]),
-            ("ALL:-AES:AES128", vec![
-                "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-                "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256"]),
-            ("ALL:!AES:AES128", vec!["ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305"]),
-            ("ALL:+AES256", vec![
-                "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-                "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
-                "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384"]),
-            ("ECDHE-RSA-AES128-GCM-SHA256,ECDHE-ECDSA-AES128-GCM-SHA256", vec![
-                "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"]),
+            (
+                "AES128:AES256",
+                vec![
+                    "ECDHE-ECDSA-AES128-GCM-SHA256",
+                    "ECDHE-RSA-AES128-GCM-SHA256",
+                    "ECDHE-ECDSA-AES256-GCM-SHA384",
+                    "ECDHE-RSA-AES256-GCM-SHA384",
+                ],
+            ),
+            (
+                "ALL:!aRSA",
+                vec![
+                    "ECDHE-ECDSA-AES256-GCM-SHA384",
+                    "ECDHE-ECDSA-CHACHA20-POLY1305",
+                    "ECDHE-ECDSA-AES128-GCM-SHA256",
+                ],
+            ),
+            (
+                "ALL:-AES:AES128",
+                vec![
+                    "ECDHE-ECDSA-CHACHA20-POLY1305",
+                    "ECDHE-RSA-CHACHA20-POLY1305",
+                    "ECDHE-ECDSA-AES128-GCM-SHA256",
+                    "ECDHE-RSA-AES128-GCM-SHA256",
+                ],
+            ),
+            (
+                "ALL:!AES:AES128",
+                vec![
+                    "ECDHE-ECDSA-CHACHA20-POLY1305",
+                    "ECDHE-RSA-CHACHA20-POLY1305",
+                ],
+            ),
+            (
+                "ALL:+AES256",
+                vec![
+                    "ECDHE-ECDSA-CHACHA20-POLY1305",
+                    "ECDHE-RSA-CHACHA20-POLY1305",
+                    "ECDHE-ECDSA-AES128-GCM-SHA256",
+                    "ECDHE-RSA-AES128-GCM-SHA256",
+                    "ECDHE-ECDSA-AES256-GCM-SHA384",
+                    "ECDHE-RSA-AES256-GCM-SHA384",
+                ],
+            ),
+            (
+                "ECDHE-RSA-AES128-GCM-SHA256,ECDHE-ECDSA-AES128-GCM-SHA256",
+                vec![
+                    "ECDHE-RSA-AES128-GCM-SHA256",
+                    "ECDHE-ECDSA-AES128-GCM-SHA256",
+                ],
+            ),
             ("SHA256:SHA384", vec![]),
             ("RSA+AES:DHE+AESGCM:3DES:NULL", vec![]),
             ("HIGH:@STRENGTH", all.clone()),

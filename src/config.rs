@@ -358,7 +358,8 @@ impl<'a> Reader<'a> {
     fn node(&self, root: &Value) -> Result<Vec<Router>, StartError> {
         let top = self.obj("(top level)", root)?;
         match top.get("version") {
-            None => self.warn("`version` is missing; reading the file as Crossbar config version 2".into()),
+            None => self
+                .warn("`version` is missing; reading the file as Crossbar config version 2".into()),
             Some(Value::Number(n)) if n.as_u64() == Some(2) => {}
             Some(other) => {
                 return Err(self.error(
@@ -367,7 +368,10 @@ impl<'a> Reader<'a> {
                 ))
             }
         }
-        top.ignore("controller", "node controller settings are Crossbar's process management; wssnode is one process");
+        top.ignore(
+            "controller",
+            "node controller settings are Crossbar's process management; wssnode is one process",
+        );
         let mut routers = Vec::new();
         for (i, worker) in top.array("workers")?.iter().enumerate() {
             if let Some(router) = self.worker(&format!("workers[{i}]"), worker)? {
@@ -390,12 +394,20 @@ impl<'a> Reader<'a> {
             other => {
                 return Err(self.error(
                     &format!("{key}.type"),
-                    format!("worker type `{other}` is not supported; wssnode runs `router` workers"),
+                    format!(
+                        "worker type `{other}` is not supported; wssnode runs `router` workers"
+                    ),
                 ))
             }
         }
-        worker.ignore("options", "router worker options (process title, environment, …) do not apply to one process");
-        worker.ignore("components", "embedded Python components cannot run in wssnode; start them yourself");
+        worker.ignore(
+            "options",
+            "router worker options (process title, environment, …) do not apply to one process",
+        );
+        worker.ignore(
+            "components",
+            "embedded Python components cannot run in wssnode; start them yourself",
+        );
         worker.allow("id");
         let mut realms = Vec::new();
         for (i, realm) in worker.array_or_empty("realms")?.iter().enumerate() {
@@ -454,18 +466,19 @@ impl<'a> Reader<'a> {
                 )
             })?,
         };
-        let flags = |name: &'static str, fields: [&'static str; 4]| -> Result<[bool; 4], StartError> {
-            let mut out = [false; 4];
-            if let Some(value) = permission.get(name) {
-                let obj = self.obj(&format!("{key}.{name}"), value)?;
-                for (slot, field) in out.iter_mut().zip(fields) {
-                    *slot = obj.bool(field)?.unwrap_or(false);
+        let flags =
+            |name: &'static str, fields: [&'static str; 4]| -> Result<[bool; 4], StartError> {
+                let mut out = [false; 4];
+                if let Some(value) = permission.get(name) {
+                    let obj = self.obj(&format!("{key}.{name}"), value)?;
+                    for (slot, field) in out.iter_mut().zip(fields) {
+                        *slot = obj.bool(field)?.unwrap_or(false);
+                    }
+                    obj.ignore("cache", "authorization results are not cached");
+                    obj.done();
                 }
-                obj.ignore("cache", "authorization results are not cached");
-                obj.done();
-            }
-            Ok(out)
-        };
+                Ok(out)
+            };
         let [call, register, publish, subscribe] =
             flags("allow", ["call", "register", "publish", "subscribe"])?;
         let [disclose_caller, disclose_publisher, _, _] =
@@ -497,10 +510,8 @@ impl<'a> Reader<'a> {
                 ))
             }
         };
-        let endpoint = self.endpoint(
-            &format!("{key}.endpoint"),
-            transport.required("endpoint")?,
-        )?;
+        let endpoint =
+            self.endpoint(&format!("{key}.endpoint"), transport.required("endpoint")?)?;
         transport.allow("id");
         let mut hsts_max_age = None;
         let paths = match kind {
@@ -516,7 +527,9 @@ impl<'a> Reader<'a> {
                     out.push((url_path(name), self.path_service(&path_key, value)?));
                 }
                 if out.is_empty() {
-                    return Err(self.error(&format!("{key}.paths"), "is empty; add at least `\"/\"`"));
+                    return Err(
+                        self.error(&format!("{key}.paths"), "is empty; add at least `\"/\"`")
+                    );
                 }
                 out
             }
@@ -559,11 +572,18 @@ impl<'a> Reader<'a> {
                 ))
             }
         }
-        let port = endpoint
-            .u64("port")?
-            .ok_or_else(|| self.error(&format!("{key}.port"), "is missing; give the TCP port to listen on"))?;
-        let port = u16::try_from(port)
-            .map_err(|_| self.error(&format!("{key}.port"), format!("{port} is not a TCP port (0–65535)")))?;
+        let port = endpoint.u64("port")?.ok_or_else(|| {
+            self.error(
+                &format!("{key}.port"),
+                "is missing; give the TCP port to listen on",
+            )
+        })?;
+        let port = u16::try_from(port).map_err(|_| {
+            self.error(
+                &format!("{key}.port"),
+                format!("{port} is not a TCP port (0–65535)"),
+            )
+        })?;
         let interface = endpoint.str("interface")?.map(str::to_string);
         if let Some(version) = endpoint.u64("version")? {
             if version != 4 && version != 6 {
@@ -588,7 +608,9 @@ impl<'a> Reader<'a> {
     fn tls(&self, key: &str, value: &Value) -> Result<TlsFiles, StartError> {
         let tls = self.obj(key, value)?;
         let file = |name: &'static str| -> Result<Option<NamedFile>, StartError> {
-            Ok(tls.str(name)?.map(|named| self.resolve(&format!("{key}.{name}"), named)))
+            Ok(tls
+                .str(name)?
+                .map(|named| self.resolve(&format!("{key}.{name}"), named)))
         };
         let files = |name: &'static str| -> Result<Vec<NamedFile>, StartError> {
             let mut out = Vec::new();
@@ -597,7 +619,10 @@ impl<'a> Reader<'a> {
                 match item {
                     Value::String(named) => out.push(self.resolve(&item_key, named)),
                     other => {
-                        return Err(self.error(&item_key, format!("must be a file path (string), not {}", kind(other))))
+                        return Err(self.error(
+                            &item_key,
+                            format!("must be a file path (string), not {}", kind(other)),
+                        ))
                     }
                 }
             }
@@ -606,7 +631,7 @@ impl<'a> Reader<'a> {
         let missing = |name: &str| {
             self.error(
                 &format!("{key}.{name}"),
-                format!("is missing; `tls` needs both `key` and `certificate` (PEM files)"),
+                "is missing; `tls` needs both `key` and `certificate` (PEM files)",
             )
         };
         let files = TlsFiles {
@@ -667,9 +692,10 @@ impl<'a> Reader<'a> {
                 let types = self.obj(&format!("{key}.options.mime_types"), value)?;
                 for (ext, media) in types.map {
                     match media {
-                        Value::String(media) => options
-                            .mime_types
-                            .push((ext.trim_start_matches('.').to_ascii_lowercase(), media.clone())),
+                        Value::String(media) => options.mime_types.push((
+                            ext.trim_start_matches('.').to_ascii_lowercase(),
+                            media.clone(),
+                        )),
                         other => {
                             return Err(self.error(
                                 &format!("{key}.options.mime_types.{}", quote_key(ext)),
@@ -684,7 +710,12 @@ impl<'a> Reader<'a> {
         Ok(options)
     }
 
-    fn websocket(&self, key: &str, obj: &Obj<'_, '_>, testee: bool) -> Result<WebSocketOptions, StartError> {
+    fn websocket(
+        &self,
+        key: &str,
+        obj: &Obj<'_, '_>,
+        testee: bool,
+    ) -> Result<WebSocketOptions, StartError> {
         obj.ignore("url", "the URL is only informational");
         obj.ignore("debug", "use RUST_LOG=debug");
         let mut serializers = Vec::new();
@@ -698,7 +729,11 @@ impl<'a> Reader<'a> {
         if serializers.is_empty() {
             serializers.push("json".to_string());
         }
-        let max_message = if testee { TESTEE_MAX_MESSAGE } else { DEFAULT_MAX_MESSAGE };
+        let max_message = if testee {
+            TESTEE_MAX_MESSAGE
+        } else {
+            DEFAULT_MAX_MESSAGE
+        };
         let mut options = WebSocketOptions {
             serializers,
             max_message_size: max_message,
@@ -713,7 +748,9 @@ impl<'a> Reader<'a> {
         if let Some(value) = obj.get("options") {
             let opts = self.obj(&format!("{key}.options"), value)?;
             let size = |name: &'static str| -> Result<Option<usize>, StartError> {
-                Ok(opts.u64(name)?.map(|n| if n == 0 { usize::MAX } else { n as usize }))
+                Ok(opts
+                    .u64(name)?
+                    .map(|n| if n == 0 { usize::MAX } else { n as usize }))
             };
             if let Some(n) = size("max_message_size")? {
                 options.max_message_size = n;
@@ -725,15 +762,22 @@ impl<'a> Reader<'a> {
             for (name, slot) in [
                 ("auto_ping_interval", &mut options.auto_ping_interval_ms),
                 ("auto_ping_timeout", &mut options.auto_ping_timeout_ms),
-                ("open_handshake_timeout", &mut options.open_handshake_timeout_ms),
-                ("close_handshake_timeout", &mut options.close_handshake_timeout_ms),
+                (
+                    "open_handshake_timeout",
+                    &mut options.open_handshake_timeout_ms,
+                ),
+                (
+                    "close_handshake_timeout",
+                    &mut options.close_handshake_timeout_ms,
+                ),
             ] {
                 if let Some(n) = opts.u64(name)? {
                     *slot = n;
                 }
             }
             if let Some(list) = opts.get("allowed_origins") {
-                options.allowed_origins = string_list(self, &format!("{key}.options.allowed_origins"), list)?;
+                options.allowed_origins =
+                    string_list(self, &format!("{key}.options.allowed_origins"), list)?;
             }
             for name in [
                 "enable_webstatus",
@@ -755,7 +799,10 @@ impl<'a> Reader<'a> {
                 "compression",
                 "utf8validateIncoming",
             ] {
-                opts.ignore(name, "wssnode keeps its own safe behaviour here (see the README)");
+                opts.ignore(
+                    name,
+                    "wssnode keeps its own safe behaviour here (see the README)",
+                );
             }
             opts.done();
         }
@@ -933,9 +980,12 @@ impl<'r, 'a> Obj<'r, 'a> {
 }
 
 fn string_list(reader: &Reader<'_>, key: &str, value: &Value) -> Result<Vec<String>, StartError> {
-    let items = value
-        .as_array()
-        .ok_or_else(|| reader.error(key, format!("must be a list of strings, not {}", kind(value))))?;
+    let items = value.as_array().ok_or_else(|| {
+        reader.error(
+            key,
+            format!("must be a list of strings, not {}", kind(value)),
+        )
+    })?;
     items
         .iter()
         .enumerate()
@@ -959,7 +1009,11 @@ fn url_path(name: &str) -> String {
 
 /// Writes a JSON object key so that a JSON path stays readable: `paths./` → `paths["/"]`.
 fn quote_key(name: &str) -> String {
-    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         name.to_string()
     } else {
         format!("{name:?}")
@@ -1011,15 +1065,24 @@ mod tests {
     fn a_misspelt_key_is_warned_about_by_its_json_path() {
         let text = MINIMAL.replace("\"certificate\"", "\"certficate\"");
         let err = parse_text(&text).unwrap_err().to_string();
-        assert!(err.contains("workers[0].transports[0].endpoint.tls.certificate"), "{err}");
+        assert!(
+            err.contains("workers[0].transports[0].endpoint.tls.certificate"),
+            "{err}"
+        );
         let text = MINIMAL.replace("\"cache\": true", "\"cache\": true, \"colour\": 1");
         let node = parse_text(&text).unwrap();
-        assert!(node.warnings[0].contains("permissions[0].colour"), "{:?}", node.warnings);
+        assert!(
+            node.warnings[0].contains("permissions[0].colour"),
+            "{:?}",
+            node.warnings
+        );
     }
 
     #[test]
     fn malformed_json_names_line_and_column() {
-        let err = parse_text("{\n  \"version\": 2,\n  oops\n}").unwrap_err().to_string();
+        let err = parse_text("{\n  \"version\": 2,\n  oops\n}")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 3, column 3"), "{err}");
     }
 
@@ -1027,7 +1090,10 @@ mod tests {
     fn unknown_transport_type_is_refused() {
         let text = MINIMAL.replace("\"type\": \"web\"", "\"type\": \"rawsocket\"");
         let err = parse_text(&text).unwrap_err().to_string();
-        assert!(err.contains("transports[0].type") && err.contains("rawsocket"), "{err}");
+        assert!(
+            err.contains("transports[0].type") && err.contains("rawsocket"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -53,7 +53,9 @@ impl StartError {
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StartError::ConfigFile { file, problem } => write!(f, "`{}`: {problem}", file.display()),
+            StartError::ConfigFile { file, problem } => {
+                write!(f, "`{}`: {problem}", file.display())
+            }
             StartError::Key { file, key, problem } => {
                 write!(f, "`{}`: `{key}`: {problem}", file.display())
             }

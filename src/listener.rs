@@ -19,7 +19,8 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn bind(transport: &Transport) -> Result<TcpListener, StartError> {
     let port = transport.endpoint.port;
     let key = format!("{}.endpoint", transport.key);
-    let in_use = |addr: &str, e: std::io::Error| StartError::Key {
+    let in_use = |addr: &str, e: std::io::Error| {
+        StartError::Key {
         file: transport.config_file.clone(),
         key: format!("{key}.port"),
         problem: match e.kind() {
@@ -27,6 +28,7 @@ pub async fn bind(transport: &Transport) -> Result<TcpListener, StartError> {
             std::io::ErrorKind::PermissionDenied => format!("cannot listen on {addr}: permission denied (ports below 1024 need privileges; use e.g. 8443)"),
             _ => format!("cannot listen on {addr}: {e}"),
         },
+    }
     };
     match &transport.endpoint.interface {
         Some(interface) => {
@@ -50,7 +52,12 @@ pub async fn bind(transport: &Transport) -> Result<TcpListener, StartError> {
 }
 
 /// Accepts connections until shutdown.
-pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: tide::Server<State>, lifecycle: Lifecycle) {
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: tide::Server<State>,
+    lifecycle: Lifecycle,
+) {
     let shutdown = lifecycle.shutdown_signal();
     loop {
         let accepted = async { Some(listener.accept().await) }
@@ -78,29 +85,50 @@ pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: tide::S
 }
 
 /// One connection: TLS (if any), then HTTP.
-async fn connection(tcp: TcpStream, peer: SocketAddr, tls: Option<TlsAcceptor>, app: tide::Server<State>) {
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    app: tide::Server<State>,
+) {
     let Some(acceptor) = tls else {
-        let info = ConnInfo { peer, tls: false, client_cert: None };
+        let info = ConnInfo {
+            peer,
+            tls: false,
+            client_cert: None,
+        };
         return http(tcp, info, app).await;
     };
-    let stream = match async_std::future::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+    let stream = match async_std::future::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+    {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
             log::info!("tls handshake failed {peer}: {e}");
             return;
         }
         Err(_) => {
-            log::info!("tls handshake failed {peer}: not finished within {TLS_HANDSHAKE_TIMEOUT:?}");
+            log::info!(
+                "tls handshake failed {peer}: not finished within {TLS_HANDSHAKE_TIMEOUT:?}"
+            );
             return;
         }
     };
-    let client_cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|der| {
-        (
-            crate::tls::fingerprint(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der),
-            crate::tls::fingerprint(&aws_lc_rs::digest::SHA256, der),
-        )
-    });
-    let info = ConnInfo { peer, tls: true, client_cert };
+    let client_cert = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|der| {
+            (
+                crate::tls::fingerprint(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, der),
+                crate::tls::fingerprint(&aws_lc_rs::digest::SHA256, der),
+            )
+        });
+    let info = ConnInfo {
+        peer,
+        tls: true,
+        client_cert,
+    };
     // async-h1 needs a cloneable stream; the mutex is held only within one poll.
     let stream = async_dup::Arc::new(async_dup::Mutex::new(stream));
     http(stream, info, app).await
@@ -112,18 +140,15 @@ where
 {
     let peer = info.peer;
     // async-h1 gives a client 60 s to send each request head (also the keep-alive idle time).
-    let result = async_h1::server::accept(
-        io,
-        |mut req| {
-            let app = app.clone();
-            let info = info.clone();
-            async move {
-                req.set_peer_addr(Some(info.peer));
-                req.ext_mut().insert(info);
-                app.respond(req).await
-            }
-        },
-    )
+    let result = async_h1::server::accept(io, |mut req| {
+        let app = app.clone();
+        let info = info.clone();
+        async move {
+            req.set_peer_addr(Some(info.peer));
+            req.ext_mut().insert(info);
+            app.respond(req).await
+        }
+    })
     .await;
     if let Err(e) = result {
         log::debug!("http connection {peer} ended: {e}");

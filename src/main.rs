@@ -62,11 +62,21 @@ fn parse_args(args: &[String]) -> Result<(Command, log::LevelFilter), StartError
             "-h" | "--help" => return Ok((Command::Help, level)),
             "-V" | "--version" => return Ok((Command::Version, level)),
             "--log-level" => {
-                let value = iter.next().ok_or_else(|| StartError::Usage("--log-level needs a level: error, warn, info, debug or trace".into()))?;
-                level = value.parse().map_err(|_| StartError::Usage(format!("--log-level `{value}`: use error, warn, info, debug or trace")))?;
+                let value = iter.next().ok_or_else(|| {
+                    StartError::Usage(
+                        "--log-level needs a level: error, warn, info, debug or trace".into(),
+                    )
+                })?;
+                level = value.parse().map_err(|_| {
+                    StartError::Usage(format!(
+                        "--log-level `{value}`: use error, warn, info, debug or trace"
+                    ))
+                })?;
             }
             other if other.starts_with('-') => {
-                return Err(StartError::Usage(format!("unknown option `{other}`; see `wssnode --help`")))
+                return Err(StartError::Usage(format!(
+                    "unknown option `{other}`; see `wssnode --help`"
+                )))
             }
             other => words.push(other.to_string()),
         }
@@ -75,13 +85,19 @@ fn parse_args(args: &[String]) -> Result<(Command, log::LevelFilter), StartError
         match words {
             [] => Ok(PathBuf::from("./node")),
             [dir] => Ok(PathBuf::from(dir)),
-            _ => Err(StartError::Usage("give one node directory; see `wssnode --help`".into())),
+            _ => Err(StartError::Usage(
+                "give one node directory; see `wssnode --help`".into(),
+            )),
         }
     };
     let command = match words.first().map(String::as_str) {
         Some("check") => Command::Check(dir(&words[1..])?),
         Some("init") if words.len() == 2 => Command::Init(PathBuf::from(&words[1])),
-        Some("init") => return Err(StartError::Usage("`wssnode init DIR` needs the directory to create".into())),
+        Some("init") => {
+            return Err(StartError::Usage(
+                "`wssnode init DIR` needs the directory to create".into(),
+            ))
+        }
         _ => Command::Serve(dir(&words)?),
     };
     Ok((command, level))
@@ -126,9 +142,17 @@ fn check(dir: &Path) -> Result<(), StartError> {
         println!("warning: {warning}");
     }
     for transport in &ready.transports {
-        println!("ok: {}", node::summary(transport, transport.transport.endpoint.port));
+        println!(
+            "ok: {}",
+            node::summary(transport, transport.transport.endpoint.port)
+        );
     }
-    println!("{}: ready to serve ({} transport(s), {} warning(s))", ready.config.file.display(), ready.transports.len(), ready.warnings.len());
+    println!(
+        "{}: ready to serve ({} transport(s), {} warning(s))",
+        ready.config.file.display(),
+        ready.transports.len(),
+        ready.warnings.len()
+    );
     Ok(())
 }
 
@@ -136,16 +160,29 @@ fn check(dir: &Path) -> Result<(), StartError> {
 fn init(dir: &Path) -> Result<(), StartError> {
     let config_path = dir.join("config.json");
     if config_path.exists() {
-        return Err(StartError::Usage(format!("`{}` already exists; init writes a new node directory only", config_path.display())));
+        return Err(StartError::Usage(format!(
+            "`{}` already exists; init writes a new node directory only",
+            config_path.display()
+        )));
     }
-    std::fs::create_dir_all(dir.join("web")).map_err(|e| StartError::Usage(format!("cannot create `{}`: {e}", dir.display())))?;
-    std::fs::write(&config_path, INIT_CONFIG).map_err(|e| StartError::Usage(format!("cannot write `{}`: {e}", config_path.display())))?;
+    std::fs::create_dir_all(dir.join("web"))
+        .map_err(|e| StartError::Usage(format!("cannot create `{}`: {e}", dir.display())))?;
+    std::fs::write(&config_path, INIT_CONFIG)
+        .map_err(|e| StartError::Usage(format!("cannot write `{}`: {e}", config_path.display())))?;
     let index = dir.join("web/index.html");
     if !index.exists() {
-        let _ = std::fs::write(index, "<!doctype html>\n<title>wssnode</title>\n<h1>It works.</h1>\n");
+        let _ = std::fs::write(
+            index,
+            "<!doctype html>\n<title>wssnode</title>\n<h1>It works.</h1>\n",
+        );
     }
-    let print = selfsigned::generate(&dir.join("server_key.pem"), &dir.join("server_cert.pem")).map_err(StartError::Usage)?;
-    println!("wrote {} with a self-signed certificate (SHA-256 {print}); start it with `wssnode {}`", config_path.display(), dir.display());
+    let print = selfsigned::generate(&dir.join("server_key.pem"), &dir.join("server_cert.pem"))
+        .map_err(StartError::Usage)?;
+    println!(
+        "wrote {} with a self-signed certificate (SHA-256 {print}); start it with `wssnode {}`",
+        config_path.display(),
+        dir.display()
+    );
     Ok(())
 }
 
@@ -199,7 +236,11 @@ async fn serve(dir: &Path) -> Result<(), StartError> {
     let ready = node::prepare(dir, node::Mode::Serve)?;
     let lifecycle = Lifecycle::default();
     let config = ready.config.clone();
-    let certs: Vec<_> = ready.transports.iter().filter_map(|t| t.tls.as_ref().map(|s| s.certs.clone())).collect();
+    let certs: Vec<_> = ready
+        .transports
+        .iter()
+        .filter_map(|t| t.tls.as_ref().map(|s| s.certs.clone()))
+        .collect();
     let signals = signal_hook_async_std::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,

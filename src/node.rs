@@ -5,11 +5,11 @@
 use crate::config::{self, NodeConfig, Transport, TransportKind};
 use crate::error::StartError;
 use crate::lifecycle::Lifecycle;
+use crate::listener;
 use crate::selfsigned::{self, Presence};
 use crate::tls::{self, TlsSetup};
 use crate::wamp::Realms;
 use crate::web::{self, Service, Site};
-use crate::listener;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -61,8 +61,13 @@ pub fn prepare(dir: &Path, mode: Mode) -> Result<ReadyNode, StartError> {
                             warnings.push(format!("`{}` and `{}` do not exist; `wssnode` will generate a self-signed pair there when it starts", files.key.named, files.certificate.named));
                         }
                         Presence::Neither => {
-                            let print = selfsigned::generate(&files.key.path, &files.certificate.path)
-                                .map_err(|e| files.key.error(format!("cannot generate a self-signed pair: {e}")))?;
+                            let print =
+                                selfsigned::generate(&files.key.path, &files.certificate.path)
+                                    .map_err(|e| {
+                                        files.key.error(format!(
+                                            "cannot generate a self-signed pair: {e}"
+                                        ))
+                                    })?;
                             warnings.push(format!(
                                 "generated a self-signed certificate for localhost, 127.0.0.1 and ::1 at `{}` (SHA-256 {print}); browsers will warn until you trust it or use a certificate from a CA",
                                 files.certificate.path.display()
@@ -91,7 +96,11 @@ pub fn prepare(dir: &Path, mode: Mode) -> Result<ReadyNode, StartError> {
             });
         }
     }
-    Ok(ReadyNode { config, transports, warnings })
+    Ok(ReadyNode {
+        config,
+        transports,
+        warnings,
+    })
 }
 
 /// One line about a transport: URL, paths, TLS.
@@ -115,8 +124,16 @@ pub fn summary(ready: &ReadyTransport, port: u16) -> String {
                 Service::Json(_) => ("http", "json"),
                 Service::NodeInfo => ("http", "nodeinfo"),
             };
-            let scheme = if secure { format!("{scheme}s") } else { scheme.to_string() };
-            let shown = if transport.kind == TransportKind::Web { path.as_str() } else { "/*" };
+            let scheme = if secure {
+                format!("{scheme}s")
+            } else {
+                scheme.to_string()
+            };
+            let shown = if transport.kind == TransportKind::Web {
+                path.as_str()
+            } else {
+                "/*"
+            };
             format!("{scheme}://{host}:{port}{shown} ({kind})")
         })
         .collect();
@@ -133,13 +150,17 @@ pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartErr
     let mut bound = Vec::new();
     for ready in node.transports {
         let listener = listener::bind(&ready.transport).await?;
-        let port = listener.local_addr().map(|a| a.port()).unwrap_or(ready.transport.endpoint.port);
+        let port = listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or(ready.transport.endpoint.port);
         bound.push((ready, listener, port));
     }
     for warning in &node.warnings {
         log::warn!("{warning}");
     }
-    let lines: Arc<Vec<String>> = Arc::new(bound.iter().map(|(r, _, port)| summary(r, *port)).collect());
+    let lines: Arc<Vec<String>> =
+        Arc::new(bound.iter().map(|(r, _, port)| summary(r, *port)).collect());
     for line in lines.iter() {
         log::info!("listening {line}");
     }
@@ -152,9 +173,17 @@ pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartErr
             realms: ready.realms,
             transport_lines: lines.clone(),
         };
-        let acceptor = ready.tls.as_ref().map(|t| futures_rustls::TlsAcceptor::from(t.config.clone()));
+        let acceptor = ready
+            .tls
+            .as_ref()
+            .map(|t| futures_rustls::TlsAcceptor::from(t.config.clone()));
         let app = web::app(site);
-        tasks.push(async_std::task::spawn(listener::serve(listener, acceptor, app, lifecycle.clone())));
+        tasks.push(async_std::task::spawn(listener::serve(
+            listener,
+            acceptor,
+            app,
+            lifecycle.clone(),
+        )));
     }
     for task in tasks {
         task.await;
@@ -173,7 +202,10 @@ pub fn reload_tls(config: &NodeConfig, setups: &[Arc<tls::ReloadableCert>]) {
         match tls::reload_key(files) {
             Ok(key) => {
                 certs.replace(key);
-                log::info!("reloaded {} for new connections", files.certificate.path.display());
+                log::info!(
+                    "reloaded {} for new connections",
+                    files.certificate.path.display()
+                );
             }
             Err(e) => log::warn!("reload failed, keeping the previous certificate: {e}"),
         }

@@ -28,7 +28,11 @@ pub fn presence(files: &TlsFiles) -> Result<Presence, StartError> {
 
 /// Generates a self-signed pair at the two paths; returns the certificate's SHA-256 fingerprint.
 pub fn generate(key_path: &Path, cert_path: &Path) -> Result<String, String> {
-    let names = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+    let names = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
     let pair = rcgen::generate_simple_self_signed(names).map_err(|e| e.to_string())?;
     write_file(key_path, pair.signing_key.serialize_pem().as_bytes(), 0o600)?;
     write_file(cert_path, pair.cert.pem().as_bytes(), 0o644)?;
@@ -40,7 +44,8 @@ pub fn generate(key_path: &Path, cert_path: &Path) -> Result<String, String> {
 
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
     }
     let mut file = OpenOptions::new()
         .write(true)

@@ -31,10 +31,11 @@ pub fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
         let decoded = percent_encoding::percent_decode_str(segment)
             .decode_utf8()
             .ok()?;
-        let clean = !matches!(decoded.as_ref(), "." | "..")
-            && !decoded.contains(['/', '\\', '\0'])
-            && !(decoded.len() >= 2 && decoded.as_bytes()[1] == b':');
-        if !clean {
+        // `c:` would make the segment an absolute Windows path.
+        let dirty = matches!(decoded.as_ref(), "." | "..")
+            || decoded.contains(['/', '\\', '\0'])
+            || (decoded.len() >= 2 && decoded.as_bytes()[1] == b':');
+        if dirty {
             return None;
         }
         path.push(decoded.as_ref());
@@ -90,7 +91,10 @@ async fn file<S>(site: &StaticSite, path: &Path, req: &tide::Request<S>) -> Resp
     };
     let len = meta.len();
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
-    let secs = modified.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = modified
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     // nginx's form: hex seconds and hex length; changes whenever the file does.
     let etag = format!("\"{secs:x}-{len:x}\"");
 
@@ -200,11 +204,15 @@ pub fn parse_range(header: &str, len: u64) -> RangeAsk {
         return RangeAsk::Ignore;
     };
     let number = |s: &str| -> Option<u64> {
-        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
     };
     match (first.is_empty(), number(first), number(last)) {
         // Suffix: the last n bytes.
-        (true, _, Some(n)) if n > 0 && len > 0 => RangeAsk::Satisfiable(len.saturating_sub(n), len - 1),
+        (true, _, Some(n)) if n > 0 && len > 0 => {
+            RangeAsk::Satisfiable(len.saturating_sub(n), len - 1)
+        }
         (true, _, Some(_)) => RangeAsk::Unsatisfiable,
         (false, Some(start), None) if last.is_empty() => {
             if start < len {
@@ -263,11 +271,15 @@ async fn listing(dir: &Path, url_path: &str) -> Response {
     let title = html_escape(url_path);
     let mut html = format!("<!doctype html>\n<meta charset=\"utf-8\">\n<title>Index of {title}</title>\n<h1>Index of {title}</h1>\n<ul>\n");
     for name in names {
-        let href: String = percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC)
-            .to_string()
-            .replace("%2F", "/")
-            .replace("%2E", ".");
-        html.push_str(&format!("<li><a href=\"{href}\">{}</a></li>\n", html_escape(&name)));
+        let href: String =
+            percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+                .replace("%2F", "/")
+                .replace("%2E", ".");
+        html.push_str(&format!(
+            "<li><a href=\"{href}\">{}</a></li>\n",
+            html_escape(&name)
+        ));
     }
     html.push_str("</ul>\n");
     let mut res = Response::new(StatusCode::Ok);
@@ -294,21 +306,40 @@ mod tests {
         assert_eq!(parse_range("bytes=0-9", 100), RangeAsk::Satisfiable(0, 9));
         assert_eq!(parse_range("bytes=90-", 100), RangeAsk::Satisfiable(90, 99));
         assert_eq!(parse_range("bytes=-10", 100), RangeAsk::Satisfiable(90, 99));
-        assert_eq!(parse_range("bytes=-1000", 100), RangeAsk::Satisfiable(0, 99));
-        assert_eq!(parse_range("bytes=50-1000", 100), RangeAsk::Satisfiable(50, 99));
+        assert_eq!(
+            parse_range("bytes=-1000", 100),
+            RangeAsk::Satisfiable(0, 99)
+        );
+        assert_eq!(
+            parse_range("bytes=50-1000", 100),
+            RangeAsk::Satisfiable(50, 99)
+        );
         assert_eq!(parse_range("bytes=100-", 100), RangeAsk::Unsatisfiable);
         assert_eq!(parse_range("bytes=-0", 100), RangeAsk::Unsatisfiable);
         assert_eq!(parse_range("bytes=0-1,5-6", 100), RangeAsk::Ignore);
         assert_eq!(parse_range("bytes=9-0", 100), RangeAsk::Ignore);
         assert_eq!(parse_range("items=0-1", 100), RangeAsk::Ignore);
         assert_eq!(parse_range("bytes=+1-2", 100), RangeAsk::Ignore);
-        assert_eq!(parse_range("bytes=0-99999999999999999999999", 100), RangeAsk::Ignore);
+        assert_eq!(
+            parse_range("bytes=0-99999999999999999999999", 100),
+            RangeAsk::Ignore
+        );
     }
 
     #[test]
     fn traversal_is_refused_before_touching_the_disk() {
         let root = std::env::temp_dir().canonicalize().unwrap();
-        for bad in ["..", "a/../..", "%2e%2e", "%2E%2E/x", "a%2f..%2f..", "..%5c..", "%00", "c:", "%ff"] {
+        for bad in [
+            "..",
+            "a/../..",
+            "%2e%2e",
+            "%2E%2E/x",
+            "a%2f..%2f..",
+            "..%5c..",
+            "%00",
+            "c:",
+            "%ff",
+        ] {
             assert_eq!(resolve(&root, bad), None, "{bad}");
         }
     }

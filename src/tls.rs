@@ -121,10 +121,18 @@ pub fn setup(files: &TlsFiles) -> Result<TlsSetup, StartError> {
                     .map_err(|e| ca.error(format!("not a usable CA certificate: {e}")))?;
             }
         }
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(|e| files.ca_certificates[0].error(format!("cannot verify clients with these CAs: {e}")))?;
-        let names: Vec<&str> = files.ca_certificates.iter().map(|f| f.named.as_str()).collect();
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| {
+                    files.ca_certificates[0]
+                        .error(format!("cannot verify clients with these CAs: {e}"))
+                })?;
+        let names: Vec<&str> = files
+            .ca_certificates
+            .iter()
+            .map(|f| f.named.as_str())
+            .collect();
         (
             builder.with_client_cert_verifier(verifier),
             format!("required (issued by {})", names.join(", ")),
@@ -215,7 +223,9 @@ pub fn load_certs(file: &NamedFile) -> Result<Vec<CertificateDer<'static>>, Star
 fn check_dhparam(file: &NamedFile) -> Result<(), StartError> {
     let bytes = file.read()?;
     let text = String::from_utf8_lossy(&bytes);
-    if text.contains("-----BEGIN DH PARAMETERS-----") || text.contains("-----BEGIN X9.42 DH PARAMETERS-----") {
+    if text.contains("-----BEGIN DH PARAMETERS-----")
+        || text.contains("-----BEGIN X9.42 DH PARAMETERS-----")
+    {
         Ok(())
     } else {
         Err(file.error("is not a PEM `DH PARAMETERS` file (make one with `openssl dhparam -out dhparam.pem 2048`, or remove the key: wssnode uses ECDHE only)"))
@@ -229,7 +239,10 @@ pub fn check_chain(file: &NamedFile, chain: &[CertificateDer<'static>]) -> Vec<S
         return warnings;
     };
     let Ok((_, leaf)) = x509_parser::parse_x509_certificate(leaf_der) else {
-        warnings.push(format!("`{}`: the first certificate cannot be parsed as X.509", file.key));
+        warnings.push(format!(
+            "`{}`: the first certificate cannot be parsed as X.509",
+            file.key
+        ));
         return warnings;
     };
     let now = SystemTime::now()
@@ -239,7 +252,10 @@ pub fn check_chain(file: &NamedFile, chain: &[CertificateDer<'static>]) -> Vec<S
     let not_after = leaf.validity().not_after;
     let seconds_left = not_after.timestamp() - now;
     if seconds_left < 0 {
-        warnings.push(format!("`{}`: the certificate expired on {not_after}; clients will refuse it: renew it", file.key));
+        warnings.push(format!(
+            "`{}`: the certificate expired on {not_after}; clients will refuse it: renew it",
+            file.key
+        ));
     } else if seconds_left < 30 * 24 * 3600 {
         warnings.push(format!(
             "`{}`: the certificate expires on {not_after}, in {} days: renew it",
@@ -248,7 +264,11 @@ pub fn check_chain(file: &NamedFile, chain: &[CertificateDer<'static>]) -> Vec<S
         ));
     }
     if leaf.validity().not_before.timestamp() > now {
-        warnings.push(format!("`{}`: the certificate is not valid before {}", file.key, leaf.validity().not_before));
+        warnings.push(format!(
+            "`{}`: the certificate is not valid before {}",
+            file.key,
+            leaf.validity().not_before
+        ));
     }
     let self_signed = leaf.subject() == leaf.issuer();
     let issuer_served = chain[1..].iter().any(|der| {

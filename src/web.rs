@@ -56,11 +56,17 @@ pub fn app(site: Site) -> tide::Server<State> {
 }
 
 /// Turns a config path service into a ready service (the static directory is checked here).
-pub fn service(kind: TransportKind, path: &PathService) -> Result<Service, crate::error::StartError> {
+pub fn service(
+    kind: TransportKind,
+    path: &PathService,
+) -> Result<Service, crate::error::StartError> {
     Ok(match path {
         PathService::Static(options) => {
             let dir = &options.directory;
-            let root = dir.path.canonicalize().map_err(|e| dir.error(format!("cannot serve this directory: {e}")))?;
+            let root = dir
+                .path
+                .canonicalize()
+                .map_err(|e| dir.error(format!("cannot serve this directory: {e}")))?;
             if !root.is_dir() {
                 return Err(dir.error("is not a directory"));
             }
@@ -69,7 +75,9 @@ pub fn service(kind: TransportKind, path: &PathService) -> Result<Service, crate
                 root,
             })
         }
-        PathService::WebSocket(options) if kind == TransportKind::Testee => Service::Echo(Arc::new(options.clone())),
+        PathService::WebSocket(options) if kind == TransportKind::Testee => {
+            Service::Echo(Arc::new(options.clone()))
+        }
         PathService::WebSocket(options) => Service::Wamp(Arc::new(options.clone())),
         PathService::Redirect(url) => Service::Redirect(url.clone()),
         PathService::Json(value) => Service::Json(value.to_string()),
@@ -107,22 +115,43 @@ async fn dispatch(req: Request<State>) -> tide::Result {
             match ws::check_handshake(&req, options, &protocols) {
                 Err(res) => {
                     log::info!("websocket refused {}: {}", peer(&req), res.status());
-                    res
+                    *res
                 }
                 Ok(protocol) => {
                     let realms = site.realms.clone();
                     let serializer = protocol.unwrap_or("wamp.2.json");
                     let options_for_session = options.clone();
-                    ws::accept(&req, protocol, options.clone(), site.lifecycle.clone(), move |info, out| {
-                        Box::new(crate::wamp::session::WampSession::new(realms, options_for_session, serializer, info, out))
-                    })
+                    ws::accept(
+                        &req,
+                        protocol,
+                        options.clone(),
+                        site.lifecycle.clone(),
+                        move |info, out| {
+                            Box::new(crate::wamp::session::WampSession::new(
+                                realms,
+                                options_for_session,
+                                serializer,
+                                info,
+                                out,
+                            ))
+                        },
+                    )
                     .await
                 }
             }
         }
         Service::Echo(options) => match ws::check_handshake(&req, options, &[]) {
-            Err(res) => res,
-            Ok(_) => ws::accept(&req, None, options.clone(), site.lifecycle.clone(), |_, _| Box::new(ws::Echo)).await,
+            Err(res) => *res,
+            Ok(_) => {
+                ws::accept(
+                    &req,
+                    None,
+                    options.clone(),
+                    site.lifecycle.clone(),
+                    |_, _| Box::new(ws::Echo),
+                )
+                .await
+            }
         },
         Service::Redirect(url) => {
             let mut res = Response::new(StatusCode::Found);
@@ -180,7 +209,10 @@ impl Middleware<State> for Headers {
         let mut res = next.run(req).await;
         res.insert_header("X-Content-Type-Options", "nosniff");
         if let (true, Some(max_age)) = (tls, hsts) {
-            res.insert_header("Strict-Transport-Security", format!("max-age={max_age}; includeSubDomains"));
+            res.insert_header(
+                "Strict-Transport-Security",
+                format!("max-age={max_age}; includeSubDomains"),
+            );
         }
         log::info!(
             "{method} {path} {} {}µs {peer}",

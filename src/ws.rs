@@ -78,12 +78,12 @@ pub fn check_handshake<S>(
     req: &tide::Request<S>,
     options: &WebSocketOptions,
     protocols: &[&'static str],
-) -> Result<Option<&'static str>, Response> {
+) -> Result<Option<&'static str>, Box<Response>> {
     let refuse = |status: StatusCode, text: String| {
         let mut res = Response::new(status);
         res.set_body(format!("{text}\n"));
         res.set_content_type(http_types::mime::PLAIN);
-        Err(res)
+        Err(Box::new(res))
     };
     let header_has = |name: &str, token: &str| {
         req.header(name).is_some_and(|values| {
@@ -99,16 +99,30 @@ pub fn check_handshake<S>(
         format!("WebSocket with subprotocol {}", protocols.join(", "))
     };
     if !header_has("Upgrade", "websocket") || !header_has("Connection", "upgrade") {
-        let mut res = refuse(StatusCode::UpgradeRequired, format!("This is a WebSocket endpoint: connect with {speaks}."))
-            .unwrap_err();
+        let mut res = refuse(
+            StatusCode::UpgradeRequired,
+            format!("This is a WebSocket endpoint: connect with {speaks}."),
+        )
+        .unwrap_err();
         res.insert_header("Upgrade", "websocket");
         return Err(res);
     }
     if req.method() != http_types::Method::Get {
-        return refuse(StatusCode::BadRequest, "The WebSocket opening handshake is a GET request.".into());
+        return refuse(
+            StatusCode::BadRequest,
+            "The WebSocket opening handshake is a GET request.".into(),
+        );
     }
-    if req.header("Sec-WebSocket-Version").map(|v| v.as_str().trim()) != Some("13") {
-        let mut res = refuse(StatusCode::UpgradeRequired, "Only WebSocket version 13 (RFC 6455) is spoken here.".into()).unwrap_err();
+    if req
+        .header("Sec-WebSocket-Version")
+        .map(|v| v.as_str().trim())
+        != Some("13")
+    {
+        let mut res = refuse(
+            StatusCode::UpgradeRequired,
+            "Only WebSocket version 13 (RFC 6455) is spoken here.".into(),
+        )
+        .unwrap_err();
         res.insert_header("Sec-WebSocket-Version", "13");
         return Err(res);
     }
@@ -116,12 +130,22 @@ pub fn check_handshake<S>(
         .header("Sec-WebSocket-Key")
         .is_some_and(|k| k.as_str().trim().len() == 24);
     if !key_ok {
-        return refuse(StatusCode::BadRequest, "Sec-WebSocket-Key is missing or malformed.".into());
+        return refuse(
+            StatusCode::BadRequest,
+            "Sec-WebSocket-Key is missing or malformed.".into(),
+        );
     }
     if let Some(origin) = req.header("Origin") {
         let origin = origin.as_str();
-        if !options.allowed_origins.iter().any(|p| wildcard_match(p, origin)) {
-            return refuse(StatusCode::Forbidden, format!("Origin `{origin}` is not in this path's allowed_origins."));
+        if !options
+            .allowed_origins
+            .iter()
+            .any(|p| wildcard_match(p, origin))
+        {
+            return refuse(
+                StatusCode::Forbidden,
+                format!("Origin `{origin}` is not in this path's allowed_origins."),
+            );
         }
     }
     if protocols.is_empty() {
@@ -129,21 +153,29 @@ pub fn check_handshake<S>(
     }
     let offered: Vec<&str> = req
         .header("Sec-WebSocket-Protocol")
-        .map(|values| values.iter().flat_map(|v| v.as_str().split(',')).map(str::trim).collect())
+        .map(|values| {
+            values
+                .iter()
+                .flat_map(|v| v.as_str().split(','))
+                .map(str::trim)
+                .collect()
+        })
         .unwrap_or_default();
     match offered
         .iter()
         .find_map(|o| protocols.iter().find(|p| *p == o))
     {
         Some(chosen) => Ok(Some(*chosen)),
-        None => refuse(
-            StatusCode::BadRequest,
-            format!(
+        None => {
+            refuse(
+                StatusCode::BadRequest,
+                format!(
                 "No WebSocket subprotocol offered ({}) is spoken here; this endpoint speaks {}.",
                 if offered.is_empty() { "none".to_string() } else { offered.join(", ") },
                 protocols.join(", ")
             ),
-        ),
+            )
+        }
     }
 }
 
@@ -158,7 +190,10 @@ pub async fn accept<S, F>(
 where
     F: FnOnce(ConnInfo, Outbox) -> Box<dyn Session> + Send + 'static,
 {
-    let key = req.header("Sec-WebSocket-Key").map(|k| k.as_str().trim().to_string()).unwrap_or_default();
+    let key = req
+        .header("Sec-WebSocket-Key")
+        .map(|k| k.as_str().trim().to_string())
+        .unwrap_or_default();
     let mut res = Response::new(StatusCode::SwitchingProtocols);
     res.insert_header("Upgrade", "websocket");
     res.insert_header("Connection", "Upgrade");
@@ -169,7 +204,10 @@ where
     if let Some(protocol) = protocol {
         res.insert_header("Sec-WebSocket-Protocol", protocol);
     }
-    let info = req.ext::<ConnInfo>().cloned().unwrap_or_else(ConnInfo::unknown);
+    let info = req
+        .ext::<ConnInfo>()
+        .cloned()
+        .unwrap_or_else(ConnInfo::unknown);
     let http_res: &mut http_types::Response = res.as_mut();
     let upgrade = http_res.recv_upgrade().await;
     async_std::task::spawn(async move {
@@ -213,7 +251,8 @@ async fn run<F>(
         control: control_tx,
         overflow: overflow_tx,
     };
-    let mut writer = async_std::task::spawn(async move { write_loop(&mut sink, data_rx, control_rx).await });
+    let mut writer =
+        async_std::task::spawn(async move { write_loop(&mut sink, data_rx, control_rx).await });
     let peer = info.peer;
     let mut session = make_session(info, outbox.clone());
 
@@ -249,7 +288,11 @@ async fn run<F>(
             })
             .or(async {
                 // While closing, look often: the close handshake has a short timeout.
-                let wait = if closing_since.is_some() { Duration::from_millis(50) } else { tick };
+                let wait = if closing_since.is_some() {
+                    Duration::from_millis(50)
+                } else {
+                    tick
+                };
                 async_std::task::sleep(wait).await;
                 Event::Tick
             })
@@ -262,7 +305,11 @@ async fn run<F>(
                     Message::Text(_) | Message::Binary(_) => {
                         if closing_since.is_none() {
                             if let Err(frame) = session.on_message(message, &outbox) {
-                                log::debug!("websocket closing {peer}: {} {}", u16::from(frame.code), frame.reason);
+                                log::debug!(
+                                    "websocket closing {peer}: {} {}",
+                                    u16::from(frame.code),
+                                    frame.reason
+                                );
                                 outbox.close(frame.code, &frame.reason);
                                 closing_since = Some(Instant::now());
                             }
@@ -302,7 +349,9 @@ async fn run<F>(
                 } else if options.auto_ping_interval_ms > 0 {
                     match ping_sent {
                         Some(at) if at.elapsed() > ping_timeout => {
-                            log::debug!("websocket {peer}: no answer to ping within {ping_timeout:?}");
+                            log::debug!(
+                                "websocket {peer}: no answer to ping within {ping_timeout:?}"
+                            );
                             outbox.close(CloseCode::Away, "auto-ping timeout");
                             closing_since = Some(Instant::now());
                         }
@@ -324,12 +373,17 @@ async fn run<F>(
     outbox.data.close();
     outbox.control.close();
     // A writer stuck on a client that does not read is cancelled, not left behind.
-    if async_std::future::timeout(Duration::from_millis(500), &mut writer).await.is_err() {
+    if async_std::future::timeout(Duration::from_millis(500), &mut writer)
+        .await
+        .is_err()
+    {
         writer.cancel().await;
     }
     log::info!(
         "websocket close {peer} code {}",
-        close_code.map(|c| c.to_string()).unwrap_or_else(|| "none".into())
+        close_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "none".into())
     );
 }
 
@@ -414,9 +468,21 @@ mod tests {
     #[test]
     fn origin_patterns_match_like_crossbar() {
         assert!(wildcard_match("*", "https://a.example.com"));
-        assert!(wildcard_match("https://*.example.com", "https://a.example.com"));
-        assert!(!wildcard_match("https://*.example.com", "https://example.org"));
-        assert!(wildcard_match("http://localhost:*", "http://LOCALHOST:8080"));
-        assert!(!wildcard_match("https://example.com", "https://example.com.evil"));
+        assert!(wildcard_match(
+            "https://*.example.com",
+            "https://a.example.com"
+        ));
+        assert!(!wildcard_match(
+            "https://*.example.com",
+            "https://example.org"
+        ));
+        assert!(wildcard_match(
+            "http://localhost:*",
+            "http://LOCALHOST:8080"
+        ));
+        assert!(!wildcard_match(
+            "https://example.com",
+            "https://example.com.evil"
+        ));
     }
 }

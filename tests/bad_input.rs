@@ -21,7 +21,10 @@ fn fails_with(dir: &NodeDir, needles: &[&str]) {
     let (code, out, took) = dir.run(&[]);
     assert_eq!(code, Some(1), "exit status; output: {out}");
     assert!(took < Duration::from_secs(1), "took {took:?}");
-    let line = out.lines().find(|l| l.starts_with("Error: ")).unwrap_or_else(|| panic!("no Error line in {out}"));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("Error: "))
+        .unwrap_or_else(|| panic!("no Error line in {out}"));
     for needle in needles {
         assert!(line.contains(needle), "`{needle}` not in: {line}");
     }
@@ -30,7 +33,10 @@ fn fails_with(dir: &NodeDir, needles: &[&str]) {
 #[test]
 fn malformed_json_names_the_file_line_and_column() {
     let (dir, _, _) = valid();
-    dir.write("config.json", "{\n  \"version\": 2,\n  \"workers\": [,]\n}\n");
+    dir.write(
+        "config.json",
+        "{\n  \"version\": 2,\n  \"workers\": [,]\n}\n",
+    );
     fails_with(&dir, &["config.json", "line 3, column"]);
 }
 
@@ -38,7 +44,14 @@ fn malformed_json_names_the_file_line_and_column() {
 fn a_missing_certificate_file_is_named_with_its_resolved_path() {
     let (dir, _, _) = valid();
     std::fs::remove_file(dir.path().join("cert.pem")).unwrap();
-    fails_with(&dir, &["workers[0].transports[0].endpoint.tls.certificate", "`cert.pem` (resolved to", "is missing while its key exists"]);
+    fails_with(
+        &dir,
+        &[
+            "workers[0].transports[0].endpoint.tls.certificate",
+            "`cert.pem` (resolved to",
+            "is missing while its key exists",
+        ],
+    );
 }
 
 #[test]
@@ -55,7 +68,16 @@ fn a_file_that_is_not_pem_is_refused() {
 fn an_encrypted_key_says_how_to_decrypt_it() {
     let (dir, _, _) = valid();
     let status = std::process::Command::new("openssl")
-        .args(["pkey", "-in", "key.pem", "-aes256", "-passout", "pass:secret", "-out", "enc.pem"])
+        .args([
+            "pkey",
+            "-in",
+            "key.pem",
+            "-aes256",
+            "-passout",
+            "pass:secret",
+            "-out",
+            "enc.pem",
+        ])
         .current_dir(dir.path())
         .status()
         .unwrap();
@@ -88,8 +110,20 @@ fn unknown_transport_and_path_types_are_refused() {
     let mut config = web_config(port, json!({}), json!({}), open_roles());
     config["workers"][0]["transports"][0]["type"] = json!("rawsocket");
     dir.config(&config);
-    fails_with(&dir, &["workers[0].transports[0].type", "rawsocket", "not supported"]);
-    let config = web_config(port, json!({}), json!({"lp": {"type": "longpoll"}}), open_roles());
+    fails_with(
+        &dir,
+        &[
+            "workers[0].transports[0].type",
+            "rawsocket",
+            "not supported",
+        ],
+    );
+    let config = web_config(
+        port,
+        json!({}),
+        json!({"lp": {"type": "longpoll"}}),
+        open_roles(),
+    );
     dir.config(&config);
     fails_with(&dir, &["paths.lp.type", "longpoll"]);
 }
@@ -105,24 +139,52 @@ fn a_port_in_use_is_named() {
 fn a_ca_certificates_file_without_certificates_is_refused() {
     let (dir, _, port) = valid();
     dir.write("cas.pem", "nothing here\n");
-    dir.config(&web_config(port, json!({"ca_certificates": ["cas.pem"]}), json!({}), open_roles()));
-    fails_with(&dir, &["tls.ca_certificates[0]", "cas.pem", "holds no PEM certificate"]);
+    dir.config(&web_config(
+        port,
+        json!({"ca_certificates": ["cas.pem"]}),
+        json!({}),
+        open_roles(),
+    ));
+    fails_with(
+        &dir,
+        &[
+            "tls.ca_certificates[0]",
+            "cas.pem",
+            "holds no PEM certificate",
+        ],
+    );
 }
 
 #[test]
 fn a_cipher_string_that_leaves_no_suite_is_refused() {
     let (dir, _, port) = valid();
-    dir.config(&web_config(port, json!({"ciphers": "RSA+3DES:!ECDHE"}), json!({}), open_roles()));
+    dir.config(&web_config(
+        port,
+        json!({"ciphers": "RSA+3DES:!ECDHE"}),
+        json!({}),
+        open_roles(),
+    ));
     fails_with(&dir, &["tls.ciphers", "selects none"]);
 }
 
 #[test]
 fn dhparam_must_be_dh_parameters_and_is_explained() {
     let (dir, _, port) = valid();
-    dir.write("dh.pem", "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n");
-    dir.config(&web_config(port, json!({"dhparam": "dh.pem"}), json!({}), open_roles()));
+    dir.write(
+        "dh.pem",
+        "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n",
+    );
+    dir.config(&web_config(
+        port,
+        json!({"dhparam": "dh.pem"}),
+        json!({}),
+        open_roles(),
+    ));
     fails_with(&dir, &["tls.dhparam", "DH PARAMETERS"]);
-    dir.write("dh.pem", "-----BEGIN DH PARAMETERS-----\nMAYCAQACAQI=\n-----END DH PARAMETERS-----\n");
+    dir.write(
+        "dh.pem",
+        "-----BEGIN DH PARAMETERS-----\nMAYCAQACAQI=\n-----END DH PARAMETERS-----\n",
+    );
     let (code, out, _) = dir.run(&["check"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("every suite offered uses ECDHE"), "{out}");
@@ -137,8 +199,14 @@ fn check_summarizes_and_warns_about_a_missing_intermediate() {
     dir.write("cert.pem", server.cert_pem);
     let (code, out, _) = dir.run(&["check"]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("issuer `CN=Intermediate CA` is not served"), "{out}");
-    assert!(out.contains("ok: workers[0].transports[0]") && out.contains("TLS 1.2, 1.3"), "{out}");
+    assert!(
+        out.contains("issuer `CN=Intermediate CA` is not served"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok: workers[0].transports[0]") && out.contains("TLS 1.2, 1.3"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -149,15 +217,26 @@ fn a_misspelt_key_is_a_warning_naming_it() {
     dir.config(&config);
     let (code, out, _) = dir.run(&["check"]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("`workers[0].transports[0].endpoint.tls.certficate` is not a key wssnode knows"), "{out}");
+    assert!(
+        out.contains(
+            "`workers[0].transports[0].endpoint.tls.certficate` is not a key wssnode knows"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
 fn help_and_version() {
     let dir = NodeDir::new();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wssnode")).arg("--version").output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wssnode"))
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("wssnode "));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wssnode")).arg("--help").output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wssnode"))
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("wssnode check"));
     let (code, out, _) = dir.run(&["--bogus"]);
     assert_eq!(code, Some(1), "{out}");
@@ -168,8 +247,24 @@ fn init_writes_a_node_directory_that_checks_clean() {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("fresh");
     let bin = env!("CARGO_BIN_EXE_wssnode");
-    let out = std::process::Command::new(bin).arg("init").arg(&dir).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = std::process::Command::new(bin).arg("check").arg(&dir).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = std::process::Command::new(bin)
+        .arg("init")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new(bin)
+        .arg("check")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -12,7 +12,11 @@ fn site() -> (NodeDir, Ca, u16) {
     dir.write("www/docs/index.html", "<p>docs</p>\n");
     dir.write("www/data/file.bin", (0u8..=255).collect::<Vec<u8>>());
     dir.write("secret.txt", "top secret\n");
-    std::os::unix::fs::symlink(dir.path().join("secret.txt"), dir.path().join("www/link.txt")).unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("secret.txt"),
+        dir.path().join("www/link.txt"),
+    )
+    .unwrap();
     let port = free_port();
     dir.config(&web_config(
         port,
@@ -34,13 +38,22 @@ async fn index_html_is_served_for_the_root_and_for_directories() {
     assert_eq!(res.text(), "<h1>hello</h1>\n");
     assert!(res.header("content-type").unwrap().starts_with("text/html"));
     assert_eq!(res.header("x-content-type-options"), Some("nosniff"));
-    assert!(res.header("server").is_none(), "no server version is leaked");
+    assert!(
+        res.header("server").is_none(),
+        "no server version is leaked"
+    );
     let res = https(port, &ca.der, "GET", "/docs/", &[]).await;
     assert_eq!(res.text(), "<p>docs</p>\n");
     let res = https(port, &ca.der, "GET", "/docs?x=1", &[]).await;
-    assert_eq!((res.status, res.header("location")), (301, Some("/docs/?x=1")));
+    assert_eq!(
+        (res.status, res.header("location")),
+        (301, Some("/docs/?x=1"))
+    );
     let res = https(port, &ca.der, "GET", "/app.js", &[]).await;
-    assert!(res.header("content-type").unwrap().starts_with("text/javascript"));
+    assert!(res
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/javascript"));
 }
 
 #[async_std::test]
@@ -53,9 +66,23 @@ async fn etag_and_last_modified_give_304() {
     let res = https(port, &ca.der, "GET", "/app.js", &[("If-None-Match", &etag)]).await;
     assert_eq!(res.status, 304);
     assert!(res.body.is_empty());
-    let res = https(port, &ca.der, "GET", "/app.js", &[("If-Modified-Since", &modified)]).await;
+    let res = https(
+        port,
+        &ca.der,
+        "GET",
+        "/app.js",
+        &[("If-Modified-Since", &modified)],
+    )
+    .await;
     assert_eq!(res.status, 304);
-    let res = https(port, &ca.der, "GET", "/app.js", &[("If-None-Match", "\"other\"")]).await;
+    let res = https(
+        port,
+        &ca.der,
+        "GET",
+        "/app.js",
+        &[("If-None-Match", "\"other\"")],
+    )
+    .await;
     assert_eq!(res.status, 200);
 }
 
@@ -63,16 +90,44 @@ async fn etag_and_last_modified_give_304() {
 async fn single_ranges_give_206_and_impossible_ones_416() {
     let (dir, ca, port) = site();
     let _node = dir.start(port);
-    let res = https(port, &ca.der, "GET", "/data/file.bin", &[("Range", "bytes=10-19")]).await;
+    let res = https(
+        port,
+        &ca.der,
+        "GET",
+        "/data/file.bin",
+        &[("Range", "bytes=10-19")],
+    )
+    .await;
     assert_eq!(res.status, 206);
     assert_eq!(res.header("content-range"), Some("bytes 10-19/256"));
     assert_eq!(res.body, (10u8..20).collect::<Vec<u8>>());
-    let res = https(port, &ca.der, "GET", "/data/file.bin", &[("Range", "bytes=-6")]).await;
+    let res = https(
+        port,
+        &ca.der,
+        "GET",
+        "/data/file.bin",
+        &[("Range", "bytes=-6")],
+    )
+    .await;
     assert_eq!(res.body, (250u8..=255).collect::<Vec<u8>>());
-    let res = https(port, &ca.der, "GET", "/data/file.bin", &[("Range", "bytes=300-")]).await;
+    let res = https(
+        port,
+        &ca.der,
+        "GET",
+        "/data/file.bin",
+        &[("Range", "bytes=300-")],
+    )
+    .await;
     assert_eq!(res.status, 416);
     assert_eq!(res.header("content-range"), Some("bytes */256"));
-    let res = https(port, &ca.der, "GET", "/data/file.bin", &[("Range", "bytes=0-1"), ("If-Range", "\"stale\"")]).await;
+    let res = https(
+        port,
+        &ca.der,
+        "GET",
+        "/data/file.bin",
+        &[("Range", "bytes=0-1"), ("If-Range", "\"stale\"")],
+    )
+    .await;
     assert_eq!((res.status, res.body.len()), (200, 256));
 }
 
@@ -112,7 +167,11 @@ async fn directory_listing_when_enabled() {
     let _node = dir.start(port);
     let res = https(port, &ca.der, "GET", "/data/", &[]).await;
     assert_eq!(res.status, 200);
-    assert!(res.text().contains("<a href=\"file.bin\">file.bin</a>"), "{}", res.text());
+    assert!(
+        res.text().contains("<a href=\"file.bin\">file.bin</a>"),
+        "{}",
+        res.text()
+    );
 }
 
 #[async_std::test]
@@ -120,12 +179,25 @@ async fn json_redirect_and_nodeinfo_paths() {
     let (dir, ca, port) = site();
     let _node = dir.start(port);
     let res = https(port, &ca.der, "GET", "/config", &[]).await;
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&res.body).unwrap(), json!({"a": [1, 2]}));
-    assert!(res.header("content-type").unwrap().starts_with("application/json"));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&res.body).unwrap(),
+        json!({"a": [1, 2]})
+    );
+    assert!(res
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
     let res = https(port, &ca.der, "GET", "/old", &[]).await;
-    assert_eq!((res.status, res.header("location")), (302, Some("https://example.com/new")));
+    assert_eq!(
+        (res.status, res.header("location")),
+        (302, Some("https://example.com/new"))
+    );
     let res = https(port, &ca.der, "GET", "/info", &[]).await;
-    assert!(res.text().contains("wssnode") && res.text().contains("wss://127.0.0.1"), "{}", res.text());
+    assert!(
+        res.text().contains("wssnode") && res.text().contains("wss://127.0.0.1"),
+        "{}",
+        res.text()
+    );
 }
 
 #[async_std::test]
@@ -139,19 +211,33 @@ async fn hsts_is_sent_when_asked() {
     dir.config(&config);
     let _node = dir.start(port);
     let res = https(port, &ca.der, "GET", "/", &[]).await;
-    assert_eq!(res.header("strict-transport-security"), Some("max-age=600; includeSubDomains"));
+    assert_eq!(
+        res.header("strict-transport-security"),
+        Some("max-age=600; includeSubDomains")
+    );
 }
 
 #[async_std::test]
 async fn a_plain_http_transport_redirects_to_https() {
     let dir = NodeDir::new();
     let port = free_port();
-    dir.config(&json!({"version": 2, "workers": [{"type": "router", "transports": [{"type": "web",
+    dir.config(
+        &json!({"version": 2, "workers": [{"type": "router", "transports": [{"type": "web",
         "endpoint": {"type": "tcp", "port": port, "interface": "127.0.0.1"},
-        "paths": {"/": {"type": "redirect", "url": "https://localhost:8443/"}}}]}]}));
+        "paths": {"/": {"type": "redirect", "url": "https://localhost:8443/"}}}]}]}),
+    );
     let _node = dir.start(port);
-    let tcp = async_std::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let res = http_raw(tcp, "GET /anything HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
-    assert_eq!((res.status, res.header("location")), (302, Some("https://localhost:8443/")));
+    let tcp = async_std::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let res = http_raw(
+        tcp,
+        "GET /anything HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        (res.status, res.header("location")),
+        (302, Some("https://localhost:8443/"))
+    );
     assert!(res.header("strict-transport-security").is_none());
 }

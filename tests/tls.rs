@@ -26,7 +26,11 @@ async fn served_chain(port: u16, roots: &CertificateDer<'static>) -> Vec<Certifi
 #[async_std::test]
 async fn rsa_and_ecdsa_keys_in_pkcs8_pkcs1_and_sec1_all_work() {
     let ca = Ca::new("Test CA");
-    for alg in [&rcgen::PKCS_RSA_SHA256, &rcgen::PKCS_ECDSA_P256_SHA256, &rcgen::PKCS_ECDSA_P384_SHA384] {
+    for alg in [
+        &rcgen::PKCS_RSA_SHA256,
+        &rcgen::PKCS_ECDSA_P256_SHA256,
+        &rcgen::PKCS_ECDSA_P384_SHA384,
+    ] {
         let server = ca.server(alg);
         for key in [server.key_pem.clone(), traditional_key(&server.key_pem)] {
             let (_dir, node) = node_with(&key, &server.cert_pem, json!({}));
@@ -58,7 +62,12 @@ async fn chain_certificates_are_appended_after_the_leaf() {
     dir.write("cert.pem", &server.cert_pem);
     dir.write("chain/intermediate.pem", &intermediate.cert_pem);
     let port = free_port();
-    dir.config(&web_config(port, json!({"chain_certificates": ["chain/intermediate.pem"]}), json!({}), open_roles()));
+    dir.config(&web_config(
+        port,
+        json!({"chain_certificates": ["chain/intermediate.pem"]}),
+        json!({}),
+        open_roles(),
+    ));
     let _node = dir.start(port);
     assert_eq!(served_chain(port, &root.der).await.len(), 2);
 }
@@ -74,7 +83,9 @@ async fn tls_1_2_and_1_3_are_accepted() {
         let config = rustls::ClientConfig::builder_with_protocol_versions(&[version])
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let tls = connect_tls(node.port, std::sync::Arc::new(config)).await.unwrap();
+        let tls = connect_tls(node.port, std::sync::Arc::new(config))
+            .await
+            .unwrap();
         assert_eq!(tls.get_ref().1.protocol_version(), Some(version.version));
     }
 }
@@ -88,7 +99,13 @@ fn tls11_client_hello() -> Vec<u8> {
     body.extend([0x01, 0x00]); // null compression
     let mut handshake = vec![0x01, 0x00, (body.len() >> 8) as u8, body.len() as u8];
     handshake.extend(body);
-    let mut record = vec![0x16, 0x03, 0x01, (handshake.len() >> 8) as u8, handshake.len() as u8];
+    let mut record = vec![
+        0x16,
+        0x03,
+        0x01,
+        (handshake.len() >> 8) as u8,
+        handshake.len() as u8,
+    ];
     record.extend(handshake);
     record
 }
@@ -99,7 +116,9 @@ async fn a_tls_1_1_client_is_refused_with_protocol_version_alert() {
     let ca = Ca::new("Test CA");
     let server = ca.server(&rcgen::PKCS_RSA_SHA256);
     let (_dir, node) = node_with(&server.key_pem, &server.cert_pem, json!({}));
-    let mut tcp = async_std::net::TcpStream::connect(("127.0.0.1", node.port)).await.unwrap();
+    let mut tcp = async_std::net::TcpStream::connect(("127.0.0.1", node.port))
+        .await
+        .unwrap();
     tcp.write_all(&tls11_client_hello()).await.unwrap();
     let mut reply = [0u8; 7];
     tcp.read_exact(&mut reply).await.unwrap();
@@ -115,18 +134,29 @@ fn client_cert_node(ca: &Ca) -> (NodeDir, Node) {
     dir.server_pair(ca);
     dir.write("clients-ca.pem", &ca.cert_pem);
     let port = free_port();
-    dir.config(&web_config(port, json!({"ca_certificates": ["clients-ca.pem"]}), json!({}), open_roles()));
+    dir.config(&web_config(
+        port,
+        json!({"ca_certificates": ["clients-ca.pem"]}),
+        json!({}),
+        open_roles(),
+    ));
     let node = dir.start(port);
     (dir, node)
 }
 
 /// Whether an HTTPS request completes with this client configuration.
 async fn request_works(port: u16, config: std::sync::Arc<rustls::ClientConfig>) -> bool {
-    let Ok(tls) = connect_tls(port, config).await else { return false };
+    let Ok(tls) = connect_tls(port, config).await else {
+        return false;
+    };
     use async_std::io::{ReadExt, WriteExt};
     let mut tls = tls;
     // TLS 1.3 reports a refused client certificate only on the first read.
-    if tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.is_err() {
+    if tls
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .is_err()
+    {
         return false;
     }
     // The server may end without close_notify, so judge by what arrived.
@@ -140,18 +170,39 @@ async fn with_ca_certificates_only_clients_of_that_ca_get_in() {
     let ca = Ca::new("Clients CA");
     let other = Ca::new("Other CA");
     let (_dir, node) = client_cert_node(&ca);
-    assert!(!request_works(node.port, client_tls(&ca.der, None)).await, "no client certificate");
-    assert!(!request_works(node.port, client_tls(&ca.der, Some(&other.client("mallory")))).await, "certificate of another CA");
-    assert!(request_works(node.port, client_tls(&ca.der, Some(&ca.client("alice")))).await, "the right certificate: {}", node.log_text());
+    assert!(
+        !request_works(node.port, client_tls(&ca.der, None)).await,
+        "no client certificate"
+    );
+    assert!(
+        !request_works(
+            node.port,
+            client_tls(&ca.der, Some(&other.client("mallory")))
+        )
+        .await,
+        "certificate of another CA"
+    );
+    assert!(
+        request_works(node.port, client_tls(&ca.der, Some(&ca.client("alice")))).await,
+        "the right certificate: {}",
+        node.log_text()
+    );
     let log = node.log_text();
-    assert!(log.contains("tls handshake failed"), "refusals are logged: {log}");
+    assert!(
+        log.contains("tls handshake failed"),
+        "refusals are logged: {log}"
+    );
 }
 
 #[async_std::test]
 async fn the_cipher_string_limits_tls_1_2_suites() {
     let ca = Ca::new("Test CA");
     let server = ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
-    let (_dir, node) = node_with(&server.key_pem, &server.cert_pem, json!({"ciphers": "ECDHE-ECDSA-CHACHA20-POLY1305:!AES"}));
+    let (_dir, node) = node_with(
+        &server.key_pem,
+        &server.cert_pem,
+        json!({"ciphers": "ECDHE-ECDSA-CHACHA20-POLY1305:!AES"}),
+    );
     let tls12_with = |suite: rustls::SupportedCipherSuite| {
         let mut provider = rustls::crypto::aws_lc_rs::default_provider();
         provider.cipher_suites = vec![suite];
@@ -166,10 +217,22 @@ async fn the_cipher_string_limits_tls_1_2_suites() {
         )
     };
     use rustls::crypto::aws_lc_rs::cipher_suite::*;
-    assert!(connect_tls(node.port, tls12_with(TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)).await.is_ok());
-    assert!(connect_tls(node.port, tls12_with(TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)).await.is_err());
+    assert!(connect_tls(
+        node.port,
+        tls12_with(TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)
+    )
+    .await
+    .is_ok());
+    assert!(connect_tls(
+        node.port,
+        tls12_with(TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)
+    )
+    .await
+    .is_err());
     // TLS 1.3 is not governed by the cipher string.
-    assert!(connect_tls(node.port, client_tls(&ca.der, None)).await.is_ok());
+    assert!(connect_tls(node.port, client_tls(&ca.der, None))
+        .await
+        .is_ok());
 }
 
 #[async_std::test]
@@ -179,10 +242,16 @@ async fn missing_key_and_certificate_are_generated_self_signed() {
     dir.config(&web_config(port, json!({}), json!({}), open_roles()));
     let node = dir.start(port);
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(dir.path().join("key.pem")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.path().join("key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let cert = CertificateDer::from_pem_file(dir.path().join("cert.pem")).unwrap();
     let res = https(port, &cert, "GET", "/", &[]).await;
     assert_eq!(res.status, 200);
-    assert!(node.log_text().contains("SHA-256"), "the fingerprint is logged");
+    assert!(
+        node.log_text().contains("SHA-256"),
+        "the fingerprint is logged"
+    );
 }

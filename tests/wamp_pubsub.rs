@@ -20,7 +20,12 @@ fn node() -> (NodeDir, Ca, Node) {
     (dir, ca, node)
 }
 
-async fn subscribe(client: &mut Wamp, request: u64, options: serde_json::Value, topic: &str) -> u64 {
+async fn subscribe(
+    client: &mut Wamp,
+    request: u64,
+    options: serde_json::Value,
+    topic: &str,
+) -> u64 {
     client.send(json!([32, request, options, topic])).await;
     let reply = client.recv().await;
     assert_eq!(fields(&reply, 2), [json!(33), json!(request)], "{reply}");
@@ -34,14 +39,21 @@ async fn a_publish_reaches_subscribers_but_not_the_publisher() {
     let mut publisher = Wamp::join(node.port, &ca.der).await;
     let sub_id = subscribe(&mut sub, 1, json!({}), "com.example.topic").await;
     subscribe(&mut publisher, 1, json!({}), "com.example.topic").await;
-    publisher.send(json!([16, 2, {"acknowledge": true}, "com.example.topic", [1, "two"], {"three": 3}])).await;
+    publisher
+        .send(json!([16, 2, {"acknowledge": true}, "com.example.topic", [1, "two"], {"three": 3}]))
+        .await;
     let published = publisher.recv().await;
     assert_eq!(fields(&published, 2), [json!(17), json!(2)]);
     let event = sub.recv().await;
-    assert_eq!(event, json!([36, sub_id, published[2], {}, [1, "two"], {"three": 3}]));
+    assert_eq!(
+        event,
+        json!([36, sub_id, published[2], {}, [1, "two"], {"three": 3}])
+    );
     publisher.silent(200).await;
     // exclude_me: false delivers to the publisher too.
-    publisher.send(json!([16, 3, {"exclude_me": false}, "com.example.topic", ["me too"]])).await;
+    publisher
+        .send(json!([16, 3, {"exclude_me": false}, "com.example.topic", ["me too"]]))
+        .await;
     assert_eq!(publisher.recv().await[4], json!(["me too"]));
 }
 
@@ -52,10 +64,12 @@ async fn prefix_and_wildcard_subscriptions_get_the_topic_in_details() {
     let mut publisher = Wamp::join(node.port, &ca.der).await;
     let prefix = subscribe(&mut sub, 1, json!({"match": "prefix"}), "com.myapp").await;
     let wildcard = subscribe(&mut sub, 2, json!({"match": "wildcard"}), "com..update").await;
-    publisher.send(json!([16, 1, {}, "com.myapp.update", ["x"]])).await;
-    let mut got = vec![sub.recv().await, sub.recv().await];
+    publisher
+        .send(json!([16, 1, {}, "com.myapp.update", ["x"]]))
+        .await;
+    let mut got = [sub.recv().await, sub.recv().await];
     got.sort_by_key(|e| e[1].as_u64());
-    let mut want = vec![(prefix, "com.myapp.update"), (wildcard, "com.myapp.update")];
+    let mut want = [(prefix, "com.myapp.update"), (wildcard, "com.myapp.update")];
     want.sort();
     for (event, (id, topic)) in got.iter().zip(want) {
         assert_eq!(event[1], json!(id));
@@ -74,11 +88,17 @@ async fn black_and_whitelisting_choose_the_receivers() {
     let mut publisher = Wamp::join(node.port, &ca.der).await;
     subscribe(&mut a, 1, json!({}), "t.x").await;
     subscribe(&mut b, 1, json!({}), "t.x").await;
-    publisher.send(json!([16, 1, {"exclude": [a.session]}, "t.x", ["not a"]])).await;
+    publisher
+        .send(json!([16, 1, {"exclude": [a.session]}, "t.x", ["not a"]]))
+        .await;
     assert_eq!(b.recv().await[4], json!(["not a"]));
-    publisher.send(json!([16, 2, {"eligible": [a.session]}, "t.x", ["only a"]])).await;
+    publisher
+        .send(json!([16, 2, {"eligible": [a.session]}, "t.x", ["only a"]]))
+        .await;
     assert_eq!(a.recv().await[4], json!(["only a"]));
-    publisher.send(json!([16, 3, {"exclude_authrole": ["anonymous"]}, "t.x", ["nobody"]])).await;
+    publisher
+        .send(json!([16, 3, {"exclude_authrole": ["anonymous"]}, "t.x", ["nobody"]]))
+        .await;
     publisher.send(json!([16, 4, {"eligible_authrole": ["anonymous"], "exclude_authid": ["nobody"]}, "t.x", ["all"]])).await;
     assert_eq!(a.recv().await[4], json!(["all"]));
     assert_eq!(b.recv().await[4], json!(["all"]));
@@ -99,7 +119,9 @@ async fn publisher_identification_by_role_or_by_disclose_me() {
     assert_eq!(event[3]["publisher_authrole"], json!("anonymous"));
     publisher.send(json!([16, 2, {}, "quiet.news"])).await;
     assert!(sub.recv().await[3].get("publisher").is_none());
-    publisher.send(json!([16, 3, {"disclose_me": true}, "quiet.news"])).await;
+    publisher
+        .send(json!([16, 3, {"disclose_me": true}, "quiet.news"]))
+        .await;
     assert_eq!(sub.recv().await[3]["publisher"], json!(publisher.session));
 }
 
@@ -107,9 +129,23 @@ async fn publisher_identification_by_role_or_by_disclose_me() {
 async fn errors_use_the_spec_uris() {
     let (_dir, ca, node) = node();
     let mut client = Wamp::join(node.port, &ca.der).await;
-    client.send(json!([16, 1, {"acknowledge": true}, "locked.x"])).await;
-    assert_eq!(client.recv().await, json!([8, 16, 1, {}, "wamp.error.not_authorized", ["role `anonymous` may not publish to `locked.x`"]]));
-    client.send(json!([16, 2, {"acknowledge": true}, "bad..uri"])).await;
+    client
+        .send(json!([16, 1, {"acknowledge": true}, "locked.x"]))
+        .await;
+    assert_eq!(
+        client.recv().await,
+        json!([
+            8,
+            16,
+            1,
+            {},
+            "wamp.error.not_authorized",
+            ["role `anonymous` may not publish to `locked.x`"]
+        ])
+    );
+    client
+        .send(json!([16, 2, {"acknowledge": true}, "bad..uri"]))
+        .await;
     assert_eq!(client.recv().await[4], json!("wamp.error.invalid_uri"));
     client.send(json!([16, 3, {}, "locked.x"])).await;
     client.silent(200).await; // no acknowledge, no error
@@ -118,7 +154,16 @@ async fn errors_use_the_spec_uris() {
     client.send(json!([32, 5, {}, "bad uri"])).await;
     assert_eq!(client.recv().await[4], json!("wamp.error.invalid_uri"));
     client.send(json!([34, 6, 12345])).await;
-    assert_eq!(fields(&client.recv().await, 5), [json!(8), json!(34), json!(6), json!({}), json!("wamp.error.no_such_subscription")]);
+    assert_eq!(
+        fields(&client.recv().await, 5),
+        [
+            json!(8),
+            json!(34),
+            json!(6),
+            json!({}),
+            json!("wamp.error.no_such_subscription")
+        ]
+    );
 }
 
 #[async_std::test]

@@ -33,17 +33,40 @@ async fn a_call_is_invoked_on_the_callee_and_its_yield_is_the_result() {
     let mut callee = Wamp::join(node.port, &ca.der).await;
     let mut caller = Wamp::join(node.port, &ca.der).await;
     let reg = register(&mut callee, 1, json!({}), "com.math.add").await;
-    caller.send(json!([48, 7, {}, "com.math.add", [2, 3], {"k": true}])).await;
+    caller
+        .send(json!([48, 7, {}, "com.math.add", [2, 3], {"k": true}]))
+        .await;
     let invocation = callee.recv().await;
-    assert_eq!(fields(&invocation, 5), [json!(68), invocation[1].clone(), json!(reg), json!({}), json!([2, 3])]);
+    assert_eq!(
+        fields(&invocation, 5),
+        [
+            json!(68),
+            invocation[1].clone(),
+            json!(reg),
+            json!({}),
+            json!([2, 3])
+        ]
+    );
     assert_eq!(invocation[5], json!({"k": true}));
     callee.send(json!([70, invocation[1], {}, [5]])).await;
     assert_eq!(caller.recv().await, json!([50, 7, {}, [5]]));
     // A callee's ERROR reaches the caller with its URI and payload.
     caller.send(json!([48, 8, {}, "com.math.add", ["x"]])).await;
     let invocation = callee.recv().await;
-    callee.send(json!([8, 68, invocation[1], {}, "com.math.error.type", ["not a number"]])).await;
-    assert_eq!(caller.recv().await, json!([8, 48, 8, {}, "com.math.error.type", ["not a number"]]));
+    callee
+        .send(json!([
+            8,
+            68,
+            invocation[1],
+            {},
+            "com.math.error.type",
+            ["not a number"]
+        ]))
+        .await;
+    assert_eq!(
+        caller.recv().await,
+        json!([8, 48, 8, {}, "com.math.error.type", ["not a number"]])
+    );
 }
 
 #[async_std::test]
@@ -52,10 +75,22 @@ async fn errors_use_the_spec_uris() {
     let mut a = Wamp::join(node.port, &ca.der).await;
     let mut b = Wamp::join(node.port, &ca.der).await;
     a.send(json!([48, 1, {}, "com.nothing"])).await;
-    assert_eq!(fields(&a.recv().await, 5), [json!(8), json!(48), json!(1), json!({}), json!("wamp.error.no_such_procedure")]);
+    assert_eq!(
+        fields(&a.recv().await, 5),
+        [
+            json!(8),
+            json!(48),
+            json!(1),
+            json!({}),
+            json!("wamp.error.no_such_procedure")
+        ]
+    );
     register(&mut a, 2, json!({}), "com.one").await;
     b.send(json!([64, 3, {}, "com.one"])).await;
-    assert_eq!(b.recv().await[4], json!("wamp.error.procedure_already_exists"));
+    assert_eq!(
+        b.recv().await[4],
+        json!("wamp.error.procedure_already_exists")
+    );
     b.send(json!([64, 4, {}, "admin.reset"])).await;
     assert_eq!(b.recv().await[4], json!("wamp.error.not_authorized"));
     b.send(json!([48, 5, {}, "admin.reset"])).await;
@@ -110,7 +145,10 @@ async fn shared_registrations_follow_their_invoke_policy() {
     let (_dir, ca, node) = node();
     let mut caller = Wamp::join(node.port, &ca.der).await;
     for policy in ["roundrobin", "first", "last", "random"] {
-        let mut callees = vec![Wamp::join(node.port, &ca.der).await, Wamp::join(node.port, &ca.der).await];
+        let mut callees = [
+            Wamp::join(node.port, &ca.der).await,
+            Wamp::join(node.port, &ca.der).await,
+        ];
         let procedure = format!("com.shared.{policy}");
         for c in callees.iter_mut() {
             register(c, 1, json!({"invoke": policy}), &procedure).await;
@@ -121,7 +159,11 @@ async fn shared_registrations_follow_their_invoke_policy() {
             let mut got = None;
             for (i, c) in callees.iter_mut().enumerate() {
                 if let Ok(Some(Ok(async_tungstenite::tungstenite::Message::Text(text)))) =
-                    async_std::future::timeout(std::time::Duration::from_millis(300), futures_util::StreamExt::next(&mut c.ws)).await
+                    async_std::future::timeout(
+                        std::time::Duration::from_millis(300),
+                        futures_util::StreamExt::next(&mut c.ws),
+                    )
+                    .await
                 {
                     let inv: Value = serde_json::from_str(&text).unwrap();
                     c.send(json!([70, inv[1], {}])).await;
@@ -141,12 +183,25 @@ async fn shared_registrations_follow_their_invoke_policy() {
     // A single registration cannot be shared, and policies must agree.
     let mut a = Wamp::join(node.port, &ca.der).await;
     let mut b = Wamp::join(node.port, &ca.der).await;
-    register(&mut a, 9, json!({"invoke": "roundrobin"}), "com.shared.mixed").await;
-    b.send(json!([64, 9, {"invoke": "first"}, "com.shared.mixed"])).await;
-    assert_eq!(b.recv().await[4], json!("wamp.error.procedure_already_exists"));
+    register(
+        &mut a,
+        9,
+        json!({"invoke": "roundrobin"}),
+        "com.shared.mixed",
+    )
+    .await;
+    b.send(json!([64, 9, {"invoke": "first"}, "com.shared.mixed"]))
+        .await;
+    assert_eq!(
+        b.recv().await[4],
+        json!("wamp.error.procedure_already_exists")
+    );
     register(&mut a, 10, json!({}), "com.single").await;
     b.send(json!([64, 10, {}, "com.single"])).await;
-    assert_eq!(b.recv().await[4], json!("wamp.error.procedure_already_exists"));
+    assert_eq!(
+        b.recv().await[4],
+        json!("wamp.error.procedure_already_exists")
+    );
 }
 
 #[async_std::test]
@@ -155,11 +210,15 @@ async fn progressive_results_reach_a_caller_that_asked_for_them() {
     let mut callee = Wamp::join(node.port, &ca.der).await;
     let mut caller = Wamp::join(node.port, &ca.der).await;
     register(&mut callee, 1, json!({}), "com.count").await;
-    caller.send(json!([48, 2, {"receive_progress": true}, "com.count"])).await;
+    caller
+        .send(json!([48, 2, {"receive_progress": true}, "com.count"]))
+        .await;
     let inv = callee.recv().await;
     assert_eq!(inv[3]["receive_progress"], json!(true));
     for i in 1..=3 {
-        callee.send(json!([70, inv[1], {"progress": true}, [i]])).await;
+        callee
+            .send(json!([70, inv[1], {"progress": true}, [i]]))
+            .await;
         assert_eq!(caller.recv().await, json!([50, 2, {"progress": true}, [i]]));
     }
     callee.send(json!([70, inv[1], {}, ["done"]])).await;
@@ -167,7 +226,9 @@ async fn progressive_results_reach_a_caller_that_asked_for_them() {
     // Without receive_progress only the final result arrives.
     caller.send(json!([48, 3, {}, "com.count"])).await;
     let inv = callee.recv().await;
-    callee.send(json!([70, inv[1], {"progress": true}, [1]])).await;
+    callee
+        .send(json!([70, inv[1], {"progress": true}, [1]]))
+        .await;
     callee.send(json!([70, inv[1], {}, ["final"]])).await;
     assert_eq!(caller.recv().await, json!([50, 3, {}, ["final"]]));
 }
@@ -182,7 +243,16 @@ async fn cancel_modes_skip_kill_and_killnowait() {
     caller.send(json!([48, 10, {}, "com.slow"])).await;
     let inv = callee.recv().await;
     caller.send(json!([49, 10, {"mode": "skip"}])).await;
-    assert_eq!(fields(&caller.recv().await, 5), [json!(8), json!(48), json!(10), json!({}), json!("wamp.error.canceled")]);
+    assert_eq!(
+        fields(&caller.recv().await, 5),
+        [
+            json!(8),
+            json!(48),
+            json!(10),
+            json!({}),
+            json!("wamp.error.canceled")
+        ]
+    );
     callee.silent(200).await; // skip: no INTERRUPT
     callee.send(json!([70, inv[1], {}])).await; // a late YIELD is dropped
     caller.silent(200).await;
@@ -190,7 +260,10 @@ async fn cancel_modes_skip_kill_and_killnowait() {
     caller.send(json!([48, 11, {}, "com.slow"])).await;
     let inv = callee.recv().await;
     caller.send(json!([49, 11, {"mode": "killnowait"}])).await;
-    assert_eq!(callee.recv().await, json!([69, inv[1], {"mode": "killnowait"}]));
+    assert_eq!(
+        callee.recv().await,
+        json!([69, inv[1], {"mode": "killnowait"}])
+    );
     assert_eq!(caller.recv().await[4], json!("wamp.error.canceled"));
 
     caller.send(json!([48, 12, {}, "com.slow"])).await;
@@ -198,7 +271,9 @@ async fn cancel_modes_skip_kill_and_killnowait() {
     caller.send(json!([49, 12, {"mode": "kill"}])).await;
     assert_eq!(callee.recv().await, json!([69, inv[1], {"mode": "kill"}]));
     caller.silent(200).await; // kill: the caller waits for the callee's answer
-    callee.send(json!([8, 68, inv[1], {}, "wamp.error.canceled"])).await;
+    callee
+        .send(json!([8, 68, inv[1], {}, "wamp.error.canceled"]))
+        .await;
     assert_eq!(caller.recv().await[4], json!("wamp.error.canceled"));
 }
 
@@ -208,7 +283,9 @@ async fn a_call_timeout_cancels_the_call_on_both_sides() {
     let mut callee = Wamp::join(node.port, &ca.der).await;
     let mut caller = Wamp::join(node.port, &ca.der).await;
     register(&mut callee, 1, json!({}), "com.never").await;
-    caller.send(json!([48, 5, {"timeout": 200}, "com.never"])).await;
+    caller
+        .send(json!([48, 5, {"timeout": 200}, "com.never"]))
+        .await;
     let inv = callee.recv().await;
     assert_eq!(caller.recv().await[4], json!("wamp.error.canceled"));
     assert_eq!(fields(&callee.recv().await, 2), [json!(69), inv[1].clone()]);
@@ -221,10 +298,18 @@ async fn caller_identification_by_role_or_by_disclose_me() {
     let mut caller = Wamp::join(node.port, &ca.der).await;
     register(&mut callee, 1, json!({}), "shown.proc").await;
     register(&mut callee, 2, json!({}), "hidden.proc").await;
-    for (procedure, options, shown) in [("shown.proc", json!({}), true), ("hidden.proc", json!({}), false), ("hidden.proc", json!({"disclose_me": true}), true)] {
+    for (procedure, options, shown) in [
+        ("shown.proc", json!({}), true),
+        ("hidden.proc", json!({}), false),
+        ("hidden.proc", json!({"disclose_me": true}), true),
+    ] {
         caller.send(json!([48, 3, options, procedure])).await;
         let inv = callee.recv().await;
-        assert_eq!(inv[3].get("caller") == Some(&json!(caller.session)), shown, "{procedure}");
+        assert_eq!(
+            inv[3].get("caller") == Some(&json!(caller.session)),
+            shown,
+            "{procedure}"
+        );
         if shown {
             assert_eq!(inv[3]["caller_authrole"], json!("anonymous"));
         }
@@ -242,7 +327,19 @@ async fn when_a_callee_leaves_its_pending_calls_end_with_an_error() {
     caller.send(json!([48, 4, {}, "com.leaving"])).await;
     callee.recv().await;
     drop(callee);
-    assert_eq!(fields(&caller.recv().await, 5), [json!(8), json!(48), json!(4), json!({}), json!("wamp.error.canceled")]);
+    assert_eq!(
+        fields(&caller.recv().await, 5),
+        [
+            json!(8),
+            json!(48),
+            json!(4),
+            json!({}),
+            json!("wamp.error.canceled")
+        ]
+    );
     caller.send(json!([48, 5, {}, "com.leaving"])).await;
-    assert_eq!(caller.recv().await[4], json!("wamp.error.no_such_procedure"));
+    assert_eq!(
+        caller.recv().await[4],
+        json!("wamp.error.no_such_procedure")
+    );
 }

@@ -3,7 +3,7 @@
 mod common;
 use async_tungstenite::tungstenite::Message;
 use common::*;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::json;
 
 fn testee(dir: &NodeDir, port: u16, tls: bool) {
@@ -25,9 +25,17 @@ async fn the_testee_echoes_text_and_binary_on_any_path() {
     let _node = dir.start(port);
     let mut ws = wss(port, &ca.der, "/any/path", &[]).await.unwrap();
     ws.send(Message::Text("hello".into())).await.unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap(), Message::Text("hello".into()));
-    ws.send(Message::Binary(vec![0u8, 1, 2, 255].into())).await.unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap(), Message::Binary(vec![0u8, 1, 2, 255].into()));
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::Text("hello".into())
+    );
+    ws.send(Message::Binary(vec![0u8, 1, 2, 255].into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::Binary(vec![0u8, 1, 2, 255].into())
+    );
 }
 
 #[async_std::test]
@@ -36,9 +44,15 @@ async fn plain_ws_testee_closes_an_oversized_message_with_1009() {
     let port = free_port();
     testee(&dir, port, false);
     let _node = dir.start(port);
-    let tcp = async_std::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let (mut ws, _) = async_tungstenite::client_async(format!("ws://127.0.0.1:{port}/"), tcp).await.unwrap();
-    ws.send(Message::Text("x".repeat(2000).into())).await.unwrap();
+    let tcp = async_std::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (mut ws, _) = async_tungstenite::client_async(format!("ws://127.0.0.1:{port}/"), tcp)
+        .await
+        .unwrap();
+    ws.send(Message::Text("x".repeat(2000).into()))
+        .await
+        .unwrap();
     match ws.next().await {
         Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1009),
         other => panic!("expected close 1009, got {other:?}"),
@@ -58,10 +72,17 @@ fn wamp_node() -> (NodeDir, Ca, Node) {
 #[async_std::test]
 async fn ws_path_chooses_wamp_json_from_the_clients_list() {
     let (_dir, ca, node) = wamp_node();
-    let tls = connect_tls(node.port, client_tls(&ca.der, None)).await.unwrap();
+    let tls = connect_tls(node.port, client_tls(&ca.der, None))
+        .await
+        .unwrap();
     use async_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = format!("wss://localhost:{}/ws", node.port).into_client_request().unwrap();
-    request.headers_mut().insert("Sec-WebSocket-Protocol", "wamp.2.cbor, wamp.2.json".parse().unwrap());
+    let mut request = format!("wss://localhost:{}/ws", node.port)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "wamp.2.cbor, wamp.2.json".parse().unwrap(),
+    );
     let (_ws, response) = async_tungstenite::client_async(request, tls).await.unwrap();
     assert_eq!(response.headers()["sec-websocket-protocol"], "wamp.2.json");
 }
@@ -71,7 +92,9 @@ async fn a_client_without_a_subprotocol_we_speak_gets_400_naming_ours() {
     let (_dir, ca, node) = wamp_node();
     let key = "dGhlIHNhbXBsZSBub25jZQ==";
     let head = format!("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n");
-    let tls = connect_tls(node.port, client_tls(&ca.der, None)).await.unwrap();
+    let tls = connect_tls(node.port, client_tls(&ca.der, None))
+        .await
+        .unwrap();
     let res = http_raw(tls, &head).await;
     assert_eq!(res.status, 400);
     assert!(res.text().contains("wamp.2.json"), "{}", res.text());
@@ -80,21 +103,35 @@ async fn a_client_without_a_subprotocol_we_speak_gets_400_naming_ours() {
 #[async_std::test]
 async fn origins_outside_allowed_origins_are_refused() {
     let (_dir, ca, node) = wamp_node();
-    let head = |origin: &str| format!("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: wamp.2.json\r\nOrigin: {origin}\r\n\r\n");
-    let tls = connect_tls(node.port, client_tls(&ca.der, None)).await.unwrap();
+    let head = |origin: &str| {
+        format!("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: wamp.2.json\r\nOrigin: {origin}\r\n\r\n")
+    };
+    let tls = connect_tls(node.port, client_tls(&ca.der, None))
+        .await
+        .unwrap();
     assert_eq!(http_raw(tls, &head("https://evil.org")).await.status, 403);
-    let tls = connect_tls(node.port, client_tls(&ca.der, None)).await.unwrap();
+    let tls = connect_tls(node.port, client_tls(&ca.der, None))
+        .await
+        .unwrap();
     let res = http_raw(tls, &head("https://app.example.com")).await;
     assert_eq!(res.status, 101);
-    assert_eq!(res.header("sec-websocket-accept"), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    assert_eq!(
+        res.header("sec-websocket-accept"),
+        Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+    );
 }
 
 #[async_std::test]
 async fn sigterm_closes_websockets_with_1001_and_exits() {
     let (_dir, ca, mut node) = wamp_node();
-    let mut ws = wss(node.port, &ca.der, "/ws", &["wamp.2.json"]).await.unwrap();
+    let mut ws = wss(node.port, &ca.der, "/ws", &["wamp.2.json"])
+        .await
+        .unwrap();
     node.signal("TERM");
-    match async_std::future::timeout(std::time::Duration::from_secs(5), ws.next()).await.unwrap() {
+    match async_std::future::timeout(std::time::Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+    {
         Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1001),
         other => panic!("expected close 1001, got {other:?}"),
     }
@@ -106,5 +143,68 @@ async fn sigterm_closes_websockets_with_1001_and_exits() {
         }
         assert!(std::time::Instant::now() < deadline, "node did not exit");
         std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[async_std::test]
+async fn a_client_that_answers_no_ping_is_dropped_after_the_auto_ping_timeout() {
+    let dir = NodeDir::new();
+    let port = free_port();
+    dir.config(&json!({"version": 2, "workers": [{"type": "router", "transports": [
+        {"type": "websocket.testee", "endpoint": {"type": "tcp", "port": port, "interface": "127.0.0.1"},
+         "options": {"auto_ping_interval": 200, "auto_ping_timeout": 300}}]}]}));
+    let node = dir.start(port);
+    let tcp = async_std::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (mut ws, _) = async_tungstenite::client_async(format!("ws://127.0.0.1:{port}/"), tcp)
+        .await
+        .unwrap();
+    // Not reading means not answering pings.
+    async_std::task::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut saw_ping = false;
+    let closed = loop {
+        match ws.next().await {
+            Some(Ok(Message::Ping(_))) => saw_ping = true,
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| f.reason.to_string()),
+            Some(Ok(other)) => panic!("unexpected {other:?}"),
+            None | Some(Err(_)) => break None,
+        }
+    };
+    assert!(saw_ping, "the node pinged");
+    assert_eq!(
+        closed.as_deref(),
+        Some("auto-ping timeout"),
+        "{}",
+        node.log_text()
+    );
+}
+
+#[async_std::test]
+async fn a_client_that_answers_pings_stays() {
+    let dir = NodeDir::new();
+    let port = free_port();
+    dir.config(&json!({"version": 2, "workers": [{"type": "router", "transports": [
+        {"type": "websocket.testee", "endpoint": {"type": "tcp", "port": port, "interface": "127.0.0.1"},
+         "options": {"auto_ping_interval": 100, "auto_ping_timeout": 200}}]}]}));
+    let _node = dir.start(port);
+    let tcp = async_std::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (mut ws, _) = async_tungstenite::client_async(format!("ws://127.0.0.1:{port}/"), tcp)
+        .await
+        .unwrap();
+    // Reading answers pings (tungstenite replies with pongs); stay for ten intervals.
+    let _ = async_std::future::timeout(std::time::Duration::from_millis(1000), async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    ws.send(Message::Text("still here".into())).await.unwrap();
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => break assert_eq!(text, "still here"),
+            Some(Ok(Message::Ping(_))) => continue,
+            other => panic!("expected the echo, got {other:?}"),
+        }
     }
 }

@@ -77,7 +77,8 @@ pub fn hello(auth: &Auth, details: &Map<String, Value>, conn: &ConnInfo) -> Hell
 
 /// The identity is the certificate the connection presented, never what the client says.
 fn tls(auth: &Auth, claimed: Option<&str>, conn: &ConnInfo) -> HelloOutcome {
-    let refused = || HelloOutcome::Abort("wamp.error.not_authorized", "authentication failed".into());
+    let refused =
+        || HelloOutcome::Abort("wamp.error.not_authorized", "authentication failed".into());
     let Some((sha1, sha256)) = &conn.client_cert else {
         return refused();
     };
@@ -86,11 +87,13 @@ fn tls(auth: &Auth, claimed: Option<&str>, conn: &ConnInfo) -> HelloOutcome {
         .iter()
         .find(|(_, print, _)| equal_secret(print, sha1) || equal_secret(print, sha256));
     match principal {
-        Some((authid, _, role)) if claimed.is_none_or(|c| c == authid) => HelloOutcome::Welcome(Identity {
-            authid: authid.clone(),
-            authrole: role.clone(),
-            authmethod: "tls",
-        }),
+        Some((authid, _, role)) if claimed.is_none_or(|c| c == authid) => {
+            HelloOutcome::Welcome(Identity {
+                authid: authid.clone(),
+                authrole: role.clone(),
+                authmethod: "tls",
+            })
+        }
         _ => refused(),
     }
 }

@@ -74,7 +74,10 @@ fn ids(options: &Map<String, Value>, key: &str) -> Result<Option<Vec<u64>>, Stri
         None => Ok(None),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| v.as_u64().ok_or_else(|| format!("option `{key}` must be a list of session IDs")))
+            .map(|v| {
+                v.as_u64()
+                    .ok_or_else(|| format!("option `{key}` must be a list of session IDs"))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         Some(_) => Err(format!("option `{key}` must be a list of session IDs")),
@@ -88,7 +91,11 @@ fn strings(options: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>
         Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("option `{key}` must be a list of strings")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("option `{key}` must be a list of strings"))
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         Some(_) => Err(format!("option `{key}` must be a list of strings")),
@@ -108,9 +115,9 @@ pub fn flag(options: &Map<String, Value>, key: &str) -> Result<Option<bool>, Str
 pub fn match_policy(options: &Map<String, Value>) -> Result<MatchPolicy, String> {
     match options.get("match") {
         None | Some(Value::Null) => Ok(MatchPolicy::Exact),
-        Some(Value::String(s)) => {
-            MatchPolicy::parse(s).ok_or_else(|| format!("option `match` must be `exact`, `prefix` or `wildcard`, not `{s}`"))
-        }
+        Some(Value::String(s)) => MatchPolicy::parse(s).ok_or_else(|| {
+            format!("option `match` must be `exact`, `prefix` or `wildcard`, not `{s}`")
+        }),
         Some(_) => Err("option `match` must be a string".into()),
     }
 }
@@ -148,12 +155,24 @@ fn time_from_unix(secs: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 impl RealmState {
     /// PUBLISH: deliver to every matching subscription, then PUBLISHED if asked.
-    pub fn publish(&mut self, id: u64, request: u64, options: &Map<String, Value>, topic: &str, payload: &Payload) {
+    pub fn publish(
+        &mut self,
+        id: u64,
+        request: u64,
+        options: &Map<String, Value>,
+        topic: &str,
+        payload: &Payload,
+    ) {
         let acknowledge = matches!(options.get("acknowledge"), Some(Value::Bool(true)));
         let refuse = |state: &RealmState, uri: &str, text: String| {
             if acknowledge {
@@ -161,41 +180,77 @@ impl RealmState {
             }
         };
         if !uri::is_valid(topic, MatchPolicy::Exact) {
-            return refuse(self, "wamp.error.invalid_uri", format!("`{topic}` is not a valid topic URI"));
+            return refuse(
+                self,
+                "wamp.error.invalid_uri",
+                format!("`{topic}` is not a valid topic URI"),
+            );
         }
         if topic.starts_with("wamp.") {
-            return refuse(self, "wamp.error.invalid_uri", format!("`{topic}`: topics under `wamp.` are the router's own"));
+            return refuse(
+                self,
+                "wamp.error.invalid_uri",
+                format!("`{topic}`: topics under `wamp.` are the router's own"),
+            );
         }
-        let Some(member) = self.members.get(&id) else { return };
+        let Some(member) = self.members.get(&id) else {
+            return;
+        };
         let Some(permission) = auth::permission(&member.role, topic).filter(|p| p.publish) else {
-            let text = format!("role `{}` may not publish to `{topic}`", member.identity.authrole);
+            let text = format!(
+                "role `{}` may not publish to `{topic}`",
+                member.identity.authrole
+            );
             return refuse(self, "wamp.error.not_authorized", text);
         };
         let mut audience = match audience(options) {
             Ok(a) => a,
             Err(text) => return refuse(self, "wamp.error.invalid_argument", text),
         };
-        let (exclude_me, disclose_me) = match (flag(options, "exclude_me"), flag(options, "disclose_me")) {
-            (Ok(e), Ok(d)) => (e.unwrap_or(true), d.unwrap_or(false)),
-            (Err(text), _) | (_, Err(text)) => return refuse(self, "wamp.error.invalid_argument", text),
-        };
+        let (exclude_me, disclose_me) =
+            match (flag(options, "exclude_me"), flag(options, "disclose_me")) {
+                (Ok(e), Ok(d)) => (e.unwrap_or(true), d.unwrap_or(false)),
+                (Err(text), _) | (_, Err(text)) => {
+                    return refuse(self, "wamp.error.invalid_argument", text)
+                }
+            };
         if exclude_me {
             audience.exclude.push(id);
         }
         let publisher = (permission.disclose_publisher || disclose_me).then(|| {
-            (id, member.identity.authid.clone(), member.identity.authrole.clone())
+            (
+                id,
+                member.identity.authid.clone(),
+                member.identity.authrole.clone(),
+            )
         });
         let publication = random_id();
         self.deliver(topic, publication, publisher, &audience, payload);
         if acknowledge {
-            self.send(id, message::encode(vec![json!(code::PUBLISHED), json!(request), json!(publication)]));
+            self.send(
+                id,
+                message::encode(vec![
+                    json!(code::PUBLISHED),
+                    json!(request),
+                    json!(publication),
+                ]),
+            );
         }
     }
 
     /// Queues one EVENT per matching subscription for every eligible subscriber.
-    fn deliver(&self, topic: &str, publication: u64, publisher: Option<(u64, String, String)>, audience: &Audience, payload: &Payload) {
+    fn deliver(
+        &self,
+        topic: &str,
+        publication: u64,
+        publisher: Option<(u64, String, String)>,
+        audience: &Audience,
+        payload: &Payload,
+    ) {
         for sub_id in self.broker.matching(topic) {
-            let Some(sub) = self.broker.subscriptions.get(&sub_id) else { continue };
+            let Some(sub) = self.broker.subscriptions.get(&sub_id) else {
+                continue;
+            };
             let receivers: Vec<u64> = sub
                 .subscribers
                 .iter()
@@ -214,7 +269,12 @@ impl RealmState {
                 details.insert("publisher_authid".into(), json!(authid));
                 details.insert("publisher_authrole".into(), json!(authrole));
             }
-            let mut fields = vec![json!(code::EVENT), json!(sub_id), json!(publication), Value::Object(details)];
+            let mut fields = vec![
+                json!(code::EVENT),
+                json!(sub_id),
+                json!(publication),
+                Value::Object(details),
+            ];
             payload.append_to(&mut fields);
             let text = message::encode_text(fields);
             for receiver in receivers {
@@ -224,15 +284,26 @@ impl RealmState {
     }
 
     fn eligible(&self, session: u64, audience: &Audience) -> bool {
-        let Some(member) = self.members.get(&session) else { return false };
+        let Some(member) = self.members.get(&session) else {
+            return false;
+        };
         let authid = &member.identity.authid;
         let authrole = &member.identity.authrole;
         !audience.exclude.contains(&session)
             && !audience.exclude_authid.contains(authid)
             && !audience.exclude_authrole.contains(authrole)
-            && audience.eligible.as_ref().is_none_or(|e| e.contains(&session))
-            && audience.eligible_authid.as_ref().is_none_or(|e| e.contains(authid))
-            && audience.eligible_authrole.as_ref().is_none_or(|e| e.contains(authrole))
+            && audience
+                .eligible
+                .as_ref()
+                .is_none_or(|e| e.contains(&session))
+            && audience
+                .eligible_authid
+                .as_ref()
+                .is_none_or(|e| e.contains(authid))
+            && audience
+                .eligible_authrole
+                .as_ref()
+                .is_none_or(|e| e.contains(authrole))
     }
 
     /// Publishes a router event (meta API) to whoever subscribed to it.
@@ -248,7 +319,15 @@ impl RealmState {
     pub fn subscribe(&mut self, id: u64, request: u64, options: &Map<String, Value>, topic: &str) {
         let policy = match match_policy(options) {
             Ok(p) => p,
-            Err(text) => return self.error(id, code::SUBSCRIBE, request, "wamp.error.invalid_argument", text),
+            Err(text) => {
+                return self.error(
+                    id,
+                    code::SUBSCRIBE,
+                    request,
+                    "wamp.error.invalid_argument",
+                    text,
+                )
+            }
         };
         if !uri::is_valid(topic, policy) {
             let text = format!("`{topic}` is not a valid {} topic", policy.name());
@@ -285,9 +364,15 @@ impl RealmState {
                 added = true;
             }
         }
-        self.send(id, message::encode(vec![json!(code::SUBSCRIBED), json!(request), json!(sub_id)]));
+        self.send(
+            id,
+            message::encode(vec![json!(code::SUBSCRIBED), json!(request), json!(sub_id)]),
+        );
         if added && !topic.starts_with("wamp.") {
-            self.meta_event("wamp.subscription.on_subscribe", vec![json!(id), json!(sub_id)]);
+            self.meta_event(
+                "wamp.subscription.on_subscribe",
+                vec![json!(id), json!(sub_id)],
+            );
         }
     }
 
@@ -295,15 +380,28 @@ impl RealmState {
     pub fn unsubscribe(&mut self, id: u64, request: u64, sub_id: u64) {
         if !self.remove_subscriber(id, sub_id) {
             let text = format!("session {id} has no subscription {sub_id}");
-            return self.error(id, code::UNSUBSCRIBE, request, "wamp.error.no_such_subscription", text);
+            return self.error(
+                id,
+                code::UNSUBSCRIBE,
+                request,
+                "wamp.error.no_such_subscription",
+                text,
+            );
         }
-        self.send(id, message::encode(vec![json!(code::UNSUBSCRIBED), json!(request)]));
+        self.send(
+            id,
+            message::encode(vec![json!(code::UNSUBSCRIBED), json!(request)]),
+        );
     }
 
     /// Removes a subscriber, deleting the subscription when it was the last; false if absent.
     fn remove_subscriber(&mut self, id: u64, sub_id: u64) -> bool {
-        let Some(sub) = self.broker.subscriptions.get_mut(&sub_id) else { return false };
-        let Some(at) = sub.subscribers.iter().position(|s| *s == id) else { return false };
+        let Some(sub) = self.broker.subscriptions.get_mut(&sub_id) else {
+            return false;
+        };
+        let Some(at) = sub.subscribers.iter().position(|s| *s == id) else {
+            return false;
+        };
         sub.subscribers.remove(at);
         let meta = !sub.uri.starts_with("wamp.");
         let now_empty = sub.subscribers.is_empty();
@@ -313,9 +411,15 @@ impl RealmState {
             }
         }
         if meta {
-            self.meta_event("wamp.subscription.on_unsubscribe", vec![json!(id), json!(sub_id)]);
+            self.meta_event(
+                "wamp.subscription.on_unsubscribe",
+                vec![json!(id), json!(sub_id)],
+            );
             if now_empty {
-                self.meta_event("wamp.subscription.on_delete", vec![json!(id), json!(sub_id)]);
+                self.meta_event(
+                    "wamp.subscription.on_delete",
+                    vec![json!(id), json!(sub_id)],
+                );
             }
         }
         true

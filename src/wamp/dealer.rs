@@ -98,7 +98,10 @@ pub struct Dealer {
 impl Dealer {
     /// The registration that serves `procedure`: exact, then longest prefix, then wildcard.
     pub fn best_match(&self, procedure: &str) -> Option<u64> {
-        if let Some(id) = self.by_uri.get(&(MatchPolicy::Exact, procedure.to_string())) {
+        if let Some(id) = self
+            .by_uri
+            .get(&(MatchPolicy::Exact, procedure.to_string()))
+        {
             return Some(*id);
         }
         self.registrations
@@ -131,14 +134,31 @@ pub fn registration_details(reg: &Registration) -> Value {
 
 impl RealmState {
     /// REGISTER.
-    pub fn register(&mut self, id: u64, request: u64, options: &Map<String, Value>, procedure: &str) {
+    pub fn register(
+        &mut self,
+        id: u64,
+        request: u64,
+        options: &Map<String, Value>,
+        procedure: &str,
+    ) {
         let parsed = match_policy(options).and_then(|p| Invoke::parse(options).map(|i| (p, i)));
         let (policy, invoke) = match parsed {
             Ok(pair) => pair,
-            Err(text) => return self.error(id, code::REGISTER, request, "wamp.error.invalid_argument", text),
+            Err(text) => {
+                return self.error(
+                    id,
+                    code::REGISTER,
+                    request,
+                    "wamp.error.invalid_argument",
+                    text,
+                )
+            }
         };
         if !uri::is_valid(procedure, policy) || procedure.starts_with("wamp.") {
-            let text = format!("`{procedure}` is not a valid {} procedure URI (and `wamp.` is the router's own)", policy.name());
+            let text = format!(
+                "`{procedure}` is not a valid {} procedure URI (and `wamp.` is the router's own)",
+                policy.name()
+            );
             return self.error(id, code::REGISTER, request, "wamp.error.invalid_uri", text);
         }
         if !self.authorize(id, code::REGISTER, request, procedure, Action::Register) {
@@ -147,10 +167,22 @@ impl RealmState {
         let key = (policy, procedure.to_string());
         let reg_id = match self.dealer.by_uri.get(&key).copied() {
             Some(existing) => {
-                let Some(reg) = self.dealer.registrations.get_mut(&existing) else { return };
-                if reg.invoke == Invoke::Single || invoke != reg.invoke || reg.callees.contains(&id) {
-                    let text = format!("`{procedure}` is already registered (invoke `{}`)", reg.invoke.name());
-                    return self.error(id, code::REGISTER, request, "wamp.error.procedure_already_exists", text);
+                let Some(reg) = self.dealer.registrations.get_mut(&existing) else {
+                    return;
+                };
+                if reg.invoke == Invoke::Single || invoke != reg.invoke || reg.callees.contains(&id)
+                {
+                    let text = format!(
+                        "`{procedure}` is already registered (invoke `{}`)",
+                        reg.invoke.name()
+                    );
+                    return self.error(
+                        id,
+                        code::REGISTER,
+                        request,
+                        "wamp.error.procedure_already_exists",
+                        text,
+                    );
                 }
                 reg.callees.push(id);
                 existing
@@ -173,22 +205,41 @@ impl RealmState {
                 reg_id
             }
         };
-        self.send(id, message::encode(vec![json!(code::REGISTERED), json!(request), json!(reg_id)]));
-        self.meta_event("wamp.registration.on_register", vec![json!(id), json!(reg_id)]);
+        self.send(
+            id,
+            message::encode(vec![json!(code::REGISTERED), json!(request), json!(reg_id)]),
+        );
+        self.meta_event(
+            "wamp.registration.on_register",
+            vec![json!(id), json!(reg_id)],
+        );
     }
 
     /// UNREGISTER.
     pub fn unregister(&mut self, id: u64, request: u64, reg_id: u64) {
         if !self.remove_callee(id, reg_id) {
             let text = format!("session {id} has no registration {reg_id}");
-            return self.error(id, code::UNREGISTER, request, "wamp.error.no_such_registration", text);
+            return self.error(
+                id,
+                code::UNREGISTER,
+                request,
+                "wamp.error.no_such_registration",
+                text,
+            );
         }
-        self.send(id, message::encode(vec![json!(code::UNREGISTERED), json!(request)]));
+        self.send(
+            id,
+            message::encode(vec![json!(code::UNREGISTERED), json!(request)]),
+        );
     }
 
     fn remove_callee(&mut self, id: u64, reg_id: u64) -> bool {
-        let Some(reg) = self.dealer.registrations.get_mut(&reg_id) else { return false };
-        let Some(at) = reg.callees.iter().position(|c| *c == id) else { return false };
+        let Some(reg) = self.dealer.registrations.get_mut(&reg_id) else {
+            return false;
+        };
+        let Some(at) = reg.callees.iter().position(|c| *c == id) else {
+            return false;
+        };
         reg.callees.remove(at);
         let now_empty = reg.callees.is_empty();
         if now_empty {
@@ -196,15 +247,28 @@ impl RealmState {
                 self.dealer.by_uri.remove(&(reg.policy, reg.uri));
             }
         }
-        self.meta_event("wamp.registration.on_unregister", vec![json!(id), json!(reg_id)]);
+        self.meta_event(
+            "wamp.registration.on_unregister",
+            vec![json!(id), json!(reg_id)],
+        );
         if now_empty {
-            self.meta_event("wamp.registration.on_delete", vec![json!(id), json!(reg_id)]);
+            self.meta_event(
+                "wamp.registration.on_delete",
+                vec![json!(id), json!(reg_id)],
+            );
         }
         true
     }
 
     /// CALL. Returns the timeout in milliseconds when the dealer must enforce one.
-    pub fn call(&mut self, id: u64, request: u64, options: &Map<String, Value>, procedure: &str, payload: Payload) -> Option<u64> {
+    pub fn call(
+        &mut self,
+        id: u64,
+        request: u64,
+        options: &Map<String, Value>,
+        procedure: &str,
+        payload: Payload,
+    ) -> Option<u64> {
         if !uri::is_valid(procedure, MatchPolicy::Exact) {
             let text = format!("`{procedure}` is not a valid procedure URI");
             self.error(id, code::CALL, request, "wamp.error.invalid_uri", text);
@@ -218,12 +282,21 @@ impl RealmState {
             Some(v) => match v.as_u64() {
                 Some(ms) => ms,
                 None => {
-                    self.error(id, code::CALL, request, "wamp.error.invalid_argument", "option `timeout` must be a whole number of milliseconds");
+                    self.error(
+                        id,
+                        code::CALL,
+                        request,
+                        "wamp.error.invalid_argument",
+                        "option `timeout` must be a whole number of milliseconds",
+                    );
                     return None;
                 }
             },
         };
-        let (receive_progress, disclose_me) = match (flag(options, "receive_progress"), flag(options, "disclose_me")) {
+        let (receive_progress, disclose_me) = match (
+            flag(options, "receive_progress"),
+            flag(options, "disclose_me"),
+        ) {
             (Ok(r), Ok(d)) => (r.unwrap_or(false), d.unwrap_or(false)),
             (Err(text), _) | (_, Err(text)) => {
                 self.error(id, code::CALL, request, "wamp.error.invalid_argument", text);
@@ -232,19 +305,28 @@ impl RealmState {
         };
         if procedure.starts_with("wamp.") {
             match self.meta_call(id, procedure, &payload) {
-                Ok(args) => self.send(id, message::encode(vec![json!(code::RESULT), json!(request), json!({}), args])),
+                Ok(args) => self.send(
+                    id,
+                    message::encode(vec![json!(code::RESULT), json!(request), json!({}), args]),
+                ),
                 Err((uri, text)) => self.error(id, code::CALL, request, uri, text),
             }
             return None;
         }
         let Some(reg_id) = self.dealer.best_match(procedure) else {
-            self.error(id, code::CALL, request, "wamp.error.no_such_procedure", format!("no callee registered `{procedure}`"));
+            self.error(
+                id,
+                code::CALL,
+                request,
+                "wamp.error.no_such_procedure",
+                format!("no callee registered `{procedure}`"),
+            );
             return None;
         };
         let callee = self.pick_callee(reg_id)?;
         let invocation = self.next_request(callee);
         let mut details = Map::new();
-        let Some(reg) = self.dealer.registrations.get(&reg_id) else { return None };
+        let reg = self.dealer.registrations.get(&reg_id)?;
         if reg.policy != MatchPolicy::Exact {
             details.insert("procedure".into(), json!(procedure));
         }
@@ -252,21 +334,35 @@ impl RealmState {
             details.insert("receive_progress".into(), json!(true));
         }
         if let Some(caller) = self.members.get(&id) {
-            let disclose = auth::permission(&caller.role, procedure).is_some_and(|p| p.disclose_caller);
+            let disclose =
+                auth::permission(&caller.role, procedure).is_some_and(|p| p.disclose_caller);
             if disclose || disclose_me {
                 details.insert("caller".into(), json!(id));
                 details.insert("caller_authid".into(), json!(caller.identity.authid));
                 details.insert("caller_authrole".into(), json!(caller.identity.authrole));
             }
         }
-        let mut fields = vec![json!(code::INVOCATION), json!(invocation), json!(reg_id), Value::Object(details)];
+        let mut fields = vec![
+            json!(code::INVOCATION),
+            json!(invocation),
+            json!(reg_id),
+            Value::Object(details),
+        ];
         payload.append_to(&mut fields);
         self.send(callee, message::encode(fields));
         self.dealer.pending.insert(
             (callee, invocation),
-            Pending { caller: id, call_request: request, callee, invocation, receive_progress },
+            Pending {
+                caller: id,
+                call_request: request,
+                callee,
+                invocation,
+                receive_progress,
+            },
         );
-        self.dealer.by_call.insert((id, request), (callee, invocation));
+        self.dealer
+            .by_call
+            .insert((id, request), (callee, invocation));
         (timeout > 0).then_some(timeout)
     }
 
@@ -287,7 +383,13 @@ impl RealmState {
     }
 
     /// YIELD from a callee.
-    pub fn yield_result(&mut self, callee: u64, invocation: u64, options: &Map<String, Value>, payload: Payload) -> Result<(), Violation> {
+    pub fn yield_result(
+        &mut self,
+        callee: u64,
+        invocation: u64,
+        options: &Map<String, Value>,
+        payload: Payload,
+    ) -> Result<(), Violation> {
         let Some(pending) = self.dealer.pending.get(&(callee, invocation)).cloned() else {
             return self.unknown_invocation(callee, invocation, "YIELD");
         };
@@ -295,7 +397,11 @@ impl RealmState {
         if progress {
             // Progressive results only reach a caller that asked for them.
             if pending.receive_progress {
-                let mut fields = vec![json!(code::RESULT), json!(pending.call_request), json!({"progress": true})];
+                let mut fields = vec![
+                    json!(code::RESULT),
+                    json!(pending.call_request),
+                    json!({"progress": true}),
+                ];
                 payload.append_to(&mut fields);
                 self.send(pending.caller, message::encode(fields));
             }
@@ -309,11 +415,24 @@ impl RealmState {
     }
 
     /// ERROR from a callee, for an INVOCATION.
-    pub fn invocation_error(&mut self, callee: u64, invocation: u64, details: Map<String, Value>, error: String, payload: Payload) -> Result<(), Violation> {
+    pub fn invocation_error(
+        &mut self,
+        callee: u64,
+        invocation: u64,
+        details: Map<String, Value>,
+        error: String,
+        payload: Payload,
+    ) -> Result<(), Violation> {
         let Some(pending) = self.dealer.remove_pending(callee, invocation) else {
             return self.unknown_invocation(callee, invocation, "ERROR");
         };
-        let mut fields = vec![json!(code::ERROR), json!(code::CALL), json!(pending.call_request), Value::Object(details), json!(error)];
+        let mut fields = vec![
+            json!(code::ERROR),
+            json!(code::CALL),
+            json!(pending.call_request),
+            Value::Object(details),
+            json!(error),
+        ];
         payload.append_to(&mut fields);
         self.send(pending.caller, message::encode(fields));
         Ok(())
@@ -321,12 +440,23 @@ impl RealmState {
 
     /// A reply to an invocation that is no longer pending (canceled, timed out) is dropped;
     /// one to an invocation that was never sent is a protocol violation.
-    fn unknown_invocation(&self, callee: u64, invocation: u64, what: &str) -> Result<(), Violation> {
-        let issued = self.members.get(&callee).map(|m| m.last_request).unwrap_or(0);
+    fn unknown_invocation(
+        &self,
+        callee: u64,
+        invocation: u64,
+        what: &str,
+    ) -> Result<(), Violation> {
+        let issued = self
+            .members
+            .get(&callee)
+            .map(|m| m.last_request)
+            .unwrap_or(0);
         if invocation <= issued {
             Ok(())
         } else {
-            Err(format!("{what} for INVOCATION {invocation}, which the router never sent"))
+            Err(format!(
+                "{what} for INVOCATION {invocation}, which the router never sent"
+            ))
         }
     }
 
@@ -337,33 +467,69 @@ impl RealmState {
             Some(m @ ("skip" | "kill" | "killnowait")) => m,
             Some(other) => {
                 let text = format!("option `mode` must be skip, kill or killnowait, not `{other}`");
-                return self.error(caller, code::CANCEL, call_request, "wamp.error.invalid_argument", text);
+                return self.error(
+                    caller,
+                    code::CANCEL,
+                    call_request,
+                    "wamp.error.invalid_argument",
+                    text,
+                );
             }
         };
-        let Some((callee, invocation)) = self.dealer.by_call.get(&(caller, call_request)).copied() else {
+        let Some((callee, invocation)) = self.dealer.by_call.get(&(caller, call_request)).copied()
+        else {
             // The call has already ended; nothing to cancel.
             return;
         };
         let can_interrupt = self.members.get(&callee).is_some_and(|m| m.callee_cancels);
         let mode = if can_interrupt { mode } else { "skip" };
         if mode != "skip" {
-            self.send(callee, message::encode(vec![json!(code::INTERRUPT), json!(invocation), json!({"mode": mode})]));
+            self.send(
+                callee,
+                message::encode(vec![
+                    json!(code::INTERRUPT),
+                    json!(invocation),
+                    json!({"mode": mode}),
+                ]),
+            );
         }
         // `kill` waits for the callee's answer, which then reaches the caller as usual.
         if mode != "kill" {
             self.dealer.remove_pending(callee, invocation);
-            self.error(caller, code::CALL, call_request, "wamp.error.canceled", "the call was canceled");
+            self.error(
+                caller,
+                code::CALL,
+                call_request,
+                "wamp.error.canceled",
+                "the call was canceled",
+            );
         }
     }
 
     /// The dealer's own timeout fired for a call (CALL.Options.timeout).
     pub fn call_timed_out(&mut self, caller: u64, call_request: u64) {
-        let Some((callee, invocation)) = self.dealer.by_call.get(&(caller, call_request)).copied() else { return };
+        let Some((callee, invocation)) = self.dealer.by_call.get(&(caller, call_request)).copied()
+        else {
+            return;
+        };
         self.dealer.remove_pending(callee, invocation);
         if self.members.get(&callee).is_some_and(|m| m.callee_cancels) {
-            self.send(callee, message::encode(vec![json!(code::INTERRUPT), json!(invocation), json!({"mode": "killnowait", "reason": "wamp.error.timeout"})]));
+            self.send(
+                callee,
+                message::encode(vec![
+                    json!(code::INTERRUPT),
+                    json!(invocation),
+                    json!({"mode": "killnowait", "reason": "wamp.error.timeout"}),
+                ]),
+            );
         }
-        self.error(caller, code::CALL, call_request, "wamp.error.canceled", "the call timed out");
+        self.error(
+            caller,
+            code::CALL,
+            call_request,
+            "wamp.error.canceled",
+            "the call timed out",
+        );
     }
 
     /// A session left: its registrations go, its calls in flight end on both sides.
@@ -388,9 +554,26 @@ impl RealmState {
         for p in affected {
             self.dealer.remove_pending(p.callee, p.invocation);
             if p.callee == id {
-                self.error(p.caller, code::CALL, p.call_request, "wamp.error.canceled", "the callee left before it answered");
-            } else if self.members.get(&p.callee).is_some_and(|m| m.callee_cancels) {
-                self.send(p.callee, message::encode(vec![json!(code::INTERRUPT), json!(p.invocation), json!({"mode": "killnowait"})]));
+                self.error(
+                    p.caller,
+                    code::CALL,
+                    p.call_request,
+                    "wamp.error.canceled",
+                    "the callee left before it answered",
+                );
+            } else if self
+                .members
+                .get(&p.callee)
+                .is_some_and(|m| m.callee_cancels)
+            {
+                self.send(
+                    p.callee,
+                    message::encode(vec![
+                        json!(code::INTERRUPT),
+                        json!(p.invocation),
+                        json!({"mode": "killnowait"}),
+                    ]),
+                );
             }
         }
     }

@@ -90,7 +90,10 @@ impl Payload {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientMessage {
     /// `[HELLO, Realm|uri, Details|dict]`
-    Hello { realm: String, details: Map<String, Value> },
+    Hello {
+        realm: String,
+        details: Map<String, Value>,
+    },
     /// `[AUTHENTICATE, Signature|string, Extra|dict]`
     Authenticate { signature: String },
     /// `[ABORT, Details|dict, Reason|uri]`
@@ -98,33 +101,67 @@ pub enum ClientMessage {
     /// `[GOODBYE, Details|dict, Reason|uri]`
     Goodbye { reason: String },
     /// `[ERROR, INVOCATION, Request|id, Details|dict, Error|uri, …]` from a callee.
-    Error { request_type: u64, request: u64, details: Map<String, Value>, error: String, payload: Payload },
+    Error {
+        request_type: u64,
+        request: u64,
+        details: Map<String, Value>,
+        error: String,
+        payload: Payload,
+    },
     /// `[PUBLISH, Request|id, Options|dict, Topic|uri, …]`
-    Publish { request: u64, options: Map<String, Value>, topic: String, payload: Payload },
+    Publish {
+        request: u64,
+        options: Map<String, Value>,
+        topic: String,
+        payload: Payload,
+    },
     /// `[SUBSCRIBE, Request|id, Options|dict, Topic|uri]`
-    Subscribe { request: u64, options: Map<String, Value>, topic: String },
+    Subscribe {
+        request: u64,
+        options: Map<String, Value>,
+        topic: String,
+    },
     /// `[UNSUBSCRIBE, Request|id, Subscription|id]`
     Unsubscribe { request: u64, subscription: u64 },
     /// `[CALL, Request|id, Options|dict, Procedure|uri, …]`
-    Call { request: u64, options: Map<String, Value>, procedure: String, payload: Payload },
+    Call {
+        request: u64,
+        options: Map<String, Value>,
+        procedure: String,
+        payload: Payload,
+    },
     /// `[CANCEL, CALL.Request|id, Options|dict]`
-    Cancel { request: u64, options: Map<String, Value> },
+    Cancel {
+        request: u64,
+        options: Map<String, Value>,
+    },
     /// `[REGISTER, Request|id, Options|dict, Procedure|uri]`
-    Register { request: u64, options: Map<String, Value>, procedure: String },
+    Register {
+        request: u64,
+        options: Map<String, Value>,
+        procedure: String,
+    },
     /// `[UNREGISTER, Request|id, Registration|id]`
     Unregister { request: u64, registration: u64 },
     /// `[YIELD, INVOCATION.Request|id, Options|dict, …]`
-    Yield { request: u64, options: Map<String, Value>, payload: Payload },
+    Yield {
+        request: u64,
+        options: Map<String, Value>,
+        payload: Payload,
+    },
 }
 
 /// Decodes a WebSocket message of the `wamp.2.json` serializer.
 pub fn decode(message: &Message) -> Result<ClientMessage, String> {
     let text = match message {
         Message::Text(text) => text.as_str(),
-        Message::Binary(_) => return Err("wamp.2.json uses text frames, and this was a binary frame".into()),
+        Message::Binary(_) => {
+            return Err("wamp.2.json uses text frames, and this was a binary frame".into())
+        }
         _ => return Err("not a data frame".into()),
     };
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("the message is not valid JSON: {e}"))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("the message is not valid JSON: {e}"))?;
     decode_value(value)
 }
 
@@ -145,23 +182,38 @@ impl Fields {
         match self.next(field)? {
             Value::Number(n) => match n.as_u64() {
                 Some(id) if (1..=MAX_ID).contains(&id) => Ok(id),
-                _ => Err(format!("{} {field} must be an ID in [1, 2^53], not {n}", self.name)),
+                _ => Err(format!(
+                    "{} {field} must be an ID in [1, 2^53], not {n}",
+                    self.name
+                )),
             },
-            other => Err(format!("{} {field} must be an integer ID, not {}", self.name, type_name(&other))),
+            other => Err(format!(
+                "{} {field} must be an integer ID, not {}",
+                self.name,
+                type_name(&other)
+            )),
         }
     }
 
     fn uri(&mut self, field: &str) -> Result<String, String> {
         match self.next(field)? {
             Value::String(s) => Ok(s),
-            other => Err(format!("{} {field} must be a URI string, not {}", self.name, type_name(&other))),
+            other => Err(format!(
+                "{} {field} must be a URI string, not {}",
+                self.name,
+                type_name(&other)
+            )),
         }
     }
 
     fn dict(&mut self, field: &str) -> Result<Map<String, Value>, String> {
         match self.next(field)? {
             Value::Object(map) => Ok(map),
-            other => Err(format!("{} {field} must be a dict, not {}", self.name, type_name(&other))),
+            other => Err(format!(
+                "{} {field} must be a dict, not {}",
+                self.name,
+                type_name(&other)
+            )),
         }
     }
 
@@ -169,16 +221,27 @@ impl Fields {
         let args = self.items.next();
         let kwargs = self.items.next();
         if self.items.next().is_some() {
-            return Err(format!("{} has more fields than the spec allows", self.name));
+            return Err(format!(
+                "{} has more fields than the spec allows",
+                self.name
+            ));
         }
         if let Some(args) = &args {
             if !args.is_array() {
-                return Err(format!("{} Arguments must be a list, not {}", self.name, type_name(args)));
+                return Err(format!(
+                    "{} Arguments must be a list, not {}",
+                    self.name,
+                    type_name(args)
+                ));
             }
         }
         if let Some(kwargs) = &kwargs {
             if !kwargs.is_object() {
-                return Err(format!("{} ArgumentsKw must be a dict, not {}", self.name, type_name(kwargs)));
+                return Err(format!(
+                    "{} ArgumentsKw must be a dict, not {}",
+                    self.name,
+                    type_name(kwargs)
+                ));
             }
         }
         Ok(Payload { args, kwargs })
@@ -187,7 +250,10 @@ impl Fields {
     fn end(&mut self) -> Result<(), String> {
         match self.items.next() {
             None => Ok(()),
-            Some(_) => Err(format!("{} has more fields than the spec allows", self.name)),
+            Some(_) => Err(format!(
+                "{} has more fields than the spec allows",
+                self.name
+            )),
         }
     }
 }
@@ -195,7 +261,10 @@ impl Fields {
 /// Decodes a JSON value into a client message.
 pub fn decode_value(value: Value) -> Result<ClientMessage, String> {
     let Value::Array(items) = value else {
-        return Err(format!("a WAMP message is a list, not {}", type_name(&value)));
+        return Err(format!(
+            "a WAMP message is a list, not {}",
+            type_name(&value)
+        ));
     };
     let mut fields = Fields {
         items: items.into_iter(),
@@ -203,7 +272,12 @@ pub fn decode_value(value: Value) -> Result<ClientMessage, String> {
     };
     let kind = match fields.next("type")? {
         Value::Number(n) if n.as_u64().is_some() => n.as_u64().unwrap_or(0),
-        other => return Err(format!("the message type must be an integer, not {}", type_name(&other))),
+        other => {
+            return Err(format!(
+                "the message type must be an integer, not {}",
+                type_name(&other)
+            ))
+        }
     };
     fields.name = name(kind);
     let message = match kind {
@@ -214,23 +288,37 @@ pub fn decode_value(value: Value) -> Result<ClientMessage, String> {
         code::AUTHENTICATE => {
             let signature = match fields.next("Signature")? {
                 Value::String(s) => s,
-                other => return Err(format!("AUTHENTICATE Signature must be a string, not {}", type_name(&other))),
+                other => {
+                    return Err(format!(
+                        "AUTHENTICATE Signature must be a string, not {}",
+                        type_name(&other)
+                    ))
+                }
             };
             fields.dict("Extra")?;
             ClientMessage::Authenticate { signature }
         }
         code::ABORT => {
             fields.dict("Details")?;
-            ClientMessage::Abort { reason: fields.uri("Reason")? }
+            ClientMessage::Abort {
+                reason: fields.uri("Reason")?,
+            }
         }
         code::GOODBYE => {
             fields.dict("Details")?;
-            ClientMessage::Goodbye { reason: fields.uri("Reason")? }
+            ClientMessage::Goodbye {
+                reason: fields.uri("Reason")?,
+            }
         }
         code::ERROR => {
             let request_type = match fields.next("Request.Type")? {
                 Value::Number(n) if n.as_u64().is_some() => n.as_u64().unwrap_or(0),
-                other => return Err(format!("ERROR Request.Type must be an integer, not {}", type_name(&other))),
+                other => {
+                    return Err(format!(
+                        "ERROR Request.Type must be an integer, not {}",
+                        type_name(&other)
+                    ))
+                }
             };
             ClientMessage::Error {
                 request_type,
@@ -279,8 +367,16 @@ pub fn decode_value(value: Value) -> Result<ClientMessage, String> {
             options: fields.dict("Options")?,
             payload: fields.payload()?,
         },
-        code::WELCOME | code::CHALLENGE | code::PUBLISHED | code::SUBSCRIBED | code::UNSUBSCRIBED
-        | code::EVENT | code::RESULT | code::REGISTERED | code::UNREGISTERED | code::INVOCATION
+        code::WELCOME
+        | code::CHALLENGE
+        | code::PUBLISHED
+        | code::SUBSCRIBED
+        | code::UNSUBSCRIBED
+        | code::EVENT
+        | code::RESULT
+        | code::REGISTERED
+        | code::UNREGISTERED
+        | code::INVOCATION
         | code::INTERRUPT => {
             return Err(format!("{} is sent by a router, never to one", name(kind)));
         }
@@ -288,7 +384,10 @@ pub fn decode_value(value: Value) -> Result<ClientMessage, String> {
     };
     if !matches!(
         message,
-        ClientMessage::Error { .. } | ClientMessage::Publish { .. } | ClientMessage::Call { .. } | ClientMessage::Yield { .. }
+        ClientMessage::Error { .. }
+            | ClientMessage::Publish { .. }
+            | ClientMessage::Call { .. }
+            | ClientMessage::Yield { .. }
     ) {
         fields.end()?;
     }
@@ -359,14 +458,38 @@ mod tests {
 
     #[test]
     fn every_client_message_decodes() {
-        assert!(matches!(dec(json!([1, "realm1", {"roles": {}}])), Ok(ClientMessage::Hello { .. })));
-        assert!(matches!(dec(json!([16, 1, {}, "a.b"])), Ok(ClientMessage::Publish { .. })));
-        assert!(matches!(dec(json!([16, 1, {}, "a.b", [1], {"k": 2}])), Ok(ClientMessage::Publish { .. })));
-        assert!(matches!(dec(json!([32, 2, {"match": "prefix"}, "a"])), Ok(ClientMessage::Subscribe { .. })));
-        assert!(matches!(dec(json!([48, 3, {}, "a.b", []])), Ok(ClientMessage::Call { .. })));
-        assert!(matches!(dec(json!([70, 4, {"progress": true}])), Ok(ClientMessage::Yield { .. })));
-        assert!(matches!(dec(json!([8, 68, 4, {}, "app.error", ["x"]])), Ok(ClientMessage::Error { .. })));
-        assert!(matches!(dec(json!([6, {}, "wamp.close.close_realm"])), Ok(ClientMessage::Goodbye { .. })));
+        assert!(matches!(
+            dec(json!([1, "realm1", {"roles": {}}])),
+            Ok(ClientMessage::Hello { .. })
+        ));
+        assert!(matches!(
+            dec(json!([16, 1, {}, "a.b"])),
+            Ok(ClientMessage::Publish { .. })
+        ));
+        assert!(matches!(
+            dec(json!([16, 1, {}, "a.b", [1], {"k": 2}])),
+            Ok(ClientMessage::Publish { .. })
+        ));
+        assert!(matches!(
+            dec(json!([32, 2, {"match": "prefix"}, "a"])),
+            Ok(ClientMessage::Subscribe { .. })
+        ));
+        assert!(matches!(
+            dec(json!([48, 3, {}, "a.b", []])),
+            Ok(ClientMessage::Call { .. })
+        ));
+        assert!(matches!(
+            dec(json!([70, 4, {"progress": true}])),
+            Ok(ClientMessage::Yield { .. })
+        ));
+        assert!(matches!(
+            dec(json!([8, 68, 4, {}, "app.error", ["x"]])),
+            Ok(ClientMessage::Error { .. })
+        ));
+        assert!(matches!(
+            dec(json!([6, {}, "wamp.close.close_realm"])),
+            Ok(ClientMessage::Goodbye { .. })
+        ));
     }
 
     #[test]
@@ -380,7 +503,10 @@ mod tests {
             (json!([16, 9007199254740993u64, {}, "a"]), "ID in [1, 2^53]"),
             (json!([16, 1, [], "a"]), "Options must be a dict"),
             (json!([16, 1, {}, "a", {}]), "Arguments must be a list"),
-            (json!([16, 1, {}, "a", [], []]), "ArgumentsKw must be a dict"),
+            (
+                json!([16, 1, {}, "a", [], []]),
+                "ArgumentsKw must be a dict",
+            ),
             (json!([32, 1, {}, "a", "extra"]), "more fields"),
             (json!([36, 1, 1, {}]), "sent by a router"),
             (json!([99]), "not a WAMP message type"),
@@ -393,7 +519,11 @@ mod tests {
     #[test]
     fn payload_is_laid_out_as_the_spec_says() {
         let mut fields = vec![];
-        Payload { args: None, kwargs: Some(json!({"a": 1})) }.append_to(&mut fields);
+        Payload {
+            args: None,
+            kwargs: Some(json!({"a": 1})),
+        }
+        .append_to(&mut fields);
         assert_eq!(fields, vec![json!([]), json!({"a": 1})]);
     }
 }

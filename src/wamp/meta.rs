@@ -14,17 +14,33 @@ type MetaError = (&'static str, String);
 
 impl RealmState {
     /// Answers a `wamp.*` procedure; `Ok` holds the RESULT's Arguments list.
-    pub fn meta_call(&self, _caller: u64, procedure: &str, payload: &Payload) -> Result<Value, MetaError> {
-        let args: &[Value] = payload.args.as_ref().and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    pub fn meta_call(
+        &self,
+        _caller: u64,
+        procedure: &str,
+        payload: &Payload,
+    ) -> Result<Value, MetaError> {
+        let args: &[Value] = payload
+            .args
+            .as_ref()
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let id_arg = |what: &str| -> Result<u64, MetaError> {
-            args.first()
-                .and_then(Value::as_u64)
-                .ok_or_else(|| ("wamp.error.invalid_argument", format!("`{procedure}` takes the {what} ID as its first argument")))
+            args.first().and_then(Value::as_u64).ok_or_else(|| {
+                (
+                    "wamp.error.invalid_argument",
+                    format!("`{procedure}` takes the {what} ID as its first argument"),
+                )
+            })
         };
         let uri_arg = || -> Result<&str, MetaError> {
-            args.first()
-                .and_then(Value::as_str)
-                .ok_or_else(|| ("wamp.error.invalid_argument", format!("`{procedure}` takes a URI as its first argument")))
+            args.first().and_then(Value::as_str).ok_or_else(|| {
+                (
+                    "wamp.error.invalid_argument",
+                    format!("`{procedure}` takes a URI as its first argument"),
+                )
+            })
         };
         let match_arg = || -> MatchPolicy {
             args.get(1)
@@ -42,7 +58,11 @@ impl RealmState {
                 let ids: Vec<u64> = self
                     .members
                     .iter()
-                    .filter(|(_, m)| roles_filter.as_ref().is_none_or(|r| r.contains(&m.identity.authrole.as_str())))
+                    .filter(|(_, m)| {
+                        roles_filter
+                            .as_ref()
+                            .is_none_or(|r| r.contains(&m.identity.authrole.as_str()))
+                    })
                     .map(|(id, _)| *id)
                     .collect();
                 if procedure.ends_with("count") {
@@ -54,13 +74,23 @@ impl RealmState {
             "wamp.session.get" => {
                 let id = id_arg("session")?;
                 match self.session_details(id) {
-                    Value::Null => return Err(("wamp.error.no_such_session", format!("no session {id} in this realm"))),
+                    Value::Null => {
+                        return Err((
+                            "wamp.error.no_such_session",
+                            format!("no session {id} in this realm"),
+                        ))
+                    }
                     details => details,
                 }
             }
             "wamp.subscription.list" => {
                 let by = |policy| -> Vec<u64> {
-                    self.broker.subscriptions.values().filter(|s| s.policy == policy).map(|s| s.id).collect()
+                    self.broker
+                        .subscriptions
+                        .values()
+                        .filter(|s| s.policy == policy)
+                        .map(|s| s.id)
+                        .collect()
                 };
                 json!({"exact": by(MatchPolicy::Exact), "prefix": by(MatchPolicy::Prefix), "wildcard": by(MatchPolicy::Wildcard)})
             }
@@ -75,12 +105,20 @@ impl RealmState {
             }
             "wamp.subscription.get" => {
                 let id = id_arg("subscription")?;
-                let sub = self.broker.subscriptions.get(&id).ok_or_else(|| no_such("subscription", id))?;
+                let sub = self
+                    .broker
+                    .subscriptions
+                    .get(&id)
+                    .ok_or_else(|| no_such("subscription", id))?;
                 subscription_details(sub)
             }
             "wamp.subscription.list_subscribers" | "wamp.subscription.count_subscribers" => {
                 let id = id_arg("subscription")?;
-                let sub = self.broker.subscriptions.get(&id).ok_or_else(|| no_such("subscription", id))?;
+                let sub = self
+                    .broker
+                    .subscriptions
+                    .get(&id)
+                    .ok_or_else(|| no_such("subscription", id))?;
                 if procedure.ends_with("count_subscribers") {
                     json!(sub.subscribers.len())
                 } else {
@@ -89,7 +127,12 @@ impl RealmState {
             }
             "wamp.registration.list" => {
                 let by = |policy| -> Vec<u64> {
-                    self.dealer.registrations.values().filter(|r| r.policy == policy).map(|r| r.id).collect()
+                    self.dealer
+                        .registrations
+                        .values()
+                        .filter(|r| r.policy == policy)
+                        .map(|r| r.id)
+                        .collect()
                 };
                 json!({"exact": by(MatchPolicy::Exact), "prefix": by(MatchPolicy::Prefix), "wildcard": by(MatchPolicy::Wildcard)})
             }
@@ -97,25 +140,42 @@ impl RealmState {
             "wamp.registration.match" => json!(self.dealer.best_match(uri_arg()?)),
             "wamp.registration.get" => {
                 let id = id_arg("registration")?;
-                let reg = self.dealer.registrations.get(&id).ok_or_else(|| no_such("registration", id))?;
+                let reg = self
+                    .dealer
+                    .registrations
+                    .get(&id)
+                    .ok_or_else(|| no_such("registration", id))?;
                 registration_details(reg)
             }
             "wamp.registration.list_callees" | "wamp.registration.count_callees" => {
                 let id = id_arg("registration")?;
-                let reg = self.dealer.registrations.get(&id).ok_or_else(|| no_such("registration", id))?;
+                let reg = self
+                    .dealer
+                    .registrations
+                    .get(&id)
+                    .ok_or_else(|| no_such("registration", id))?;
                 if procedure.ends_with("count_callees") {
                     json!(reg.callees.len())
                 } else {
                     json!(reg.callees)
                 }
             }
-            _ => return Err(("wamp.error.no_such_procedure", format!("`{procedure}` is not a meta procedure this router offers"))),
+            _ => {
+                return Err((
+                    "wamp.error.no_such_procedure",
+                    format!("`{procedure}` is not a meta procedure this router offers"),
+                ))
+            }
         };
         Ok(json!([result]))
     }
 }
 
 fn no_such(what: &'static str, id: u64) -> MetaError {
-    let uri = if what == "subscription" { "wamp.error.no_such_subscription" } else { "wamp.error.no_such_registration" };
+    let uri = if what == "subscription" {
+        "wamp.error.no_such_subscription"
+    } else {
+        "wamp.error.no_such_registration"
+    };
     (uri, format!("no {what} {id} in this realm"))
 }

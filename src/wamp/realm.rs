@@ -68,7 +68,9 @@ impl Realm {
 
     /// Locks the realm's state. A panic elsewhere must not take every session down with it.
     pub fn lock(&self) -> MutexGuard<'_, RealmState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The role with this name, if the realm has it.
@@ -77,7 +79,14 @@ impl Realm {
     }
 
     /// Adds a session; returns its new ID (random in [1, 2^53]).
-    pub fn join(&self, identity: Identity, role: Role, details: &Map<String, Value>, conn: &ConnInfo, outbox: Outbox) -> u64 {
+    pub fn join(
+        &self,
+        identity: Identity,
+        role: Role,
+        details: &Map<String, Value>,
+        conn: &ConnInfo,
+        outbox: Outbox,
+    ) -> u64 {
         let callee_cancels = details
             .get("roles")
             .and_then(|r| r.get("callee"))
@@ -118,7 +127,11 @@ impl Realm {
         state.dealer_leave(id);
         state.meta_event(
             "wamp.session.on_leave",
-            vec![json!(id), json!(member.identity.authid), json!(member.identity.authrole)],
+            vec![
+                json!(id),
+                json!(member.identity.authid),
+                json!(member.identity.authrole),
+            ],
         );
     }
 
@@ -126,14 +139,38 @@ impl Realm {
     pub fn handle(self: &Arc<Self>, id: u64, msg: ClientMessage) -> Result<(), Violation> {
         let mut state = self.lock();
         match msg {
-            ClientMessage::Publish { request, options, topic, payload } => {
+            ClientMessage::Publish {
+                request,
+                options,
+                topic,
+                payload,
+            } => {
                 state.publish(id, request, &options, &topic, &payload);
             }
-            ClientMessage::Subscribe { request, options, topic } => state.subscribe(id, request, &options, &topic),
-            ClientMessage::Unsubscribe { request, subscription } => state.unsubscribe(id, request, subscription),
-            ClientMessage::Register { request, options, procedure } => state.register(id, request, &options, &procedure),
-            ClientMessage::Unregister { request, registration } => state.unregister(id, request, registration),
-            ClientMessage::Call { request, options, procedure, payload } => {
+            ClientMessage::Subscribe {
+                request,
+                options,
+                topic,
+            } => state.subscribe(id, request, &options, &topic),
+            ClientMessage::Unsubscribe {
+                request,
+                subscription,
+            } => state.unsubscribe(id, request, subscription),
+            ClientMessage::Register {
+                request,
+                options,
+                procedure,
+            } => state.register(id, request, &options, &procedure),
+            ClientMessage::Unregister {
+                request,
+                registration,
+            } => state.unregister(id, request, registration),
+            ClientMessage::Call {
+                request,
+                options,
+                procedure,
+                payload,
+            } => {
                 if let Some(timeout_ms) = state.call(id, request, &options, &procedure, payload) {
                     let realm = self.clone();
                     async_std::task::spawn(async move {
@@ -143,8 +180,18 @@ impl Realm {
                 }
             }
             ClientMessage::Cancel { request, options } => state.cancel(id, request, &options),
-            ClientMessage::Yield { request, options, payload } => state.yield_result(id, request, &options, payload)?,
-            ClientMessage::Error { request_type, request, details, error, payload } => {
+            ClientMessage::Yield {
+                request,
+                options,
+                payload,
+            } => state.yield_result(id, request, &options, payload)?,
+            ClientMessage::Error {
+                request_type,
+                request,
+                details,
+                error,
+                payload,
+            } => {
                 if request_type != code::INVOCATION {
                     return Err(format!(
                         "a client sends ERROR only for an INVOCATION, not for {}",
@@ -153,7 +200,9 @@ impl Realm {
                 }
                 state.invocation_error(id, request, details, error, payload)?;
             }
-            ClientMessage::Hello { .. } => return Err("HELLO on a session that is already established".into()),
+            ClientMessage::Hello { .. } => {
+                return Err("HELLO on a session that is already established".into())
+            }
             ClientMessage::Authenticate { .. } => {
                 return Err("AUTHENTICATE on a session that is already established".into())
             }
@@ -173,13 +222,37 @@ impl RealmState {
     }
 
     /// Sends `[ERROR, type, request, {}, uri, [text]]`.
-    pub fn error(&self, id: u64, request_type: u64, request: u64, uri: &str, text: impl Into<String>) {
+    pub fn error(
+        &self,
+        id: u64,
+        request_type: u64,
+        request: u64,
+        uri: &str,
+        text: impl Into<String>,
+    ) {
         let text: String = text.into();
-        self.send(id, message::encode(vec![json!(code::ERROR), json!(request_type), json!(request), json!({}), json!(uri), json!([text])]));
+        self.send(
+            id,
+            message::encode(vec![
+                json!(code::ERROR),
+                json!(request_type),
+                json!(request),
+                json!({}),
+                json!(uri),
+                json!([text]),
+            ]),
+        );
     }
 
     /// Whether the session's role may do `action` on `uri`; sends `not_authorized` if not.
-    pub fn authorize(&self, id: u64, request_type: u64, request: u64, uri: &str, action: Action) -> bool {
+    pub fn authorize(
+        &self,
+        id: u64,
+        request_type: u64,
+        request: u64,
+        uri: &str,
+        action: Action,
+    ) -> bool {
         let Some(member) = self.members.get(&id) else {
             return false;
         };
@@ -191,7 +264,11 @@ impl RealmState {
             request_type,
             request,
             "wamp.error.not_authorized",
-            format!("role `{}` may not {} `{uri}`", member.identity.authrole, format!("{action:?}").to_lowercase()),
+            format!(
+                "role `{}` may not {} `{uri}`",
+                member.identity.authrole,
+                format!("{action:?}").to_lowercase()
+            ),
         );
         false
     }
@@ -200,7 +277,11 @@ impl RealmState {
     pub fn next_request(&mut self, id: u64) -> u64 {
         match self.members.get_mut(&id) {
             Some(member) => {
-                member.last_request = if member.last_request >= MAX_ID { 1 } else { member.last_request + 1 };
+                member.last_request = if member.last_request >= MAX_ID {
+                    1
+                } else {
+                    member.last_request + 1
+                };
                 member.last_request
             }
             None => 0,
@@ -215,7 +296,7 @@ impl RealmState {
                 "authid": m.identity.authid,
                 "authrole": m.identity.authrole,
                 "authmethod": m.identity.authmethod,
-                "authprovider": if m.identity.authmethod == "anonymous" { "static" } else { "static" },
+                "authprovider": "static",
                 "transport": {"type": "websocket", "peer": m.peer},
             }),
             None => Value::Null,

@@ -21,7 +21,11 @@ enum Phase {
     /// Waiting for HELLO.
     Hello,
     /// Ticket CHALLENGE sent; waiting for AUTHENTICATE.
-    Challenged { realm: Arc<Realm>, authid: String, details: Map<String, Value> },
+    Challenged {
+        realm: Arc<Realm>,
+        authid: String,
+        details: Map<String, Value>,
+    },
     /// Joined a realm.
     Established { realm: Arc<Realm>, id: u64 },
 }
@@ -37,16 +41,35 @@ pub struct WampSession {
 
 impl WampSession {
     /// A session on a new connection; `_serializer` is the negotiated subprotocol.
-    pub fn new(realms: Arc<Realms>, options: Arc<WebSocketOptions>, _serializer: &str, info: ConnInfo, out: Outbox) -> WampSession {
-        WampSession { realms, options, info, out, phase: Phase::Hello }
+    pub fn new(
+        realms: Arc<Realms>,
+        options: Arc<WebSocketOptions>,
+        _serializer: &str,
+        info: ConnInfo,
+        out: Outbox,
+    ) -> WampSession {
+        WampSession {
+            realms,
+            options,
+            info,
+            out,
+            phase: Phase::Hello,
+        }
     }
 
     /// Sends ABORT and ends the connection.
     fn abort(&mut self, reason: &str, text: &str) -> Result<(), CloseFrame> {
         self.leave();
         log::debug!("wamp abort {}: {reason}: {text}", self.info.peer);
-        self.out.send(message::encode(vec![json!(code::ABORT), json!({"message": text}), json!(reason)]));
-        Err(CloseFrame { code: CloseCode::Normal, reason: "".into() })
+        self.out.send(message::encode(vec![
+            json!(code::ABORT),
+            json!({"message": text}),
+            json!(reason),
+        ]));
+        Err(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        })
     }
 
     fn leave(&mut self) {
@@ -57,22 +80,42 @@ impl WampSession {
 
     fn hello(&mut self, realm_name: String, details: Map<String, Value>) -> Result<(), CloseFrame> {
         let Some(realm) = self.realms.get(&realm_name) else {
-            return self.abort("wamp.error.no_such_realm", &format!("no realm `{realm_name}` on this router"));
+            return self.abort(
+                "wamp.error.no_such_realm",
+                &format!("no realm `{realm_name}` on this router"),
+            );
         };
         match auth::hello(&self.options.auth, &details, &self.info) {
             HelloOutcome::Welcome(identity) => self.welcome(realm, identity, &details),
             HelloOutcome::ChallengeTicket { authid } => {
-                self.out.send(message::encode(vec![json!(code::CHALLENGE), json!("ticket"), json!({})]));
-                self.phase = Phase::Challenged { realm, authid, details };
+                self.out.send(message::encode(vec![
+                    json!(code::CHALLENGE),
+                    json!("ticket"),
+                    json!({}),
+                ]));
+                self.phase = Phase::Challenged {
+                    realm,
+                    authid,
+                    details,
+                };
                 Ok(())
             }
             HelloOutcome::Abort(reason, text) => self.abort(reason, &text),
         }
     }
 
-    fn welcome(&mut self, realm: Arc<Realm>, identity: Identity, details: &Map<String, Value>) -> Result<(), CloseFrame> {
+    fn welcome(
+        &mut self,
+        realm: Arc<Realm>,
+        identity: Identity,
+        details: &Map<String, Value>,
+    ) -> Result<(), CloseFrame> {
         let Some(role) = realm.role(&identity.authrole).cloned() else {
-            log::warn!("role `{}` given by auth is not in realm `{}`; add it to the realm's roles", identity.authrole, realm.config.name);
+            log::warn!(
+                "role `{}` given by auth is not in realm `{}`; add it to the realm's roles",
+                identity.authrole,
+                realm.config.name
+            );
             return self.abort("wamp.error.not_authorized", "authentication failed");
         };
         let welcome = json!({
@@ -84,7 +127,11 @@ impl WampSession {
             "roles": router_roles(),
         });
         let id = realm.join(identity, role, details, &self.info, self.out.clone());
-        self.out.send(message::encode(vec![json!(code::WELCOME), json!(id), welcome]));
+        self.out.send(message::encode(vec![
+            json!(code::WELCOME),
+            json!(id),
+            welcome,
+        ]));
         self.phase = Phase::Established { realm, id };
         Ok(())
     }
@@ -123,7 +170,12 @@ impl Session for WampSession {
         match (&self.phase, msg) {
             (Phase::Hello, ClientMessage::Hello { realm, details }) => self.hello(realm, details),
             (Phase::Challenged { .. }, ClientMessage::Authenticate { signature }) => {
-                let Phase::Challenged { realm, authid, details } = std::mem::replace(&mut self.phase, Phase::Hello) else {
+                let Phase::Challenged {
+                    realm,
+                    authid,
+                    details,
+                } = std::mem::replace(&mut self.phase, Phase::Hello)
+                else {
                     return Ok(());
                 };
                 match auth::check_ticket(&self.options.auth, &authid, &signature) {
@@ -134,11 +186,18 @@ impl Session for WampSession {
             (_, ClientMessage::Abort { reason }) => {
                 log::debug!("wamp client aborted {}: {reason}", self.info.peer);
                 self.leave();
-                Err(CloseFrame { code: CloseCode::Normal, reason: "".into() })
+                Err(CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "".into(),
+                })
             }
             (Phase::Established { .. }, ClientMessage::Goodbye { .. }) => {
                 self.leave();
-                self.out.send(message::encode(vec![json!(code::GOODBYE), json!({}), json!("wamp.close.goodbye_and_out")]));
+                self.out.send(message::encode(vec![
+                    json!(code::GOODBYE),
+                    json!({}),
+                    json!("wamp.close.goodbye_and_out"),
+                ]));
                 Ok(())
             }
             (Phase::Established { realm, id }, msg) => {

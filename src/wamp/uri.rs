@@ -13,7 +13,9 @@ pub fn is_valid(uri: &str, policy: MatchPolicy) -> bool {
     match policy {
         MatchPolicy::Exact => !uri.is_empty() && components.iter().all(|c| !c.is_empty()),
         // A prefix may end in a dot and may be empty (matches everything).
-        MatchPolicy::Prefix => components[..components.len() - 1].iter().all(|c| !c.is_empty()),
+        MatchPolicy::Prefix => components[..components.len() - 1]
+            .iter()
+            .all(|c| !c.is_empty()),
         // A wildcard pattern has at least two components; any may be empty.
         MatchPolicy::Wildcard => components.len() > 1,
     }
@@ -74,8 +76,16 @@ mod tests {
         assert!(matches("com.myapp", Prefix, "com.myapp.topic1"));
         assert!(matches("com.myapp", Prefix, "com.myapp2"));
         assert!(!matches("com.myapp", Prefix, "com.other"));
-        assert!(matches("com.myapp..update", Wildcard, "com.myapp.product.update"));
-        assert!(!matches("com.myapp..update", Wildcard, "com.myapp.product.x.update"));
+        assert!(matches(
+            "com.myapp..update",
+            Wildcard,
+            "com.myapp.product.update"
+        ));
+        assert!(!matches(
+            "com.myapp..update",
+            Wildcard,
+            "com.myapp.product.x.update"
+        ));
         assert!(!matches("com.myapp..update", Wildcard, "com.myapp.update"));
         assert!(matches(".a", Wildcard, "x.a"));
     }

@@ -8,10 +8,10 @@ use async_std::net::TcpStream;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::WebSocketStream;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SignatureAlgorithm};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -22,7 +22,11 @@ use std::time::{Duration, Instant};
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A certificate authority for tests.
@@ -70,20 +74,41 @@ impl Ca {
 
     /// A server certificate for localhost and 127.0.0.1 with a key of `alg`.
     pub fn server(&self, alg: &'static SignatureAlgorithm) -> Issued {
-        self.issue(vec!["localhost".into(), "127.0.0.1".into()], "localhost", alg, None)
+        self.issue(
+            vec!["localhost".into(), "127.0.0.1".into()],
+            "localhost",
+            alg,
+            None,
+        )
     }
 
     /// A client certificate named `name`.
     pub fn client(&self, name: &str) -> Issued {
-        self.issue(vec![name.into()], name, &rcgen::PKCS_ECDSA_P256_SHA256, None)
+        self.issue(
+            vec![name.into()],
+            name,
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            None,
+        )
     }
 
     /// A server certificate that is already expired.
     pub fn expired_server(&self) -> Issued {
-        self.issue(vec!["localhost".into()], "localhost", &rcgen::PKCS_ECDSA_P256_SHA256, Some(-10))
+        self.issue(
+            vec!["localhost".into()],
+            "localhost",
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            Some(-10),
+        )
     }
 
-    fn issue(&self, names: Vec<String>, cn: &str, alg: &'static SignatureAlgorithm, age_days: Option<i64>) -> Issued {
+    fn issue(
+        &self,
+        names: Vec<String>,
+        cn: &str,
+        alg: &'static SignatureAlgorithm,
+        age_days: Option<i64>,
+    ) -> Issued {
         let key = KeyPair::generate_for(alg).unwrap();
         let mut params = CertificateParams::new(names).unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
@@ -109,7 +134,12 @@ pub fn traditional_key(pkcs8_pem: &str) -> String {
         .stdout(Stdio::piped())
         .spawn()
         .expect("openssl must be installed for the key-format tests");
-    child.stdin.take().unwrap().write_all(pkcs8_pem.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(pkcs8_pem.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     String::from_utf8(out.stdout).unwrap()
 }
@@ -167,8 +197,18 @@ impl NodeDir {
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 let mut out = String::new();
-                child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-                child.stderr.take().unwrap().read_to_string(&mut out).unwrap();
+                child
+                    .stdout
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut out)
+                    .unwrap();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut out)
+                    .unwrap();
                 return (status.code(), out, started.elapsed());
             }
             if Instant::now() > deadline {
@@ -193,7 +233,11 @@ impl NodeDir {
         let node = Node { child, port, log };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "node did not listen on {port}: {}", node.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "node did not listen on {port}: {}",
+                node.log_text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         node
@@ -215,7 +259,10 @@ impl Node {
 
     /// Sends a signal to the node.
     pub fn signal(&self, signal: &str) {
-        Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status().unwrap();
+        Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
     }
 }
 
@@ -258,14 +305,20 @@ fn merge(base: &mut Value, extra: Value) {
 }
 
 /// A rustls client config trusting `ca`, optionally presenting a client certificate.
-pub fn client_tls(ca: &CertificateDer<'static>, client: Option<&Issued>) -> Arc<rustls::ClientConfig> {
+pub fn client_tls(
+    ca: &CertificateDer<'static>,
+    client: Option<&Issued>,
+) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.clone()).unwrap();
     let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
     let config = match client {
         None => builder.with_no_client_auth(),
         Some(issued) => builder
-            .with_client_auth_cert(vec![issued.der.clone()], PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap())
+            .with_client_auth_cert(
+                vec![issued.der.clone()],
+                PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap(),
+            )
             .unwrap(),
     };
     Arc::new(config)
@@ -278,7 +331,9 @@ pub type Tls = futures_rustls::client::TlsStream<TcpStream>;
 pub async fn connect_tls(port: u16, config: Arc<rustls::ClientConfig>) -> std::io::Result<Tls> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
     let connector = futures_rustls::TlsConnector::from(config);
-    let tls = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await?;
+    let tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await?;
     Ok(tls)
 }
 
@@ -293,7 +348,10 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// The first header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The body as text.
@@ -317,7 +375,9 @@ where
     while Instant::now() < deadline {
         if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
             let res = parse_response(&bytes);
-            let want = res.header("content-length").and_then(|l| l.parse::<usize>().ok());
+            let want = res
+                .header("content-length")
+                .and_then(|l| l.parse::<usize>().ok());
             let head_only = res.status == 101 || res.status == 304 || head.starts_with("HEAD ");
             if head_only || want.is_some_and(|n| bytes.len() >= end + 4 + n) {
                 return res;
@@ -332,19 +392,39 @@ where
 }
 
 fn parse_response(bytes: &[u8]) -> HttpResponse {
-    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
     let head = String::from_utf8_lossy(&bytes[..end]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    HttpResponse { status, headers, body: bytes[end + 4..].to_vec() }
+    HttpResponse {
+        status,
+        headers,
+        body: bytes[end + 4..].to_vec(),
+    }
 }
 
 /// GET (or another method) over HTTPS with extra header lines.
-pub async fn https(port: u16, ca: &CertificateDer<'static>, method: &str, path: &str, extra: &[(&str, &str)]) -> HttpResponse {
+pub async fn https(
+    port: u16,
+    ca: &CertificateDer<'static>,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+) -> HttpResponse {
     let tls = connect_tls(port, client_tls(ca, None)).await.unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
     for (k, v) in extra {
@@ -358,16 +438,29 @@ pub async fn https(port: u16, ca: &CertificateDer<'static>, method: &str, path: 
 pub type Ws = WebSocketStream<Tls>;
 
 /// Opens a wss connection to `path`, offering `protocols`.
-pub async fn wss(port: u16, ca: &CertificateDer<'static>, path: &str, protocols: &[&str]) -> Result<Ws, async_tungstenite::tungstenite::Error> {
+pub async fn wss(
+    port: u16,
+    ca: &CertificateDer<'static>,
+    path: &str,
+    protocols: &[&str],
+) -> Result<Ws, async_tungstenite::tungstenite::Error> {
     wss_with(port, client_tls(ca, None), path, protocols).await
 }
 
 /// Opens a wss connection with a given client TLS config.
-pub async fn wss_with(port: u16, config: Arc<rustls::ClientConfig>, path: &str, protocols: &[&str]) -> Result<Ws, async_tungstenite::tungstenite::Error> {
+pub async fn wss_with(
+    port: u16,
+    config: Arc<rustls::ClientConfig>,
+    path: &str,
+    protocols: &[&str],
+) -> Result<Ws, async_tungstenite::tungstenite::Error> {
     let tls = connect_tls(port, config).await?;
     let mut request = format!("wss://localhost:{port}{path}").into_client_request()?;
     if !protocols.is_empty() {
-        request.headers_mut().insert("Sec-WebSocket-Protocol", protocols.join(", ").parse().unwrap());
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            protocols.join(", ").parse().unwrap(),
+        );
     }
     let (ws, _) = async_tungstenite::client_async(request, tls).await?;
     Ok(ws)
@@ -386,7 +479,12 @@ impl Wamp {
     }
 
     /// Connects and sends HELLO with `details`; expects WELCOME.
-    pub async fn join_with(port: u16, ca: &CertificateDer<'static>, realm: &str, details: Value) -> Wamp {
+    pub async fn join_with(
+        port: u16,
+        ca: &CertificateDer<'static>,
+        realm: &str,
+        details: Value,
+    ) -> Wamp {
         let ws = wss(port, ca, "/ws", &["wamp.2.json"]).await.unwrap();
         let mut wamp = Wamp { ws, session: 0 };
         wamp.send(json!([1, realm, details])).await;
@@ -398,12 +496,18 @@ impl Wamp {
 
     /// Sends a message.
     pub async fn send(&mut self, message: Value) {
-        self.ws.send(Message::Text(message.to_string().into())).await.unwrap();
+        self.ws
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .unwrap();
     }
 
     /// Sends raw text.
     pub async fn send_text(&mut self, text: &str) {
-        self.ws.send(Message::Text(text.to_string().into())).await.unwrap();
+        self.ws
+            .send(Message::Text(text.to_string().into()))
+            .await
+            .unwrap();
     }
 
     /// The next WAMP message (within 5 s); panics on anything else.
@@ -430,7 +534,9 @@ impl Wamp {
 
     /// Asserts nothing arrives for a short while.
     pub async fn silent(&mut self, ms: u64) {
-        if let Ok(Some(Ok(Message::Text(text)))) = async_std::future::timeout(Duration::from_millis(ms), self.ws.next()).await {
+        if let Ok(Some(Ok(Message::Text(text)))) =
+            async_std::future::timeout(Duration::from_millis(ms), self.ws.next()).await
+        {
             panic!("unexpected message {text}");
         }
     }
@@ -438,5 +544,8 @@ impl Wamp {
 
 /// The first `n` fields of a WAMP message, to compare with a list.
 pub fn fields(message: &Value, n: usize) -> Vec<Value> {
-    message.as_array().map(|a| a.iter().take(n).cloned().collect()).unwrap_or_default()
+    message
+        .as_array()
+        .map(|a| a.iter().take(n).cloned().collect())
+        .unwrap_or_default()
 }

@@ -6,7 +6,7 @@
 
 use crate::config::WebSocketOptions;
 use crate::lifecycle::{ConnInfo, Lifecycle};
-use async_std::channel::{bounded, Receiver, Sender, TrySendError};
+use async_std::channel::{bounded, unbounded, Receiver, Sender};
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
@@ -15,12 +15,17 @@ use futures_lite::FutureExt;
 use futures_util::{SinkExt, StreamExt};
 use http_types::upgrade::Connection;
 use http_types::StatusCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tide::Response;
 
 /// How many messages may wait for a slow client before it is disconnected.
 pub const OUTBOX_CAPACITY: usize = 1024;
+/// Initial read buffer of a connection.
+const READ_BUFFER: usize = 1024;
+/// Bytes gathered before a write goes to the socket (a flush sends them sooner).
+const WRITE_BUFFER: usize = 16 * 1024;
 
 /// What a session does with the messages of one WebSocket connection.
 pub trait Session: Send + 'static {
@@ -33,7 +38,10 @@ pub trait Session: Send + 'static {
 /// The sending half of a connection, shared with whoever sends to it (e.g. a WAMP broker).
 #[derive(Clone, Debug)]
 pub struct Outbox {
+    /// Unbounded as a channel (so an idle connection holds no preallocated slots), bounded
+    /// by `queued`.
     data: Sender<Message>,
+    queued: Arc<AtomicUsize>,
     control: Sender<Message>,
     /// Wakes the connection loop when the queue overflowed.
     overflow: Sender<()>,
@@ -43,16 +51,19 @@ impl Outbox {
     /// Queues a message; never waits. A client whose queue is full is too slow to keep up:
     /// it is closed with 1008 instead of holding memory or slowing the sender.
     pub fn send(&self, message: Message) -> bool {
-        match self.data.try_send(message) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                self.close(CloseCode::Policy, "too slow: the outgoing queue is full");
-                self.data.close();
-                let _ = self.overflow.try_send(());
-                false
-            }
-            Err(TrySendError::Closed(_)) => false,
+        if self.data.is_closed() {
+            return false;
         }
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= OUTBOX_CAPACITY {
+            let _ = self.control.try_send(Message::Close(Some(CloseFrame {
+                code: CloseCode::Policy,
+                reason: "too slow: the outgoing queue is full".into(),
+            })));
+            self.data.close();
+            let _ = self.overflow.try_send(());
+            return false;
+        }
+        self.data.try_send(message).is_ok()
     }
 
     /// Starts the closing handshake with `code` and `reason`, after what is already queued
@@ -212,7 +223,11 @@ where
     let upgrade = http_res.recv_upgrade().await;
     async_std::task::spawn(async move {
         if let Some(connection) = upgrade.await {
+            // tungstenite reserves 128 KiB per direction by default; a few KiB keep 10,000
+            // idle connections small, and larger messages grow the buffer as needed.
             let config = WebSocketConfig::default()
+                .read_buffer_size(READ_BUFFER)
+                .write_buffer_size(WRITE_BUFFER)
                 .max_message_size(Some(options.max_message_size))
                 .max_frame_size(Some(options.max_frame_size));
             let ws = WebSocketStream::from_raw_socket(connection, Role::Server, Some(config)).await;
@@ -243,16 +258,20 @@ async fn run<F>(
     let _guard = lifecycle.websocket_opened();
     log::info!("websocket open {}", info.peer);
     let (mut sink, mut stream) = ws.split();
-    let (data_tx, data_rx) = bounded(OUTBOX_CAPACITY);
+    let (data_tx, data_rx) = unbounded();
+    let queued = Arc::new(AtomicUsize::new(0));
     let (control_tx, control_rx) = bounded(4);
     let (overflow_tx, overflow_rx) = bounded(1);
     let outbox = Outbox {
         data: data_tx,
+        queued: queued.clone(),
         control: control_tx,
         overflow: overflow_tx,
     };
     let mut writer =
-        async_std::task::spawn(async move { write_loop(&mut sink, data_rx, control_rx).await });
+        async_std::task::spawn(
+            async move { write_loop(&mut sink, data_rx, queued, control_rx).await },
+        );
     let peer = info.peer;
     let mut session = make_session(info, outbox.clone());
 
@@ -398,13 +417,23 @@ fn close_for(error: &WsError) -> (Option<CloseCode>, &'static str) {
 }
 
 /// Sends queued messages, control first; flushes once the queue is drained (batched writes).
-async fn write_loop<K>(sink: &mut K, data: Receiver<Message>, control: Receiver<Message>)
-where
+async fn write_loop<K>(
+    sink: &mut K,
+    data: Receiver<Message>,
+    queued: Arc<AtomicUsize>,
+    control: Receiver<Message>,
+) where
     K: futures_util::Sink<Message> + Unpin,
 {
     loop {
         let next = async { control.recv().await.ok() }
-            .or(async { data.recv().await.ok() })
+            .or(async {
+                let message = data.recv().await.ok();
+                if message.is_some() {
+                    queued.fetch_sub(1, Ordering::Relaxed);
+                }
+                message
+            })
             .await;
         let Some(message) = next.or_else(|| control.try_recv().ok()) else {
             let _ = sink.close().await;

@@ -1,0 +1,367 @@
+//! Load generator for a running WAMP router over wss (wssnode, or Crossbar for comparison).
+//!
+//! Run (release build; the node must be running):
+//!
+//!     cargo run --release --example bench -- pubsub --url wss://localhost:8443/ws --ca node/server_cert.pem --subscribers 10 --payload 100
+//!     cargo run --release --example bench -- rpc --url … --ca … --callers 4 --inflight 8
+//!     cargo run --release --example bench -- sessions --url … --ca … --sessions 1000 --pid $(pidof wssnode)
+//!
+//! Prints one JSON line and one human line. Every run is bounded by `--seconds` (default 5).
+
+use async_std::net::TcpStream;
+use async_std::sync::Mutex;
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::Message;
+use futures_util::StreamExt;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type Ws = async_tungstenite::WebSocketStream<futures_rustls::client::TlsStream<TcpStream>>;
+
+/// Command-line settings.
+#[derive(Clone)]
+struct Opts {
+    mode: String,
+    url: String,
+    ca: String,
+    realm: String,
+    seconds: u64,
+    subscribers: usize,
+    payload: usize,
+    window: usize,
+    callers: usize,
+    inflight: usize,
+    sessions: usize,
+    pid: Option<u32>,
+}
+
+fn parse() -> Opts {
+    let mut o = Opts {
+        mode: "pubsub".into(),
+        url: "wss://localhost:8443/ws".into(),
+        ca: "node/server_cert.pem".into(),
+        realm: "realm1".into(),
+        seconds: 5,
+        subscribers: 10,
+        payload: 100,
+        window: 64,
+        callers: 4,
+        inflight: 8,
+        sessions: 1000,
+        pid: None,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        let number = || {
+            value
+                .parse::<u64>()
+                .unwrap_or_else(|_| panic!("{} needs a number", args[i]))
+        };
+        match args[i].as_str() {
+            "pubsub" | "rpc" | "sessions" => {
+                o.mode = args[i].clone();
+                i += 1;
+                continue;
+            }
+            "--url" => o.url = value.clone(),
+            "--ca" => o.ca = value.clone(),
+            "--realm" => o.realm = value.clone(),
+            "--seconds" => o.seconds = number(),
+            "--subscribers" => o.subscribers = number() as usize,
+            "--payload" => o.payload = number() as usize,
+            "--window" => o.window = number() as usize,
+            "--callers" => o.callers = number() as usize,
+            "--inflight" => o.inflight = number() as usize,
+            "--sessions" => o.sessions = number() as usize,
+            "--pid" => o.pid = Some(number() as u32),
+            other => panic!("unknown argument {other}; see the header of examples/bench.rs"),
+        }
+        i += 2;
+    }
+    o
+}
+
+/// Opens a wss connection and joins the realm; returns the socket and the session ID.
+async fn join(o: &Opts, tls: &Arc<rustls::ClientConfig>) -> Result<Ws, String> {
+    let request = o
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    let host = request.uri().host().unwrap_or("localhost").to_string();
+    let port = request.uri().port_u16().unwrap_or(443);
+    let mut request = request;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "wamp.2.json".parse().map_err(|_| "header")?,
+    );
+    let tcp = TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let name = ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
+    let stream = futures_rustls::TlsConnector::from(tls.clone())
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut ws, _) = async_tungstenite::client_async(request, stream)
+        .await
+        .map_err(|e| e.to_string())?;
+    let hello = json!([1, o.realm, {"roles": {"publisher": {}, "subscriber": {}, "caller": {}, "callee": {}}}]);
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .map_err(|e| e.to_string())?;
+    match next(&mut ws).await {
+        Some(v) if v[0] == 2 => Ok(ws),
+        other => Err(format!("no WELCOME: {other:?}")),
+    }
+}
+
+/// The next WAMP message, or None when the connection ended.
+async fn next(ws: &mut Ws) -> Option<Value> {
+    loop {
+        match ws.next().await? {
+            Ok(Message::Text(text)) => return serde_json::from_str(&text).ok(),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, v: Value) -> bool {
+    ws.send(Message::Text(v.to_string().into())).await.is_ok()
+}
+
+/// p50 and p99 of latencies given in nanoseconds, as milliseconds.
+fn percentiles(mut samples: Vec<u64>) -> (f64, f64) {
+    if samples.is_empty() {
+        return (0.0, 0.0);
+    }
+    samples.sort_unstable();
+    let at = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize] as f64 / 1e6;
+    (at(0.50), at(0.99))
+}
+
+/// Resident memory of a process in MB, from /proc.
+fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+async fn pubsub(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
+    let epoch = Instant::now();
+    let received = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut subs = Vec::new();
+    // Subscribers: each counts events and samples the latency in the payload's timestamp.
+    for _ in 0..o.subscribers {
+        let mut ws = join(&o, &tls).await.expect("subscriber joins");
+        send(&mut ws, json!([32, 1, {}, "bench.topic"])).await;
+        next(&mut ws).await;
+        let (received, latencies, stop) = (received.clone(), latencies.clone(), stop.clone());
+        subs.push(async_std::task::spawn(async move {
+            let mut local = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(Some(v)) =
+                    async_std::future::timeout(Duration::from_millis(200), next(&mut ws)).await
+                else {
+                    continue;
+                };
+                if v[0] == 36 {
+                    received.fetch_add(1, Ordering::Relaxed);
+                    if let Some(sent) = v[4][0].as_u64() {
+                        local.push(epoch.elapsed().as_nanos() as u64 - sent);
+                    }
+                }
+            }
+            latencies.lock().await.extend(local);
+        }));
+    }
+    // One publisher, acknowledged publishes with a bounded window so no queue overflows.
+    let mut publisher = join(&o, &tls).await.expect("publisher joins");
+    let padding = "x".repeat(o.payload.saturating_sub(24));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(o.seconds);
+    let (mut sent, mut acked, mut request) = (0u64, 0u64, 0u64);
+    while Instant::now() < deadline {
+        while sent - acked < o.window as u64 {
+            request += 1;
+            let ts = epoch.elapsed().as_nanos() as u64;
+            send(
+                &mut publisher,
+                json!([16, request, {"acknowledge": true}, "bench.topic", [ts, padding]]),
+            )
+            .await;
+            sent += 1;
+        }
+        match next(&mut publisher).await {
+            Some(v) if v[0] == 17 => acked += 1,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    async_std::task::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for s in subs {
+        s.await;
+    }
+    let events = received.load(Ordering::Relaxed);
+    let (p50, p99) = percentiles(std::mem::take(&mut *latencies.lock().await));
+    json!({"mode": "pubsub", "subscribers": o.subscribers, "payload": o.payload, "seconds": elapsed,
+           "publishes": acked, "events": events, "events_per_s": events as f64 / elapsed,
+           "latency_p50_ms": p50, "latency_p99_ms": p99})
+}
+
+async fn rpc(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
+    // The callee answers every invocation with its first argument.
+    let mut callee = join(&o, &tls).await.expect("callee joins");
+    send(&mut callee, json!([64, 1, {}, "bench.echo"])).await;
+    next(&mut callee).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let callee_stop = stop.clone();
+    let callee_task = async_std::task::spawn(async move {
+        while !callee_stop.load(Ordering::Relaxed) {
+            let Ok(Some(v)) =
+                async_std::future::timeout(Duration::from_millis(200), next(&mut callee)).await
+            else {
+                continue;
+            };
+            if v[0] == 68 {
+                send(&mut callee, json!([70, v[1], {}, v[4]])).await;
+            }
+        }
+    });
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(o.seconds);
+    let mut callers = Vec::new();
+    for _ in 0..o.callers {
+        let mut ws = join(&o, &tls).await.expect("caller joins");
+        let inflight = o.inflight;
+        callers.push(async_std::task::spawn(async move {
+            let mut times: HashMap<u64, Instant> = HashMap::new();
+            let mut rtts = Vec::new();
+            let mut request = 0u64;
+            loop {
+                while times.len() < inflight && Instant::now() < deadline {
+                    request += 1;
+                    times.insert(request, Instant::now());
+                    send(&mut ws, json!([48, request, {}, "bench.echo", [request]])).await;
+                }
+                if times.is_empty() {
+                    break;
+                }
+                match next(&mut ws).await {
+                    Some(v) if v[0] == 50 || v[0] == 8 => {
+                        if let Some(at) = v[1].as_u64().and_then(|r| times.remove(&r)) {
+                            rtts.push(at.elapsed().as_nanos() as u64);
+                        }
+                    }
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            rtts
+        }));
+    }
+    let mut rtts = Vec::new();
+    for c in callers {
+        rtts.extend(c.await);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    callee_task.await;
+    let calls = rtts.len();
+    let (p50, p99) = percentiles(rtts);
+    json!({"mode": "rpc", "callers": o.callers, "inflight": o.inflight, "seconds": elapsed, "calls": calls,
+           "calls_per_s": calls as f64 / elapsed, "rtt_p50_ms": p50, "rtt_p99_ms": p99})
+}
+
+async fn sessions(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
+    let before = o.pid.and_then(rss_mb);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(o.seconds.max(30));
+    let mut held = Vec::new();
+    let mut failed = 0usize;
+    // Join in batches of 100 concurrent handshakes.
+    while held.len() < o.sessions && Instant::now() < deadline {
+        let batch = (o.sessions - held.len()).min(100);
+        let joins: Vec<_> = (0..batch)
+            .map(|_| {
+                let (o, tls) = (o.clone(), tls.clone());
+                async_std::task::spawn(async move { join(&o, &tls).await })
+            })
+            .collect();
+        for j in joins {
+            match j.await {
+                Ok(ws) => held.push(ws),
+                Err(_) => failed += 1,
+            }
+        }
+        if failed > o.sessions / 10 + 10 {
+            break;
+        }
+    }
+    let open_s = started.elapsed().as_secs_f64();
+    // Hold them a moment so the server's memory settles.
+    async_std::task::sleep(Duration::from_secs(2)).await;
+    let after = o.pid.and_then(rss_mb);
+    let n = held.len();
+    drop(held);
+    json!({"mode": "sessions", "asked": o.sessions, "held": n, "failed": failed, "open_seconds": open_s,
+           "server_rss_mb_before": before, "server_rss_mb_held": after})
+}
+
+fn human(v: &Value) -> String {
+    match v["mode"].as_str() {
+        Some("pubsub") => format!(
+            "pubsub: {} subscribers, {} B: {:.0} events/s delivered, latency p50 {:.2} ms p99 {:.2} ms",
+            v["subscribers"], v["payload"], v["events_per_s"].as_f64().unwrap_or(0.0),
+            v["latency_p50_ms"].as_f64().unwrap_or(0.0), v["latency_p99_ms"].as_f64().unwrap_or(0.0)
+        ),
+        Some("rpc") => format!(
+            "rpc: {} callers x {} in flight: {:.0} calls/s, round trip p50 {:.2} ms p99 {:.2} ms",
+            v["callers"], v["inflight"], v["calls_per_s"].as_f64().unwrap_or(0.0),
+            v["rtt_p50_ms"].as_f64().unwrap_or(0.0), v["rtt_p99_ms"].as_f64().unwrap_or(0.0)
+        ),
+        _ => format!(
+            "sessions: held {} of {} (failed {}), server RSS {} MB before, {} MB while held",
+            v["held"], v["asked"], v["failed"], v["server_rss_mb_before"], v["server_rss_mb_held"]
+        ),
+    }
+}
+
+fn main() {
+    let o = parse();
+    let ca = CertificateDer::pem_file_iter(&o.ca)
+        .unwrap_or_else(|e| panic!("cannot read --ca {}: {e}", o.ca))
+        .filter_map(Result::ok);
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in ca {
+        let _ = roots.add(cert);
+    }
+    let tls = Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let result = async_std::task::block_on(async {
+        match o.mode.as_str() {
+            "rpc" => rpc(o.clone(), tls).await,
+            "sessions" => sessions(o.clone(), tls).await,
+            _ => pubsub(o.clone(), tls).await,
+        }
+    });
+    println!("{result}");
+    println!("{}", human(&result));
+}

@@ -113,10 +113,7 @@ async fn dispatch(req: Request<State>) -> tide::Result {
         Service::Wamp(options) => {
             let protocols = crate::wamp::subprotocols(&options.serializers);
             match ws::check_handshake(&req, options, &protocols) {
-                Err(res) => {
-                    log::info!("websocket refused {}: {}", peer(&req), res.status());
-                    *res
-                }
+                Err(res) => *res,
                 Ok(protocol) => {
                     let realms = site.realms.clone();
                     let serializer = protocol.unwrap_or("wamp.2.json");

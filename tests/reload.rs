@@ -23,7 +23,11 @@ async fn sighup_serves_a_renewed_certificate_to_new_connections_only() {
     node.signal("HUP");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while !node.log_text().contains("reloaded") {
-        assert!(std::time::Instant::now() < deadline, "no reload logged: {}", node.log_text());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reload logged: {}",
+            node.log_text()
+        );
         async_std::task::sleep(std::time::Duration::from_millis(20)).await;
     }
     let tls = connect_tls(port, client_tls(&ca.der, None)).await.unwrap();
@@ -37,7 +41,10 @@ async fn sighup_serves_a_renewed_certificate_to_new_connections_only() {
     dir.write("cert.pem", "garbage");
     node.signal("HUP");
     while !node.log_text().contains("reload failed") {
-        assert!(std::time::Instant::now() < deadline + std::time::Duration::from_secs(5), "no failure logged");
+        assert!(
+            std::time::Instant::now() < deadline + std::time::Duration::from_secs(5),
+            "no failure logged"
+        );
         async_std::task::sleep(std::time::Duration::from_millis(20)).await;
     }
     let tls = connect_tls(port, client_tls(&ca.der, None)).await.unwrap();

@@ -208,3 +208,37 @@ async fn a_client_that_answers_pings_stays() {
         }
     }
 }
+
+#[async_std::test]
+async fn garbage_after_the_upgrade_is_a_protocol_error_for_that_connection_only() {
+    use async_std::io::{ReadExt, WriteExt};
+    let (_dir, ca, node) = wamp_node();
+    let mut bystander = Wamp::join(node.port, &ca.der).await;
+    let mut tls = connect_tls(node.port, client_tls(&ca.der, None))
+        .await
+        .unwrap();
+    let head = "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: wamp.2.json\r\n\r\n";
+    tls.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tls.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 101"));
+    // An unmasked frame with reserved bits and a bogus opcode.
+    tls.write_all(&[0xF3, 0x05, b'h', b'e', b'l', b'l', b'o'])
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = async_std::future::timeout(
+        std::time::Duration::from_secs(5),
+        tls.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(
+        rest.len() >= 4 && rest[0] == 0x88,
+        "a close frame: {rest:?}"
+    );
+    assert_eq!(u16::from_be_bytes([rest[2], rest[3]]), 1002);
+    bystander
+        .send(json!([48, 1, {}, "wamp.session.count"]))
+        .await;
+    assert_eq!(bystander.recv().await[0], json!(50));
+}

@@ -140,6 +140,8 @@ pub struct Endpoint {
     pub interface: Option<String>,
     /// TLS files and options, if the endpoint is secure.
     pub tls: Option<TlsFiles>,
+    /// Crossbar's `shared`: several workers listen on this port (we listen once).
+    pub shared: bool,
 }
 
 /// A file path from the config: as written, and resolved against the node directory.
@@ -212,6 +214,8 @@ pub struct StaticOptions {
     pub cache_timeout: Option<u64>,
     /// `options.mime_types`: extra extension → media type pairs.
     pub mime_types: Vec<(String, String)>,
+    /// `options.default_file`: served for paths that do not exist (single-page apps).
+    pub default_file: Option<String>,
 }
 
 /// A `websocket` path or transport.
@@ -235,6 +239,8 @@ pub struct WebSocketOptions {
     pub allowed_origins: Vec<String>,
     /// Authentication methods, Crossbar's `auth` object.
     pub auth: Auth,
+    /// Whether the path gave its own `auth` (else the transport's applies).
+    pub auth_given: bool,
 }
 
 /// Crossbar's `auth` object of a WebSocket path.
@@ -242,10 +248,23 @@ pub struct WebSocketOptions {
 pub struct Auth {
     /// `anonymous`: the role given.
     pub anonymous: Option<String>,
-    /// `ticket` principals: authid → (ticket, role).
-    pub ticket: Vec<(String, String, String)>,
-    /// `tls` principals: authid → (lower-case hex fingerprint, role).
-    pub tls: Vec<(String, String, String)>,
+    /// `ticket` principals; `secret` is the ticket.
+    pub ticket: Vec<Principal>,
+    /// `tls` principals; `secret` is the certificate's lower-case hex fingerprint.
+    pub tls: Vec<Principal>,
+}
+
+/// A static principal of `ticket` or `tls` authentication.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The authid it authenticates as.
+    pub authid: String,
+    /// The ticket, or the certificate fingerprint.
+    pub secret: String,
+    /// The role it gets.
+    pub role: String,
+    /// The only realm it may join, when given.
+    pub realm: Option<String>,
 }
 
 impl Auth {
@@ -274,6 +293,12 @@ const TESTEE_MAX_MESSAGE: usize = 16 << 20;
 /// Reads `DIR/config.json` and validates everything that does not need another file.
 pub fn load(dir: &Path) -> Result<NodeConfig, StartError> {
     let file = dir.join("config.json");
+    if !file.exists() && dir.join("config.yaml").exists() {
+        return Err(StartError::ConfigFile {
+            file: dir.join("config.yaml"),
+            problem: "wssnode reads `config.json` only; convert it with `python3 -c 'import json,sys,yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout, indent=2)' < config.yaml > config.json`".into(),
+        });
+    }
     let text = std::fs::read_to_string(&file).map_err(|e| StartError::ConfigFile {
         file: file.clone(),
         problem: format!("cannot read the node config: {e}"),
@@ -291,12 +316,23 @@ pub fn parse(dir: &Path, file: &Path, text: &str) -> Result<NodeConfig, StartErr
             e.column()
         ),
     })?;
+    parse_value(dir, file, &root)
+}
+
+/// Reads a parsed config value (the JSON text already decoded).
+pub fn parse_value(dir: &Path, file: &Path, root: &Value) -> Result<NodeConfig, StartError> {
     let reader = Reader {
         dir,
         file,
         warnings: RefCell::new(Vec::new()),
+        refusals: RefCell::new(Vec::new()),
     };
-    let routers = reader.node(&root)?;
+    let routers = reader.node(root)?;
+    let refusals = reader.refusals.take();
+    if !refusals.is_empty() {
+        return Err(StartError::Refused(refusals));
+    }
+    let routers = merge_shared_ports(routers, &reader);
     if routers.iter().all(|r| r.transports.is_empty()) {
         return Err(reader.error("workers", "no router worker has a transport, so there is nothing to serve; add a `router` worker with a `web` or `websocket` transport"));
     }
@@ -312,6 +348,8 @@ struct Reader<'a> {
     dir: &'a Path,
     file: &'a Path,
     warnings: RefCell<Vec<String>>,
+    /// Features asked for that wssnode does not serve; reading goes on so all are named.
+    refusals: RefCell<Vec<StartError>>,
 }
 
 /// A JSON object being read: keys that are never asked for are warned about in `done`.
@@ -329,6 +367,12 @@ impl<'a> Reader<'a> {
             key: key.to_string(),
             problem: problem.into(),
         }
+    }
+
+    /// Names a feature we do not serve, and what to do instead.
+    fn refuse(&self, key: &str, problem: impl Into<String>) {
+        let error = self.error(key, problem);
+        self.refusals.borrow_mut().push(error);
     }
 
     fn warn(&self, text: String) {
@@ -368,6 +412,7 @@ impl<'a> Reader<'a> {
                 ))
             }
         }
+        top.allow("$schema");
         top.ignore(
             "controller",
             "node controller settings are Crossbar's process management; wssnode is one process",
@@ -391,13 +436,13 @@ impl<'a> Reader<'a> {
                 self.warn(format!("`{key}`: a `{kind}` worker runs a program of its own; wssnode does not start it: start this component yourself and let it connect to the router over WebSocket"));
                 return Ok(None);
             }
+            "websocket-testee" => return self.testee_worker(key, &worker),
             other => {
-                return Err(self.error(
+                self.refuse(
                     &format!("{key}.type"),
-                    format!(
-                        "worker type `{other}` is not supported; wssnode runs `router` workers"
-                    ),
-                ))
+                    format!("worker type `{other}` is not supported; wssnode runs `router` workers (and `websocket-testee`)"),
+                );
+                return Ok(None);
             }
         }
         worker.ignore(
@@ -415,10 +460,36 @@ impl<'a> Reader<'a> {
         }
         let mut transports = Vec::new();
         for (i, transport) in worker.array_or_empty("transports")?.iter().enumerate() {
-            transports.push(self.transport(&format!("{key}.transports[{i}]"), transport)?);
+            let transport_key = format!("{key}.transports[{i}]");
+            transports.extend(self.transport(&transport_key, transport, None)?);
+        }
+        if worker.get("connections").is_some() {
+            self.refuse(
+                &format!("{key}.connections"),
+                "outgoing router connections (router-to-router) are not supported; run one router",
+            );
         }
         worker.done();
         Ok(Some(Router { realms, transports }))
+    }
+
+    /// Crossbar's older testee form: a worker with one `transport`.
+    fn testee_worker(&self, key: &str, worker: &Obj<'_, '_>) -> Result<Option<Router>, StartError> {
+        worker.ignore(
+            "options",
+            "worker options (CPU affinity, …) do not apply to one process",
+        );
+        let transport_key = format!("{key}.transport");
+        let transport = self.transport(
+            &transport_key,
+            worker.required("transport")?,
+            Some(TransportKind::Testee),
+        )?;
+        worker.done();
+        Ok(Some(Router {
+            realms: Vec::new(),
+            transports: transport.into_iter().collect(),
+        }))
     }
 
     fn realm(&self, key: &str, value: &Value) -> Result<Realm, StartError> {
@@ -429,6 +500,14 @@ impl<'a> Reader<'a> {
             roles.push(self.role(&format!("{key}.roles[{i}]"), role)?);
         }
         realm.ignore("store", "event history is not kept");
+        realm.ignore("stats", "realm statistics are not published");
+        realm.ignore("trace", "message tracing is not offered");
+        if realm.get("rlinks").is_some() {
+            self.refuse(
+                &format!("{key}.rlinks"),
+                "router-to-router links are not supported; run one router",
+            );
+        }
         realm.allow("id");
         realm.done();
         Ok(Realm { name, roles })
@@ -438,11 +517,24 @@ impl<'a> Reader<'a> {
         let role = self.obj(key, value)?;
         let name = role.required_str("name")?.to_string();
         if role.get("authorizer").is_some() {
-            return Err(self.error(&format!("{key}.authorizer"), "dynamic authorizers call a WAMP procedure of yours, which wssnode does not do; list static `permissions` instead"));
+            self.refuse(&format!("{key}.authorizer"), "dynamic authorizers call a WAMP procedure of yours, which wssnode does not do; list static `permissions` instead");
         }
         let mut permissions = Vec::new();
         for (i, permission) in role.array_or_empty("permissions")?.iter().enumerate() {
             permissions.push(self.permission(&format!("{key}.permissions[{i}]"), permission)?);
+        }
+        // Crossbar's `allow-by-default`: a last permission that allows everything.
+        if role.bool("allow-by-default")?.unwrap_or(false) {
+            permissions.push(Permission {
+                uri: String::new(),
+                match_policy: MatchPolicy::Prefix,
+                call: true,
+                register: true,
+                publish: true,
+                subscribe: true,
+                disclose_caller: false,
+                disclose_publisher: false,
+            });
         }
         role.allow("id");
         role.done();
@@ -497,22 +589,30 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn transport(&self, key: &str, value: &Value) -> Result<Transport, StartError> {
+    fn transport(
+        &self,
+        key: &str,
+        value: &Value,
+        force: Option<TransportKind>,
+    ) -> Result<Option<Transport>, StartError> {
         let transport = self.obj(key, value)?;
-        let kind = match transport.required_str("type")? {
-            "web" => TransportKind::Web,
-            "websocket" => TransportKind::WebSocket,
-            "websocket.testee" => TransportKind::Testee,
-            other => {
-                return Err(self.error(
-                    &format!("{key}.type"),
-                    format!("transport type `{other}` is not supported; use `web` (with a `websocket` path) or `websocket`"),
-                ))
+        let kind = match (force, transport.required_str("type")?) {
+            (Some(kind), _) => kind,
+            (None, "web") => TransportKind::Web,
+            (None, "websocket") => TransportKind::WebSocket,
+            (None, "websocket.testee") => TransportKind::Testee,
+            (None, other) => {
+                self.refuse(&format!("{key}.type"), unsupported_transport(other));
+                return Ok(None);
             }
         };
-        let endpoint =
-            self.endpoint(&format!("{key}.endpoint"), transport.required("endpoint")?)?;
+        let Some(endpoint) =
+            self.endpoint(&format!("{key}.endpoint"), transport.required("endpoint")?)?
+        else {
+            return Ok(None);
+        };
         transport.allow("id");
+        transport.ignore("debug", "use RUST_LOG=debug");
         let mut hsts_max_age = None;
         let paths = match kind {
             TransportKind::Web => {
@@ -521,12 +621,26 @@ impl<'a> Reader<'a> {
                 }
                 let paths_value = transport.required("paths")?;
                 let paths = self.obj(&format!("{key}.paths"), paths_value)?;
+                // `auth` on the transport is the default of its websocket paths.
+                let default_auth = match transport.get("auth") {
+                    Some(value) => Some(self.auth(&format!("{key}.auth"), value)?),
+                    None => None,
+                };
                 let mut out = Vec::new();
                 for (name, value) in paths.map {
                     let path_key = format!("{key}.paths.{}", quote_key(name));
-                    out.push((url_path(name), self.path_service(&path_key, value)?));
+                    match self.path_service(&path_key, value)? {
+                        Some(PathService::WebSocket(mut ws)) if !ws.auth_given => {
+                            if let Some(auth) = &default_auth {
+                                ws.auth = auth.clone();
+                            }
+                            out.push((url_path(name), PathService::WebSocket(ws)));
+                        }
+                        Some(service) => out.push((url_path(name), service)),
+                        None => {}
+                    }
                 }
-                if out.is_empty() {
+                if paths.map.is_empty() {
                     return Err(
                         self.error(&format!("{key}.paths"), "is empty; add at least `\"/\"`")
                     );
@@ -538,15 +652,15 @@ impl<'a> Reader<'a> {
                 vec![("/".to_string(), PathService::WebSocket(options))]
             }
         };
-        transport.done_except(&["paths", "options"]);
-        Ok(Transport {
+        transport.done_except(&["paths", "options", "auth", "serializers", "url"]);
+        Ok(Some(Transport {
             config_file: self.file.to_path_buf(),
             key: key.to_string(),
             kind,
             endpoint,
             paths,
             hsts_max_age,
-        })
+        }))
     }
 
     fn web_options(&self, key: &str, value: &Value) -> Result<Option<u64>, StartError> {
@@ -561,15 +675,20 @@ impl<'a> Reader<'a> {
         Ok(hsts.then_some(max_age))
     }
 
-    fn endpoint(&self, key: &str, value: &Value) -> Result<Endpoint, StartError> {
+    fn endpoint(&self, key: &str, value: &Value) -> Result<Option<Endpoint>, StartError> {
         let endpoint = self.obj(key, value)?;
         match endpoint.required_str("type")? {
             "tcp" => {}
+            "unix" => {
+                self.refuse(&format!("{key}.type"), "Unix domain socket endpoints are not supported; listen on `tcp` (e.g. `\"interface\": \"127.0.0.1\"`) behind your proxy");
+                return Ok(None);
+            }
             other => {
-                return Err(self.error(
+                self.refuse(
                     &format!("{key}.type"),
                     format!("endpoint type `{other}` is not supported; use `tcp`"),
-                ))
+                );
+                return Ok(None);
             }
         }
         let port = endpoint.u64("port")?.ok_or_else(|| {
@@ -591,18 +710,19 @@ impl<'a> Reader<'a> {
             }
         }
         endpoint.ignore("backlog", "the system's default listen backlog is used");
-        endpoint.ignore("shared", "port sharing between processes does not apply");
+        let shared = endpoint.bool("shared")?.unwrap_or(false);
         endpoint.ignore("user_timeout", "TCP_USER_TIMEOUT is not set");
         let tls = match endpoint.get("tls") {
             Some(value) => Some(self.tls(&format!("{key}.tls"), value)?),
             None => None,
         };
         endpoint.done();
-        Ok(Endpoint {
+        Ok(Some(Endpoint {
             port,
             interface,
             tls,
-        })
+            shared,
+        }))
     }
 
     fn tls(&self, key: &str, value: &Value) -> Result<TlsFiles, StartError> {
@@ -648,28 +768,43 @@ impl<'a> Reader<'a> {
         Ok(files)
     }
 
-    fn path_service(&self, key: &str, value: &Value) -> Result<PathService, StartError> {
+    fn path_service(&self, key: &str, value: &Value) -> Result<Option<PathService>, StartError> {
         let path = self.obj(key, value)?;
         let service = match path.required_str("type")? {
-            "static" => PathService::Static(self.static_path(key, &path)?),
+            "static" => match self.static_path(key, &path)? {
+                Some(options) => PathService::Static(options),
+                None => return Ok(None),
+            },
             "websocket" => PathService::WebSocket(self.websocket(key, &path, false)?),
             "redirect" => PathService::Redirect(path.required_str("url")?.to_string()),
-            "json" => PathService::Json(path.required("value")?.clone()),
+            "json" => {
+                if let Some(options) = path.get("options") {
+                    let options = self.obj(&format!("{key}.options"), options)?;
+                    options.ignore("prettify", "JSON is sent compact");
+                    options.ignore("allow_cross_origin", "no CORS headers are sent");
+                    options.ignore("discourage_caching", "no caching headers are sent for JSON");
+                    options.done();
+                }
+                PathService::Json(path.required("value")?.clone())
+            }
             "nodeinfo" => PathService::NodeInfo,
             other => {
-                return Err(self.error(
-                    &format!("{key}.type"),
-                    format!("path type `{other}` is not supported; wssnode serves `static`, `websocket`, `redirect`, `json` and `nodeinfo`"),
-                ))
+                self.refuse(&format!("{key}.type"), unsupported_path(other));
+                return Ok(None);
             }
         };
         path.done_except(&["options"]);
-        Ok(service)
+        Ok(Some(service))
     }
 
-    fn static_path(&self, key: &str, path: &Obj<'_, '_>) -> Result<StaticOptions, StartError> {
+    fn static_path(
+        &self,
+        key: &str,
+        path: &Obj<'_, '_>,
+    ) -> Result<Option<StaticOptions>, StartError> {
         if path.get("package").is_some() {
-            return Err(self.error(&format!("{key}.package"), "serving files from a Python package is not possible; copy them into a folder and name it in `directory`"));
+            self.refuse(&format!("{key}.package"), "serving files from a Python package is not possible; copy them into a folder and name it in `directory`");
+            return Ok(None);
         }
         path.ignore("resource", "Python package resources are not served");
         let named = path.required_str("directory")?;
@@ -679,10 +814,12 @@ impl<'a> Reader<'a> {
             // Crossbar's default: 12 hours.
             cache_timeout: Some(43_200),
             mime_types: Vec::new(),
+            default_file: None,
         };
         if let Some(value) = path.get("options") {
             let opts = self.obj(&format!("{key}.options"), value)?;
             options.directory_listing = opts.bool("enable_directory_listing")?.unwrap_or(false);
+            options.default_file = opts.str("default_file")?.map(str::to_string);
             match opts.get("cache_timeout") {
                 None => {}
                 Some(Value::Null) => options.cache_timeout = None,
@@ -707,7 +844,7 @@ impl<'a> Reader<'a> {
             }
             opts.done();
         }
-        Ok(options)
+        Ok(Some(options))
     }
 
     fn websocket(
@@ -744,6 +881,7 @@ impl<'a> Reader<'a> {
             close_handshake_timeout_ms: 2_000,
             allowed_origins: vec!["*".to_string()],
             auth: Auth::default(),
+            auth_given: false,
         };
         if let Some(value) = obj.get("options") {
             let opts = self.obj(&format!("{key}.options"), value)?;
@@ -791,6 +929,7 @@ impl<'a> Reader<'a> {
                 "tcp_nodelay",
                 "auto_ping_size",
                 "require_websocket_subprotocol",
+                "allow_null_origin",
                 "show_server_version",
                 "external_port",
                 "enable_hixie76",
@@ -808,6 +947,7 @@ impl<'a> Reader<'a> {
         }
         if let Some(value) = obj.get("auth") {
             options.auth = self.auth(&format!("{key}.auth"), value)?;
+            options.auth_given = true;
         } else {
             // Crossbar's default when `auth` is absent: anonymous with role `anonymous`.
             options.auth.anonymous = Some("anonymous".to_string());
@@ -825,7 +965,8 @@ impl<'a> Reader<'a> {
             match config.str("type")? {
                 Some("static") | None => {}
                 Some(other) => {
-                    return Err(self.error(&format!("{method_key}.type"), format!("`{other}` authentication (authenticator procedures) is not supported; use `static` principals")))
+                    self.refuse(&format!("{method_key}.type"), format!("`{other}` authentication (an authenticator procedure of yours) is not supported; list `static` principals"));
+                    continue;
                 }
             }
             match method.as_str() {
@@ -833,7 +974,10 @@ impl<'a> Reader<'a> {
                     out.anonymous = Some(config.str("role")?.unwrap_or("anonymous").to_string());
                 }
                 "ticket" | "tls" => {
-                    let principals = self.obj(&format!("{method_key}.principals"), config.required("principals")?)?;
+                    let principals = self.obj(
+                        &format!("{method_key}.principals"),
+                        config.required("principals")?,
+                    )?;
                     for (authid, value) in principals.map {
                         let p_key = format!("{method_key}.principals.{}", quote_key(authid));
                         let principal = self.obj(&p_key, value)?;
@@ -847,9 +991,14 @@ impl<'a> Reader<'a> {
                             };
                             print.replace(':', "").to_ascii_lowercase()
                         };
-                        principal.allow("realm");
+                        let realm = principal.str("realm")?.map(str::to_string);
                         principal.done_except(&["certificate-sha1", "certificate-sha256"]);
-                        let entry = (authid.clone(), secret, role);
+                        let entry = Principal {
+                            authid: authid.clone(),
+                            secret,
+                            role,
+                            realm,
+                        };
                         if method == "ticket" {
                             out.ticket.push(entry)
                         } else {
@@ -858,7 +1007,8 @@ impl<'a> Reader<'a> {
                     }
                 }
                 other => {
-                    return Err(self.error(&method_key, format!("authentication method `{other}` is not supported; wssnode offers `anonymous`, `ticket` and `tls`")))
+                    self.refuse(&method_key, unsupported_auth(other));
+                    continue;
                 }
             }
             config.done_except(&["principals", "role"]);
@@ -997,6 +1147,63 @@ fn string_list(reader: &Reader<'_>, key: &str, value: &Value) -> Result<Vec<Stri
         .collect()
 }
 
+/// What to say about a transport type we do not serve.
+fn unsupported_transport(kind: &str) -> String {
+    let advice = match kind {
+        "rawsocket" => "WAMP clients can use WebSocket instead: a `websocket` path of a `web` transport, or a `websocket` transport",
+        "universal" => "use a `web` transport: it serves HTTP and WebSocket on one port (RawSocket and MQTT are not offered)",
+        "mqtt" => "MQTT is not offered; connect MQTT clients through a bridge, or use WAMP over WebSocket",
+        "flashpolicy" => "Flash is gone; remove this transport",
+        _ => "use `web` (with a `websocket` path) or `websocket`",
+    };
+    format!("transport type `{kind}` is not supported; {advice}")
+}
+
+/// What to say about a web path type we do not serve.
+fn unsupported_path(kind: &str) -> String {
+    let advice = match kind {
+        "longpoll" => "WAMP clients without WebSocket are rare today; use the `websocket` path",
+        "caller" | "publisher" | "webhook" => "the HTTP-to-WAMP bridge is not offered; call or publish from a WAMP client (e.g. autobahn) instead",
+        "resource" | "wsgi" | "wap" => "Python web resources cannot run in wssnode; serve them from their own server and `redirect` to it",
+        "archive" => "serve the unpacked files with a `static` path",
+        "upload" => "file uploads are not offered; use your own upload service",
+        "path" => "nested path trees are not offered; list each path at the transport's `paths`",
+        "websocket-reverseproxy" | "reverseproxy" => "proxying is not offered; put a reverse proxy (nginx, Caddy) in front",
+        "cgi" => "CGI is not offered",
+        _ => "wssnode serves `static`, `websocket`, `redirect`, `json` and `nodeinfo`",
+    };
+    format!("path type `{kind}` is not supported; {advice}")
+}
+
+/// What to say about an authentication method we do not offer.
+fn unsupported_auth(method: &str) -> String {
+    let advice = match method {
+        "wampcra" | "scram" => "use `ticket` (over TLS the ticket is as safe on the wire)",
+        "cryptosign" => "use `tls` client certificates, or `ticket`",
+        "cookie" => "use `ticket`; cookie tracking is not offered",
+        _ => "wssnode offers `anonymous`, `ticket` and `tls`",
+    };
+    format!("authentication method `{method}` is not supported; {advice}")
+}
+
+/// Crossbar lets several workers share a port (`shared: true`); wssnode is one process and
+/// listens once: identical shared endpoints after the first are dropped with a warning.
+fn merge_shared_ports(mut routers: Vec<Router>, reader: &Reader<'_>) -> Vec<Router> {
+    let mut seen: Vec<(Option<String>, u16)> = Vec::new();
+    for router in &mut routers {
+        router.transports.retain(|t| {
+            let at = (t.endpoint.interface.clone(), t.endpoint.port);
+            if t.endpoint.port != 0 && seen.contains(&at) && t.endpoint.shared {
+                reader.warn(format!("`{}` shares port {} with an earlier transport; wssnode listens once and serves it there", t.key, t.endpoint.port));
+                return false;
+            }
+            seen.push(at);
+            true
+        });
+    }
+    routers
+}
+
 /// A Crossbar path key as a URL path: `"/"` stays, `"ws"` becomes `"/ws"`.
 fn url_path(name: &str) -> String {
     let trimmed = name.trim_matches('/');
@@ -1094,6 +1301,81 @@ mod tests {
             err.contains("transports[0].type") && err.contains("rawsocket"),
             "{err}"
         );
+    }
+
+    /// Every JSON pointer in a value, for mutating each place in turn.
+    fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
+        out.push(at.clone());
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    pointers(
+                        v,
+                        format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                        out,
+                    );
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    pointers(v, format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn any_value_at_any_key_of_crossbars_configs_is_an_answer_not_a_panic() {
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/crossbar-configs");
+        let Ok(entries) = std::fs::read_dir(&corpus) else {
+            panic!("the Crossbar config corpus is not at {}", corpus.display());
+        };
+        let garbage = [
+            Value::Null,
+            serde_json::json!(0),
+            serde_json::json!(-1),
+            serde_json::json!(1e300),
+            serde_json::json!("x"),
+            serde_json::json!([]),
+            serde_json::json!({}),
+            serde_json::json!([[{"type": null}]]),
+            serde_json::json!(true),
+        ];
+        let mut parses = 0;
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let mut config: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let mut places = Vec::new();
+            pointers(&config, String::new(), &mut places);
+            for place in places.iter().filter(|p| !p.is_empty()) {
+                for junk in &garbage {
+                    // Swap the junk in, parse, swap the original back.
+                    let Some(slot) = config.pointer_mut(place) else {
+                        continue;
+                    };
+                    let original = std::mem::replace(slot, junk.clone());
+                    let result = std::panic::catch_unwind(|| {
+                        parse_value(Path::new("/node"), Path::new("/node/config.json"), &config)
+                            .map(|_| ())
+                    });
+                    assert!(
+                        result.is_ok(),
+                        "{}: {place} = {junk} panicked",
+                        path.display()
+                    );
+                    parses += 1;
+                    if let Some(slot) = config.pointer_mut(place) {
+                        *slot = original;
+                    }
+                }
+            }
+        }
+        assert!(parses > 10_000, "only {parses} variants");
     }
 
     #[test]

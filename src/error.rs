@@ -34,6 +34,8 @@ pub enum StartError {
         /// What is wrong and what to do.
         problem: String,
     },
+    /// Features the config asks for that wssnode does not serve, one error each.
+    Refused(Vec<StartError>),
     /// The command line is wrong.
     Usage(String),
 }
@@ -69,6 +71,10 @@ impl fmt::Display for StartError {
                 "`{key}`: `{named}` (resolved to `{}`): {problem}",
                 resolved.display()
             ),
+            StartError::Refused(all) => {
+                let lines: Vec<String> = all.iter().map(ToString::to_string).collect();
+                write!(f, "{}", lines.join("\n"))
+            }
             StartError::Usage(text) => write!(f, "{text}"),
         }
     }

@@ -31,6 +31,7 @@ wssnode: static HTTPS and a WAMP v2 router over secure WebSocket, from a Crossba
 Usage:
   wssnode [OPTIONS] [DIR]            serve the node in DIR (default ./node): DIR/config.json
   wssnode check [OPTIONS] DIR        run every start-up check without serving; exit 0 if all pass
+  wssnode check --config-only DIR    check DIR/config.json alone, without opening the files it names
   wssnode init DIR                   write a new node directory: config.json and a self-signed pair
 
 Options:
@@ -44,7 +45,7 @@ release build (femme's choice).";
 /// What the command line asks for.
 enum Command {
     Serve(PathBuf),
-    Check(PathBuf),
+    Check(PathBuf, bool),
     Init(PathBuf),
     Help,
     Version,
@@ -56,11 +57,13 @@ fn parse_args(args: &[String]) -> Result<(Command, log::LevelFilter), StartError
         .and_then(|l| l.parse().ok())
         .unwrap_or(log::LevelFilter::Info);
     let mut words = Vec::new();
+    let mut config_only = false;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok((Command::Help, level)),
             "-V" | "--version" => return Ok((Command::Version, level)),
+            "--config-only" => config_only = true,
             "--log-level" => {
                 let value = iter.next().ok_or_else(|| {
                     StartError::Usage(
@@ -91,7 +94,7 @@ fn parse_args(args: &[String]) -> Result<(Command, log::LevelFilter), StartError
         }
     };
     let command = match words.first().map(String::as_str) {
-        Some("check") => Command::Check(dir(&words[1..])?),
+        Some("check") => Command::Check(dir(&words[1..])?, config_only),
         Some("init") if words.len() == 2 => Command::Init(PathBuf::from(&words[1])),
         Some("init") => {
             return Err(StartError::Usage(
@@ -119,7 +122,8 @@ fn main() {
             Ok(())
         }
         Command::Init(dir) => init(&dir),
-        Command::Check(dir) => check(&dir),
+        Command::Check(dir, false) => check(&dir),
+        Command::Check(dir, true) => check_config_only(&dir),
         Command::Serve(dir) => {
             femme::with_level(level);
             async_std::task::block_on(serve(&dir))
@@ -131,7 +135,14 @@ fn main() {
 }
 
 fn fail(e: StartError) -> ! {
-    eprintln!("Error: {e}");
+    match e {
+        StartError::Refused(all) => {
+            for e in all {
+                eprintln!("Error: {e}");
+            }
+        }
+        e => eprintln!("Error: {e}"),
+    }
     std::process::exit(1);
 }
 
@@ -152,6 +163,21 @@ fn check(dir: &Path) -> Result<(), StartError> {
         ready.config.file.display(),
         ready.transports.len(),
         ready.warnings.len()
+    );
+    Ok(())
+}
+
+/// `wssnode check --config-only DIR`: the config alone, without opening the files it names.
+fn check_config_only(dir: &Path) -> Result<(), StartError> {
+    let config = config::load(dir)?;
+    for warning in &config.warnings {
+        println!("warning: {warning}");
+    }
+    let transports: usize = config.routers.iter().map(|r| r.transports.len()).sum();
+    println!(
+        "{}: wssnode can serve everything this config asks for ({transports} transport(s), {} warning(s))",
+        config.file.display(),
+        config.warnings.len()
     );
     Ok(())
 }

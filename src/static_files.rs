@@ -52,7 +52,12 @@ pub async fn serve<S>(site: &StaticSite, url_path: &str, req: &tide::Request<S>)
         res.insert_header("Allow", "GET, HEAD");
         return res;
     }
-    let Some(mut path) = resolve(&site.root, url_path) else {
+    let resolved = resolve(&site.root, url_path).or_else(|| {
+        // Single-page apps: unknown paths get the app's page.
+        let fallback = site.options.default_file.as_deref()?;
+        resolve(&site.root, fallback).filter(|p| p.is_file())
+    });
+    let Some(mut path) = resolved else {
         return not_found();
     };
     if path.is_dir() {

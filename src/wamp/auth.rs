@@ -1,7 +1,7 @@
 //! Authentication (`auth` of a WebSocket path, Crossbar's static forms: anonymous, ticket,
 //! tls) and authorization (a role's `permissions`, most specific URI first).
 
-use crate::config::{Auth, Permission, Role};
+use crate::config::{Auth, Permission, Principal, Role};
 use crate::lifecycle::ConnInfo;
 use crate::wamp::uri;
 use serde_json::{Map, Value};
@@ -32,7 +32,12 @@ pub enum HelloOutcome {
 }
 
 /// Chooses and runs an authentication method for a HELLO.
-pub fn hello(auth: &Auth, details: &Map<String, Value>, conn: &ConnInfo) -> HelloOutcome {
+pub fn hello(
+    auth: &Auth,
+    realm: &str,
+    details: &Map<String, Value>,
+    conn: &ConnInfo,
+) -> HelloOutcome {
     let offered: Vec<&str> = match details.get("authmethods") {
         Some(Value::Array(methods)) => methods.iter().filter_map(Value::as_str).collect(),
         _ => vec!["anonymous"],
@@ -61,7 +66,7 @@ pub fn hello(auth: &Auth, details: &Map<String, Value>, conn: &ConnInfo) -> Hell
                     ),
                 };
             }
-            "tls" if !auth.tls.is_empty() => return tls(auth, claimed, conn),
+            "tls" if !auth.tls.is_empty() => return tls(auth, realm, claimed, conn),
             _ => {}
         }
     }
@@ -76,7 +81,7 @@ pub fn hello(auth: &Auth, details: &Map<String, Value>, conn: &ConnInfo) -> Hell
 }
 
 /// The identity is the certificate the connection presented, never what the client says.
-fn tls(auth: &Auth, claimed: Option<&str>, conn: &ConnInfo) -> HelloOutcome {
+fn tls(auth: &Auth, realm: &str, claimed: Option<&str>, conn: &ConnInfo) -> HelloOutcome {
     let refused =
         || HelloOutcome::Abort("wamp.error.not_authorized", "authentication failed".into());
     let Some((sha1, sha256)) = &conn.client_cert else {
@@ -85,12 +90,12 @@ fn tls(auth: &Auth, claimed: Option<&str>, conn: &ConnInfo) -> HelloOutcome {
     let principal = auth
         .tls
         .iter()
-        .find(|(_, print, _)| equal_secret(print, sha1) || equal_secret(print, sha256));
+        .find(|p| equal_secret(&p.secret, sha1) || equal_secret(&p.secret, sha256));
     match principal {
-        Some((authid, _, role)) if claimed.is_none_or(|c| c == authid) => {
+        Some(p) if claimed.is_none_or(|c| c == p.authid) && may_join(p, realm) => {
             HelloOutcome::Welcome(Identity {
-                authid: authid.clone(),
-                authrole: role.clone(),
+                authid: p.authid.clone(),
+                authrole: p.role.clone(),
                 authmethod: "tls",
             })
         }
@@ -99,20 +104,25 @@ fn tls(auth: &Auth, claimed: Option<&str>, conn: &ConnInfo) -> HelloOutcome {
 }
 
 /// Checks a ticket for `authid`; the same answer whether the authid or the ticket was wrong.
-pub fn check_ticket(auth: &Auth, authid: &str, ticket: &str) -> Option<Identity> {
+pub fn check_ticket(auth: &Auth, realm: &str, authid: &str, ticket: &str) -> Option<Identity> {
     let mut found = None;
-    for (id, secret, role) in &auth.ticket {
+    for p in &auth.ticket {
         // Compare every entry, so timing does not tell which authids exist.
-        let ok = equal_secret(secret, ticket);
-        if ok && id == authid {
+        let ok = equal_secret(&p.secret, ticket);
+        if ok && p.authid == authid && may_join(p, realm) {
             found = Some(Identity {
-                authid: id.clone(),
-                authrole: role.clone(),
+                authid: p.authid.clone(),
+                authrole: p.role.clone(),
                 authmethod: "ticket",
             });
         }
     }
     found
+}
+
+/// A principal with a `realm` may join only that realm.
+fn may_join(principal: &Principal, realm: &str) -> bool {
+    principal.realm.as_deref().is_none_or(|r| r == realm)
 }
 
 /// Constant-time comparison of two secrets.
@@ -193,12 +203,22 @@ mod tests {
 
     #[test]
     fn tickets_need_both_parts_right() {
+        let joe = Principal {
+            authid: "joe".into(),
+            secret: "s3cret".into(),
+            role: "user".into(),
+            realm: Some("realm1".into()),
+        };
         let auth = Auth {
-            ticket: vec![("joe".into(), "s3cret".into(), "user".into())],
+            ticket: vec![joe],
             ..Auth::default()
         };
-        assert!(check_ticket(&auth, "joe", "s3cret").is_some());
-        assert!(check_ticket(&auth, "joe", "wrong").is_none());
-        assert!(check_ticket(&auth, "ann", "s3cret").is_none());
+        assert!(check_ticket(&auth, "realm1", "joe", "s3cret").is_some());
+        assert!(check_ticket(&auth, "realm1", "joe", "wrong").is_none());
+        assert!(check_ticket(&auth, "realm1", "ann", "s3cret").is_none());
+        assert!(
+            check_ticket(&auth, "realm2", "joe", "s3cret").is_none(),
+            "the principal's realm only"
+        );
     }
 }

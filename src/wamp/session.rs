@@ -85,7 +85,7 @@ impl WampSession {
                 &format!("no realm `{realm_name}` on this router"),
             );
         };
-        match auth::hello(&self.options.auth, &details, &self.info) {
+        match auth::hello(&self.options.auth, &realm_name, &details, &self.info) {
             HelloOutcome::Welcome(identity) => self.welcome(realm, identity, &details),
             HelloOutcome::ChallengeTicket { authid } => {
                 self.out.send(message::encode(vec![
@@ -178,7 +178,12 @@ impl Session for WampSession {
                 else {
                     return Ok(());
                 };
-                match auth::check_ticket(&self.options.auth, &authid, &signature) {
+                match auth::check_ticket(
+                    &self.options.auth,
+                    &realm.config.name,
+                    &authid,
+                    &signature,
+                ) {
                     Some(identity) => self.welcome(realm, identity, &details),
                     None => self.abort("wamp.error.not_authorized", "authentication failed"),
                 }

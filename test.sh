@@ -5,3 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 cargo test
 interop/run.sh
+interop/autobahn_testsuite.sh

@@ -7,9 +7,11 @@
 //! are resolved against the node directory here, once; serving code never reads the file.
 
 use crate::error::StartError;
+use crate::limits::Limits;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A whole node: what `config.json` asks for, resolved against the node directory.
 #[derive(Debug, Clone)]
@@ -118,6 +120,8 @@ pub struct Transport {
     pub paths: Vec<(String, PathService)>,
     /// `hsts`: send Strict-Transport-Security (seconds) on TLS responses.
     pub hsts_max_age: Option<u64>,
+    /// Timeouts and the connection cap.
+    pub limits: Limits,
 }
 
 /// The `type` of a transport.
@@ -614,10 +618,12 @@ impl<'a> Reader<'a> {
         transport.allow("id");
         transport.ignore("debug", "use RUST_LOG=debug");
         let mut hsts_max_age = None;
+        let mut limits = Limits::default();
         let paths = match kind {
             TransportKind::Web => {
                 if let Some(options) = transport.get("options") {
-                    hsts_max_age = self.web_options(&format!("{key}.options"), options)?;
+                    hsts_max_age =
+                        self.web_options(&format!("{key}.options"), options, &mut limits)?;
                 }
                 let paths_value = transport.required("paths")?;
                 let paths = self.obj(&format!("{key}.paths"), paths_value)?;
@@ -648,7 +654,8 @@ impl<'a> Reader<'a> {
                 out
             }
             TransportKind::WebSocket | TransportKind::Testee => {
-                let options = self.websocket(key, &transport, kind == TransportKind::Testee)?;
+                let testee = kind == TransportKind::Testee;
+                let options = self.websocket(key, &transport, testee, Some(&mut limits))?;
                 vec![("/".to_string(), PathService::WebSocket(options))]
             }
         };
@@ -660,11 +667,18 @@ impl<'a> Reader<'a> {
             endpoint,
             paths,
             hsts_max_age,
+            limits,
         }))
     }
 
-    fn web_options(&self, key: &str, value: &Value) -> Result<Option<u64>, StartError> {
+    fn web_options(
+        &self,
+        key: &str,
+        value: &Value,
+        limits: &mut Limits,
+    ) -> Result<Option<u64>, StartError> {
         let options = self.obj(key, value)?;
+        self.limits(&options, limits)?;
         let hsts = options.bool("hsts")?.unwrap_or(false);
         // Crossbar's default max-age: one year.
         let max_age = options.u64("hsts_max_age")?.unwrap_or(31_536_000);
@@ -775,7 +789,7 @@ impl<'a> Reader<'a> {
                 Some(options) => PathService::Static(options),
                 None => return Ok(None),
             },
-            "websocket" => PathService::WebSocket(self.websocket(key, &path, false)?),
+            "websocket" => PathService::WebSocket(self.websocket(key, &path, false, None)?),
             "redirect" => PathService::Redirect(path.required_str("url")?.to_string()),
             "json" => {
                 if let Some(options) = path.get("options") {
@@ -847,11 +861,35 @@ impl<'a> Reader<'a> {
         Ok(Some(options))
     }
 
+    /// wssnode's own transport limits, in a transport's `options`.
+    fn limits(&self, options: &Obj<'_, '_>, limits: &mut Limits) -> Result<(), StartError> {
+        let millis = |name: &'static str| -> Result<Option<Duration>, StartError> {
+            Ok(options
+                .u64(name)?
+                .map(|ms| Duration::from_millis(ms.max(1))))
+        };
+        if let Some(d) = millis("tls_handshake_timeout")? {
+            limits.tls_handshake = d;
+        }
+        if let Some(d) = millis("request_head_timeout")? {
+            limits.request_head = d;
+        }
+        if let Some(d) = millis("keepalive_timeout")? {
+            limits.keepalive = d;
+        }
+        if let Some(n) = options.u64("max_connections")? {
+            limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+        }
+        Ok(())
+    }
+
+    /// A websocket path's or transport's settings; `limits` is given for transports.
     fn websocket(
         &self,
         key: &str,
         obj: &Obj<'_, '_>,
         testee: bool,
+        limits: Option<&mut Limits>,
     ) -> Result<WebSocketOptions, StartError> {
         obj.ignore("url", "the URL is only informational");
         obj.ignore("debug", "use RUST_LOG=debug");
@@ -885,6 +923,9 @@ impl<'a> Reader<'a> {
         };
         if let Some(value) = obj.get("options") {
             let opts = self.obj(&format!("{key}.options"), value)?;
+            if let Some(limits) = limits {
+                self.limits(&opts, limits)?;
+            }
             let size = |name: &'static str| -> Result<Option<usize>, StartError> {
                 Ok(opts
                     .u64(name)?

@@ -2,6 +2,7 @@
 //! a count of open WebSockets so the node can wait for their closing handshakes, and what
 //! each connection knows about its peer.
 
+use crate::limits::ConnectionSlot;
 use async_std::channel::{bounded, Receiver, Sender};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -85,6 +86,10 @@ pub struct ConnInfo {
     pub tls: bool,
     /// SHA-1 and SHA-256 fingerprints (lower-case hex) of the client certificate, if any.
     pub client_cert: Option<(String, String)>,
+    /// The connection's place under `max_connections`, held while any part of it lives;
+    /// never read, only dropped.
+    #[allow(dead_code)]
+    pub slot: Option<Arc<ConnectionSlot>>,
 }
 
 impl ConnInfo {
@@ -94,6 +99,7 @@ impl ConnInfo {
             peer: SocketAddr::from(([0, 0, 0, 0], 0)),
             tls: false,
             client_cert: None,
+            slot: None,
         }
     }
 }

@@ -5,15 +5,14 @@
 use crate::config::Transport;
 use crate::error::StartError;
 use crate::lifecycle::{ConnInfo, Lifecycle};
+use crate::limits::{ConnectionCount, ConnectionSlot, Limits, ReadDeadline, Timed};
 use crate::web::State;
 use async_std::net::{TcpListener, TcpStream};
 use futures_lite::FutureExt;
 use futures_rustls::TlsAcceptor;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
-
-/// How long a client has to finish the TLS handshake.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Binds the transport's endpoint: one interface, or all of them (IPv6 and IPv4).
 pub async fn bind(transport: &Transport) -> Result<TcpListener, StartError> {
@@ -57,8 +56,10 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     app: tide::Server<State>,
     lifecycle: Lifecycle,
+    limits: Limits,
 ) {
     let shutdown = lifecycle.shutdown_signal();
+    let open = Arc::new(ConnectionCount::default());
     loop {
         let accepted = async { Some(listener.accept().await) }
             .or(async {
@@ -76,30 +77,45 @@ pub async fn serve(
                 continue;
             }
         };
+        // Over the cap: close at once, so the client knows and the others are not slowed.
+        let Some(slot) = open.admit(limits.max_connections) else {
+            log::debug!(
+                "connection refused {peer}: max_connections ({}) reached",
+                limits.max_connections
+            );
+            drop(tcp);
+            continue;
+        };
         // Without TCP_NODELAY each small response waits ~40 ms on delayed ACKs.
         let _ = tcp.set_nodelay(true);
         let app = app.clone();
         let tls = tls.clone();
-        async_std::task::spawn(async move { connection(tcp, peer, tls, app).await });
+        async_std::task::spawn(async move { connection(tcp, peer, tls, app, limits, slot).await });
     }
 }
 
-/// One connection: TLS (if any), then HTTP.
+/// One connection: TLS (if any), then HTTP, every read held to the current deadline.
 async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
     app: tide::Server<State>,
+    limits: Limits,
+    slot: ConnectionSlot,
 ) {
+    let slot = Some(Arc::new(slot));
+    let deadline = ReadDeadline::new(limits.request_head);
     let Some(acceptor) = tls else {
         let info = ConnInfo {
             peer,
             tls: false,
             client_cert: None,
+            slot,
         };
-        return http(tcp, info, app).await;
+        let io = async_dup::Arc::new(async_dup::Mutex::new(Timed::new(tcp, deadline.clone())));
+        return http(io, info, app, deadline, limits).await;
     };
-    let stream = match async_std::future::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+    let stream = match async_std::future::timeout(limits.tls_handshake, acceptor.accept(tcp)).await
     {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
@@ -108,7 +124,8 @@ async fn connection(
         }
         Err(_) => {
             log::info!(
-                "tls handshake failed {peer}: not finished within {TLS_HANDSHAKE_TIMEOUT:?}"
+                "tls handshake failed {peer}: not finished within {:?}",
+                limits.tls_handshake
             );
             return;
         }
@@ -128,25 +145,40 @@ async fn connection(
         peer,
         tls: true,
         client_cert,
+        slot,
     };
     // async-h1 needs a cloneable stream; the mutex is held only within one poll.
-    let stream = async_dup::Arc::new(async_dup::Mutex::new(stream));
-    http(stream, info, app).await
+    let io = async_dup::Arc::new(async_dup::Mutex::new(Timed::new(stream, deadline.clone())));
+    http(io, info, app, deadline, limits).await
 }
 
-async fn http<IO>(io: IO, info: ConnInfo, app: tide::Server<State>)
-where
+/// Serves HTTP requests until the connection closes, idles out or upgrades.
+async fn http<IO>(
+    io: IO,
+    info: ConnInfo,
+    app: tide::Server<State>,
+    deadline: Arc<ReadDeadline>,
+    limits: Limits,
+) where
     IO: async_std::io::Read + async_std::io::Write + Clone + Send + Sync + Unpin + 'static,
 {
     let peer = info.peer;
-    // async-h1 gives a client 60 s to send each request head (also the keep-alive idle time).
     let result = async_h1::server::accept(io, |mut req| {
         let app = app.clone();
         let info = info.clone();
+        let deadline = deadline.clone();
         async move {
+            // The head is in: no deadline while the request is handled.
+            deadline.set(None);
             req.set_peer_addr(Some(info.peer));
             req.ext_mut().insert(info);
-            app.respond(req).await
+            let res: http_types::Response = app.respond(req).await?;
+            // An upgraded connection belongs to the WebSocket, which has its own timeouts;
+            // otherwise the next request head must come within the keep-alive time.
+            if res.status() != http_types::StatusCode::SwitchingProtocols {
+                deadline.set(Some(limits.keepalive));
+            }
+            Ok(res)
         }
     })
     .await;

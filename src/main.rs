@@ -10,6 +10,7 @@ mod ciphers;
 mod config;
 mod error;
 mod lifecycle;
+mod limits;
 mod listener;
 mod node;
 mod selfsigned;

@@ -178,11 +178,13 @@ pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartErr
             .as_ref()
             .map(|t| futures_rustls::TlsAcceptor::from(t.config.clone()));
         let app = web::app(site);
+        let limits = ready.transport.limits;
         tasks.push(async_std::task::spawn(listener::serve(
             listener,
             acceptor,
             app,
             lifecycle.clone(),
+            limits,
         )));
     }
     for task in tasks {

@@ -1,30 +1,17 @@
 //! wssnode: a Crossbar.io-style node in one binary. Serves a node directory's static site
 //! over HTTPS and a WAMP v2 router over secure WebSocket, from Crossbar's `config.json`.
 //!
-//! This file is the command line and the wiring; each concern has its own module.
+//! This file is the command line; the modules are in the library (`lib.rs`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms)]
 
-mod ciphers;
-mod config;
-mod error;
-mod lifecycle;
-mod limits;
-mod listener;
-mod node;
-mod selfsigned;
-mod static_files;
-mod tls;
-mod wamp;
-mod web;
-mod ws;
-
-use error::StartError;
 use futures_lite::StreamExt;
-use lifecycle::Lifecycle;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use wssnode::error::StartError;
+use wssnode::lifecycle::Lifecycle;
+use wssnode::{config, node, selfsigned};
 
 const HELP: &str = "\
 wssnode: static HTTPS and a WAMP v2 router over secure WebSocket, from a Crossbar.io node directory.

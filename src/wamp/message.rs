@@ -86,7 +86,9 @@ impl Payload {
     }
 }
 
-/// A message a client may send to the router.
+/// A message a client may send to the router. Fields are named as in the spec's layout
+/// shown on each variant.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientMessage {
     /// `[HELLO, Realm|uri, Details|dict]`

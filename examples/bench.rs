@@ -6,6 +6,8 @@
 //!     cargo run --release --example bench -- rpc --url … --ca … --callers 4 --inflight 8
 //!     cargo run --release --example bench -- sessions --url … --ca … --sessions 1000 --pid $(pidof wssnode)
 //!
+//! `--pid` takes a comma-separated list; their resident memory is summed.
+//!
 //! Prints one JSON line and one human line. Every run is bounded by `--seconds` (default 5).
 
 use async_std::net::TcpStream;
@@ -37,7 +39,8 @@ struct Opts {
     callers: usize,
     inflight: usize,
     sessions: usize,
-    pid: Option<u32>,
+    /// Processes whose memory is summed (Crossbar runs a controller and a router worker).
+    pids: Vec<u32>,
 }
 
 fn parse() -> Opts {
@@ -53,7 +56,7 @@ fn parse() -> Opts {
         callers: 4,
         inflight: 8,
         sessions: 1000,
-        pid: None,
+        pids: Vec::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -80,7 +83,7 @@ fn parse() -> Opts {
             "--callers" => o.callers = number() as usize,
             "--inflight" => o.inflight = number() as usize,
             "--sessions" => o.sessions = number() as usize,
-            "--pid" => o.pid = Some(number() as u32),
+            "--pid" => o.pids = value.split(',').filter_map(|p| p.trim().parse().ok()).collect(),
             other => panic!("unknown argument {other}; see the header of examples/bench.rs"),
         }
         i += 2;
@@ -149,12 +152,19 @@ fn percentiles(mut samples: Vec<u64>) -> (f64, f64) {
     (at(0.50), at(0.99))
 }
 
-/// Resident memory of a process in MB, from /proc.
-fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+/// Resident memory of processes in MB, summed, from /proc.
+fn rss_mb(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    let mut total = 0.0;
+    for pid in pids {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        total += kb / 1024.0;
+    }
+    Some(total)
 }
 
 async fn pubsub(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
@@ -288,7 +298,7 @@ async fn rpc(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
 }
 
 async fn sessions(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
-    let before = o.pid.and_then(rss_mb);
+    let before = rss_mb(&o.pids);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(o.seconds.max(30));
     let mut held = Vec::new();
@@ -315,7 +325,7 @@ async fn sessions(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
     let open_s = started.elapsed().as_secs_f64();
     // Hold them a moment so the server's memory settles.
     async_std::task::sleep(Duration::from_secs(2)).await;
-    let after = o.pid.and_then(rss_mb);
+    let after = rss_mb(&o.pids);
     let n = held.len();
     drop(held);
     json!({"mode": "sessions", "asked": o.sessions, "held": n, "failed": failed, "open_seconds": open_s,

@@ -23,7 +23,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # One RSA certificate for all three (Crossbar's default TLS 1.2 ciphers are RSA-only).
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -addext "basicConstraints=critical,CA:FALSE" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 mkdir -p "$work/www"
 head -c 1024 /dev/urandom > "$work/www/1k.bin"
 head -c 1048576 /dev/urandom > "$work/www/1m.bin"
@@ -43,14 +43,14 @@ node_config() { # port, static directory relative to the config's folder
       "options": {"max_message_size": 1048576}}}}]}]}
 JSON
 }
-wait_port() { for _ in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+wait_port() { for _ in $(seq 3000); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.01; done; return 1; }
 tree_pids() { # a pid and its descendants, comma-separated
   local all=$1 kids
   kids=$(pgrep -P "$1" || true)
   for k in $kids; do all="$all,$(tree_pids "$k")"; done
   echo "$all"
 }
-bench() { target/release/examples/bench "$@" --ca "$work/cert.pem" --seconds "$secs" | head -1; }
+bench() { target/release/examples/bench "$@" --ca "$work/cert.pem" --seconds "$secs" | sed -n 1p; }
 wrk_rate() { # url, connections, [extra header]; prints requests/s and MB/s
   local out
   out=$(wrk -t2 -c"$2" -d"${secs}s" ${3:+-H "$3"} "$1" 2>&1)
@@ -138,28 +138,33 @@ nginx -c "$work/nginx.conf" -p "$work" -s stop
 
 record "release binary: MB" wssnode "$(stat -c %s target/release/wssnode | awk '{printf "%.1f", $1/1048576}')"
 
-# One table: each figure for wssnode, for its peer, and the ratio (higher is better for
-# rates, lower for latency and memory; the ratio is wssnode ÷ peer).
+# One table: each figure for wssnode, for its peer (Crossbar for WAMP, nginx for HTTPS, and
+# Crossbar's static HTTPS too), and the ratio wssnode ÷ peer (rates: higher is better;
+# latency and memory: lower is better).
 python3 - "$results" <<'PY'
-import sys, collections
+import collections, re, sys
 rows = collections.OrderedDict()
 for line in open(sys.argv[1]):
     figure, server, value = line.rstrip("\n").split("|")
     rows.setdefault(figure, {})[server] = value
 def num(v):
-    try:
-        return float(v.split(" / ")[-1].replace("MB", "").replace("GB", "e3").replace("KB", "e-3"))
-    except ValueError:
+    m = re.match(r"^([0-9.]+)(GB|MB|KB)?$", v.split(" / ")[-1].strip())
+    if not m:
         return None
-print(f"{'figure':44} {'wssnode':>16} {'peer':>22} {'ratio':>8}")
+    return float(m.group(1)) * {"GB": 1024, "MB": 1, "KB": 1 / 1024, None: 1}[m.group(2)]
+def show(v):
+    n = num(v) if v != "-" else None
+    if n is None or " / " in v:
+        return v
+    return f"{n:,.0f}" if n >= 100 else f"{n:.2f}".rstrip("0").rstrip(".")
+print(f"| figure | wssnode | peer | wssnode ÷ peer |\n|---|---|---|---|")
 for figure, values in rows.items():
     w = values.get("wssnode", "-")
-    peer_name = "nginx" if figure.startswith(("HTTPS", "new TLS")) else "crossbar"
-    p = values.get(peer_name, "-")
-    ratio = ""
-    if num(w) and num(p):
-        ratio = f"{num(w) / num(p):.2f}"
-    print(f"{figure:44} {w:>16} {peer_name + ' ' + p:>22} {ratio:>8}")
-    if figure.startswith(("HTTPS", "new TLS")) and "crossbar" in values:
-        print(f"{'':44} {'':>16} {'crossbar ' + values['crossbar']:>22} {num(w) / num(values['crossbar']) if num(w) and num(values['crossbar']) else '':>8.2f}" if num(w) and num(values['crossbar']) else "")
+    peers = ["nginx", "crossbar"] if figure.startswith(("HTTPS", "new TLS")) else ["crossbar"]
+    for peer in peers:
+        if peer not in values and peer != peers[0]:
+            continue
+        p = values.get(peer, "-")
+        ratio = f"{num(w) / num(p):.2f}" if num(w) and p != "-" and num(p) else ""
+        print(f"| {figure} | {show(w)} | {peer} {show(p)} | {ratio} |")
 PY

@@ -5,18 +5,20 @@
 //!
 //!     cargo run --release --example soak -- --url wss://localhost:PORT/ws --ca CA.pem --pid PID --seconds 300
 
-use async_std::net::TcpStream;
-use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::Message;
 use futures_util::StreamExt;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-type Ws = async_tungstenite::WebSocketStream<futures_rustls::client::TlsStream<TcpStream>>;
+#[path = "common/wamp_client.rs"]
+mod wamp_client;
+use wamp_client::{next, send, tls_trusting, Ws};
+
+async fn join(url: &str, tls: &Arc<rustls::ClientConfig>) -> Result<Ws, String> {
+    wamp_client::join(url, "realm1", tls).await
+}
 
 struct Opts {
     url: String,
@@ -35,51 +37,6 @@ struct Stats {
     events: AtomicU64,
     churned: AtomicU64,
     errors: AtomicU64,
-}
-
-async fn join(url: &str, tls: &Arc<rustls::ClientConfig>) -> Result<Ws, String> {
-    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "wamp.2.json".parse().map_err(|_| "header")?,
-    );
-    let host = request.uri().host().unwrap_or("localhost").to_string();
-    let port = request.uri().port_u16().unwrap_or(443);
-    let tcp = TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| e.to_string())?;
-    let name = ServerName::try_from(host).map_err(|e| e.to_string())?;
-    let stream = futures_rustls::TlsConnector::from(tls.clone())
-        .connect(name, tcp)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut ws, _) = async_tungstenite::client_async(request, stream)
-        .await
-        .map_err(|e| e.to_string())?;
-    send(&mut ws, json!([1, "realm1", {"roles": {"caller": {}, "callee": {}, "publisher": {}, "subscriber": {}}}])).await?;
-    match next(&mut ws).await {
-        Some(v) if v[0] == 2 => Ok(ws),
-        other => Err(format!("no WELCOME: {other:?}")),
-    }
-}
-
-async fn send(ws: &mut Ws, v: Value) -> Result<(), String> {
-    ws.send(Message::Text(v.to_string().into()))
-        .await
-        .map_err(|e| e.to_string())
-}
-
-async fn next(ws: &mut Ws) -> Option<Value> {
-    loop {
-        let msg = async_std::future::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .ok()??;
-        match msg {
-            Ok(Message::Text(text)) => return serde_json::from_str(&text).ok(),
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => {}
-        }
-    }
 }
 
 /// Reads until a message of `kind` for `request` arrives; other messages are counted events.
@@ -236,18 +193,7 @@ fn main() {
         steady: arg("--steady").and_then(|s| s.parse().ok()).unwrap_or(200),
         churners: arg("--churners").and_then(|s| s.parse().ok()).unwrap_or(40),
     });
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&o.ca)
-        .expect("--ca PEM file")
-        .flatten()
-    {
-        let _ = roots.add(cert);
-    }
-    let tls = Arc::new(
-        rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    );
+    let tls = tls_trusting(&o.ca);
     let stats = Arc::new(Stats::default());
     let started = Instant::now();
     let until = started + Duration::from_secs(o.seconds);

@@ -8,20 +8,15 @@
 # Usage: interop/autobahn_testsuite.sh   (needs target/debug/wssnode and kosoku in target/venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source interop/lib.sh
 work=target/conformance
 rm -rf "$work" && mkdir -p "$work/node"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 cat > "$work/node/config.json" <<JSON
 {"version": 2, "workers": [{"type": "router", "transports": [{"type": "websocket.testee",
   "endpoint": {"type": "tcp", "port": $port, "interface": "127.0.0.1"}}]}]}
 JSON
-target/debug/wssnode "$work/node" > "$work/node.log" 2>&1 &
-node_pid=$!
-trap 'kill $node_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  grep -q "listening" "$work/node.log" 2>/dev/null && break
-  sleep 0.05
-done
+start_node target/debug/wssnode "$work/node" "$work/node.log"
 (cd "$work" && timeout 600 ../venv/bin/kosoku "127.0.0.1:$port" -p 4 -o reports > kosoku.out 2>&1) || true
 target/venv/bin/python - "$work/reports" <<'PY'
 import collections, glob, json, sys

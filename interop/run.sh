@@ -7,6 +7,7 @@
 # openssl, and /usr/bin/chromium for the browser check. `.ci/run` installs all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source interop/lib.sh
 checks=("${@:-python js browser}")
 checks=(${checks[@]})
 
@@ -15,15 +16,10 @@ rm -rf "$work" && mkdir -p "$work/node"
 node_dir=$work/node
 
 # A test CA and a server certificate for localhost, made fresh for this run.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj "/CN=wssnode interop CA" -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
-  -keyout "$node_dir/server_key.pem" -out "$work/server.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$work/san.ext"
-openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
-  -days 2 -extfile "$work/san.ext" -out "$node_dir/server_cert.pem" 2>/dev/null
+make_ca "$work" "wssnode interop CA"
+issue "$work" "$work/ca" "$node_dir/server_key.pem" "$node_dir/server_cert.pem" localhost
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 cat > "$node_dir/config.json" <<JSON
 {
   "version": 2,
@@ -51,13 +47,7 @@ cat > "$node_dir/config.json" <<JSON
 }
 JSON
 
-target/debug/wssnode "$node_dir" > "$work/node.log" 2>&1 &
-node_pid=$!
-trap 'kill $node_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  grep -q "listening" "$work/node.log" 2>/dev/null && break
-  sleep 0.05
-done
+start_node target/debug/wssnode "$node_dir" "$work/node.log"
 
 url="wss://localhost:$port/ws"
 status=0

@@ -5,12 +5,13 @@
 # well-behaved client saw an error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source interop/lib.sh
 seconds=${SOAK_SECONDS:-300}
 work=target/soak
 rm -rf "$work" && mkdir -p "$work/node/www"
 echo ok > "$work/node/www/index.html"
 cargo build --release --quiet --example soak
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 cat > "$work/node/config.json" <<JSON
 {"version": 2, "workers": [{"type": "router",
   "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": [{"uri": "", "match": "prefix",
@@ -20,9 +21,6 @@ cat > "$work/node/config.json" <<JSON
   "paths": {"/": {"type": "static", "directory": "www"}, "ws": {"type": "websocket"}}}]}]}
 JSON
 # No key or certificate: the node makes a self-signed pair, which the soak client trusts.
-target/release/wssnode "$work/node" > "$work/node.log" 2>&1 &
-node_pid=$!
-trap 'kill $node_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q listening "$work/node.log" 2>/dev/null && break; sleep 0.05; done
+start_node target/release/wssnode "$work/node" "$work/node.log"
 target/release/examples/soak --url "wss://localhost:$port/ws" --ca "$work/node/cert.pem" \
   --pid "$node_pid" --seconds "$seconds" --steady "${SOAK_SESSIONS:-200}" --churners "${SOAK_CHURNERS:-40}"

@@ -8,37 +8,28 @@
 #        interop/tls_scan.sh HOST:PORT CA.pem  scan a running node (CA.pem: its root, for the chain check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source interop/lib.sh
 work=target/tls-scan
 mkdir -p "$work"
 if [ $# -ge 1 ]; then
   target=$1; ca=${2:-}
 else
   rm -rf "$work" && mkdir -p "$work/node"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=scan root" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" -keyout "$work/root.key" -out "$work/root.pem" 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=scan intermediate" \
-    -keyout "$work/int.key" -out "$work/int.csr" 2>/dev/null
-  printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' > "$work/ca.ext"
-  openssl x509 -req -in "$work/int.csr" -CA "$work/root.pem" -CAkey "$work/root.key" -CAcreateserial \
-    -days 2 -extfile "$work/ca.ext" -out "$work/int.pem" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$work/node/key.pem" -out "$work/srv.csr" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' > "$work/srv.ext"
-  openssl x509 -req -in "$work/srv.csr" -CA "$work/int.pem" -CAkey "$work/int.key" -CAcreateserial \
-    -days 2 -extfile "$work/srv.ext" -out "$work/srv.pem" 2>/dev/null
+  make_ca "$work" "scan root"
+  issue "$work" "$work/ca" "$work/int.key" "$work/int.pem" "scan-intermediate" \
+    "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign"
+  issue "$work" "$work/int" "$work/node/key.pem" "$work/srv.pem" localhost
   cat "$work/srv.pem" "$work/int.pem" > "$work/node/cert.pem"
   mkdir -p "$work/node/www" && echo ok > "$work/node/www/index.html"
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   cat > "$work/node/config.json" <<JSON
 {"version": 2, "workers": [{"type": "router", "realms": [{"name": "realm1", "roles": []}],
   "transports": [{"type": "web", "endpoint": {"type": "tcp", "port": $port, "interface": "127.0.0.1",
     "tls": {"key": "key.pem", "certificate": "cert.pem"}},
   "paths": {"/": {"type": "static", "directory": "www"}, "ws": {"type": "websocket"}}}]}]}
 JSON
-  target/debug/wssnode "$work/node" > "$work/node.log" 2>&1 &
-  node_pid=$!
-  trap 'kill $node_pid 2>/dev/null || true' EXIT
-  for _ in $(seq 100); do grep -q listening "$work/node.log" 2>/dev/null && break; sleep 0.05; done
-  target="localhost:$port"; ca="$work/root.pem"
+  start_node target/debug/wssnode "$work/node" "$work/node.log"
+  target="localhost:$port"; ca="$work/ca.pem"
 fi
 args=(--json_out "$work/scan.json" --quiet)
 [ -n "$ca" ] && args+=(--certinfo --certinfo_ca_file "$ca")

@@ -9,9 +9,12 @@ use crate::limits::{ConnectionCount, ConnectionSlot, Limits, ReadDeadline, Timed
 use crate::web::State;
 use async_std::net::{TcpListener, TcpStream};
 use futures_lite::FutureExt;
+use futures_lite::{ready, AsyncRead, AsyncWrite};
 use futures_rustls::TlsAcceptor;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Binds the transport's endpoint: one interface, or all of them (IPv6 and IPv4).
@@ -148,7 +151,10 @@ async fn connection(
         slot,
     };
     // async-h1 needs a cloneable stream; the mutex is held only within one poll.
-    let io = async_dup::Arc::new(async_dup::Mutex::new(Timed::new(stream, deadline.clone())));
+    let io = async_dup::Arc::new(async_dup::Mutex::new(WriteBuffer::new(Timed::new(
+        stream,
+        deadline.clone(),
+    ))));
     http(io, info, app, deadline, limits).await
 }
 
@@ -184,5 +190,86 @@ async fn http<IO>(
     .await;
     if let Err(e) = result {
         log::debug!("http connection {peer} ended: {e}");
+    }
+}
+
+/// Gathers small writes until a flush (or 16 KiB), so a response head and its body leave in
+/// one TLS record and one system call instead of two.
+pub struct WriteBuffer<S> {
+    inner: S,
+    buf: Vec<u8>,
+    /// Bytes of `buf` already written.
+    sent: usize,
+}
+
+/// Writes larger than this bypass the buffer.
+const WRITE_BUFFER: usize = 16 * 1024;
+
+impl<S> WriteBuffer<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> WriteBuffer<S> {
+        WriteBuffer {
+            inner,
+            buf: Vec::new(),
+            sent: 0,
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> WriteBuffer<S> {
+    /// Writes out what is buffered.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.sent < self.buf.len() {
+            match Pin::new(&mut self.inner).poll_write(cx, &self.buf[self.sent..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => self.sent += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        // Free it: 10,000 idle WebSockets must not each keep 16 KiB.
+        self.buf = Vec::new();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteBuffer<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteBuffer<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        if this.buf.len() + data.len() > WRITE_BUFFER {
+            ready!(this.poll_drain(cx))?;
+        }
+        if data.len() >= WRITE_BUFFER {
+            return Pin::new(&mut this.inner).poll_write(cx, data);
+        }
+        this.buf.extend_from_slice(data);
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
+        Pin::new(&mut self.inner).poll_close(cx)
     }
 }

@@ -2,14 +2,16 @@
 //! `index.html` for directories, media types by extension, `ETag` and `Last-Modified` with
 //! `If-None-Match`/`If-Modified-Since` (304), `HEAD`, single byte ranges (206/416)
 //! (RFC 9110 §8.8, §13, §14). Nothing outside the directory is ever served: request paths are
-//! percent-decoded one segment at a time, `.`/`..`/`\` segments are refused, and the final
-//! file is canonicalized and must still lie under the canonical root (no symlink escapes).
+//! percent-decoded one segment at a time, `.`/`..`/`\` segments are refused, and the file
+//! that is opened must really lie under the canonical root (no symlink escapes).
 
 use crate::config::StaticOptions;
 use async_std::io::{prelude::SeekExt, BufReader, ReadExt};
 use http_types::conditional::{IfModifiedSince, LastModified};
 use http_types::headers::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use http_types::{Body, Method, Mime, StatusCode};
+use std::fs::{File, Metadata};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 use tide::Response;
@@ -24,7 +26,8 @@ pub struct StaticSite {
 }
 
 /// Maps a URL path (still percent-encoded, relative to the mount point) onto a path under
-/// `root`, or `None` when the request tries to leave it or is not a clean path.
+/// `root`, or `None` when it is not a clean path (`..`, `.`, encoded `/` or `\`, NUL, a drive
+/// letter). Lexical only: `open_inside` then checks where the path really leads.
 pub fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
     let mut path = root.to_path_buf();
     for segment in url_path.split('/').filter(|s| !s.is_empty()) {
@@ -40,9 +43,23 @@ pub fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
         }
         path.push(decoded.as_ref());
     }
-    // Follow symlinks and check the result is still inside the root.
-    let real = path.canonicalize().ok()?;
-    real.starts_with(root).then_some(real)
+    Some(path)
+}
+
+/// Opens `path` and checks that the file it really is (after every symlink) lies under the
+/// canonical `root`; `None` if it does not exist or leads outside.
+pub fn open_inside(root: &Path, path: &Path) -> Option<(File, Metadata)> {
+    let file = File::open(path).ok()?;
+    // The kernel names the open file's real path: one syscall instead of a readlink per
+    // component; without /proc, canonicalize the path.
+    let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .or_else(|_| path.canonicalize())
+        .ok()?;
+    if !real.starts_with(root) {
+        return None;
+    }
+    let meta = file.metadata().ok()?;
+    Some((file, meta))
 }
 
 /// Answers a GET or HEAD for `url_path` (relative to the mount point).
@@ -52,15 +69,18 @@ pub async fn serve<S>(site: &StaticSite, url_path: &str, req: &tide::Request<S>)
         res.insert_header("Allow", "GET, HEAD");
         return res;
     }
-    let resolved = resolve(&site.root, url_path).or_else(|| {
-        // Single-page apps: unknown paths get the app's page.
-        let fallback = site.options.default_file.as_deref()?;
-        resolve(&site.root, fallback).filter(|p| p.is_file())
-    });
-    let Some(mut path) = resolved else {
+    let opened = resolve(&site.root, url_path)
+        .and_then(|path| Some((open_inside(&site.root, &path)?, path)))
+        .or_else(|| {
+            // Single-page apps: unknown paths get the app's page.
+            let fallback = resolve(&site.root, site.options.default_file.as_deref()?)?;
+            let opened = open_inside(&site.root, &fallback)?;
+            opened.1.is_file().then_some((opened, fallback))
+        });
+    let Some(((mut file, mut meta), mut path)) = opened else {
         return not_found();
     };
-    if path.is_dir() {
+    if meta.is_dir() {
         // A directory URL without its slash: redirect, so relative links in index.html work.
         if !req.url().path().ends_with('/') {
             let mut target = format!("{}/", req.url().path());
@@ -72,15 +92,13 @@ pub async fn serve<S>(site: &StaticSite, url_path: &str, req: &tide::Request<S>)
             return res;
         }
         let index = path.join("index.html");
-        if index.is_file() {
-            path = index;
-        } else if site.options.directory_listing {
-            return listing(&path, req.url().path()).await;
-        } else {
-            return not_found();
+        match open_inside(&site.root, &index) {
+            Some((f, m)) if m.is_file() => (file, meta, path) = (f, m, index),
+            _ if site.options.directory_listing => return listing(&path, req.url().path()).await,
+            _ => return not_found(),
         }
     }
-    file(site, &path, req).await
+    file_response(site, &path, file, meta, req).await
 }
 
 fn not_found() -> Response {
@@ -90,10 +108,13 @@ fn not_found() -> Response {
     res
 }
 
-async fn file<S>(site: &StaticSite, path: &Path, req: &tide::Request<S>) -> Response {
-    let Ok(meta) = async_std::fs::metadata(path).await else {
-        return not_found();
-    };
+async fn file_response<S>(
+    site: &StaticSite,
+    path: &Path,
+    file: File,
+    meta: Metadata,
+    req: &tide::Request<S>,
+) -> Response {
     let len = meta.len();
     let modified = meta.modified().unwrap_or(UNIX_EPOCH);
     let secs = modified
@@ -134,15 +155,35 @@ async fn file<S>(site: &StaticSite, path: &Path, req: &tide::Request<S>) -> Resp
         }
         Some(RangeAsk::Ignore) | None => (0, len),
     };
-    let Ok(mut handle) = async_std::fs::File::open(path).await else {
-        return not_found();
-    };
+    // Small bodies in one read on this thread (page-cache fast); large ones stream in 64 KiB
+    // reads on async-std's blocking pool.
+    if count <= SMALL_FILE {
+        return match read_range(&file, start, count) {
+            Ok(bytes) => {
+                res.set_body(Body::from_bytes(bytes));
+                res
+            }
+            Err(_) => not_found(),
+        };
+    }
+    let mut handle = async_std::fs::File::from(file);
     if start > 0 && handle.seek(std::io::SeekFrom::Start(start)).await.is_err() {
         return not_found();
     }
     let reader = BufReader::with_capacity(64 * 1024, handle.take(count));
     res.set_body(Body::from_reader(reader, Some(count as usize)));
     res
+}
+
+/// Bodies up to this size are read in one go.
+const SMALL_FILE: u64 = 256 * 1024;
+
+/// Reads `count` bytes of a file from `start`.
+fn read_range(file: &File, start: u64, count: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = vec![0; count as usize];
+    file.read_exact_at(&mut bytes, start)?;
+    Ok(bytes)
 }
 
 /// RFC 9110 §13.1.2: If-None-Match wins over If-Modified-Since.

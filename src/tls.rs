@@ -144,6 +144,13 @@ pub fn setup(files: &TlsFiles) -> Result<TlsSetup, StartError> {
     // ssl_prefer_server_ciphers; otherwise the client's order (it knows its hardware).
     config.ignore_client_order = files.ciphers.is_some();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Session tickets (TLS 1.2 and 1.3): a returning client resumes without a new signature,
+    // as nginx does by default. Keys rotate every 6 hours.
+    config.ticketer = aws_lc_rs::Ticketer::new().map_err(|e| {
+        files
+            .key
+            .error(format!("cannot set up TLS session tickets: {e}"))
+    })?;
 
     let suites: Vec<&str> = provider
         .cipher_suites

@@ -5,19 +5,12 @@ use common::*;
 use serde_json::{json, Value};
 
 fn node() -> (NodeDir, Ca, Node) {
-    let dir = NodeDir::new();
-    let ca = Ca::new("Test CA");
-    dir.server_pair(&ca);
-    let port = free_port();
-    let roles = json!([
+    wamp_node(json!([
         {"name": "anonymous", "permissions": [
             {"uri": "", "match": "prefix", "allow": {"call": true, "register": true, "publish": true, "subscribe": true}},
             {"uri": "shown.", "match": "prefix", "allow": {"call": true, "register": true}, "disclose": {"caller": true}},
             {"uri": "admin.", "match": "prefix", "allow": {"subscribe": true}}]}
-    ]);
-    dir.config(&web_config(port, json!({}), json!({}), roles));
-    let node = dir.start(port);
-    (dir, ca, node)
+    ]))
 }
 
 async fn register(client: &mut Wamp, request: u64, options: Value, procedure: &str) -> u64 {

@@ -59,7 +59,7 @@ async fn plain_ws_testee_closes_an_oversized_message_with_1009() {
     }
 }
 
-fn wamp_node() -> (NodeDir, Ca, Node) {
+fn origin_checked_node() -> (NodeDir, Ca, Node) {
     let dir = NodeDir::new();
     let ca = Ca::new("Test CA");
     dir.server_pair(&ca);
@@ -71,7 +71,7 @@ fn wamp_node() -> (NodeDir, Ca, Node) {
 
 #[async_std::test]
 async fn ws_path_chooses_wamp_json_from_the_clients_list() {
-    let (_dir, ca, node) = wamp_node();
+    let (_dir, ca, node) = origin_checked_node();
     let tls = connect_tls(node.port, client_tls(&ca.der, None))
         .await
         .unwrap();
@@ -89,7 +89,7 @@ async fn ws_path_chooses_wamp_json_from_the_clients_list() {
 
 #[async_std::test]
 async fn a_client_without_a_subprotocol_we_speak_gets_400_naming_ours() {
-    let (_dir, ca, node) = wamp_node();
+    let (_dir, ca, node) = origin_checked_node();
     let key = "dGhlIHNhbXBsZSBub25jZQ==";
     let head = format!("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n");
     let tls = connect_tls(node.port, client_tls(&ca.der, None))
@@ -102,7 +102,7 @@ async fn a_client_without_a_subprotocol_we_speak_gets_400_naming_ours() {
 
 #[async_std::test]
 async fn origins_outside_allowed_origins_are_refused() {
-    let (_dir, ca, node) = wamp_node();
+    let (_dir, ca, node) = origin_checked_node();
     let head = |origin: &str| {
         format!("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: wamp.2.json\r\nOrigin: {origin}\r\n\r\n")
     };
@@ -123,7 +123,7 @@ async fn origins_outside_allowed_origins_are_refused() {
 
 #[async_std::test]
 async fn sigterm_closes_websockets_with_1001_and_exits() {
-    let (_dir, ca, mut node) = wamp_node();
+    let (_dir, ca, mut node) = origin_checked_node();
     let mut ws = wss(node.port, &ca.der, "/ws", &["wamp.2.json"])
         .await
         .unwrap();
@@ -148,18 +148,8 @@ async fn sigterm_closes_websockets_with_1001_and_exits() {
 
 #[async_std::test]
 async fn a_client_that_answers_no_ping_is_dropped_after_the_auto_ping_timeout() {
-    let dir = NodeDir::new();
-    let port = free_port();
-    dir.config(&json!({"version": 2, "workers": [{"type": "router", "transports": [
-        {"type": "websocket.testee", "endpoint": {"type": "tcp", "port": port, "interface": "127.0.0.1"},
-         "options": {"auto_ping_interval": 200, "auto_ping_timeout": 300}}]}]}));
-    let node = dir.start(port);
-    let tcp = async_std::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let (mut ws, _) = async_tungstenite::client_async(format!("ws://127.0.0.1:{port}/"), tcp)
-        .await
-        .unwrap();
+    let (_dir, node, mut ws) =
+        testee_client(json!({"auto_ping_interval": 200, "auto_ping_timeout": 300})).await;
     // Not reading means not answering pings.
     async_std::task::sleep(std::time::Duration::from_millis(1500)).await;
     let mut saw_ping = false;
@@ -182,18 +172,8 @@ async fn a_client_that_answers_no_ping_is_dropped_after_the_auto_ping_timeout() 
 
 #[async_std::test]
 async fn a_client_that_answers_pings_stays() {
-    let dir = NodeDir::new();
-    let port = free_port();
-    dir.config(&json!({"version": 2, "workers": [{"type": "router", "transports": [
-        {"type": "websocket.testee", "endpoint": {"type": "tcp", "port": port, "interface": "127.0.0.1"},
-         "options": {"auto_ping_interval": 100, "auto_ping_timeout": 200}}]}]}));
-    let _node = dir.start(port);
-    let tcp = async_std::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let (mut ws, _) = async_tungstenite::client_async(format!("ws://127.0.0.1:{port}/"), tcp)
-        .await
-        .unwrap();
+    let (_dir, _node, mut ws) =
+        testee_client(json!({"auto_ping_interval": 100, "auto_ping_timeout": 200})).await;
     // Reading answers pings (tungstenite replies with pongs); stay for ten intervals.
     let _ = async_std::future::timeout(std::time::Duration::from_millis(1000), async {
         while let Some(Ok(_)) = ws.next().await {}
@@ -212,7 +192,7 @@ async fn a_client_that_answers_pings_stays() {
 #[async_std::test]
 async fn garbage_after_the_upgrade_is_a_protocol_error_for_that_connection_only() {
     use async_std::io::{ReadExt, WriteExt};
-    let (_dir, ca, node) = wamp_node();
+    let (_dir, ca, node) = origin_checked_node();
     let mut bystander = Wamp::join(node.port, &ca.der).await;
     let mut tls = connect_tls(node.port, client_tls(&ca.der, None))
         .await

@@ -1,4 +1,4 @@
-//! Fuzz target: no URL path resolves to anything outside the served directory.
+//! Fuzz target: no URL path opens anything outside the served directory.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::path::PathBuf;
@@ -23,6 +23,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(path) = std::str::from_utf8(data) {
         if let Some(resolved) = wssnode::static_files::resolve(root(), path) {
             assert!(resolved.starts_with(root()), "{path:?} resolved to {}", resolved.display());
+            if let Some((_, meta)) = wssnode::static_files::open_inside(root(), &resolved) {
+                // Only the two files and the directories inside the root can open.
+                assert!(meta.is_dir() || meta.len() == 2, "{path:?} opened {}", resolved.display());
+            }
         }
     }
 });

@@ -289,6 +289,33 @@ pub fn web_config(port: u16, tls_extra: Value, paths_extra: Value, realm_roles: 
             "paths": paths}]}]})
 }
 
+/// Starts a web node with TLS from a fresh test CA, www at "/", WAMP at "ws", and `roles`
+/// in realm1.
+pub fn wamp_node(roles: Value) -> (NodeDir, Ca, Node) {
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    let port = free_port();
+    dir.config(&web_config(port, json!({}), json!({}), roles));
+    let node = dir.start(port);
+    (dir, ca, node)
+}
+
+/// A plain ws:// testee transport with these transport `options`, and a connected client.
+pub async fn testee_client(options: Value) -> (NodeDir, Node, WebSocketStream<TcpStream>) {
+    let dir = NodeDir::new();
+    let port = free_port();
+    dir.config(&json!({"version": 2, "workers": [{"type": "router", "transports": [
+        {"type": "websocket.testee", "endpoint": {"type": "tcp", "port": port, "interface": "127.0.0.1"},
+         "options": options}]}]}));
+    let node = dir.start(port);
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (ws, _) = async_tungstenite::client_async(format!("ws://127.0.0.1:{port}/"), tcp)
+        .await
+        .unwrap();
+    (dir, node, ws)
+}
+
 /// The open role every demo uses: everything allowed on every URI.
 pub fn open_roles() -> Value {
     json!([{"name": "anonymous", "permissions": [{"uri": "", "match": "prefix",

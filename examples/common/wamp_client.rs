@@ -1,0 +1,80 @@
+//! The small WAMP-over-wss client the load tools share (bench, soak): join a realm, send a
+//! message, read the next one. Not a general client: enough to drive a router hard.
+
+use async_std::net::TcpStream;
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::Message;
+use futures_util::StreamExt;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A WAMP session's WebSocket over TLS.
+pub type Ws = async_tungstenite::WebSocketStream<futures_rustls::client::TlsStream<TcpStream>>;
+
+/// A TLS client configuration trusting the certificates in `ca_file`.
+pub fn tls_trusting(ca_file: &str) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca_file)
+        .unwrap_or_else(|e| panic!("cannot read --ca {ca_file}: {e}"));
+    for cert in certs.flatten() {
+        let _ = roots.add(cert);
+    }
+    Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// Opens `url` (wss) with subprotocol wamp.2.json and joins `realm`.
+pub async fn join(url: &str, realm: &str, tls: &Arc<rustls::ClientConfig>) -> Result<Ws, String> {
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "wamp.2.json".parse().map_err(|_| "header")?,
+    );
+    let host = request.uri().host().unwrap_or("localhost").to_string();
+    let port = request.uri().port_u16().unwrap_or(443);
+    let tcp = TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| e.to_string())?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let name = ServerName::try_from(host).map_err(|e| e.to_string())?;
+    let stream = futures_rustls::TlsConnector::from(tls.clone())
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut ws, _) = async_tungstenite::client_async(request, stream)
+        .await
+        .map_err(|e| e.to_string())?;
+    let roles = json!({"caller": {}, "callee": {}, "publisher": {}, "subscriber": {}});
+    send(&mut ws, json!([1, realm, {"roles": roles}])).await?;
+    match next(&mut ws).await {
+        Some(v) if v[0] == 2 => Ok(ws),
+        other => Err(format!("no WELCOME: {other:?}")),
+    }
+}
+
+/// Sends one WAMP message.
+pub async fn send(ws: &mut Ws, v: Value) -> Result<(), String> {
+    ws.send(Message::Text(v.to_string().into()))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The next WAMP message, or None when the connection ended or was silent for 10 s.
+pub async fn next(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let msg = async_std::future::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .ok()??;
+        match msg {
+            Ok(Message::Text(text)) => return serde_json::from_str(&text).ok(),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}

@@ -235,7 +235,7 @@ pub struct WebSocketOptions {
     pub auto_ping_interval_ms: u64,
     /// Close when a ping is not answered within this time (milliseconds).
     pub auto_ping_timeout_ms: u64,
-    /// Time for the opening handshake (milliseconds).
+    /// Time from the WebSocket upgrade to an open session, e.g. WAMP's WELCOME (milliseconds).
     pub open_handshake_timeout_ms: u64,
     /// Time allowed for the closing handshake (milliseconds).
     pub close_handshake_timeout_ms: u64,

@@ -33,6 +33,11 @@ pub trait Session: Send + 'static {
     fn on_message(&mut self, message: Message, out: &Outbox) -> Result<(), CloseFrame>;
     /// The connection has ended, for whatever reason.
     fn on_close(&mut self) {}
+    /// Whether the session is open (for WAMP: WELCOME sent). A connection that does not get
+    /// there within `open_handshake_timeout` is closed.
+    fn established(&self) -> bool {
+        true
+    }
 }
 
 /// The sending half of a connection, shared with whoever sends to it (e.g. a WAMP broker).
@@ -293,8 +298,11 @@ async fn run<F>(
     let close_timeout = Duration::from_millis(options.close_handshake_timeout_ms.max(1));
     let mut close_code: Option<u16> = None;
     let shutdown = lifecycle.shutdown_signal();
+    let opened = Instant::now();
+    let open_timeout = Duration::from_millis(options.open_handshake_timeout_ms.max(1));
 
     loop {
+        let waiting_for_session = !session.established();
         let event = async { Event::Incoming(stream.next().await) }
             .or(async {
                 let _ = shutdown.recv().await;
@@ -314,6 +322,8 @@ async fn run<F>(
                 // While closing, look often: the close handshake has a short timeout.
                 let wait = if closing_since.is_some() {
                     Duration::from_millis(50)
+                } else if waiting_for_session {
+                    tick.min(open_timeout / 4).max(Duration::from_millis(10))
                 } else {
                     tick
                 };
@@ -370,6 +380,13 @@ async fn run<F>(
                     if since.elapsed() > close_timeout {
                         break;
                     }
+                } else if waiting_for_session && opened.elapsed() > open_timeout {
+                    log::debug!("websocket {peer}: no session opened within {open_timeout:?}");
+                    outbox.close(
+                        CloseCode::Policy,
+                        "no session opened within the open handshake timeout",
+                    );
+                    closing_since = Some(Instant::now());
                 } else if options.auto_ping_interval_ms > 0 {
                     match ping_sent {
                         Some(at) if at.elapsed() > ping_timeout => {

@@ -509,3 +509,28 @@ async fn ask(w: &mut Wamp, procedure: &str, args: Value) -> Value {
     assert_eq!(r[0], json!(50), "{procedure}: {r}");
     r[3][0].clone()
 }
+
+#[async_std::test]
+async fn a_client_that_never_says_hello_is_closed_after_open_handshake_timeout() {
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    let port = free_port();
+    dir.config(&web_config(
+        port,
+        json!({}),
+        json!({"ws": {"type": "websocket", "options": {"open_handshake_timeout": 300}}}),
+        open_roles(),
+    ));
+    let _node = dir.start(port);
+    let mut ws = wss(port, &ca.der, "/ws", &["wamp.2.json"]).await.unwrap();
+    let started = std::time::Instant::now();
+    match async_std::future::timeout(std::time::Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+    {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1008),
+        other => panic!("expected close 1008, got {other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}

@@ -222,6 +222,10 @@ impl Session for WampSession {
     fn on_close(&mut self) {
         self.leave();
     }
+
+    fn established(&self) -> bool {
+        matches!(self.phase, Phase::Established { .. })
+    }
 }
 
 fn kind_name(msg: &ClientMessage) -> &'static str {

@@ -20,7 +20,7 @@ URL, CA = sys.argv[1], sys.argv[2]
 TICKET_URL = URL.replace("/ws", "/ws-ticket")
 
 
-async def open_session(url=URL, authid=None, ticket=None):
+async def open_session(url=URL, authid=None, ticket=None, serializers=None):
     """Connects one autobahn Component and returns (session, details) once it joined."""
     loop = asyncio.get_event_loop()
     joined = loop.create_future()
@@ -30,6 +30,8 @@ async def open_session(url=URL, authid=None, ticket=None):
         "endpoint": {"type": "tcp", "host": host, "port": port, "tls": ssl.create_default_context(cafile=CA)},
         "max_retries": 0,
     }
+    if serializers:
+        transport["serializers"] = serializers
     authentication = {"ticket": {"authid": authid, "ticket": ticket}} if ticket else None
     component = Component(transports=[transport], realm="realm1", authentication=authentication)
 
@@ -142,6 +144,14 @@ async def main():
     await asyncio.sleep(0.2)
     check("the callee got INTERRUPT when the call timed out", len(interrupted) == 2)
 
+    # MessagePack: a msgpack session calls and publishes bytes; a JSON session receives them.
+    m, _ = await open_session(serializers=["msgpack"])
+    check("a wamp.2.msgpack session calls a JSON callee", await m.call("com.interop.add2", 20, 22) == 42)
+    got_bytes = asyncio.get_event_loop().create_future()
+    await a.subscribe(lambda x: got_bytes.set_result(x) if not got_bytes.done() else None, "com.interop.bytes")
+    await m.publish("com.interop.bytes", b"\x00\x01\xfe", options=PublishOptions(acknowledge=True))
+    check("bytes from msgpack reach a JSON subscriber as bytes", await asyncio.wait_for(got_bytes, 5) == b"\x00\x01\xfe")
+
     # Meta API.
     check("wamp.session.count counts both sessions", await a.call("wamp.session.count") >= 2)
 
@@ -154,7 +164,7 @@ async def main():
     except ApplicationError as e:
         check("a wrong ticket is refused with wamp.error.not_authorized", e.error == "wamp.error.not_authorized")
 
-    for s in (a, b, t):
+    for s in (a, b, t, m):
         s.leave()
     await asyncio.sleep(0.1)
 

@@ -225,7 +225,7 @@ pub struct StaticOptions {
 /// A `websocket` path or transport.
 #[derive(Debug, Clone)]
 pub struct WebSocketOptions {
-    /// `serializers`, e.g. `["json"]`.
+    /// `serializers`, e.g. `["json", "msgpack"]` (the default).
     pub serializers: Vec<String>,
     /// Largest incoming message in bytes.
     pub max_message_size: usize,
@@ -896,13 +896,15 @@ impl<'a> Reader<'a> {
         let mut serializers = Vec::new();
         for (i, item) in obj.array_or_empty("serializers")?.iter().enumerate() {
             match item.as_str() {
-                Some("json") => serializers.push("json".to_string()),
-                Some(other) => self.warn(format!("`{key}.serializers[{i}]`: serializer `{other}` is not offered yet; clients fall back to `json`")),
+                Some(name) if crate::wamp::serializer::Serializer::from_config(name).is_some() => {
+                    serializers.push(name.to_string())
+                }
+                Some(other) => self.warn(format!("`{key}.serializers[{i}]`: serializer `{other}` is not offered; wssnode speaks `json` and `msgpack`")),
                 None => return Err(self.error(&format!("{key}.serializers[{i}]"), "must be a serializer name such as `json`")),
             }
         }
         if serializers.is_empty() {
-            serializers.push("json".to_string());
+            serializers = vec!["json".to_string(), "msgpack".to_string()];
         }
         let max_message = if testee {
             TESTEE_MAX_MESSAGE

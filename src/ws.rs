@@ -241,7 +241,7 @@ where
                 .max_message_size(Some(options.max_message_size))
                 .max_frame_size(Some(options.max_frame_size));
             let ws = WebSocketStream::from_raw_socket(connection, Role::Server, Some(config)).await;
-            run(ws, info, options, lifecycle, make_session).await;
+            run(ws, info, protocol, options, lifecycle, make_session).await;
         }
     });
     res
@@ -259,6 +259,7 @@ enum Event {
 async fn run<F>(
     ws: WebSocketStream<Connection>,
     info: ConnInfo,
+    protocol: Option<&'static str>,
     options: Arc<WebSocketOptions>,
     lifecycle: Lifecycle,
     make_session: F,
@@ -266,7 +267,7 @@ async fn run<F>(
     F: FnOnce(ConnInfo, Outbox) -> Box<dyn Session>,
 {
     let _guard = lifecycle.websocket_opened();
-    log::info!("websocket open {}", info.peer);
+    log::info!("websocket open {} {}", info.peer, protocol.unwrap_or("-"));
     let (mut sink, mut stream) = ws.split();
     let (data_tx, data_rx) = unbounded();
     let queued = Arc::new(AtomicUsize::new(0));

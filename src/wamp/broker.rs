@@ -5,7 +5,7 @@
 
 use crate::config::MatchPolicy;
 use crate::wamp::auth::{self, Action};
-use crate::wamp::message::{self, code, Payload};
+use crate::wamp::message::{code, Payload};
 use crate::wamp::realm::{random_id, RealmState};
 use crate::wamp::uri;
 use async_tungstenite::tungstenite::Message;
@@ -229,11 +229,7 @@ impl RealmState {
         if acknowledge {
             self.send(
                 id,
-                message::encode(vec![
-                    json!(code::PUBLISHED),
-                    json!(request),
-                    json!(publication),
-                ]),
+                vec![json!(code::PUBLISHED), json!(request), json!(publication)],
             );
         }
     }
@@ -276,9 +272,16 @@ impl RealmState {
                 Value::Object(details),
             ];
             payload.append_to(&mut fields);
-            let text = message::encode_text(fields);
+            // Serialized once per subscription and serializer; receivers share the bytes.
+            let event = Value::Array(fields);
+            let mut encoded: [Option<Message>; 2] = [None, None];
             for receiver in receivers {
-                self.send(receiver, Message::Text(text.clone()));
+                let Some(member) = self.members.get(&receiver) else {
+                    continue;
+                };
+                let slot = &mut encoded[member.serializer as usize];
+                let frame = slot.get_or_insert_with(|| member.serializer.encode(&event));
+                member.outbox.send(frame.clone());
             }
         }
     }
@@ -366,7 +369,7 @@ impl RealmState {
         }
         self.send(
             id,
-            message::encode(vec![json!(code::SUBSCRIBED), json!(request), json!(sub_id)]),
+            vec![json!(code::SUBSCRIBED), json!(request), json!(sub_id)],
         );
         if added && !topic.starts_with("wamp.") {
             self.meta_event(
@@ -388,10 +391,7 @@ impl RealmState {
                 text,
             );
         }
-        self.send(
-            id,
-            message::encode(vec![json!(code::UNSUBSCRIBED), json!(request)]),
-        );
+        self.send(id, vec![json!(code::UNSUBSCRIBED), json!(request)]);
     }
 
     /// Removes a subscriber, deleting the subscription when it was the last; false if absent.

@@ -6,7 +6,7 @@
 use crate::config::MatchPolicy;
 use crate::wamp::auth::{self, Action};
 use crate::wamp::broker::{flag, match_policy, now_rfc3339};
-use crate::wamp::message::{self, code, Payload};
+use crate::wamp::message::{code, Payload};
 use crate::wamp::realm::{random_id, RealmState, Violation};
 use crate::wamp::uri;
 use serde_json::{json, Map, Value};
@@ -207,7 +207,7 @@ impl RealmState {
         };
         self.send(
             id,
-            message::encode(vec![json!(code::REGISTERED), json!(request), json!(reg_id)]),
+            vec![json!(code::REGISTERED), json!(request), json!(reg_id)],
         );
         self.meta_event(
             "wamp.registration.on_register",
@@ -227,10 +227,7 @@ impl RealmState {
                 text,
             );
         }
-        self.send(
-            id,
-            message::encode(vec![json!(code::UNREGISTERED), json!(request)]),
-        );
+        self.send(id, vec![json!(code::UNREGISTERED), json!(request)]);
     }
 
     fn remove_callee(&mut self, id: u64, reg_id: u64) -> bool {
@@ -307,7 +304,7 @@ impl RealmState {
             match self.meta_call(id, procedure, &payload) {
                 Ok(args) => self.send(
                     id,
-                    message::encode(vec![json!(code::RESULT), json!(request), json!({}), args]),
+                    vec![json!(code::RESULT), json!(request), json!({}), args],
                 ),
                 Err((uri, text)) => self.error(id, code::CALL, request, uri, text),
             }
@@ -349,7 +346,7 @@ impl RealmState {
             Value::Object(details),
         ];
         payload.append_to(&mut fields);
-        self.send(callee, message::encode(fields));
+        self.send(callee, fields);
         self.dealer.pending.insert(
             (callee, invocation),
             Pending {
@@ -403,14 +400,14 @@ impl RealmState {
                     json!({"progress": true}),
                 ];
                 payload.append_to(&mut fields);
-                self.send(pending.caller, message::encode(fields));
+                self.send(pending.caller, fields);
             }
             return Ok(());
         }
         self.dealer.remove_pending(callee, invocation);
         let mut fields = vec![json!(code::RESULT), json!(pending.call_request), json!({})];
         payload.append_to(&mut fields);
-        self.send(pending.caller, message::encode(fields));
+        self.send(pending.caller, fields);
         Ok(())
     }
 
@@ -434,7 +431,7 @@ impl RealmState {
             json!(error),
         ];
         payload.append_to(&mut fields);
-        self.send(pending.caller, message::encode(fields));
+        self.send(pending.caller, fields);
         Ok(())
     }
 
@@ -486,11 +483,11 @@ impl RealmState {
         if mode != "skip" {
             self.send(
                 callee,
-                message::encode(vec![
+                vec![
                     json!(code::INTERRUPT),
                     json!(invocation),
                     json!({"mode": mode}),
-                ]),
+                ],
             );
         }
         // `kill` waits for the callee's answer, which then reaches the caller as usual.
@@ -516,11 +513,11 @@ impl RealmState {
         if self.members.get(&callee).is_some_and(|m| m.callee_cancels) {
             self.send(
                 callee,
-                message::encode(vec![
+                vec![
                     json!(code::INTERRUPT),
                     json!(invocation),
                     json!({"mode": "killnowait", "reason": "wamp.error.timeout"}),
-                ]),
+                ],
             );
         }
         self.error(
@@ -568,11 +565,11 @@ impl RealmState {
             {
                 self.send(
                     p.callee,
-                    message::encode(vec![
+                    vec![
                         json!(code::INTERRUPT),
                         json!(p.invocation),
                         json!({"mode": "killnowait"}),
-                    ]),
+                    ],
                 );
             }
         }

@@ -1,11 +1,11 @@
 //! WAMP v2 messages (spec "Message Definitions"): decoding what a client sends, with a
 //! sentence for every way it can be wrong, and encoding what the router sends.
 //!
-//! The serializer is one seam: `decode` takes a WebSocket message and `encode` makes one,
-//! so `wamp.2.msgpack` or `wamp.2.cbor` (binary frames) need only another pair of these.
+//! Frames become JSON values in `serializer` (the one seam: JSON and MessagePack today,
+//! CBOR would be one more arm there); this module reads those values as messages.
 
+use crate::wamp::serializer::Serializer;
 use async_tungstenite::tungstenite::Message;
-use async_tungstenite::tungstenite::Utf8Bytes;
 use serde_json::{Map, Value};
 
 /// Message type codes.
@@ -153,18 +153,9 @@ pub enum ClientMessage {
     },
 }
 
-/// Decodes a WebSocket message of the `wamp.2.json` serializer.
-pub fn decode(message: &Message) -> Result<ClientMessage, String> {
-    let text = match message {
-        Message::Text(text) => text.as_str(),
-        Message::Binary(_) => {
-            return Err("wamp.2.json uses text frames, and this was a binary frame".into())
-        }
-        _ => return Err("not a data frame".into()),
-    };
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| format!("the message is not valid JSON: {e}"))?;
-    decode_value(value)
+/// Decodes a WebSocket message in the session's serializer.
+pub fn decode(message: &Message, serializer: Serializer) -> Result<ClientMessage, String> {
+    decode_value(serializer.decode(message)?)
 }
 
 /// Reads the fields of a decoded array one by one, naming the field when it is wrong.
@@ -394,17 +385,6 @@ pub fn decode_value(value: Value) -> Result<ClientMessage, String> {
         fields.end()?;
     }
     Ok(message)
-}
-
-/// Encodes a router message for the `wamp.2.json` serializer.
-pub fn encode(fields: Vec<Value>) -> Message {
-    Message::Text(encode_text(fields))
-}
-
-/// Encodes once, for messages sent to many sessions (events): clones share the bytes.
-pub fn encode_text(fields: Vec<Value>) -> Utf8Bytes {
-    // Serializing a Value cannot fail: its map keys are strings.
-    Utf8Bytes::from(serde_json::to_string(&Value::Array(fields)).unwrap_or_default())
 }
 
 /// The spec's name of a message type, for error messages.

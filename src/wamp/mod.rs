@@ -7,6 +7,7 @@ pub mod dealer;
 pub mod message;
 pub mod meta;
 pub mod realm;
+pub mod serializer;
 pub mod session;
 pub mod uri;
 
@@ -15,14 +16,12 @@ use realm::Realm;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The WebSocket subprotocols for a path's `serializers` (only `json` so far).
+/// The WebSocket subprotocols for a path's `serializers`, in its order.
 pub fn subprotocols(serializers: &[String]) -> Vec<&'static str> {
     serializers
         .iter()
-        .filter_map(|s| match s.as_str() {
-            "json" => Some("wamp.2.json"),
-            _ => None,
-        })
+        .filter_map(|s| serializer::Serializer::from_config(s))
+        .map(serializer::Serializer::subprotocol)
         .collect()
 }
 

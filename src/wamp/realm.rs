@@ -11,8 +11,8 @@ use crate::wamp::auth::{self, Action, Identity};
 use crate::wamp::broker::Broker;
 use crate::wamp::dealer::Dealer;
 use crate::wamp::message::{self, code, ClientMessage, MAX_ID};
+use crate::wamp::serializer::Serializer;
 use crate::ws::Outbox;
-use async_tungstenite::tungstenite::Message;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -38,6 +38,8 @@ pub struct Member {
     pub callee_cancels: bool,
     /// Last request ID the router used toward this session (INVOCATION).
     pub last_request: u64,
+    /// How its messages are encoded.
+    pub serializer: Serializer,
 }
 
 /// Everything behind the realm's lock.
@@ -86,6 +88,7 @@ impl Realm {
         details: &Map<String, Value>,
         conn: &ConnInfo,
         outbox: Outbox,
+        serializer: Serializer,
     ) -> u64 {
         let callee_cancels = details
             .get("roles")
@@ -110,6 +113,7 @@ impl Realm {
                 peer: conn.peer.to_string(),
                 callee_cancels,
                 last_request: 0,
+                serializer,
             },
         );
         let info = state.session_details(id);
@@ -214,10 +218,12 @@ impl Realm {
 }
 
 impl RealmState {
-    /// Queues a message for a session; a gone or too slow session is skipped.
-    pub fn send(&self, id: u64, message: Message) {
+    /// Queues a message for a session in its serializer; a gone or too slow session is skipped.
+    pub fn send(&self, id: u64, fields: Vec<Value>) {
         if let Some(member) = self.members.get(&id) {
-            member.outbox.send(message);
+            member
+                .outbox
+                .send(member.serializer.encode(&Value::Array(fields)));
         }
     }
 
@@ -233,14 +239,14 @@ impl RealmState {
         let text: String = text.into();
         self.send(
             id,
-            message::encode(vec![
+            vec![
                 json!(code::ERROR),
                 json!(request_type),
                 json!(request),
                 json!({}),
                 json!(uri),
                 json!([text]),
-            ]),
+            ],
         );
     }
 

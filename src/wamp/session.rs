@@ -8,6 +8,7 @@ use crate::lifecycle::ConnInfo;
 use crate::wamp::auth::{self, HelloOutcome, Identity};
 use crate::wamp::message::{self, code, ClientMessage};
 use crate::wamp::realm::Realm;
+use crate::wamp::serializer::Serializer;
 use crate::wamp::Realms;
 use crate::ws::{Outbox, Session};
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -32,6 +33,7 @@ enum Phase {
 
 /// A WAMP session: the `ws::Session` of every `websocket` path.
 pub struct WampSession {
+    serializer: Serializer,
     realms: Arc<Realms>,
     options: Arc<WebSocketOptions>,
     info: ConnInfo,
@@ -40,15 +42,16 @@ pub struct WampSession {
 }
 
 impl WampSession {
-    /// A session on a new connection; `_serializer` is the negotiated subprotocol.
+    /// A session on a new connection; `subprotocol` is the negotiated one.
     pub fn new(
         realms: Arc<Realms>,
         options: Arc<WebSocketOptions>,
-        _serializer: &str,
+        subprotocol: &str,
         info: ConnInfo,
         out: Outbox,
     ) -> WampSession {
         WampSession {
+            serializer: Serializer::from_subprotocol(subprotocol).unwrap_or(Serializer::Json),
             realms,
             options,
             info,
@@ -57,15 +60,20 @@ impl WampSession {
         }
     }
 
+    /// Sends a message in this session's serializer.
+    fn send(&self, fields: Vec<Value>) {
+        self.out.send(self.serializer.encode(&Value::Array(fields)));
+    }
+
     /// Sends ABORT and ends the connection.
     fn abort(&mut self, reason: &str, text: &str) -> Result<(), CloseFrame> {
         self.leave();
         log::debug!("wamp abort {}: {reason}: {text}", self.info.peer);
-        self.out.send(message::encode(vec![
+        self.send(vec![
             json!(code::ABORT),
             json!({"message": text}),
             json!(reason),
-        ]));
+        ]);
         Err(CloseFrame {
             code: CloseCode::Normal,
             reason: "".into(),
@@ -88,11 +96,7 @@ impl WampSession {
         match auth::hello(&self.options.auth, &realm_name, &details, &self.info) {
             HelloOutcome::Welcome(identity) => self.welcome(realm, identity, &details),
             HelloOutcome::ChallengeTicket { authid } => {
-                self.out.send(message::encode(vec![
-                    json!(code::CHALLENGE),
-                    json!("ticket"),
-                    json!({}),
-                ]));
+                self.send(vec![json!(code::CHALLENGE), json!("ticket"), json!({})]);
                 self.phase = Phase::Challenged {
                     realm,
                     authid,
@@ -126,12 +130,15 @@ impl WampSession {
             "authprovider": "static",
             "roles": router_roles(),
         });
-        let id = realm.join(identity, role, details, &self.info, self.out.clone());
-        self.out.send(message::encode(vec![
-            json!(code::WELCOME),
-            json!(id),
-            welcome,
-        ]));
+        let id = realm.join(
+            identity,
+            role,
+            details,
+            &self.info,
+            self.out.clone(),
+            self.serializer,
+        );
+        self.send(vec![json!(code::WELCOME), json!(id), welcome]);
         self.phase = Phase::Established { realm, id };
         Ok(())
     }
@@ -163,7 +170,7 @@ fn router_roles() -> Value {
 
 impl Session for WampSession {
     fn on_message(&mut self, frame: Message, _out: &Outbox) -> Result<(), CloseFrame> {
-        let msg = match message::decode(&frame) {
+        let msg = match message::decode(&frame, self.serializer) {
             Ok(msg) => msg,
             Err(text) => return self.abort("wamp.error.protocol_violation", &text),
         };
@@ -198,11 +205,11 @@ impl Session for WampSession {
             }
             (Phase::Established { .. }, ClientMessage::Goodbye { .. }) => {
                 self.leave();
-                self.out.send(message::encode(vec![
+                self.send(vec![
                     json!(code::GOODBYE),
                     json!({}),
                     json!("wamp.close.goodbye_and_out"),
-                ]));
+                ]);
                 Ok(())
             }
             (Phase::Established { realm, id }, msg) => {

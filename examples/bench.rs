@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 #[path = "common/wamp_client.rs"]
 mod wamp_client;
-use wamp_client::{next, tls_trusting, Ws};
+use wamp_client::{next, next_text, send_text, tls_trusting, Ws};
 
 /// Sends, ignoring failure: a broken connection shows up as a missing answer.
 async fn send(ws: &mut Ws, v: Value) -> bool {
@@ -107,6 +107,12 @@ fn parse() -> Opts {
 
 /// `[EVENT, subscription, publication, details, [sent_ns, padding]]`, the bench's events.
 type Event = (u8, u64, u64, IgnoredAny, (u64, IgnoredAny));
+
+/// `[INVOCATION, request, registration, details, [n]]` of the bench's calls.
+type Invocation = (u8, u64, u64, IgnoredAny, (u64,));
+
+/// `[RESULT, request, details, args]`.
+type Reply = (u8, u64, IgnoredAny, IgnoredAny);
 
 /// p50 and p99 of latencies given in nanoseconds, as milliseconds.
 fn percentiles(mut samples: Vec<u64>) -> (f64, f64) {
@@ -210,13 +216,15 @@ async fn rpc(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
     let callee_stop = stop.clone();
     let callee_task = async_std::task::spawn(async move {
         while !callee_stop.load(Ordering::Relaxed) {
-            let Ok(Some(v)) =
-                async_std::future::timeout(Duration::from_millis(200), next(&mut callee)).await
+            let Ok(Some(text)) =
+                async_std::future::timeout(Duration::from_millis(200), next_text(&mut callee))
+                    .await
             else {
                 continue;
             };
-            if v[0] == 68 {
-                send(&mut callee, json!([70, v[1], {}, v[4]])).await;
+            // [INVOCATION, request, registration, details, [n]] → [YIELD, request, {}, [n]]
+            if let Ok((68, request, _, _, (n,))) = serde_json::from_str::<Invocation>(&text) {
+                let _ = send_text(&mut callee, format!("[70,{request},{{}},[{n}]]")).await;
             }
         }
     });
@@ -234,19 +242,25 @@ async fn rpc(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
                 while times.len() < inflight && Instant::now() < deadline {
                     request += 1;
                     times.insert(request, Instant::now());
-                    send(&mut ws, json!([48, request, {}, "bench.echo", [request]])).await;
+                    let call = format!("[48,{request},{{}},\"bench.echo\",[{request}]]");
+                    let _ = send_text(&mut ws, call).await;
                 }
                 if times.is_empty() {
                     break;
                 }
-                match next(&mut ws).await {
-                    Some(v) if v[0] == 50 || v[0] == 8 => {
-                        if let Some(at) = v[1].as_u64().and_then(|r| times.remove(&r)) {
-                            rtts.push(at.elapsed().as_nanos() as u64);
-                        }
-                    }
-                    Some(_) => {}
-                    None => break,
+                let Some(text) = next_text(&mut ws).await else {
+                    break;
+                };
+                // [RESULT, request, …]; an ERROR ([8, 48, request, …]) ends the call too.
+                let answered = match serde_json::from_str::<Reply>(&text) {
+                    Ok((50, request, ..)) => Some(request),
+                    _ => serde_json::from_str::<Value>(&text)
+                        .ok()
+                        .filter(|v| v[0] == 8)
+                        .and_then(|v| v[2].as_u64()),
+                };
+                if let Some(at) = answered.and_then(|r| times.remove(&r)) {
+                    rtts.push(at.elapsed().as_nanos() as u64);
                 }
             }
             rtts

@@ -1,5 +1,7 @@
 //! The small WAMP-over-wss client the load tools share (bench, soak): join a realm, send a
 //! message, read the next one. Not a general client: enough to drive a router hard.
+//! Each tool uses a part of it.
+#![allow(dead_code)]
 
 use async_std::net::TcpStream;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
@@ -63,6 +65,27 @@ pub async fn send(ws: &mut Ws, v: Value) -> Result<(), String> {
     ws.send(Message::Text(v.to_string().into()))
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Sends a message already serialized as JSON text (cheaper for hot loops).
+pub async fn send_text(ws: &mut Ws, text: String) -> Result<(), String> {
+    ws.send(Message::Text(text.into()))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The next text frame, or None when the connection ended or was silent for 10 s.
+pub async fn next_text(ws: &mut Ws) -> Option<String> {
+    loop {
+        let msg = async_std::future::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .ok()??;
+        match msg {
+            Ok(Message::Text(text)) => return Some(text.as_str().to_string()),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
 }
 
 /// The next WAMP message, or None when the connection ended or was silent for 10 s.

@@ -880,6 +880,13 @@ impl<'a> Reader<'a> {
         if let Some(n) = options.u64("max_connections")? {
             limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX).max(1);
         }
+        if let Some(n) = options.u64("max_request_head")? {
+            let max = crate::limits::MAX_HEAD;
+            if n as usize > max {
+                self.warn(format!("`max_request_head` {n} is above the HTTP layer's fixed {max} bytes; {max} applies"));
+            }
+            limits.max_request_head = (n as usize).clamp(256, max);
+        }
         Ok(())
     }
 

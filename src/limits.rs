@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+/// async-h1's own fixed limit on a request head.
+pub const MAX_HEAD: usize = 8 * 1024;
+
 /// The limits of one transport, from its `options`.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -28,6 +31,8 @@ pub struct Limits {
     pub keepalive: Duration,
     /// `max_connections`: connections over this are closed at once.
     pub max_connections: usize,
+    /// `max_request_head`: bytes a request head may take (async-h1 caps it at 8 KiB).
+    pub max_request_head: usize,
 }
 
 impl Default for Limits {
@@ -37,6 +42,7 @@ impl Default for Limits {
             request_head: Duration::from_secs(10),
             keepalive: Duration::from_secs(30),
             max_connections: 10_000,
+            max_request_head: MAX_HEAD,
         }
     }
 }
@@ -48,14 +54,17 @@ pub struct ReadDeadline {
     millis: AtomicU64,
     /// Bumped on every change, so `Timed` knows to restart its timer.
     generation: AtomicU64,
+    /// Most bytes a request head may take (counted while a deadline is armed).
+    max_head: u64,
 }
 
 impl ReadDeadline {
-    /// A deadline of `first` for the first request head.
-    pub fn new(first: Duration) -> Arc<ReadDeadline> {
+    /// A deadline of `first` for the first request head, of at most `max_head` bytes.
+    pub fn new(first: Duration, max_head: usize) -> Arc<ReadDeadline> {
         Arc::new(ReadDeadline {
             millis: AtomicU64::new(first.as_millis().max(1) as u64),
             generation: AtomicU64::new(1),
+            max_head: max_head as u64,
         })
     }
 
@@ -73,6 +82,8 @@ pub struct Timed<S> {
     deadline: Arc<ReadDeadline>,
     seen_generation: u64,
     timer: Option<Timer>,
+    /// Bytes read since the current head deadline was armed.
+    head_bytes: u64,
 }
 
 impl<S> Timed<S> {
@@ -83,6 +94,7 @@ impl<S> Timed<S> {
             deadline,
             seen_generation: 0,
             timer: None,
+            head_bytes: 0,
         }
     }
 }
@@ -102,9 +114,21 @@ impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
                 0 => None,
                 ms => Some(Timer::after(Duration::from_millis(ms))),
             };
+            this.head_bytes = 0;
         }
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Pending => {}
+            Poll::Ready(Ok(n)) if this.timer.is_some() => {
+                // Still waiting for a head: it may not grow past the limit.
+                this.head_bytes += n as u64;
+                if this.head_bytes > this.deadline.max_head {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "request head larger than max_request_head",
+                    )));
+                }
+                return Poll::Ready(Ok(n));
+            }
             ready => return ready,
         }
         if let Some(timer) = &mut this.timer {

@@ -107,7 +107,7 @@ async fn connection(
     slot: ConnectionSlot,
 ) {
     let slot = Some(Arc::new(slot));
-    let deadline = ReadDeadline::new(limits.request_head);
+    let deadline = ReadDeadline::new(limits.request_head, limits.max_request_head);
     let Some(acceptor) = tls else {
         let info = ConnInfo {
             peer,

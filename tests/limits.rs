@@ -156,3 +156,22 @@ async fn an_oversized_request_head_is_refused() {
         200
     );
 }
+
+#[async_std::test]
+async fn max_request_head_refuses_larger_heads_and_serves_smaller_ones() {
+    let (_dir, node) = plain_node(json!({"max_request_head": 1024}));
+    let mut tcp = TcpStream::connect(("127.0.0.1", node.port)).await.unwrap();
+    let head = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(2000)
+    );
+    let _ = tcp.write_all(head.as_bytes()).await;
+    let (_, got) = until_closed(&mut tcp, Duration::from_secs(5)).await;
+    assert!(!got.starts_with(b"HTTP/1.1 200"), "a 2 KB head was served");
+    let tcp = TcpStream::connect(("127.0.0.1", node.port)).await.unwrap();
+    let head = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Small: {}\r\n\r\n",
+        "a".repeat(500)
+    );
+    assert_eq!(http_raw(tcp, &head).await.status, 200);
+}

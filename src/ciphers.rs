@@ -14,6 +14,8 @@
 pub struct Suite {
     /// OpenSSL's name for it.
     pub openssl_name: &'static str,
+    /// The IANA name, which rustls uses.
+    pub iana_name: &'static str,
     /// `true` for ECDSA authentication, `false` for RSA.
     ecdsa: bool,
     /// Bulk cipher: 128 or 256 bit AES-GCM, or 0 for ChaCha20-Poly1305.
@@ -24,31 +26,37 @@ pub struct Suite {
 pub const TLS12_SUITES: [Suite; 6] = [
     Suite {
         openssl_name: "ECDHE-ECDSA-AES256-GCM-SHA384",
+        iana_name: "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
         ecdsa: true,
         aes_bits: 256,
     },
     Suite {
         openssl_name: "ECDHE-RSA-AES256-GCM-SHA384",
+        iana_name: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
         ecdsa: false,
         aes_bits: 256,
     },
     Suite {
         openssl_name: "ECDHE-ECDSA-CHACHA20-POLY1305",
+        iana_name: "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
         ecdsa: true,
         aes_bits: 0,
     },
     Suite {
         openssl_name: "ECDHE-RSA-CHACHA20-POLY1305",
+        iana_name: "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
         ecdsa: false,
         aes_bits: 0,
     },
     Suite {
         openssl_name: "ECDHE-ECDSA-AES128-GCM-SHA256",
+        iana_name: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
         ecdsa: true,
         aes_bits: 128,
     },
     Suite {
         openssl_name: "ECDHE-RSA-AES128-GCM-SHA256",
+        iana_name: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
         ecdsa: false,
         aes_bits: 128,
     },
@@ -74,19 +82,7 @@ fn alias_matches(alias: &str, suite: &Suite) -> bool {
 
 /// A full cipher name selects only itself; OpenSSL also accepts the IANA `TLS_` names.
 fn suite_name_matches(name: &str, suite: &Suite) -> bool {
-    name == suite.openssl_name || name == iana_name(suite)
-}
-
-/// The IANA/RFC name rustls prints for a suite.
-pub fn iana_name(suite: &Suite) -> &'static str {
-    match suite.openssl_name {
-        "ECDHE-ECDSA-AES256-GCM-SHA384" => "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-        "ECDHE-RSA-AES256-GCM-SHA384" => "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-        "ECDHE-ECDSA-CHACHA20-POLY1305" => "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-        "ECDHE-RSA-CHACHA20-POLY1305" => "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-        "ECDHE-ECDSA-AES128-GCM-SHA256" => "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-        _ => "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-    }
+    name == suite.openssl_name || name == suite.iana_name
 }
 
 /// Evaluates an OpenSSL cipher string; returns the selected suites in order, which may be empty.

@@ -93,6 +93,13 @@ pub struct ConnInfo {
 }
 
 impl ConnInfo {
+    /// The peer of a request, for log lines ("-" when unknown).
+    pub fn peer_of<S>(req: &tide::Request<S>) -> String {
+        req.ext::<ConnInfo>()
+            .map(|info| info.peer.to_string())
+            .unwrap_or_else(|| "-".into())
+    }
+
     /// For a request that did not come through our listener (tests calling `respond`).
     pub fn unknown() -> ConnInfo {
         ConnInfo {

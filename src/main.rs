@@ -249,12 +249,7 @@ const INIT_CONFIG: &str = r#"{
 async fn serve(dir: &Path) -> Result<(), StartError> {
     let ready = node::prepare(dir, node::Mode::Serve)?;
     let lifecycle = Lifecycle::default();
-    let config = ready.config.clone();
-    let certs: Vec<_> = ready
-        .transports
-        .iter()
-        .filter_map(|t| t.tls.as_ref().map(|s| s.certs.clone()))
-        .collect();
+    let tls_endpoints = ready.tls_endpoints();
     let signals = signal_hook_async_std::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
@@ -266,7 +261,7 @@ async fn serve(dir: &Path) -> Result<(), StartError> {
         let mut signals = signals;
         while let Some(signal) = signals.next().await {
             if signal == signal_hook::consts::SIGHUP {
-                node::reload_tls(&config, &certs);
+                node::reload_tls(&tls_endpoints);
             } else {
                 log::info!("stopping: closing WebSockets with 1001");
                 on_signal.shutdown();

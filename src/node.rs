@@ -2,7 +2,7 @@
 //! TLS files, static folders, realms), then binding and serving every transport (`serve`).
 //! `wssnode check` is `prepare` without serving.
 
-use crate::config::{self, NodeConfig, Transport, TransportKind};
+use crate::config::{self, NodeConfig, TlsFiles, Transport, TransportKind};
 use crate::error::StartError;
 use crate::lifecycle::Lifecycle;
 use crate::listener;
@@ -194,13 +194,8 @@ pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartErr
 }
 
 /// Re-reads every TLS key and certificate (SIGHUP); a bad file keeps the old pair.
-pub fn reload_tls(config: &NodeConfig, setups: &[Arc<tls::ReloadableCert>]) {
-    let files = config
-        .routers
-        .iter()
-        .flat_map(|r| r.transports.iter())
-        .filter_map(|t| t.endpoint.tls.as_ref());
-    for (files, certs) in files.zip(setups) {
+pub fn reload_tls(endpoints: &[(TlsFiles, Arc<tls::ReloadableCert>)]) {
+    for (files, certs) in endpoints {
         match tls::reload_key(files) {
             Ok(key) => {
                 certs.replace(key);
@@ -211,5 +206,20 @@ pub fn reload_tls(config: &NodeConfig, setups: &[Arc<tls::ReloadableCert>]) {
             }
             Err(e) => log::warn!("reload failed, keeping the previous certificate: {e}"),
         }
+    }
+}
+
+impl ReadyNode {
+    /// Each TLS endpoint's files with the holder that serves its certificate.
+    pub fn tls_endpoints(&self) -> Vec<(TlsFiles, Arc<tls::ReloadableCert>)> {
+        self.transports
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.transport.endpoint.tls.clone()?,
+                    t.tls.as_ref()?.certs.clone(),
+                ))
+            })
+            .collect()
     }
 }

@@ -59,7 +59,7 @@ fn provider(tls12: &[ciphers::Suite]) -> CryptoProvider {
     let tls12 = tls12.iter().filter_map(|wanted| {
         base.cipher_suites
             .iter()
-            .find(|s| s.suite().as_str() == Some(ciphers::iana_name(wanted)))
+            .find(|s| s.suite().as_str() == Some(wanted.iana_name))
             .copied()
     });
     use aws_lc_rs::kx_group::{SECP256R1, SECP384R1, X25519, X25519MLKEM768};
@@ -98,10 +98,7 @@ pub fn setup(files: &TlsFiles) -> Result<TlsSetup, StartError> {
 
     // Load the key and the chain; check they belong together.
     let key = load_key(&files.key)?;
-    let mut chain = load_certs(&files.certificate)?;
-    for extra in &files.chain_certificates {
-        chain.extend(load_certs(extra)?);
-    }
+    let chain = load_chain(files)?;
     warnings.extend(check_chain(&files.certificate, &chain));
     let certified = certified_key(files, chain, key, &provider)?;
 
@@ -173,11 +170,17 @@ pub fn setup(files: &TlsFiles) -> Result<TlsSetup, StartError> {
 pub fn reload_key(files: &TlsFiles) -> Result<Arc<CertifiedKey>, StartError> {
     let provider = provider(&ciphers::TLS12_SUITES);
     let key = load_key(&files.key)?;
+    let chain = load_chain(files)?;
+    Ok(Arc::new(certified_key(files, chain, key, &provider)?))
+}
+
+/// The served chain: the certificate file's blocks, then `chain_certificates`.
+fn load_chain(files: &TlsFiles) -> Result<Vec<CertificateDer<'static>>, StartError> {
     let mut chain = load_certs(&files.certificate)?;
     for extra in &files.chain_certificates {
         chain.extend(load_certs(extra)?);
     }
-    Ok(Arc::new(certified_key(files, chain, key, &provider)?))
+    Ok(chain)
 }
 
 fn certified_key(

@@ -185,12 +185,6 @@ fn node_info(site: &Site) -> Response {
     res
 }
 
-fn peer<S>(req: &Request<S>) -> String {
-    req.ext::<ConnInfo>()
-        .map(|info| info.peer.to_string())
-        .unwrap_or_else(|| "-".into())
-}
-
 /// Adds the security headers and logs one line per request.
 struct Headers;
 
@@ -200,7 +194,7 @@ impl Middleware<State> for Headers {
         let started = Instant::now();
         let method = req.method();
         let path = req.url().path().to_string();
-        let peer = peer(&req);
+        let peer = ConnInfo::peer_of(&req);
         let tls = req.ext::<ConnInfo>().is_some_and(|info| info.tls);
         let hsts = req.state().hsts_max_age;
         let mut res = next.run(req).await;

@@ -96,10 +96,7 @@ pub fn check_handshake<S>(
     protocols: &[&'static str],
 ) -> Result<Option<&'static str>, Box<Response>> {
     let refuse = |status: StatusCode, text: String| {
-        let peer = req
-            .ext::<ConnInfo>()
-            .map(|i| i.peer.to_string())
-            .unwrap_or_default();
+        let peer = ConnInfo::peer_of(req);
         log::info!("websocket refused {peer}: {} {text}", u16::from(status));
         let mut res = Response::new(status);
         res.set_body(format!("{text}\n"));

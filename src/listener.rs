@@ -169,19 +169,31 @@ async fn http<IO>(
     IO: async_std::io::Read + async_std::io::Write + Clone + Send + Sync + Unpin + 'static,
 {
     let peer = info.peer;
-    let result = async_h1::server::accept(io, |mut req| {
+    let upgraded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let result = async_h1::server::accept(io.clone(), |mut req| {
         let app = app.clone();
         let info = info.clone();
         let deadline = deadline.clone();
+        let upgraded = upgraded.clone();
         async move {
             // The head is in: no deadline while the request is handled.
             deadline.set(None);
             req.set_peer_addr(Some(info.peer));
             req.ext_mut().insert(info);
-            let res: http_types::Response = app.respond(req).await?;
+            // async-h1 closes after this request; say so, or a client would send the next
+            // request on a connection about to close, and lose it (RFC 9112 §9.6).
+            let closing = req
+                .header(http_types::headers::CONNECTION)
+                .is_some_and(|c| c.as_str().eq_ignore_ascii_case("close"));
+            let mut res: http_types::Response = app.respond(req).await?;
+            if closing {
+                res.insert_header(http_types::headers::CONNECTION, "close");
+            }
             // An upgraded connection belongs to the WebSocket, which has its own timeouts;
             // otherwise the next request head must come within the keep-alive time.
-            if res.status() != http_types::StatusCode::SwitchingProtocols {
+            if res.status() == http_types::StatusCode::SwitchingProtocols {
+                upgraded.store(true, std::sync::atomic::Ordering::Relaxed);
+            } else {
                 deadline.set(Some(limits.keepalive));
             }
             Ok(res)
@@ -190,6 +202,21 @@ async fn http<IO>(
     .await;
     if let Err(e) = result {
         log::debug!("http connection {peer} ended: {e}");
+    }
+    if !upgraded.load(std::sync::atomic::Ordering::Relaxed) {
+        close(io, peer, limits.keepalive).await;
+    }
+}
+
+/// Ends a connection cleanly: for TLS a close_notify alert, without which clients take the
+/// end for a truncation attack and must not resume the session (OpenSSL drops it), so every
+/// next connection pays a full handshake. Bounded, as the peer may have stopped reading.
+async fn close<IO: async_std::io::Write + Unpin>(mut io: IO, peer: SocketAddr, limit: Duration) {
+    use futures_lite::AsyncWriteExt;
+    match async_std::future::timeout(limit, io.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => log::debug!("http connection {peer}: close: {e}"),
+        Err(_) => log::debug!("http connection {peer}: close not done within {limit:?}"),
     }
 }
 

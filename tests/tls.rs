@@ -90,6 +90,50 @@ async fn tls_1_2_and_1_3_are_accepted() {
     }
 }
 
+/// One request with `Connection: close`, read to the end; the stream errors if the server
+/// ends without close_notify.
+async fn request_and_close(tls: &mut common::Tls) -> std::io::Result<HttpResponse> {
+    use async_std::io::{ReadExt, WriteExt};
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut bytes = Vec::new();
+    tls.read_to_end(&mut bytes).await?;
+    Ok(parse_response(&bytes))
+}
+
+#[async_std::test]
+async fn a_closing_connection_says_so_and_ends_with_close_notify_so_the_next_resumes() {
+    let ca = Ca::new("Test CA");
+    let server = ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let (_dir, node) = node_with(&server.key_pem, &server.cert_pem, json!({}));
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.der.clone()).unwrap();
+        let config = std::sync::Arc::new(
+            rustls::ClientConfig::builder_with_protocol_versions(&[version])
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        );
+        let mut first = connect_tls(node.port, config.clone()).await.unwrap();
+        assert_eq!(
+            first.get_ref().1.handshake_kind(),
+            Some(rustls::HandshakeKind::Full)
+        );
+        let res = request_and_close(&mut first)
+            .await
+            .expect("a clean end: close_notify before the TCP close");
+        assert_eq!(res.status, 200);
+        assert_eq!(res.header("connection"), Some("close"));
+        // Clients drop sessions that ended without close_notify; this one was kept.
+        let second = connect_tls(node.port, config).await.unwrap();
+        assert_eq!(
+            second.get_ref().1.handshake_kind(),
+            Some(rustls::HandshakeKind::Resumed),
+            "{version:?}"
+        );
+    }
+}
+
 /// A TLS 1.1 ClientHello, byte by byte (rustls clients cannot speak 1.1).
 fn tls11_client_hello() -> Vec<u8> {
     let mut body = vec![0x03, 0x02]; // client_version TLS 1.1

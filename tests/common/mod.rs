@@ -418,7 +418,8 @@ where
     parse_response(&bytes)
 }
 
-fn parse_response(bytes: &[u8]) -> HttpResponse {
+/// Parses a whole response as it arrived.
+pub fn parse_response(bytes: &[u8]) -> HttpResponse {
     let end = bytes
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

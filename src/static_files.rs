@@ -6,7 +6,7 @@
 //! that is opened must really lie under the canonical root (no symlink escapes).
 
 use crate::config::StaticOptions;
-use async_std::io::{prelude::SeekExt, BufReader, ReadExt};
+use async_std::io::BufReader;
 use http_types::conditional::{IfModifiedSince, LastModified};
 use http_types::headers::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use http_types::{Body, Method, Mime, StatusCode};
@@ -155,8 +155,10 @@ async fn file_response<S>(
         }
         Some(RangeAsk::Ignore) | None => (0, len),
     };
-    // Small bodies in one read on this thread (page-cache fast); large ones stream in 64 KiB
-    // reads on async-std's blocking pool.
+    // Small bodies in one read; large ones stream in 64 KiB reads. Both read on this thread,
+    // as nginx does: from the page cache a read is a memory copy, cheaper than handing each
+    // one to a blocking pool and waking this task again (measured: 20 % of the CPU time of
+    // a 1 MiB download went to those hand-offs).
     if count <= SMALL_FILE {
         return match read_range(&file, start, count) {
             Ok(bytes) => {
@@ -166,13 +168,46 @@ async fn file_response<S>(
             Err(_) => not_found(),
         };
     }
-    let mut handle = async_std::fs::File::from(file);
-    if start > 0 && handle.seek(std::io::SeekFrom::Start(start)).await.is_err() {
-        return not_found();
-    }
-    let reader = BufReader::with_capacity(64 * 1024, handle.take(count));
+    let slice = FileSlice {
+        file,
+        offset: start,
+        left: count,
+    };
+    let reader = BufReader::with_capacity(64 * 1024, slice);
     res.set_body(Body::from_reader(reader, Some(count as usize)));
     res
+}
+
+/// `left` bytes of a file from `offset`, read with pread.
+struct FileSlice {
+    file: File,
+    offset: u64,
+    left: u64,
+}
+
+impl futures_lite::AsyncRead for FileSlice {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::os::unix::fs::FileExt;
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let read = match self.file.read_at(&mut buf[..want], self.offset) {
+            // A file cut short while it is sent: an error, so that the connection closes and
+            // the client sees the truncation instead of waiting for the promised length.
+            Ok(0) if want > 0 => Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                self.offset += n as u64;
+                self.left -= n as u64;
+                Ok(n)
+            }
+            Err(e) => Err(e),
+        };
+        std::task::Poll::Ready(read)
+    }
 }
 
 /// Bodies up to this size are read in one go.

@@ -131,6 +131,31 @@ async fn single_ranges_give_206_and_impossible_ones_416() {
     assert_eq!((res.status, res.body.len()), (200, 256));
 }
 
+/// A file big enough to be streamed in pieces rather than read in one go.
+fn big_file() -> Vec<u8> {
+    (0..3 * 1024 * 1024 + 7)
+        .map(|i: u32| (i % 251) as u8)
+        .collect()
+}
+
+#[async_std::test]
+async fn large_files_stream_whole_and_in_ranges() {
+    let (dir, ca, port) = site();
+    let big = big_file();
+    dir.write("www/big.bin", &big);
+    let _node = dir.start(port);
+    let res = https(port, &ca.der, "GET", "/big.bin", &[]).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body.len(), big.len());
+    assert!(res.body == big, "the same bytes, in order");
+    // A range that starts and ends inside the file's 64 KiB reads.
+    let (start, end) = (1_000_003, 2_500_000);
+    let range = format!("bytes={start}-{end}");
+    let res = https(port, &ca.der, "GET", "/big.bin", &[("Range", &range)]).await;
+    assert_eq!(res.status, 206);
+    assert!(res.body == big[start..=end]);
+}
+
 #[async_std::test]
 async fn head_has_headers_and_no_body() {
     let (dir, ca, port) = site();

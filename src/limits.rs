@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// async-h1's own fixed limit on a request head.
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -77,14 +77,28 @@ impl ReadDeadline {
 }
 
 /// A stream whose reads fail with `TimedOut` when they wait past the current deadline.
+///
+/// The timer is lazy: it is armed once and, when it fires before the deadline (which moved
+/// later since), re-armed for the deadline. A kept-alive connection moves its deadline with
+/// every request, and registering a timer wakes the reactor's thread; this way a connection
+/// registers one timer per keep-alive period, not one per request.
 pub struct Timed<S> {
     inner: S,
     deadline: Arc<ReadDeadline>,
     seen_generation: u64,
-    timer: Option<Timer>,
+    /// When reads must be done by, if at all.
+    due: Option<Instant>,
+    /// The armed timer and when it fires (at or before `due`, or stale).
+    timer: Option<(Timer, Instant)>,
     /// Bytes read since the current head deadline was armed.
     head_bytes: u64,
+    /// Read ahead by `poll_fill`, handed out by the next reads.
+    ahead: Vec<u8>,
+    ahead_from: usize,
 }
+
+/// How much `poll_fill` reads ahead: a typical request head in one read.
+const READ_AHEAD: usize = 4096;
 
 impl<S> Timed<S> {
     /// Wraps `inner`, held to `deadline`.
@@ -93,8 +107,99 @@ impl<S> Timed<S> {
             inner,
             deadline,
             seen_generation: 0,
+            due: None,
             timer: None,
             head_bytes: 0,
+            ahead: Vec::new(),
+            ahead_from: 0,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> Timed<S> {
+    /// Waits until bytes can be read (`Ok(true)`) or the stream ended (`Ok(false)`), keeping
+    /// what it read for the next reads. async-h1 arms a 60 s timer of its own whenever its
+    /// first read of a request head would wait; after this, that read does not wait.
+    pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        if self.ahead_from < self.ahead.len() {
+            return Poll::Ready(Ok(true));
+        }
+        let mut ahead = std::mem::take(&mut self.ahead);
+        ahead.resize(READ_AHEAD, 0);
+        let read = self.poll_read_timed(cx, &mut ahead);
+        match read {
+            Poll::Ready(Ok(n)) if n > 0 => {
+                ahead.truncate(n);
+                (self.ahead, self.ahead_from) = (ahead, 0);
+                Poll::Ready(Ok(true))
+            }
+            Poll::Ready(Ok(_)) => Poll::Ready(Ok(false)),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// A read of the inner stream, held to the deadline and the head size limit.
+    fn poll_read_timed(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        // A new deadline counts from this read.
+        let generation = self.deadline.generation.load(Ordering::SeqCst);
+        if generation != self.seen_generation {
+            self.seen_generation = generation;
+            self.due = match self.deadline.millis.load(Ordering::SeqCst) {
+                0 => None,
+                ms => Some(Instant::now() + Duration::from_millis(ms)),
+            };
+            self.head_bytes = 0;
+        }
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Pending => {}
+            Poll::Ready(Ok(n)) if self.due.is_some() => {
+                // Still waiting for a head: it may not grow past the limit.
+                self.head_bytes += n as u64;
+                if self.head_bytes > self.deadline.max_head {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "request head larger than max_request_head",
+                    )));
+                }
+                return Poll::Ready(Ok(n));
+            }
+            ready => return ready,
+        }
+        if self.timer_expired(cx) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request head not received in time",
+            )));
+        }
+        Poll::Pending
+    }
+
+    /// Whether `due` has passed; otherwise makes sure a timer will wake this task by then.
+    fn timer_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(due) = self.due else {
+            self.timer = None;
+            return false;
+        };
+        loop {
+            match &mut self.timer {
+                // Fires too late for an earlier deadline: re-arm.
+                Some((timer, at)) if *at > due => {
+                    timer.set_at(due);
+                    *at = due;
+                }
+                Some((timer, at)) => {
+                    if Pin::new(timer).poll(cx).is_pending() {
+                        return false;
+                    }
+                    if *at >= due || Instant::now() >= due {
+                        return true;
+                    }
+                    // Fired for an older, earlier deadline: wait on for this one.
+                    self.timer = None;
+                }
+                None => self.timer = Some((Timer::at(due), due)),
+            }
         }
     }
 }
@@ -106,40 +211,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        // A new deadline restarts the timer from this read.
-        let generation = this.deadline.generation.load(Ordering::SeqCst);
-        if generation != this.seen_generation {
-            this.seen_generation = generation;
-            this.timer = match this.deadline.millis.load(Ordering::SeqCst) {
-                0 => None,
-                ms => Some(Timer::after(Duration::from_millis(ms))),
-            };
-            this.head_bytes = 0;
-        }
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Pending => {}
-            Poll::Ready(Ok(n)) if this.timer.is_some() => {
-                // Still waiting for a head: it may not grow past the limit.
-                this.head_bytes += n as u64;
-                if this.head_bytes > this.deadline.max_head {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "request head larger than max_request_head",
-                    )));
-                }
-                return Poll::Ready(Ok(n));
+        if this.ahead_from < this.ahead.len() {
+            let n = buf.len().min(this.ahead.len() - this.ahead_from);
+            buf[..n].copy_from_slice(&this.ahead[this.ahead_from..this.ahead_from + n]);
+            this.ahead_from += n;
+            if this.ahead_from == this.ahead.len() {
+                // Freed: an idle connection keeps no buffer.
+                (this.ahead, this.ahead_from) = (Vec::new(), 0);
             }
-            ready => return ready,
+            return Poll::Ready(Ok(n));
         }
-        if let Some(timer) = &mut this.timer {
-            if Pin::new(timer).poll(cx).is_ready() {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "request head not received in time",
-                )));
-            }
-        }
-        Poll::Pending
+        this.poll_read_timed(cx, buf)
     }
 }
 

@@ -115,8 +115,7 @@ async fn connection(
             client_cert: None,
             slot,
         };
-        let io = async_dup::Arc::new(async_dup::Mutex::new(Timed::new(tcp, deadline.clone())));
-        return http(io, info, app, deadline, limits).await;
+        return http(tcp, info, app, deadline, limits).await;
     };
     let stream = match async_std::future::timeout(limits.tls_handshake, acceptor.accept(tcp)).await
     {
@@ -150,27 +149,27 @@ async fn connection(
         client_cert,
         slot,
     };
-    // async-h1 needs a cloneable stream; the mutex is held only within one poll.
-    let io = async_dup::Arc::new(async_dup::Mutex::new(WriteBuffer::new(Timed::new(
-        stream,
-        deadline.clone(),
-    ))));
-    http(io, info, app, deadline, limits).await
+    http(stream, info, app, deadline, limits).await
 }
 
 /// Serves HTTP requests until the connection closes, idles out or upgrades.
-async fn http<IO>(
-    io: IO,
+async fn http<S>(
+    stream: S,
     info: ConnInfo,
     app: tide::Server<State>,
     deadline: Arc<ReadDeadline>,
     limits: Limits,
 ) where
-    IO: async_std::io::Read + async_std::io::Write + Clone + Send + Sync + Unpin + 'static,
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    // async-h1 needs a cloneable stream; the mutex is held only within one poll.
+    let io = async_dup::Arc::new(async_dup::Mutex::new(WriteBuffer::new(Timed::new(
+        stream,
+        deadline.clone(),
+    ))));
     let peer = info.peer;
     let upgraded = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let result = async_h1::server::accept(io.clone(), |mut req| {
+    let mut server = async_h1::server::Server::new(io.clone(), |mut req| {
         let app = app.clone();
         let info = info.clone();
         let deadline = deadline.clone();
@@ -178,7 +177,6 @@ async fn http<IO>(
         async move {
             // The head is in: no deadline while the request is handled.
             deadline.set(None);
-            req.set_peer_addr(Some(info.peer));
             req.ext_mut().insert(info);
             // async-h1 closes after this request; say so, or a client would send the next
             // request on a connection about to close, and lose it (RFC 9112 §9.6).
@@ -198,10 +196,27 @@ async fn http<IO>(
             }
             Ok(res)
         }
-    })
-    .await;
-    if let Err(e) = result {
-        log::debug!("http connection {peer} ended: {e}");
+    });
+    loop {
+        // Wait for the next request's first bytes here, under our deadline, so that async-h1
+        // finds them at once (see `Timed::poll_fill`).
+        let more = futures_lite::future::poll_fn(|cx| io.lock().get_mut().poll_fill(cx)).await;
+        match more {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                log::debug!("http connection {peer} ended: {e}");
+                break;
+            }
+        }
+        match server.accept_one().await {
+            Ok(async_h1::server::ConnectionStatus::KeepAlive) => {}
+            Ok(async_h1::server::ConnectionStatus::Close) => break,
+            Err(e) => {
+                log::debug!("http connection {peer} ended: {e}");
+                break;
+            }
+        }
     }
     if !upgraded.load(std::sync::atomic::Ordering::Relaxed) {
         close(io, peer, limits.keepalive).await;
@@ -240,6 +255,13 @@ impl<S> WriteBuffer<S> {
             buf: Vec::new(),
             sent: 0,
         }
+    }
+}
+
+impl<S> WriteBuffer<S> {
+    /// The wrapped stream.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
     }
 }
 

@@ -46,20 +46,56 @@ pub fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
     Some(path)
 }
 
-/// Opens `path` and checks that the file it really is (after every symlink) lies under the
-/// canonical `root`; `None` if it does not exist or leads outside.
+/// Opens `path` (a `resolve` result under the canonical `root`) and checks that the file it
+/// really is lies under `root`; `None` if it does not exist or leads outside.
 pub fn open_inside(root: &Path, path: &Path) -> Option<(File, Metadata)> {
+    let file = match open_without_symlinks(path) {
+        Some(opened) => opened.ok()?,
+        // A symlink on the way (or no openat2): open it and ask where it led.
+        None => open_and_check(root, path)?,
+    };
+    let meta = file.metadata().ok()?;
+    Some((file, meta))
+}
+
+/// `resolve` leaves no `.` or `..` in `path` and the root is canonical, so a path opened
+/// without following any symlink lies under the root: one system call, where `open_and_check`
+/// pays a readlink of /proc that cost a tenth of a small file's request. `None` when this
+/// cannot tell: a symlink on the way, or a kernel without openat2 (before Linux 5.6).
+#[cfg(target_os = "linux")]
+fn open_without_symlinks(path: &Path) -> Option<std::io::Result<File>> {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags, CWD};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+    if NO_OPENAT2.load(Ordering::Relaxed) {
+        return None;
+    }
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    match openat2(CWD, path, flags, Mode::empty(), ResolveFlags::NO_SYMLINKS) {
+        Ok(fd) => Some(Ok(File::from(fd))),
+        Err(rustix::io::Errno::LOOP) => None,
+        Err(rustix::io::Errno::NOSYS) => {
+            NO_OPENAT2.store(true, Ordering::Relaxed);
+            None
+        }
+        Err(e) => Some(Err(e.into())),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_without_symlinks(_: &Path) -> Option<std::io::Result<File>> {
+    None
+}
+
+/// Opens `path`, following symlinks, and keeps it only if its real path is under `root`.
+fn open_and_check(root: &Path, path: &Path) -> Option<File> {
     let file = File::open(path).ok()?;
     // The kernel names the open file's real path: one syscall instead of a readlink per
     // component; without /proc, canonicalize the path.
     let real = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
         .or_else(|_| path.canonicalize())
         .ok()?;
-    if !real.starts_with(root) {
-        return None;
-    }
-    let meta = file.metadata().ok()?;
-    Some((file, meta))
+    real.starts_with(root).then_some(file)
 }
 
 /// Answers a GET or HEAD for `url_path` (relative to the mount point).

@@ -191,10 +191,16 @@ struct Headers;
 #[tide::utils::async_trait]
 impl Middleware<State> for Headers {
     async fn handle(&self, req: Request<State>, next: Next<'_, State>) -> tide::Result {
-        let started = Instant::now();
-        let method = req.method();
-        let path = req.url().path().to_string();
-        let peer = ConnInfo::peer_of(&req);
+        // The request line is kept only when it will be logged: formatting it costs more than
+        // serving a small file's headers.
+        let logged = log::log_enabled!(log::Level::Info).then(|| {
+            (
+                Instant::now(),
+                req.method(),
+                req.url().path().to_string(),
+                ConnInfo::peer_of(&req),
+            )
+        });
         let tls = req.ext::<ConnInfo>().is_some_and(|info| info.tls);
         let hsts = req.state().hsts_max_age;
         let mut res = next.run(req).await;
@@ -205,11 +211,13 @@ impl Middleware<State> for Headers {
                 format!("max-age={max_age}; includeSubDomains"),
             );
         }
-        log::info!(
-            "{method} {path} {} {}µs {peer}",
-            u16::from(res.status()),
-            started.elapsed().as_micros()
-        );
+        if let Some((started, method, path, peer)) = logged {
+            log::info!(
+                "{method} {path} {} {}µs {peer}",
+                u16::from(res.status()),
+                started.elapsed().as_micros()
+            );
+        }
         Ok(res)
     }
 }

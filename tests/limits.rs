@@ -80,6 +80,29 @@ async fn an_idle_keep_alive_connection_is_closed_after_keepalive_timeout() {
 }
 
 #[async_std::test]
+async fn the_keepalive_timeout_counts_from_the_last_response() {
+    let (_dir, node) = plain_node(json!({"keepalive_timeout": 400}));
+    let mut tcp = TcpStream::connect(("127.0.0.1", node.port)).await.unwrap();
+    // Six requests 200 ms apart: 1.2 s in all, three keep-alive timeouts, each one kept.
+    for n in 0..6 {
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        tcp.read_exact(&mut head)
+            .await
+            .unwrap_or_else(|e| panic!("request {n}: {e}"));
+        assert_eq!(&head, b"HTTP/1.1 200");
+        async_std::task::sleep(Duration::from_millis(200)).await;
+        // The rest of the response.
+        let mut rest = [0u8; 4096];
+        let _ = async_std::future::timeout(Duration::from_millis(10), tcp.read(&mut rest)).await;
+    }
+    let (took, _) = until_closed(&mut tcp, Duration::from_secs(5)).await;
+    assert!(took < Duration::from_secs(2), "idle, closed after {took:?}");
+}
+
+#[async_std::test]
 async fn a_client_that_never_finishes_the_tls_handshake_is_dropped() {
     let dir = NodeDir::new();
     let ca = Ca::new("Test CA");

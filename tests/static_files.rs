@@ -187,6 +187,22 @@ async fn nothing_outside_the_directory_is_ever_served() {
 }
 
 #[async_std::test]
+async fn symlinks_that_stay_inside_the_directory_are_followed() {
+    let (dir, ca, port) = site();
+    let www = dir.path().join("www");
+    std::os::unix::fs::symlink("app.js", www.join("relative.js")).unwrap();
+    std::os::unix::fs::symlink(www.join("docs"), www.join("manual")).unwrap();
+    let _node = dir.start(port);
+    let res = https(port, &ca.der, "GET", "/relative.js", &[]).await;
+    assert_eq!(
+        (res.status, res.text().as_str()),
+        (200, "console.log(1);\n")
+    );
+    let res = https(port, &ca.der, "GET", "/manual/index.html", &[]).await;
+    assert_eq!((res.status, res.text().as_str()), (200, "<p>docs</p>\n"));
+}
+
+#[async_std::test]
 async fn directory_listing_when_enabled() {
     let (dir, ca, port) = site();
     let _node = dir.start(port);

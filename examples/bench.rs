@@ -11,18 +11,18 @@
 //! Prints one JSON line and one human line. Every run is bounded by `--seconds` (default 5).
 
 use async_std::sync::Mutex;
-use async_tungstenite::tungstenite::Message;
-use futures_util::StreamExt;
 use serde::de::IgnoredAny;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[path = "common/wamp_client.rs"]
 mod wamp_client;
-use wamp_client::{next, next_text, send_text, tls_trusting, Ws};
+use wamp_client::{
+    feed_text, flush, next, next_text_by, ready_text, tls_trusting, RunDeadline, Ws,
+};
 
 /// Sends, ignoring failure: a broken connection shows up as a missing answer.
 async fn send(ws: &mut Ws, v: Value) -> bool {
@@ -143,22 +143,20 @@ async fn pubsub(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
     let epoch = Instant::now();
     let received = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(AtomicBool::new(false));
     let mut subs = Vec::new();
+    // The publisher stops at `deadline`; events still on their way get 300 ms more.
+    let deadline = Instant::now() + Duration::from_secs(o.seconds);
+    let listen_until = deadline + Duration::from_millis(300);
     // Subscribers: each counts events and samples the latency in the payload's timestamp.
     for _ in 0..o.subscribers {
         let mut ws = join(&o, &tls).await.expect("subscriber joins");
         send(&mut ws, json!([32, 1, {}, "bench.topic"])).await;
         next(&mut ws).await;
-        let (received, latencies, stop) = (received.clone(), latencies.clone(), stop.clone());
+        let (received, latencies) = (received.clone(), latencies.clone());
         subs.push(async_std::task::spawn(async move {
             let mut local = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let Ok(Some(Ok(Message::Text(text)))) =
-                    async_std::future::timeout(Duration::from_millis(200), ws.next()).await
-                else {
-                    continue;
-                };
+            let mut until = RunDeadline::at(listen_until);
+            while let Some(text) = next_text_by(&mut ws, &mut until).await {
                 // Decode only what is measured, skipping the rest without allocating, so the
                 // client is not what limits the figure.
                 if let Ok(event) = serde_json::from_str::<Event>(&text) {
@@ -171,32 +169,34 @@ async fn pubsub(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
             latencies.lock().await.extend(local);
         }));
     }
-    // One publisher, acknowledged publishes with a bounded window so no queue overflows.
+    // One publisher, acknowledged publishes with a bounded window so no queue overflows;
+    // each refill of the window goes out in one write.
     let mut publisher = join(&o, &tls).await.expect("publisher joins");
     let padding = "x".repeat(o.payload.saturating_sub(24));
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(o.seconds);
+    let mut until = RunDeadline::at(deadline);
     let (mut sent, mut acked, mut request) = (0u64, 0u64, 0u64);
     while Instant::now() < deadline {
         while sent - acked < o.window as u64 {
             request += 1;
             let ts = epoch.elapsed().as_nanos() as u64;
-            send(
-                &mut publisher,
-                json!([16, request, {"acknowledge": true}, "bench.topic", [ts, padding]]),
-            )
-            .await;
+            let publish = format!(
+                "[16,{request},{{\"acknowledge\":true}},\"bench.topic\",[{ts},\"{padding}\"]]"
+            );
+            let _ = feed_text(&mut publisher, publish).await;
             sent += 1;
         }
-        match next(&mut publisher).await {
-            Some(v) if v[0] == 17 => acked += 1,
-            Some(_) => {}
-            None => break,
+        let _ = flush(&mut publisher).await;
+        let Some(text) = next_text_by(&mut publisher, &mut until).await else {
+            break;
+        };
+        // [PUBLISHED, request, publication], and whatever else has arrived.
+        acked += u64::from(text.starts_with("[17,"));
+        while let Some(text) = ready_text(&mut publisher).await {
+            acked += u64::from(text.starts_with("[17,"));
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    async_std::task::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::Relaxed);
     for s in subs {
         s.await;
     }
@@ -212,24 +212,24 @@ async fn rpc(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
     let mut callee = join(&o, &tls).await.expect("callee joins");
     send(&mut callee, json!([64, 1, {}, "bench.echo"])).await;
     next(&mut callee).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let callee_stop = stop.clone();
-    let callee_task = async_std::task::spawn(async move {
-        while !callee_stop.load(Ordering::Relaxed) {
-            let Ok(Some(text)) =
-                async_std::future::timeout(Duration::from_millis(200), next_text(&mut callee))
-                    .await
-            else {
-                continue;
-            };
-            // [INVOCATION, request, registration, details, [n]] → [YIELD, request, {}, [n]]
-            if let Ok((68, request, _, _, (n,))) = serde_json::from_str::<Invocation>(&text) {
-                let _ = send_text(&mut callee, format!("[70,{request},{{}},[{n}]]")).await;
-            }
-        }
-    });
     let started = Instant::now();
     let deadline = started + Duration::from_secs(o.seconds);
+    let answer_until = deadline + Duration::from_secs(10);
+    let callee_task = async_std::task::spawn(async move {
+        let mut until = RunDeadline::at(answer_until);
+        // Answers what has arrived, then sends the answers in one write.
+        while let Some(text) = next_text_by(&mut callee, &mut until).await {
+            let mut next = Some(text);
+            while let Some(text) = next {
+                // [INVOCATION, request, registration, details, [n]] → [YIELD, request, {}, [n]]
+                if let Ok((68, request, _, _, (n,))) = serde_json::from_str::<Invocation>(&text) {
+                    let _ = feed_text(&mut callee, format!("[70,{request},{{}},[{n}]]")).await;
+                }
+                next = ready_text(&mut callee).await;
+            }
+            let _ = flush(&mut callee).await;
+        }
+    });
     let mut callers = Vec::new();
     for _ in 0..o.callers {
         let mut ws = join(&o, &tls).await.expect("caller joins");
@@ -238,29 +238,35 @@ async fn rpc(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
             let mut times: HashMap<u64, Instant> = HashMap::new();
             let mut rtts = Vec::new();
             let mut request = 0u64;
+            let mut until = RunDeadline::at(answer_until);
             loop {
                 while times.len() < inflight && Instant::now() < deadline {
                     request += 1;
                     times.insert(request, Instant::now());
                     let call = format!("[48,{request},{{}},\"bench.echo\",[{request}]]");
-                    let _ = send_text(&mut ws, call).await;
+                    let _ = feed_text(&mut ws, call).await;
                 }
+                let _ = flush(&mut ws).await;
                 if times.is_empty() {
                     break;
                 }
-                let Some(text) = next_text(&mut ws).await else {
+                let Some(text) = next_text_by(&mut ws, &mut until).await else {
                     break;
                 };
-                // [RESULT, request, …]; an ERROR ([8, 48, request, …]) ends the call too.
-                let answered = match serde_json::from_str::<Reply>(&text) {
-                    Ok((50, request, ..)) => Some(request),
-                    _ => serde_json::from_str::<Value>(&text)
-                        .ok()
-                        .filter(|v| v[0] == 8)
-                        .and_then(|v| v[2].as_u64()),
-                };
-                if let Some(at) = answered.and_then(|r| times.remove(&r)) {
-                    rtts.push(at.elapsed().as_nanos() as u64);
+                let mut next = Some(text);
+                while let Some(text) = next {
+                    // [RESULT, request, …]; an ERROR ([8, 48, request, …]) ends the call too.
+                    let answered = match serde_json::from_str::<Reply>(&text) {
+                        Ok((50, request, ..)) => Some(request),
+                        _ => serde_json::from_str::<Value>(&text)
+                            .ok()
+                            .filter(|v| v[0] == 8)
+                            .and_then(|v| v[2].as_u64()),
+                    };
+                    if let Some(at) = answered.and_then(|r| times.remove(&r)) {
+                        rtts.push(at.elapsed().as_nanos() as u64);
+                    }
+                    next = ready_text(&mut ws).await;
                 }
             }
             rtts
@@ -271,8 +277,8 @@ async fn rpc(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
         rtts.extend(c.await);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    callee_task.await;
+    // The callee's loop ends on its deadline; a run that ends sooner stops it now.
+    callee_task.cancel().await;
     let calls = rtts.len();
     let (p50, p99) = percentiles(rtts);
     json!({"mode": "rpc", "callers": o.callers, "inflight": o.inflight, "seconds": elapsed, "calls": calls,

@@ -299,33 +299,48 @@ async fn run<F>(
     let opened = Instant::now();
     let open_timeout = Duration::from_millis(options.open_handshake_timeout_ms.max(1));
 
+    // Made once and polled again each turn: a timer or listener made anew per message would
+    // register with the reactor (and wake its thread) for every message.
+    // Fused: done once, then pending for good (the loop handles each of them once).
+    use futures_util::FutureExt as _;
+    let mut shutdown = std::pin::pin!(async {
+        let _ = shutdown.recv().await;
+    }
+    .fuse());
+    let mut overflow = std::pin::pin!(async {
+        if overflow_rx.recv().await.is_err() {
+            futures_lite::future::pending::<()>().await;
+        }
+    }
+    .fuse());
+    let mut ticker = async_io::Timer::after(tick);
+    let mut tick_every = tick;
+
     loop {
         let waiting_for_session = !session.established();
+        // While closing, look often: the close handshake has a short timeout.
+        let wait = if closing_since.is_some() {
+            Duration::from_millis(50)
+        } else if waiting_for_session {
+            tick.min(open_timeout / 4).max(Duration::from_millis(10))
+        } else {
+            tick
+        };
+        if wait != tick_every {
+            ticker.set_after(wait);
+            tick_every = wait;
+        }
         let event = async { Event::Incoming(stream.next().await) }
             .or(async {
-                let _ = shutdown.recv().await;
-                // Once signalled, stay quiet: the loop handles it once via `closing_since`.
-                if closing_since.is_some() {
-                    futures_lite::future::pending::<()>().await;
-                }
+                (&mut shutdown).await;
                 Event::Shutdown
             })
             .or(async {
-                match overflow_rx.recv().await {
-                    Ok(()) => Event::Overflow,
-                    Err(_) => futures_lite::future::pending().await,
-                }
+                (&mut overflow).await;
+                Event::Overflow
             })
             .or(async {
-                // While closing, look often: the close handshake has a short timeout.
-                let wait = if closing_since.is_some() {
-                    Duration::from_millis(50)
-                } else if waiting_for_session {
-                    tick.min(open_timeout / 4).max(Duration::from_millis(10))
-                } else {
-                    tick
-                };
-                async_std::task::sleep(wait).await;
+                (&mut ticker).await;
                 Event::Tick
             })
             .await;
@@ -374,6 +389,7 @@ async fn run<F>(
             // The bottom of the loop notices the closed queue.
             Event::Overflow => {}
             Event::Tick => {
+                ticker.set_after(tick_every);
                 if let Some(since) = closing_since {
                     if since.elapsed() > close_timeout {
                         break;

@@ -101,3 +101,69 @@ pub async fn next(ws: &mut Ws) -> Option<Value> {
         }
     }
 }
+
+/// One deadline for a whole run. Load loops wait on it instead of a timeout per message:
+/// every new timer registers with the reactor and wakes its thread, which would make the
+/// client, not the router, what a figure measures.
+pub struct RunDeadline {
+    at: std::time::Instant,
+    timer: async_io::Timer,
+}
+
+impl RunDeadline {
+    /// Fires at `at`.
+    pub fn at(at: std::time::Instant) -> RunDeadline {
+        RunDeadline {
+            at,
+            timer: async_io::Timer::at(at),
+        }
+    }
+
+    /// Waits until the deadline (at once if it has passed).
+    async fn wait(&mut self) {
+        if std::time::Instant::now() < self.at {
+            (&mut self.timer).await;
+        }
+    }
+}
+
+/// The next text frame, or None when the connection ended or the run's deadline passed.
+pub async fn next_text_by(ws: &mut Ws, deadline: &mut RunDeadline) -> Option<String> {
+    loop {
+        let msg = futures_lite::future::or(async { ws.next().await }, async {
+            deadline.wait().await;
+            None
+        })
+        .await?;
+        match msg {
+            Ok(Message::Text(text)) => return Some(text.as_str().to_string()),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// A text frame that has already arrived, without waiting for one.
+pub async fn ready_text(ws: &mut Ws) -> Option<String> {
+    loop {
+        match futures_lite::future::poll_once(ws.next()).await?? {
+            Ok(Message::Text(text)) => return Some(text.as_str().to_string()),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Queues a serialized message without sending it yet (see `flush`).
+pub async fn feed_text(ws: &mut Ws, text: String) -> Result<(), String> {
+    use futures_util::SinkExt;
+    ws.feed(Message::Text(text.into()))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Sends what `feed_text` queued, in as few writes as it fits.
+pub async fn flush(ws: &mut Ws) -> Result<(), String> {
+    use futures_util::SinkExt;
+    ws.flush().await.map_err(|e| e.to_string())
+}

@@ -5,6 +5,7 @@
 //!     cargo run --release --example bench -- pubsub --url wss://localhost:8443/ws --ca node/server_cert.pem --subscribers 10 --payload 100
 //!     cargo run --release --example bench -- rpc --url … --ca … --callers 4 --inflight 8
 //!     cargo run --release --example bench -- sessions --url … --ca … --sessions 1000 --pid $(pidof wssnode)
+//!     cargo run --release --example bench -- handshakes --url wss://localhost:8443 --ca … --connections 32 --path /1k.bin
 //!
 //! `--pid` takes a comma-separated list; their resident memory is summed.
 //!
@@ -48,6 +49,8 @@ struct Opts {
     callers: usize,
     inflight: usize,
     sessions: usize,
+    connections: usize,
+    path: String,
     /// Processes whose memory is summed (Crossbar runs a controller and a router worker).
     pids: Vec<u32>,
 }
@@ -65,6 +68,8 @@ fn parse() -> Opts {
         callers: 4,
         inflight: 8,
         sessions: 1000,
+        connections: 32,
+        path: "/".into(),
         pids: Vec::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -77,7 +82,7 @@ fn parse() -> Opts {
                 .unwrap_or_else(|_| panic!("{} needs a number", args[i]))
         };
         match args[i].as_str() {
-            "pubsub" | "rpc" | "sessions" => {
+            "pubsub" | "rpc" | "sessions" | "handshakes" => {
                 o.mode = args[i].clone();
                 i += 1;
                 continue;
@@ -92,6 +97,8 @@ fn parse() -> Opts {
             "--callers" => o.callers = number() as usize,
             "--inflight" => o.inflight = number() as usize,
             "--sessions" => o.sessions = number() as usize,
+            "--connections" => o.connections = number() as usize,
+            "--path" => o.path = value.clone(),
             "--pid" => {
                 o.pids = value
                     .split(',')
@@ -320,6 +327,72 @@ async fn sessions(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
            "server_rss_mb_before": before, "server_rss_mb_held": after})
 }
 
+/// New HTTPS connections, each a full handshake (no session resumption) and one GET of
+/// `--path` with `Connection: close`, from `--connections` loops. The client offers its
+/// default key exchanges (X25519MLKEM768 first, as browsers do); the server chooses.
+async fn handshakes(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
+    use async_std::io::{ReadExt, WriteExt};
+    let mut config = (*tls).clone();
+    config.resumption = rustls::client::Resumption::disabled();
+    let connector = futures_rustls::TlsConnector::from(Arc::new(config));
+    let authority = o
+        .url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("localhost:8443")
+        .to_string();
+    let host = authority
+        .rsplit_once(':')
+        .map_or("localhost", |(h, _)| h)
+        .to_string();
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+        o.path
+    );
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(o.seconds);
+    let mut loops = Vec::new();
+    for _ in 0..o.connections {
+        let (connector, authority, host, request) = (
+            connector.clone(),
+            authority.clone(),
+            host.clone(),
+            request.clone(),
+        );
+        loops.push(async_std::task::spawn(async move {
+            let (mut done, mut failed) = (0u64, 0u64);
+            let mut body = Vec::new();
+            while Instant::now() < deadline {
+                let one = async {
+                    let tcp = async_std::net::TcpStream::connect(authority.as_str()).await?;
+                    tcp.set_nodelay(true)?;
+                    let name = rustls::pki_types::ServerName::try_from(host.clone())
+                        .map_err(std::io::Error::other)?;
+                    let mut stream = connector.connect(name, tcp).await?;
+                    stream.write_all(request.as_bytes()).await?;
+                    body.clear();
+                    stream.read_to_end(&mut body).await?;
+                    Ok::<bool, std::io::Error>(body.starts_with(b"HTTP/1.1 200"))
+                };
+                match async_std::future::timeout(Duration::from_secs(10), one).await {
+                    Ok(Ok(true)) => done += 1,
+                    _ => failed += 1,
+                }
+            }
+            (done, failed)
+        }));
+    }
+    let (mut done, mut failed) = (0, 0);
+    for l in loops {
+        let (d, f) = l.await;
+        (done, failed) = (done + d, failed + f);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    json!({"mode": "handshakes", "connections": o.connections, "path": o.path, "seconds": elapsed,
+           "done": done, "failed": failed, "per_s": done as f64 / elapsed})
+}
+
 fn human(v: &Value) -> String {
     match v["mode"].as_str() {
         Some("pubsub") => format!(
@@ -331,6 +404,10 @@ fn human(v: &Value) -> String {
             "rpc: {} callers x {} in flight: {:.0} calls/s, round trip p50 {:.2} ms p99 {:.2} ms",
             v["callers"], v["inflight"], v["calls_per_s"].as_f64().unwrap_or(0.0),
             v["rtt_p50_ms"].as_f64().unwrap_or(0.0), v["rtt_p99_ms"].as_f64().unwrap_or(0.0)
+        ),
+        Some("handshakes") => format!(
+            "handshakes: {} connections: {:.0} full TLS handshakes + GET {}/s ({} failed)",
+            v["connections"], v["per_s"].as_f64().unwrap_or(0.0), v["path"].as_str().unwrap_or(""), v["failed"]
         ),
         _ => format!(
             "sessions: held {} of {} (failed {}), server RSS {} MB before, {} MB while held",
@@ -346,6 +423,7 @@ fn main() {
         match o.mode.as_str() {
             "rpc" => rpc(o.clone(), tls).await,
             "sessions" => sessions(o.clone(), tls).await,
+            "handshakes" => handshakes(o.clone(), tls).await,
             _ => pubsub(o.clone(), tls).await,
         }
     });

@@ -150,24 +150,30 @@ async fn pubsub(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
     let epoch = Instant::now();
     let received = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(Mutex::new(Vec::new()));
-    let mut subs = Vec::new();
-    // The publisher stops at `deadline`; events still on their way get 300 ms more.
-    let deadline = Instant::now() + Duration::from_secs(o.seconds);
-    let listen_until = deadline + Duration::from_millis(300);
-    // Subscribers: each counts events and samples the latency in the payload's timestamp.
+    // Everyone joins first; the clock starts when all are in.
+    let mut subscribers = Vec::new();
     for _ in 0..o.subscribers {
         let mut ws = join(&o, &tls).await.expect("subscriber joins");
         send(&mut ws, json!([32, 1, {}, "bench.topic"])).await;
         next(&mut ws).await;
+        subscribers.push(ws);
+    }
+    let mut publisher = join(&o, &tls).await.expect("publisher joins");
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(o.seconds);
+    // Subscribers: each counts the events it receives before the deadline and samples their
+    // latency from the payload's timestamp; then it drains for 300 ms more.
+    let mut subs = Vec::new();
+    for mut ws in subscribers {
         let (received, latencies) = (received.clone(), latencies.clone());
         subs.push(async_std::task::spawn(async move {
             let mut local = Vec::new();
-            let mut until = RunDeadline::at(listen_until);
+            let mut until = RunDeadline::at(deadline + Duration::from_millis(300));
             while let Some(text) = next_text_by(&mut ws, &mut until).await {
                 // Decode only what is measured, skipping the rest without allocating, so the
                 // client is not what limits the figure.
                 if let Ok(event) = serde_json::from_str::<Event>(&text) {
-                    if event.0 == 36 {
+                    if event.0 == 36 && Instant::now() < deadline {
                         received.fetch_add(1, Ordering::Relaxed);
                         local.push(epoch.elapsed().as_nanos() as u64 - (event.4).0);
                     }
@@ -178,9 +184,7 @@ async fn pubsub(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
     }
     // One publisher, acknowledged publishes with a bounded window so no queue overflows;
     // each refill of the window goes out in one write.
-    let mut publisher = join(&o, &tls).await.expect("publisher joins");
     let padding = "x".repeat(o.payload.saturating_sub(24));
-    let started = Instant::now();
     let mut until = RunDeadline::at(deadline);
     let (mut sent, mut acked, mut request) = (0u64, 0u64, 0u64);
     while Instant::now() < deadline {

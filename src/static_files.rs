@@ -8,7 +8,9 @@
 use crate::config::StaticOptions;
 use async_std::io::BufReader;
 use http_types::conditional::{IfModifiedSince, LastModified};
-use http_types::headers::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
+use http_types::headers::{
+    ACCEPT_RANGES, ALLOW, CACHE_CONTROL, CONTENT_RANGE, CONTENT_TYPE, ETAG, LOCATION,
+};
 use http_types::{Body, Method, Mime, StatusCode};
 use std::fs::{File, Metadata};
 use std::os::fd::AsRawFd;
@@ -102,7 +104,7 @@ fn open_and_check(root: &Path, path: &Path) -> Option<File> {
 pub async fn serve<S>(site: &StaticSite, url_path: &str, req: &tide::Request<S>) -> Response {
     if !matches!(req.method(), Method::Get | Method::Head) {
         let mut res = Response::new(StatusCode::MethodNotAllowed);
-        res.insert_header("Allow", "GET, HEAD");
+        res.insert_header(ALLOW, "GET, HEAD");
         return res;
     }
     let opened = resolve(&site.root, url_path)
@@ -161,9 +163,9 @@ async fn file_response<S>(
     let etag = format!("\"{secs:x}-{len:x}\"");
 
     let mut res = Response::new(StatusCode::Ok);
-    res.insert_header("ETag", etag.as_str());
+    res.insert_header(ETAG, etag.as_str());
     LastModified::new(modified).apply(&mut res);
-    res.insert_header("Accept-Ranges", "bytes");
+    res.insert_header(ACCEPT_RANGES, "bytes");
     if let Some(max_age) = site.options.cache_timeout {
         res.insert_header(CACHE_CONTROL, format!("public, max-age={max_age}"));
     }
@@ -181,12 +183,12 @@ async fn file_response<S>(
     let (start, count) = match range {
         Some(RangeAsk::Satisfiable(start, end)) => {
             res.set_status(StatusCode::PartialContent);
-            res.insert_header("Content-Range", format!("bytes {start}-{end}/{len}"));
+            res.insert_header(CONTENT_RANGE, format!("bytes {start}-{end}/{len}"));
             (start, end - start + 1)
         }
         Some(RangeAsk::Unsatisfiable) => {
             let mut res = Response::new(StatusCode::RequestedRangeNotSatisfiable);
-            res.insert_header("Content-Range", format!("bytes */{len}"));
+            res.insert_header(CONTENT_RANGE, format!("bytes */{len}"));
             return res;
         }
         Some(RangeAsk::Ignore) | None => (0, len),

@@ -5,7 +5,7 @@
 
 use async_std::net::TcpStream;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
-use async_tungstenite::tungstenite::Message;
+use async_tungstenite::tungstenite::{Error as WsError, Message};
 use futures_util::StreamExt;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -74,32 +74,31 @@ pub async fn send_text(ws: &mut Ws, text: String) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// A received frame as a reader of text messages sees it: `Some(Some(text))`, `Some(None)`
+/// for a frame to skip (ping, pong, binary), `None` when the connection has ended.
+fn text_of(frame: Result<Message, WsError>) -> Option<Option<String>> {
+    match frame {
+        Ok(Message::Text(text)) => Some(Some(text.as_str().to_string())),
+        Ok(Message::Close(_)) | Err(_) => None,
+        Ok(_) => Some(None),
+    }
+}
+
 /// The next text frame, or None when the connection ended or was silent for 10 s.
 pub async fn next_text(ws: &mut Ws) -> Option<String> {
     loop {
-        let msg = async_std::future::timeout(Duration::from_secs(10), ws.next())
+        let frame = async_std::future::timeout(Duration::from_secs(10), ws.next())
             .await
             .ok()??;
-        match msg {
-            Ok(Message::Text(text)) => return Some(text.as_str().to_string()),
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => {}
+        if let Some(text) = text_of(frame)? {
+            return Some(text);
         }
     }
 }
 
 /// The next WAMP message, or None when the connection ended or was silent for 10 s.
 pub async fn next(ws: &mut Ws) -> Option<Value> {
-    loop {
-        let msg = async_std::future::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .ok()??;
-        match msg {
-            Ok(Message::Text(text)) => return serde_json::from_str(&text).ok(),
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => {}
-        }
-    }
+    serde_json::from_str(&next_text(ws).await?).ok()
 }
 
 /// One deadline for a whole run. Load loops wait on it instead of a timeout per message:
@@ -130,15 +129,13 @@ impl RunDeadline {
 /// The next text frame, or None when the connection ended or the run's deadline passed.
 pub async fn next_text_by(ws: &mut Ws, deadline: &mut RunDeadline) -> Option<String> {
     loop {
-        let msg = futures_lite::future::or(async { ws.next().await }, async {
+        let frame = futures_lite::future::or(async { ws.next().await }, async {
             deadline.wait().await;
             None
         })
         .await?;
-        match msg {
-            Ok(Message::Text(text)) => return Some(text.as_str().to_string()),
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => {}
+        if let Some(text) = text_of(frame)? {
+            return Some(text);
         }
     }
 }
@@ -146,10 +143,9 @@ pub async fn next_text_by(ws: &mut Ws, deadline: &mut RunDeadline) -> Option<Str
 /// A text frame that has already arrived, without waiting for one.
 pub async fn ready_text(ws: &mut Ws) -> Option<String> {
     loop {
-        match futures_lite::future::poll_once(ws.next()).await?? {
-            Ok(Message::Text(text)) => return Some(text.as_str().to_string()),
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => {}
+        let frame = futures_lite::future::poll_once(ws.next()).await??;
+        if let Some(text) = text_of(frame)? {
+            return Some(text);
         }
     }
 }

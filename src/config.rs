@@ -877,6 +877,9 @@ impl<'a> Reader<'a> {
         if let Some(d) = millis("keepalive_timeout")? {
             limits.keepalive = d;
         }
+        if let Some(d) = millis("send_timeout")? {
+            limits.send = d;
+        }
         if let Some(n) = options.u64("max_connections")? {
             limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX).max(1);
         }

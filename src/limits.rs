@@ -1,12 +1,14 @@
 //! Per-transport limits that keep slow, idle or too many clients from holding a node:
-//! TLS handshake timeout, request-head timeout (slowloris), keep-alive idle timeout, and a
-//! cap on concurrent connections. The WebSocket limits (message size, auto-ping, close
+//! TLS handshake timeout, request-head timeout (slowloris), keep-alive idle timeout, send
+//! timeout (a client that stops reading a response), and a cap on concurrent connections. The WebSocket limits (message size, auto-ping, close
 //! handshake) live with the WebSocket options.
 //!
 //! The head and idle timeouts are enforced on the connection's reads: `Timed` wraps the
 //! stream and fails a read that is still waiting when the current deadline passes. The HTTP
 //! layer moves the deadline: armed for the first head, off while a request is handled, armed
 //! with the keep-alive time after each response, off for good once the connection upgrades.
+//! Writes are held to the send timeout: a write that makes no progress for that long fails,
+//! as nginx's `send_timeout`; a WebSocket has its own remedies (queue bound, auto-ping).
 
 use async_io::Timer;
 use futures_lite::{AsyncRead, AsyncWrite, Future};
@@ -29,6 +31,8 @@ pub struct Limits {
     pub request_head: Duration,
     /// `keepalive_timeout`: time to send the next request head on a kept-alive connection.
     pub keepalive: Duration,
+    /// `send_timeout`: time a response write may make no progress.
+    pub send: Duration,
     /// `max_connections`: connections over this are closed at once.
     pub max_connections: usize,
     /// `max_request_head`: bytes a request head may take (async-h1 caps it at 8 KiB).
@@ -41,6 +45,7 @@ impl Default for Limits {
             tls_handshake: Duration::from_secs(10),
             request_head: Duration::from_secs(10),
             keepalive: Duration::from_secs(30),
+            send: Duration::from_secs(60),
             max_connections: 10_000,
             max_request_head: MAX_HEAD,
         }
@@ -56,16 +61,26 @@ pub struct ReadDeadline {
     generation: AtomicU64,
     /// Most bytes a request head may take (counted while a deadline is armed).
     max_head: u64,
+    /// How long a write may make no progress, in milliseconds; 0 once upgraded.
+    send_millis: AtomicU64,
 }
 
 impl ReadDeadline {
-    /// A deadline of `first` for the first request head, of at most `max_head` bytes.
-    pub fn new(first: Duration, max_head: usize) -> Arc<ReadDeadline> {
+    /// A deadline of `first` for the first request head, of at most `max_head` bytes, and
+    /// writes held to `send`.
+    pub fn new(first: Duration, max_head: usize, send: Duration) -> Arc<ReadDeadline> {
         Arc::new(ReadDeadline {
             millis: AtomicU64::new(first.as_millis().max(1) as u64),
             generation: AtomicU64::new(1),
             max_head: max_head as u64,
+            send_millis: AtomicU64::new(send.as_millis().max(1) as u64),
         })
+    }
+
+    /// The connection became a WebSocket: no read deadline and no send timeout any more.
+    pub fn upgraded(&self) {
+        self.send_millis.store(0, Ordering::SeqCst);
+        self.set(None);
     }
 
     /// Reads must finish within `limit` from now on (`None`: no limit).
@@ -89,7 +104,10 @@ pub struct Timed<S> {
     /// When reads must be done by, if at all.
     due: Option<Instant>,
     /// The armed timer and when it fires (at or before `due`, or stale).
-    timer: Option<(Timer, Instant)>,
+    timer: LazyTimer,
+    /// Since when writes have made no progress, if they are waiting.
+    stalled: Option<Instant>,
+    write_timer: LazyTimer,
     /// Bytes read since the current head deadline was armed.
     head_bytes: u64,
     /// Read ahead by `poll_fill`, handed out by the next reads.
@@ -108,7 +126,9 @@ impl<S> Timed<S> {
             deadline,
             seen_generation: 0,
             due: None,
-            timer: None,
+            timer: LazyTimer::default(),
+            stalled: None,
+            write_timer: LazyTimer::default(),
             head_bytes: 0,
             ahead: Vec::new(),
             ahead_from: 0,
@@ -166,7 +186,7 @@ impl<S: AsyncRead + Unpin> Timed<S> {
             }
             ready => return ready,
         }
-        if self.timer_expired(cx) {
+        if self.timer.expired(self.due, cx) {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "request head not received in time",
@@ -174,15 +194,52 @@ impl<S: AsyncRead + Unpin> Timed<S> {
         }
         Poll::Pending
     }
+}
 
-    /// Whether `due` has passed; otherwise makes sure a timer will wake this task by then.
-    fn timer_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(due) = self.due else {
-            self.timer = None;
+impl<S> Timed<S> {
+    /// Holds a write (or flush) to the send timeout: `poll` is its outcome, and a write that
+    /// waits longer than the timeout without progress becomes `TimedOut`.
+    fn send_limited<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let due = match self.deadline.send_millis.load(Ordering::SeqCst) {
+            0 => None,
+            ms => {
+                let since = *self.stalled.get_or_insert_with(Instant::now);
+                Some(since + Duration::from_millis(ms))
+            }
+        };
+        if self.write_timer.expired(due, cx) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client read nothing within send_timeout",
+            )));
+        }
+        Poll::Pending
+    }
+}
+
+/// A timer armed lazily: registering a timer wakes the reactor's thread, so one that fires
+/// before the deadline it guards (which moved later since) is re-armed then, rather than
+/// every time the deadline moves.
+#[derive(Default)]
+struct LazyTimer(Option<(Timer, Instant)>);
+
+impl LazyTimer {
+    /// Whether `due` has passed; otherwise makes sure this task is woken by then.
+    fn expired(&mut self, due: Option<Instant>, cx: &mut Context<'_>) -> bool {
+        let Some(due) = due else {
+            self.0 = None;
             return false;
         };
         loop {
-            match &mut self.timer {
+            match &mut self.0 {
                 // Fires too late for an earlier deadline: re-arm.
                 Some((timer, at)) if *at > due => {
                     timer.set_at(due);
@@ -196,9 +253,9 @@ impl<S: AsyncRead + Unpin> Timed<S> {
                         return true;
                     }
                     // Fired for an older, earlier deadline: wait on for this one.
-                    self.timer = None;
+                    self.0 = None;
                 }
-                None => self.timer = Some((Timer::at(due), due)),
+                None => self.0 = Some((Timer::at(due), due)),
             }
         }
     }
@@ -231,15 +288,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.send_limited(cx, poll)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.send_limited(cx, poll)
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_close(cx)
+        let poll = Pin::new(&mut self.inner).poll_close(cx);
+        self.send_limited(cx, poll)
     }
 }
 

@@ -107,7 +107,7 @@ async fn connection(
     slot: ConnectionSlot,
 ) {
     let slot = Some(Arc::new(slot));
-    let deadline = ReadDeadline::new(limits.request_head, limits.max_request_head);
+    let deadline = ReadDeadline::new(limits.request_head, limits.max_request_head, limits.send);
     let Some(acceptor) = tls else {
         let info = ConnInfo {
             peer,
@@ -191,6 +191,7 @@ async fn http<S>(
             // otherwise the next request head must come within the keep-alive time.
             if res.status() == http_types::StatusCode::SwitchingProtocols {
                 upgraded.store(true, std::sync::atomic::Ordering::Relaxed);
+                deadline.upgraded();
             } else {
                 deadline.set(Some(limits.keepalive));
             }

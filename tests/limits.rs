@@ -103,6 +103,46 @@ async fn the_keepalive_timeout_counts_from_the_last_response() {
 }
 
 #[async_std::test]
+async fn a_client_that_stops_reading_a_response_is_dropped_after_send_timeout() {
+    let dir = NodeDir::new();
+    let port = free_port();
+    // Larger than what the kernel buffers on both sides of a loopback connection.
+    let size = 32 * 1024 * 1024;
+    dir.write("www/big.bin", vec![7u8; size]);
+    dir.config(
+        &json!({"version": 2, "workers": [{"type": "router", "transports": [{"type": "web",
+        "endpoint": {"type": "tcp", "port": port, "interface": "127.0.0.1"},
+        "options": {"send_timeout": 300},
+        "paths": {"/": {"type": "static", "directory": "www"}}}]}]}),
+    );
+    let node = dir.start(port);
+    let mut tcp = TcpStream::connect(("127.0.0.1", node.port)).await.unwrap();
+    tcp.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // Read nothing for a while: the server's writes stall, then time out.
+    async_std::task::sleep(Duration::from_millis(1500)).await;
+    let (took, got) = until_closed(&mut tcp, Duration::from_secs(10)).await;
+    assert!(took < Duration::from_secs(5), "still open after {took:?}");
+    assert!(
+        got.starts_with(b"HTTP/1.1 200") && got.len() < size,
+        "the response was cut short: {} of {size} bytes",
+        got.len()
+    );
+    // A reading client gets all of it.
+    let mut tcp = TcpStream::connect(("127.0.0.1", node.port)).await.unwrap();
+    tcp.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (_, got) = until_closed(&mut tcp, Duration::from_secs(10)).await;
+    assert!(
+        got.len() > size,
+        "all {size} bytes and the head: {}",
+        got.len()
+    );
+}
+
+#[async_std::test]
 async fn a_client_that_never_finishes_the_tls_handshake_is_dropped() {
     let dir = NodeDir::new();
     let ca = Ca::new("Test CA");

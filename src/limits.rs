@@ -1,7 +1,8 @@
 //! Per-transport limits that keep slow, idle or too many clients from holding a node:
 //! TLS handshake timeout, request-head timeout (slowloris), keep-alive idle timeout, send
-//! timeout (a client that stops reading a response), and a cap on concurrent connections. The WebSocket limits (message size, auto-ping, close
-//! handshake) live with the WebSocket options.
+//! timeout (a client that stops reading a response), and a cap on concurrent connections.
+//! The WebSocket limits (message size, auto-ping, close handshake) live with the WebSocket
+//! options.
 //!
 //! The head and idle timeouts are enforced on the connection's reads: `Timed` wraps the
 //! stream and fails a read that is still waiting when the current deadline passes. The HTTP
@@ -52,9 +53,10 @@ impl Default for Limits {
     }
 }
 
-/// The deadline a connection's reads are held to, shared by the HTTP layer and `Timed`.
+/// The deadline a connection's reads are held to and the time its writes may stall, shared
+/// by the HTTP layer and `Timed`.
 #[derive(Debug)]
-pub struct ReadDeadline {
+pub struct Deadlines {
     /// 0 means no deadline; otherwise milliseconds, counted from the next read.
     millis: AtomicU64,
     /// Bumped on every change, so `Timed` knows to restart its timer.
@@ -65,11 +67,11 @@ pub struct ReadDeadline {
     send_millis: AtomicU64,
 }
 
-impl ReadDeadline {
+impl Deadlines {
     /// A deadline of `first` for the first request head, of at most `max_head` bytes, and
     /// writes held to `send`.
-    pub fn new(first: Duration, max_head: usize, send: Duration) -> Arc<ReadDeadline> {
-        Arc::new(ReadDeadline {
+    pub fn new(first: Duration, max_head: usize, send: Duration) -> Arc<Deadlines> {
+        Arc::new(Deadlines {
             millis: AtomicU64::new(first.as_millis().max(1) as u64),
             generation: AtomicU64::new(1),
             max_head: max_head as u64,
@@ -91,7 +93,8 @@ impl ReadDeadline {
     }
 }
 
-/// A stream whose reads fail with `TimedOut` when they wait past the current deadline.
+/// A stream whose reads fail with `TimedOut` when they wait past the current deadline, and
+/// whose writes fail so when they make no progress within the send timeout.
 ///
 /// The timer is lazy: it is armed once and, when it fires before the deadline (which moved
 /// later since), re-armed for the deadline. A kept-alive connection moves its deadline with
@@ -99,7 +102,7 @@ impl ReadDeadline {
 /// registers one timer per keep-alive period, not one per request.
 pub struct Timed<S> {
     inner: S,
-    deadline: Arc<ReadDeadline>,
+    deadline: Arc<Deadlines>,
     seen_generation: u64,
     /// When reads must be done by, if at all.
     due: Option<Instant>,
@@ -107,6 +110,7 @@ pub struct Timed<S> {
     timer: LazyTimer,
     /// Since when writes have made no progress, if they are waiting.
     stalled: Option<Instant>,
+    /// Wakes a stalled write when the send timeout is up.
     write_timer: LazyTimer,
     /// Bytes read since the current head deadline was armed.
     head_bytes: u64,
@@ -120,7 +124,7 @@ const READ_AHEAD: usize = 4096;
 
 impl<S> Timed<S> {
     /// Wraps `inner`, held to `deadline`.
-    pub fn new(inner: S, deadline: Arc<ReadDeadline>) -> Timed<S> {
+    pub fn new(inner: S, deadline: Arc<Deadlines>) -> Timed<S> {
         Timed {
             inner,
             deadline,

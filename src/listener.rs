@@ -5,7 +5,7 @@
 use crate::config::Transport;
 use crate::error::StartError;
 use crate::lifecycle::{ConnInfo, Lifecycle};
-use crate::limits::{ConnectionCount, ConnectionSlot, Limits, ReadDeadline, Timed};
+use crate::limits::{ConnectionCount, ConnectionSlot, Deadlines, Limits, Timed};
 use crate::web::State;
 use async_std::net::{TcpListener, TcpStream};
 use futures_lite::FutureExt;
@@ -107,7 +107,7 @@ async fn connection(
     slot: ConnectionSlot,
 ) {
     let slot = Some(Arc::new(slot));
-    let deadline = ReadDeadline::new(limits.request_head, limits.max_request_head, limits.send);
+    let deadline = Deadlines::new(limits.request_head, limits.max_request_head, limits.send);
     let Some(acceptor) = tls else {
         let info = ConnInfo {
             peer,
@@ -157,7 +157,7 @@ async fn http<S>(
     stream: S,
     info: ConnInfo,
     app: tide::Server<State>,
-    deadline: Arc<ReadDeadline>,
+    deadline: Arc<Deadlines>,
     limits: Limits,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -257,9 +257,7 @@ impl<S> WriteBuffer<S> {
             sent: 0,
         }
     }
-}
 
-impl<S> WriteBuffer<S> {
     /// The wrapped stream.
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner

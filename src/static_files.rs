@@ -195,8 +195,8 @@ async fn file_response<S>(
     };
     // Small bodies in one read; large ones stream in 64 KiB reads. Both read on this thread,
     // as nginx does: from the page cache a read is a memory copy, cheaper than handing each
-    // one to a blocking pool and waking this task again (measured: 20 % of the CPU time of
-    // a 1 MiB download went to those hand-offs).
+    // one to a blocking pool and waking this task again (measured on a 1 MiB download over
+    // HTTPS: 869 MB/s with the hand-offs, 1,445 without).
     if count <= SMALL_FILE {
         return match read_range(&file, start, count) {
             Ok(bytes) => {

@@ -12,7 +12,7 @@
 //! as nginx's `send_timeout`; a WebSocket has its own remedies (queue bound, auto-ping).
 
 use async_io::Timer;
-use futures_lite::{AsyncRead, AsyncWrite, Future};
+use futures_lite::{ready, AsyncRead, AsyncWrite, Future};
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -117,6 +117,8 @@ pub struct Timed<S> {
     /// Read ahead by `poll_fill`, handed out by the next reads.
     ahead: Vec<u8>,
     ahead_from: usize,
+    /// Where the request head being handed out ends.
+    head_end: HeadEnd,
 }
 
 /// How much `poll_fill` reads ahead: a typical request head in one read.
@@ -136,6 +138,7 @@ impl<S> Timed<S> {
             head_bytes: 0,
             ahead: Vec::new(),
             ahead_from: 0,
+            head_end: HeadEnd::default(),
         }
     }
 }
@@ -272,8 +275,21 @@ impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        // While a request head is awaited, hand out no byte past its end: async-h1 reads the
+        // head through a buffer of its own and drops what it read beyond, which would lose a
+        // pipelined request (RFC 9112 §9.3.2 lets clients send several at once).
+        let in_head = this.deadline.millis.load(Ordering::SeqCst) != 0;
+        if in_head && this.ahead_from == this.ahead.len() && !ready!(this.poll_fill(cx))? {
+            return Poll::Ready(Ok(0));
+        }
         if this.ahead_from < this.ahead.len() {
-            let n = buf.len().min(this.ahead.len() - this.ahead_from);
+            let mut n = buf.len().min(this.ahead.len() - this.ahead_from);
+            let slice = &this.ahead[this.ahead_from..this.ahead_from + n];
+            if in_head {
+                if let Some(end) = this.head_end.find(slice) {
+                    n = end;
+                }
+            }
             buf[..n].copy_from_slice(&this.ahead[this.ahead_from..this.ahead_from + n]);
             this.ahead_from += n;
             if this.ahead_from == this.ahead.len() {
@@ -283,6 +299,33 @@ impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
             return Poll::Ready(Ok(n));
         }
         this.poll_read_timed(cx, buf)
+    }
+}
+
+/// Finds the blank line that ends a request head ("\r\n\r\n"), across reads.
+#[derive(Default)]
+struct HeadEnd {
+    /// How much of "\r\n\r\n" the bytes handed out so far end with.
+    matched: u8,
+}
+
+impl HeadEnd {
+    /// The length of `bytes` up to and including the end of the head, if it ends in them;
+    /// `bytes` count as handed out up to there.
+    fn find(&mut self, bytes: &[u8]) -> Option<usize> {
+        for (i, &b) in bytes.iter().enumerate() {
+            self.matched = match (self.matched, b) {
+                (0 | 2, b'\r') => self.matched + 1,
+                (1 | 3, b'\n') => self.matched + 1,
+                (_, b'\r') => 1,
+                _ => 0,
+            };
+            if self.matched == 4 {
+                self.matched = 0;
+                return Some(i + 1);
+            }
+        }
+        None
     }
 }
 
@@ -331,5 +374,26 @@ pub struct ConnectionSlot(Arc<ConnectionCount>);
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.0 .0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HeadEnd;
+
+    #[test]
+    fn the_end_of_a_head_is_found_even_when_split_across_reads() {
+        let mut end = HeadEnd::default();
+        assert_eq!(end.find(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET"), Some(27));
+        for (chunk, want) in [
+            (&b"GET / HTTP/1.1\r\n"[..], None),
+            (b"\r", None),
+            (b"\nnext", Some(1)),
+        ] {
+            assert_eq!(end.find(chunk), want);
+        }
+        // "\r\r\n\r\n" still ends; a lone "\n\n" does not (async-h1 wants CRLF).
+        assert_eq!(end.find(b"a\r\r\n\r\nb"), Some(6));
+        assert_eq!(end.find(b"a\n\nb\r\n"), None);
     }
 }

@@ -156,6 +156,64 @@ async fn large_files_stream_whole_and_in_ranges() {
     assert!(res.body == big[start..=end]);
 }
 
+/// Everything a connection sends back until it closes.
+async fn exchange(
+    port: u16,
+    ca: &rustls::pki_types::CertificateDer<'static>,
+    parts: &[&str],
+) -> String {
+    use async_std::io::{ReadExt, WriteExt};
+    let mut tls = connect_tls(port, client_tls(ca, None)).await.unwrap();
+    for part in parts {
+        tls.write_all(part.as_bytes()).await.unwrap();
+        tls.flush().await.unwrap();
+        async_std::task::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut got = Vec::new();
+    let read = tls.read_to_end(&mut got);
+    let _ = async_std::future::timeout(std::time::Duration::from_secs(5), read).await;
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The status lines in a run of responses.
+fn statuses(responses: &str) -> Vec<&str> {
+    responses
+        .match_indices("HTTP/1.1 ")
+        .filter_map(|(at, _)| responses[at..].split("\r\n").next())
+        .collect()
+}
+
+#[async_std::test]
+async fn pipelined_requests_are_all_answered_in_order() {
+    let (dir, ca, port) = site();
+    let _node = dir.start(port);
+    let three = "GET /app.js HTTP/1.1\r\nHost: x\r\n\r\n\
+                 GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n\
+                 HEAD /docs/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let got = exchange(port, &ca.der, &[three]).await;
+    assert_eq!(
+        statuses(&got),
+        [
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 404 Not Found",
+            "HTTP/1.1 200 OK"
+        ],
+        "{got}"
+    );
+    // A head's blank line split across two writes, the next request right behind it.
+    let split = [
+        "GET /app.js HTTP/1.1\r\nHost: x\r\n\r",
+        "\nGET /docs/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ];
+    let got = exchange(port, &ca.der, &split).await;
+    assert_eq!(
+        statuses(&got),
+        ["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"],
+        "{got}"
+    );
+    assert!(got.ends_with("<p>docs</p>\n"), "{got}");
+}
+
 #[async_std::test]
 async fn head_has_headers_and_no_body() {
     let (dir, ca, port) = site();

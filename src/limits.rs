@@ -166,9 +166,9 @@ impl<S: AsyncRead + Unpin> Timed<S> {
         }
     }
 
-    /// A read of the inner stream, held to the deadline and the head size limit.
-    fn poll_read_timed(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        // A new deadline counts from this read.
+    /// Takes up a deadline the HTTP layer set since the last read: it counts from now.
+    /// Afterwards `due` says whether a request head is awaited.
+    fn follow_deadline(&mut self) {
         let generation = self.deadline.generation.load(Ordering::SeqCst);
         if generation != self.seen_generation {
             self.seen_generation = generation;
@@ -178,6 +178,11 @@ impl<S: AsyncRead + Unpin> Timed<S> {
             };
             self.head_bytes = 0;
         }
+    }
+
+    /// A read of the inner stream, held to the deadline and the head size limit.
+    fn poll_read_timed(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.follow_deadline();
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Pending => {}
             Poll::Ready(Ok(n)) if self.due.is_some() => {
@@ -278,7 +283,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
         // While a request head is awaited, hand out no byte past its end: async-h1 reads the
         // head through a buffer of its own and drops what it read beyond, which would lose a
         // pipelined request (RFC 9112 §9.3.2 lets clients send several at once).
-        let in_head = this.deadline.millis.load(Ordering::SeqCst) != 0;
+        this.follow_deadline();
+        let in_head = this.due.is_some();
         if in_head && this.ahead_from == this.ahead.len() && !ready!(this.poll_fill(cx))? {
             return Poll::Ready(Ok(0));
         }

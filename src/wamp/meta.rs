@@ -84,15 +84,7 @@ impl RealmState {
                 }
             }
             "wamp.subscription.list" => {
-                let by = |policy| -> Vec<u64> {
-                    self.broker
-                        .subscriptions
-                        .values()
-                        .filter(|s| s.policy == policy)
-                        .map(|s| s.id)
-                        .collect()
-                };
-                json!({"exact": by(MatchPolicy::Exact), "prefix": by(MatchPolicy::Prefix), "wildcard": by(MatchPolicy::Wildcard)})
+                ids_by_policy(self.broker.subscriptions.values().map(|s| (s.policy, s.id)))
             }
             "wamp.subscription.lookup" => json!(self.broker.lookup(match_arg(), uri_arg()?)),
             "wamp.subscription.match" => {
@@ -126,15 +118,7 @@ impl RealmState {
                 }
             }
             "wamp.registration.list" => {
-                let by = |policy| -> Vec<u64> {
-                    self.dealer
-                        .registrations
-                        .values()
-                        .filter(|r| r.policy == policy)
-                        .map(|r| r.id)
-                        .collect()
-                };
-                json!({"exact": by(MatchPolicy::Exact), "prefix": by(MatchPolicy::Prefix), "wildcard": by(MatchPolicy::Wildcard)})
+                ids_by_policy(self.dealer.registrations.values().map(|r| (r.policy, r.id)))
             }
             "wamp.registration.lookup" => json!(self.dealer.lookup(match_arg(), uri_arg()?)),
             "wamp.registration.match" => json!(self.dealer.best_match(uri_arg()?)),
@@ -169,6 +153,19 @@ impl RealmState {
         };
         Ok(json!([result]))
     }
+}
+
+/// The `*.list` answer: IDs grouped by match policy.
+fn ids_by_policy(items: impl Iterator<Item = (MatchPolicy, u64)>) -> Value {
+    let (mut exact, mut prefix, mut wildcard) = (Vec::new(), Vec::new(), Vec::new());
+    for (policy, id) in items {
+        match policy {
+            MatchPolicy::Exact => exact.push(id),
+            MatchPolicy::Prefix => prefix.push(id),
+            MatchPolicy::Wildcard => wildcard.push(id),
+        }
+    }
+    json!({"exact": exact, "prefix": prefix, "wildcard": wildcard})
 }
 
 fn no_such(what: &'static str, id: u64) -> MetaError {

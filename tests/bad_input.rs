@@ -225,18 +225,20 @@ fn a_misspelt_key_is_a_warning_naming_it() {
     );
 }
 
+/// Runs `wssnode ARGS…` to completion.
+fn wssnode(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_wssnode"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn help_and_version() {
     let dir = NodeDir::new();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wssnode"))
-        .arg("--version")
-        .output()
-        .unwrap();
+    let out = wssnode(&["--version".as_ref()]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("wssnode "));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wssnode"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let out = wssnode(&["--help".as_ref()]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("wssnode check"));
     let (code, out, _) = dir.run(&["--bogus"]);
     assert_eq!(code, Some(1), "{out}");
@@ -246,22 +248,13 @@ fn help_and_version() {
 fn init_writes_a_node_directory_that_checks_clean() {
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("fresh");
-    let bin = env!("CARGO_BIN_EXE_wssnode");
-    let out = std::process::Command::new(bin)
-        .arg("init")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = wssnode(&["init".as_ref(), dir.as_os_str()]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = std::process::Command::new(bin)
-        .arg("check")
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = wssnode(&["check".as_ref(), dir.as_os_str()]);
     assert!(
         out.status.success(),
         "{}",

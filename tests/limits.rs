@@ -104,18 +104,10 @@ async fn the_keepalive_timeout_counts_from_the_last_response() {
 
 #[async_std::test]
 async fn a_client_that_stops_reading_a_response_is_dropped_after_send_timeout() {
-    let dir = NodeDir::new();
-    let port = free_port();
+    let (dir, node) = plain_node(json!({"send_timeout": 300}));
     // Larger than what the kernel buffers on both sides of a loopback connection.
     let size = 32 * 1024 * 1024;
     dir.write("www/big.bin", vec![7u8; size]);
-    dir.config(
-        &json!({"version": 2, "workers": [{"type": "router", "transports": [{"type": "web",
-        "endpoint": {"type": "tcp", "port": port, "interface": "127.0.0.1"},
-        "options": {"send_timeout": 300},
-        "paths": {"/": {"type": "static", "directory": "www"}}}]}]}),
-    );
-    let node = dir.start(port);
     let mut tcp = TcpStream::connect(("127.0.0.1", node.port)).await.unwrap();
     tcp.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         .await

@@ -261,3 +261,29 @@ fn init_writes_a_node_directory_that_checks_clean() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn each_wssnode_limit_that_is_not_a_whole_number_is_named() {
+    for key in [
+        "tls_handshake_timeout",
+        "request_head_timeout",
+        "keepalive_timeout",
+        "send_timeout",
+        "max_connections",
+        "max_request_head",
+    ] {
+        for bad in [json!("fast"), json!(-1), json!(2.5)] {
+            let (dir, _, port) = valid();
+            let mut config = web_config(port, json!({}), json!({}), open_roles());
+            config["workers"][0]["transports"][0]["options"] = json!({ key: bad });
+            dir.config(&config);
+            fails_with(
+                &dir,
+                &[
+                    &format!("workers[0].transports[0].options.{key}"),
+                    "must be a whole number",
+                ],
+            );
+        }
+    }
+}

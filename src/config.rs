@@ -241,10 +241,43 @@ pub struct WebSocketOptions {
     pub close_handshake_timeout_ms: u64,
     /// `Origin` patterns (`*` wildcards) allowed to connect; `["*"]` allows all.
     pub allowed_origins: Vec<String>,
+    /// wssnode's `max_queued_bytes`: outgoing bytes a connection may hold for a client
+    /// for longer than `slow_client_timeout_ms`; twice this closes it at once.
+    pub max_queued_bytes: usize,
+    /// wssnode's `slow_client_timeout`: how long a queue may stay over `max_queued_bytes`,
+    /// or hold messages without the client taking any (milliseconds).
+    pub slow_client_timeout_ms: u64,
+    /// What one WAMP session may make the router hold.
+    pub session_limits: SessionLimits,
     /// Authentication methods, Crossbar's `auth` object.
     pub auth: Auth,
     /// Whether the path gave its own `auth` (else the transport's applies).
     pub auth_given: bool,
+}
+
+/// wssnode's per-session bounds on what a client can make the router hold (keys in the
+/// path's or transport's `options`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// `max_subscriptions`: subscriptions a session holds at once.
+    pub max_subscriptions: usize,
+    /// `max_registrations`: registrations a session holds at once.
+    pub max_registrations: usize,
+    /// `max_calls_in_flight`: calls a caller waits on at once.
+    pub max_calls_in_flight: usize,
+    /// `max_invocations_in_flight`: invocations a callee has not yet answered.
+    pub max_invocations_in_flight: usize,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            max_subscriptions: 10_000,
+            max_registrations: 1_000,
+            max_calls_in_flight: 1_000,
+            max_invocations_in_flight: 1_000,
+        }
+    }
 }
 
 /// Crossbar's `auth` object of a WebSocket path.
@@ -930,6 +963,9 @@ impl<'a> Reader<'a> {
             open_handshake_timeout_ms: 10_000,
             close_handshake_timeout_ms: 2_000,
             allowed_origins: vec!["*".to_string()],
+            max_queued_bytes: 4 << 20,
+            slow_client_timeout_ms: 10_000,
+            session_limits: SessionLimits::default(),
             auth: Auth::default(),
             auth_given: false,
         };
@@ -961,9 +997,27 @@ impl<'a> Reader<'a> {
                     "close_handshake_timeout",
                     &mut options.close_handshake_timeout_ms,
                 ),
+                ("slow_client_timeout", &mut options.slow_client_timeout_ms),
             ] {
                 if let Some(n) = opts.u64(name)? {
                     *slot = n;
+                }
+            }
+            if let Some(n) = opts.u64("max_queued_bytes")? {
+                options.max_queued_bytes = usize::try_from(n).unwrap_or(usize::MAX).max(1024);
+            }
+            let limits = &mut options.session_limits;
+            for (name, slot) in [
+                ("max_subscriptions", &mut limits.max_subscriptions),
+                ("max_registrations", &mut limits.max_registrations),
+                ("max_calls_in_flight", &mut limits.max_calls_in_flight),
+                (
+                    "max_invocations_in_flight",
+                    &mut limits.max_invocations_in_flight,
+                ),
+            ] {
+                if let Some(n) = opts.u64(name)? {
+                    *slot = usize::try_from(n).unwrap_or(usize::MAX);
                 }
             }
             if let Some(list) = opts.get("allowed_origins") {

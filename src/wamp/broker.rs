@@ -6,11 +6,12 @@
 use crate::config::MatchPolicy;
 use crate::wamp::auth::{self, Action};
 use crate::wamp::message::{code, Payload};
+use crate::wamp::patterns::PatternIndex;
 use crate::wamp::realm::{random_id, RealmState};
 use crate::wamp::uri;
 use async_tungstenite::tungstenite::Message;
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// One subscription: a topic or pattern and its subscribers.
 #[derive(Debug)]
@@ -24,7 +25,7 @@ pub struct Subscription {
     /// When it was created (RFC 3339).
     pub created: String,
     /// Subscribed session IDs.
-    pub subscribers: Vec<u64>,
+    pub subscribers: HashSet<u64>,
 }
 
 /// All subscriptions of a realm.
@@ -32,28 +33,36 @@ pub struct Subscription {
 pub struct Broker {
     /// By subscription ID.
     pub subscriptions: HashMap<u64, Subscription>,
-    /// By (policy, uri): one subscription per distinct pattern, as the spec asks.
-    by_uri: HashMap<(MatchPolicy, String), u64>,
+    /// By pattern: one subscription per distinct pattern and policy, as the spec asks.
+    index: PatternIndex,
+    /// The subscriptions each session holds: its count against the limit, and what it
+    /// takes with it when it leaves (without looking at anyone else's).
+    by_session: HashMap<u64, HashSet<u64>>,
 }
 
 impl Broker {
     /// IDs of the subscriptions whose pattern matches `topic`.
     pub fn matching(&self, topic: &str) -> Vec<u64> {
-        let mut ids: Vec<u64> = self
-            .subscriptions
-            .values()
-            .filter(|s| s.policy != MatchPolicy::Exact && uri::matches(&s.uri, s.policy, topic))
-            .map(|s| s.id)
-            .collect();
-        if let Some(id) = self.by_uri.get(&(MatchPolicy::Exact, topic.to_string())) {
-            ids.insert(0, *id);
-        }
-        ids
+        self.index.matching(topic)
     }
 
     /// The subscription for exactly this pattern and policy.
     pub fn lookup(&self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
-        self.by_uri.get(&(policy, pattern.to_string())).copied()
+        self.index.get(policy, pattern)
+    }
+
+    /// How many subscriptions a session holds.
+    pub fn held_by(&self, session: u64) -> usize {
+        self.by_session.get(&session).map_or(0, HashSet::len)
+    }
+
+    /// Forgets which subscriptions a leaving session holds and returns them; each is then
+    /// ended with `remove_subscriber`.
+    pub fn take_session(&mut self, session: u64) -> Vec<u64> {
+        self.by_session
+            .remove(&session)
+            .map(|subs| subs.into_iter().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -225,7 +234,15 @@ impl RealmState {
             )
         });
         let publication = random_id();
-        self.deliver(topic, publication, publisher, &audience, payload);
+        let subscriptions = self.broker.matching(topic);
+        self.deliver(
+            topic,
+            &subscriptions,
+            publication,
+            publisher,
+            &audience,
+            payload,
+        );
         if acknowledge {
             self.send(
                 id,
@@ -238,12 +255,13 @@ impl RealmState {
     fn deliver(
         &self,
         topic: &str,
+        subscriptions: &[u64],
         publication: u64,
         publisher: Option<(u64, String, String)>,
         audience: &Audience,
         payload: &Payload,
     ) {
-        for sub_id in self.broker.matching(topic) {
+        for &sub_id in subscriptions {
             let Some(sub) = self.broker.subscriptions.get(&sub_id) else {
                 continue;
             };
@@ -311,11 +329,24 @@ impl RealmState {
 
     /// Publishes a router event (meta API) to whoever subscribed to it.
     pub fn meta_event(&self, topic: &str, args: Vec<Value>) {
+        // Most realms have no meta subscribers: then nothing is built.
+        let subscriptions = self.broker.matching(topic);
+        if subscriptions.is_empty() {
+            return;
+        }
         let payload = Payload {
             args: Some(Value::Array(args)),
             kwargs: None,
         };
-        self.deliver(topic, random_id(), None, &Audience::default(), &payload);
+        let publication = random_id();
+        self.deliver(
+            topic,
+            &subscriptions,
+            publication,
+            None,
+            &Audience::default(),
+            &payload,
+        );
     }
 
     /// SUBSCRIBE.
@@ -333,15 +364,38 @@ impl RealmState {
             }
         };
         if !uri::is_valid(topic, policy) {
-            let text = format!("`{topic}` is not a valid {} topic", policy.name());
+            let text = uri::invalid(topic, policy, "topic");
             return self.error(id, code::SUBSCRIBE, request, "wamp.error.invalid_uri", text);
         }
         if !self.authorize(id, code::SUBSCRIBE, request, topic, Action::Subscribe) {
             return;
         }
-        let key = (policy, topic.to_string());
-        let sub_id = match self.broker.by_uri.get(&key) {
-            Some(existing) => *existing,
+        let held = self.broker.by_session.entry(id).or_default();
+        if let Some(existing) = self.broker.index.get(policy, topic) {
+            if held.contains(&existing) {
+                // Subscribing again to the same pattern answers with the same ID.
+                return self.send(
+                    id,
+                    vec![json!(code::SUBSCRIBED), json!(request), json!(existing)],
+                );
+            }
+        }
+        let limit = self
+            .members
+            .get(&id)
+            .map_or(0, |m| m.limits.max_subscriptions);
+        if held.len() >= limit {
+            let text = format!("this session holds {limit} subscriptions, the most it may (option `max_subscriptions`)");
+            return self.error(
+                id,
+                code::SUBSCRIBE,
+                request,
+                uri::error::TOO_MANY_SUBSCRIPTIONS,
+                text,
+            );
+        }
+        let sub_id = match self.broker.index.get(policy, topic) {
+            Some(existing) => existing,
             None => {
                 let sub_id = random_id();
                 let sub = Subscription {
@@ -349,29 +403,26 @@ impl RealmState {
                     uri: topic.to_string(),
                     policy,
                     created: now_rfc3339(),
-                    subscribers: Vec::new(),
+                    subscribers: HashSet::new(),
                 };
                 let details = subscription_details(&sub);
                 self.broker.subscriptions.insert(sub_id, sub);
-                self.broker.by_uri.insert(key, sub_id);
+                self.broker.index.insert(policy, topic, sub_id);
                 if !topic.starts_with("wamp.") {
                     self.meta_event("wamp.subscription.on_create", vec![json!(id), details]);
                 }
                 sub_id
             }
         };
-        let mut added = false;
         if let Some(sub) = self.broker.subscriptions.get_mut(&sub_id) {
-            if !sub.subscribers.contains(&id) {
-                sub.subscribers.push(id);
-                added = true;
-            }
+            sub.subscribers.insert(id);
         }
+        self.broker.by_session.entry(id).or_default().insert(sub_id);
         self.send(
             id,
             vec![json!(code::SUBSCRIBED), json!(request), json!(sub_id)],
         );
-        if added && !topic.starts_with("wamp.") {
+        if !topic.starts_with("wamp.") {
             self.meta_event(
                 "wamp.subscription.on_subscribe",
                 vec![json!(id), json!(sub_id)],
@@ -395,19 +446,21 @@ impl RealmState {
     }
 
     /// Removes a subscriber, deleting the subscription when it was the last; false if absent.
-    fn remove_subscriber(&mut self, id: u64, sub_id: u64) -> bool {
+    pub fn remove_subscriber(&mut self, id: u64, sub_id: u64) -> bool {
         let Some(sub) = self.broker.subscriptions.get_mut(&sub_id) else {
             return false;
         };
-        let Some(at) = sub.subscribers.iter().position(|s| *s == id) else {
+        if !sub.subscribers.remove(&id) {
             return false;
-        };
-        sub.subscribers.remove(at);
+        }
+        if let Some(held) = self.broker.by_session.get_mut(&id) {
+            held.remove(&sub_id);
+        }
         let meta = !sub.uri.starts_with("wamp.");
         let now_empty = sub.subscribers.is_empty();
         if now_empty {
             if let Some(sub) = self.broker.subscriptions.remove(&sub_id) {
-                self.broker.by_uri.remove(&(sub.policy, sub.uri));
+                self.broker.index.remove(sub.policy, &sub.uri);
             }
         }
         if meta {
@@ -423,20 +476,6 @@ impl RealmState {
             }
         }
         true
-    }
-
-    /// Drops every subscription of a session that left.
-    pub fn broker_leave(&mut self, id: u64) {
-        let mine: Vec<u64> = self
-            .broker
-            .subscriptions
-            .values()
-            .filter(|s| s.subscribers.contains(&id))
-            .map(|s| s.id)
-            .collect();
-        for sub_id in mine {
-            self.remove_subscriber(id, sub_id);
-        }
     }
 }
 

@@ -7,10 +7,11 @@ use crate::config::MatchPolicy;
 use crate::wamp::auth::{self, Action};
 use crate::wamp::broker::{flag, match_policy, now_rfc3339};
 use crate::wamp::message::{code, Payload};
+use crate::wamp::patterns::PatternIndex;
 use crate::wamp::realm::{random_id, RealmState, Violation};
 use crate::wamp::uri;
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// How a shared registration picks its callee (`invoke`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,42 +89,111 @@ struct Pending {
 pub struct Dealer {
     /// By registration ID.
     pub registrations: HashMap<u64, Registration>,
-    by_uri: HashMap<(MatchPolicy, String), u64>,
+    /// By pattern: one registration per distinct pattern and policy.
+    index: PatternIndex,
+    /// The registrations each session holds.
+    by_session: HashMap<u64, HashSet<u64>>,
     /// By (callee, INVOCATION ID).
     pending: HashMap<(u64, u64), Pending>,
     /// (caller, CALL ID) → (callee, INVOCATION ID).
     by_call: HashMap<(u64, u64), (u64, u64)>,
+    /// The CALL IDs in flight of each caller, and the INVOCATION IDs of each callee: the
+    /// counts the limits check, and what a leaving session ends.
+    calls_of: HashMap<u64, HashSet<u64>>,
+    invocations_of: HashMap<u64, HashSet<u64>>,
 }
 
 impl Dealer {
     /// The registration that serves `procedure`: exact, then longest prefix, then wildcard.
     pub fn best_match(&self, procedure: &str) -> Option<u64> {
-        if let Some(id) = self
-            .by_uri
-            .get(&(MatchPolicy::Exact, procedure.to_string()))
-        {
-            return Some(*id);
+        if let Some(id) = self.index.exact(procedure) {
+            return Some(id);
         }
-        self.registrations
-            .values()
-            .filter(|r| r.policy != MatchPolicy::Exact && uri::matches(&r.uri, r.policy, procedure))
-            .max_by(|a, b| {
-                uri::specificity(&a.uri, a.policy)
+        let mut longest = None;
+        self.index.prefixes(procedure, |id| longest = Some(id));
+        if longest.is_some() {
+            return longest;
+        }
+        let mut best: Option<&Registration> = None;
+        self.index.wildcards(procedure, |id| {
+            let Some(r) = self.registrations.get(&id) else {
+                return;
+            };
+            let better = best.is_none_or(|b| {
+                uri::specificity(&r.uri, r.policy)
                     .cmp(&uri::specificity(&b.uri, b.policy))
-                    .then_with(|| b.uri.cmp(&a.uri))
-            })
-            .map(|r| r.id)
+                    .then_with(|| b.uri.cmp(&r.uri))
+                    .is_gt()
+            });
+            if better {
+                best = Some(r);
+            }
+        });
+        best.map(|r| r.id)
     }
 
     /// The registration for exactly this pattern and policy.
     pub fn lookup(&self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
-        self.by_uri.get(&(policy, pattern.to_string())).copied()
+        self.index.get(policy, pattern)
+    }
+
+    /// Forgets which registrations a leaving session holds and returns them; each is then
+    /// ended with `remove_callee`.
+    pub fn take_session(&mut self, session: u64) -> Vec<u64> {
+        self.by_session
+            .remove(&session)
+            .map(|regs| regs.into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    fn add_pending(&mut self, pending: Pending) {
+        let (caller, request) = (pending.caller, pending.call_request);
+        let (callee, invocation) = (pending.callee, pending.invocation);
+        self.pending.insert((callee, invocation), pending);
+        self.by_call.insert((caller, request), (callee, invocation));
+        self.calls_of.entry(caller).or_default().insert(request);
+        self.invocations_of
+            .entry(callee)
+            .or_default()
+            .insert(invocation);
     }
 
     fn remove_pending(&mut self, callee: u64, invocation: u64) -> Option<Pending> {
         let pending = self.pending.remove(&(callee, invocation))?;
         self.by_call.remove(&(pending.caller, pending.call_request));
+        remove_from(&mut self.calls_of, pending.caller, pending.call_request);
+        remove_from(&mut self.invocations_of, callee, invocation);
         Some(pending)
+    }
+
+    /// The calls in flight where `session` is the caller or the callee.
+    fn pending_of(&self, session: u64) -> Vec<Pending> {
+        let mut keys: Vec<(u64, u64)> = Vec::new();
+        if let Some(requests) = self.calls_of.get(&session) {
+            let callees = requests
+                .iter()
+                .filter_map(|r| self.by_call.get(&(session, *r)));
+            keys.extend(callees.copied());
+        }
+        if let Some(invocations) = self.invocations_of.get(&session) {
+            keys.extend(invocations.iter().map(|i| (session, *i)));
+        }
+        // A session calling itself is both.
+        keys.sort_unstable();
+        keys.dedup();
+        keys.iter()
+            .filter_map(|key| self.pending.get(key).cloned())
+            .collect()
+    }
+}
+
+/// Removes `item` from the set kept for `session`, and the set once it is empty.
+fn remove_from(sets: &mut HashMap<u64, HashSet<u64>>, session: u64, item: u64) {
+    if let Some(set) = sets.get_mut(&session) {
+        set.remove(&item);
+        if set.is_empty() {
+            sets.remove(&session);
+        }
     }
 }
 
@@ -156,22 +226,39 @@ impl RealmState {
         };
         if !uri::is_valid(procedure, policy) || procedure.starts_with("wamp.") {
             let text = format!(
-                "`{procedure}` is not a valid {} procedure URI (and `wamp.` is the router's own)",
-                policy.name()
+                "{} (and `wamp.` is the router's own)",
+                uri::invalid(procedure, policy, "procedure")
             );
             return self.error(id, code::REGISTER, request, "wamp.error.invalid_uri", text);
         }
         if !self.authorize(id, code::REGISTER, request, procedure, Action::Register) {
             return;
         }
-        let key = (policy, procedure.to_string());
-        let reg_id = match self.dealer.by_uri.get(&key).copied() {
+        let limit = self
+            .members
+            .get(&id)
+            .map_or(0, |m| m.limits.max_registrations);
+        if self.dealer.by_session.get(&id).map_or(0, HashSet::len) >= limit {
+            let text = format!("this session holds {limit} registrations, the most it may (option `max_registrations`)");
+            return self.error(
+                id,
+                code::REGISTER,
+                request,
+                uri::error::TOO_MANY_REGISTRATIONS,
+                text,
+            );
+        }
+        let reg_id = match self.dealer.index.get(policy, procedure) {
             Some(existing) => {
                 let Some(reg) = self.dealer.registrations.get_mut(&existing) else {
                     return;
                 };
-                if reg.invoke == Invoke::Single || invoke != reg.invoke || reg.callees.contains(&id)
-                {
+                let again = self
+                    .dealer
+                    .by_session
+                    .get(&id)
+                    .is_some_and(|r| r.contains(&existing));
+                if reg.invoke == Invoke::Single || invoke != reg.invoke || again {
                     let text = format!(
                         "`{procedure}` is already registered (invoke `{}`)",
                         reg.invoke.name()
@@ -200,11 +287,12 @@ impl RealmState {
                 };
                 let details = registration_details(&reg);
                 self.dealer.registrations.insert(reg_id, reg);
-                self.dealer.by_uri.insert(key, reg_id);
+                self.dealer.index.insert(policy, procedure, reg_id);
                 self.meta_event("wamp.registration.on_create", vec![json!(id), details]);
                 reg_id
             }
         };
+        self.dealer.by_session.entry(id).or_default().insert(reg_id);
         self.send(
             id,
             vec![json!(code::REGISTERED), json!(request), json!(reg_id)],
@@ -230,7 +318,8 @@ impl RealmState {
         self.send(id, vec![json!(code::UNREGISTERED), json!(request)]);
     }
 
-    fn remove_callee(&mut self, id: u64, reg_id: u64) -> bool {
+    /// Removes a callee, deleting the registration when it was the last; false if absent.
+    pub fn remove_callee(&mut self, id: u64, reg_id: u64) -> bool {
         let Some(reg) = self.dealer.registrations.get_mut(&reg_id) else {
             return false;
         };
@@ -238,10 +327,13 @@ impl RealmState {
             return false;
         };
         reg.callees.remove(at);
+        if let Some(held) = self.dealer.by_session.get_mut(&id) {
+            held.remove(&reg_id);
+        }
         let now_empty = reg.callees.is_empty();
         if now_empty {
             if let Some(reg) = self.dealer.registrations.remove(&reg_id) {
-                self.dealer.by_uri.remove(&(reg.policy, reg.uri));
+                self.dealer.index.remove(reg.policy, &reg.uri);
             }
         }
         self.meta_event(
@@ -320,7 +412,47 @@ impl RealmState {
             );
             return None;
         };
+        let limit = self
+            .members
+            .get(&id)
+            .map_or(0, |m| m.limits.max_calls_in_flight);
+        if self.dealer.calls_of.get(&id).map_or(0, HashSet::len) >= limit {
+            let text = format!("this session has {limit} calls in flight, the most it may (option `max_calls_in_flight`)");
+            self.error(id, code::CALL, request, uri::error::TOO_MANY_CALLS, text);
+            return None;
+        }
+        if self.dealer.by_call.contains_key(&(id, request)) {
+            // A second CALL with the ID of one in flight would orphan the first.
+            self.error(
+                id,
+                code::CALL,
+                request,
+                "wamp.error.invalid_argument",
+                format!("call {request} is already in flight"),
+            );
+            return None;
+        }
         let callee = self.pick_callee(reg_id)?;
+        let busy = self
+            .dealer
+            .invocations_of
+            .get(&callee)
+            .map_or(0, HashSet::len);
+        let limit = self
+            .members
+            .get(&callee)
+            .map_or(0, |m| m.limits.max_invocations_in_flight);
+        if busy >= limit {
+            let text = format!("the callee of `{procedure}` has {limit} invocations in flight, the most it may (option `max_invocations_in_flight`); try again later");
+            self.error(
+                id,
+                code::CALL,
+                request,
+                uri::error::TOO_MANY_INVOCATIONS,
+                text,
+            );
+            return None;
+        }
         let invocation = self.next_request(callee);
         let mut details = Map::new();
         let reg = self.dealer.registrations.get(&reg_id)?;
@@ -347,19 +479,13 @@ impl RealmState {
         ];
         payload.append_to(&mut fields);
         self.send(callee, fields);
-        self.dealer.pending.insert(
-            (callee, invocation),
-            Pending {
-                caller: id,
-                call_request: request,
-                callee,
-                invocation,
-                receive_progress,
-            },
-        );
-        self.dealer
-            .by_call
-            .insert((id, request), (callee, invocation));
+        self.dealer.add_pending(Pending {
+            caller: id,
+            call_request: request,
+            callee,
+            invocation,
+            receive_progress,
+        });
         (timeout > 0).then_some(timeout)
     }
 
@@ -529,26 +655,10 @@ impl RealmState {
         );
     }
 
-    /// A session left: its registrations go, its calls in flight end on both sides.
-    pub fn dealer_leave(&mut self, id: u64) {
-        let mine: Vec<u64> = self
-            .dealer
-            .registrations
-            .values()
-            .filter(|r| r.callees.contains(&id))
-            .map(|r| r.id)
-            .collect();
-        for reg_id in mine {
-            self.remove_callee(id, reg_id);
-        }
-        let affected: Vec<Pending> = self
-            .dealer
-            .pending
-            .values()
-            .filter(|p| p.callee == id || p.caller == id)
-            .cloned()
-            .collect();
-        for p in affected {
+    /// A session left: its calls in flight end on both sides. Its registrations are ended
+    /// by the realm, a batch at a time (`take_session`, `remove_callee`).
+    pub fn dealer_end_calls(&mut self, id: u64) {
+        for p in self.dealer.pending_of(id) {
             self.dealer.remove_pending(p.callee, p.invocation);
             if p.callee == id {
                 self.error(

@@ -6,6 +6,7 @@ pub mod broker;
 pub mod dealer;
 pub mod message;
 pub mod meta;
+pub mod patterns;
 pub mod realm;
 pub mod serializer;
 pub mod session;

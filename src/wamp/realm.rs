@@ -5,7 +5,7 @@
 //! microseconds and never across an `.await`; a publisher never waits on a subscriber, and a
 //! slow subscriber's full queue closes that subscriber only.
 
-use crate::config::{self, Role};
+use crate::config::{self, Role, SessionLimits};
 use crate::lifecycle::ConnInfo;
 use crate::wamp::auth::{self, Action, Identity};
 use crate::wamp::broker::Broker;
@@ -14,7 +14,7 @@ use crate::wamp::message::{self, code, ClientMessage, MAX_ID};
 use crate::wamp::serializer::Serializer;
 use crate::ws::Outbox;
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A realm and its live state.
@@ -40,6 +40,8 @@ pub struct Member {
     pub last_request: u64,
     /// How its messages are encoded.
     pub serializer: Serializer,
+    /// What it may make the router hold.
+    pub limits: SessionLimits,
 }
 
 /// Everything behind the realm's lock.
@@ -50,6 +52,50 @@ pub struct RealmState {
     pub broker: Broker,
     /// Registrations and calls in flight.
     pub dealer: Dealer,
+    /// Sessions gone but still being removed in batches; their IDs are not reused.
+    leaving: HashSet<u64>,
+}
+
+/// How many subscriptions and registrations of a leaving session are ended under one
+/// hold of the lock.
+const LEAVE_BATCH: usize = 512;
+
+/// What a leaving session still holds.
+struct Leaving {
+    id: u64,
+    authid: String,
+    authrole: String,
+    subscriptions: Vec<u64>,
+    registrations: Vec<u64>,
+}
+
+impl Leaving {
+    fn size(&self) -> usize {
+        self.subscriptions.len() + self.registrations.len()
+    }
+
+    /// Ends up to one batch of what the session held; true when nothing is left.
+    fn end_batch(&mut self, state: &mut RealmState) -> bool {
+        for _ in 0..LEAVE_BATCH {
+            if let Some(sub_id) = self.subscriptions.pop() {
+                state.remove_subscriber(self.id, sub_id);
+            } else if let Some(reg_id) = self.registrations.pop() {
+                state.remove_callee(self.id, reg_id);
+            } else {
+                return true;
+            }
+        }
+        self.size() == 0
+    }
+
+    /// Ends everything left and announces the departure.
+    fn finish(mut self, state: &mut RealmState) {
+        while !self.end_batch(state) {}
+        state.meta_event(
+            "wamp.session.on_leave",
+            vec![json!(self.id), json!(self.authid), json!(self.authrole)],
+        );
+    }
 }
 
 /// The answer to a message that ends the session.
@@ -64,6 +110,7 @@ impl Realm {
                 members: HashMap::new(),
                 broker: Broker::default(),
                 dealer: Dealer::default(),
+                leaving: HashSet::new(),
             }),
         }
     }
@@ -89,6 +136,7 @@ impl Realm {
         conn: &ConnInfo,
         outbox: Outbox,
         serializer: Serializer,
+        limits: SessionLimits,
     ) -> u64 {
         let callee_cancels = details
             .get("roles")
@@ -100,7 +148,7 @@ impl Realm {
         let mut state = self.lock();
         let id = loop {
             let candidate = random_id();
-            if !state.members.contains_key(&candidate) {
+            if !state.members.contains_key(&candidate) && !state.leaving.contains(&candidate) {
                 break candidate;
             }
         };
@@ -114,6 +162,7 @@ impl Realm {
                 callee_cancels,
                 last_request: 0,
                 serializer,
+                limits,
             },
         );
         let info = state.session_details(id);
@@ -122,21 +171,48 @@ impl Realm {
     }
 
     /// Removes a session: its subscriptions, registrations and calls end with it.
-    pub fn leave(&self, id: u64) {
+    ///
+    /// A session may hold many subscriptions (as many as its `max_subscriptions`), and
+    /// ending each one is work under the realm's lock. So a large session is ended in
+    /// batches, the lock released and the task yielding between them: the others wait
+    /// for one batch at most, never for the whole session.
+    pub fn leave(self: &Arc<Self>, id: u64) {
         let mut state = self.lock();
         let Some(member) = state.members.remove(&id) else {
             return;
         };
-        state.broker_leave(id);
-        state.dealer_leave(id);
-        state.meta_event(
-            "wamp.session.on_leave",
-            vec![
-                json!(id),
-                json!(member.identity.authid),
-                json!(member.identity.authrole),
-            ],
-        );
+        state.dealer_end_calls(id);
+        let leaving = Leaving {
+            id,
+            authid: member.identity.authid,
+            authrole: member.identity.authrole,
+            subscriptions: state.broker.take_session(id),
+            registrations: state.dealer.take_session(id),
+        };
+        if leaving.size() <= LEAVE_BATCH {
+            leaving.finish(&mut state);
+            return;
+        }
+        state.leaving.insert(id);
+        drop(state);
+        let realm = self.clone();
+        async_std::task::spawn(async move { realm.leave_in_batches(leaving).await });
+    }
+
+    async fn leave_in_batches(&self, mut leaving: Leaving) {
+        loop {
+            let done = {
+                let mut state = self.lock();
+                leaving.end_batch(&mut state)
+            };
+            if done {
+                let mut state = self.lock();
+                state.leaving.remove(&leaving.id);
+                leaving.finish(&mut state);
+                return;
+            }
+            async_std::task::yield_now().await;
+        }
     }
 
     /// Handles a message of an established session. `Err` is a protocol violation.

@@ -137,6 +137,7 @@ impl WampSession {
             &self.info,
             self.out.clone(),
             self.serializer,
+            self.options.session_limits,
         );
         self.send(vec![json!(code::WELCOME), json!(id), welcome]);
         self.phase = Phase::Established { realm, id };

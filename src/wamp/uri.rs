@@ -3,10 +3,30 @@
 
 use crate::config::MatchPolicy;
 
+/// The longest prefix or wildcard pattern a session may subscribe or register, in bytes.
+/// Patterns are stored in trees whose depth grows with a pattern's length; a bound keeps
+/// every walk over them short. Exact URIs are hash keys and have no such bound.
+pub const MAX_PATTERN_BYTES: usize = 1024;
+
+/// The error URIs of wssnode's own limits (spec "Error URIs": a router may add its own).
+pub mod error {
+    /// The session holds `max_subscriptions` subscriptions.
+    pub const TOO_MANY_SUBSCRIPTIONS: &str = "wssnode.error.too_many_subscriptions";
+    /// The session holds `max_registrations` registrations.
+    pub const TOO_MANY_REGISTRATIONS: &str = "wssnode.error.too_many_registrations";
+    /// The caller has `max_calls_in_flight` calls waiting for their results.
+    pub const TOO_MANY_CALLS: &str = "wssnode.error.too_many_calls";
+    /// The callee has `max_invocations_in_flight` invocations it has not answered.
+    pub const TOO_MANY_INVOCATIONS: &str = "wssnode.error.too_many_invocations";
+}
+
 /// Whether `uri` is a valid URI for `policy` under the spec's loose rules: components
 /// separated by `.`, no whitespace or `#`; patterns may have empty components.
 pub fn is_valid(uri: &str, policy: MatchPolicy) -> bool {
     if uri.chars().any(|c| c.is_whitespace() || c == '#') {
+        return false;
+    }
+    if policy != MatchPolicy::Exact && uri.len() > MAX_PATTERN_BYTES {
         return false;
     }
     let components: Vec<&str> = uri.split('.').collect();
@@ -19,6 +39,18 @@ pub fn is_valid(uri: &str, policy: MatchPolicy) -> bool {
         // A wildcard pattern has at least two components; any may be empty.
         MatchPolicy::Wildcard => components.len() > 1,
     }
+}
+
+/// Why a pattern is refused, for the `invalid_uri` error; `what` is "topic" or "procedure".
+pub fn invalid(uri: &str, policy: MatchPolicy, what: &str) -> String {
+    if policy != MatchPolicy::Exact && uri.len() > MAX_PATTERN_BYTES {
+        return format!(
+            "a {} {what} pattern may have at most {MAX_PATTERN_BYTES} bytes, this one has {}",
+            policy.name(),
+            uri.len()
+        );
+    }
+    format!("`{uri}` is not a valid {} {what}", policy.name())
 }
 
 /// Whether `uri` matches `pattern` under `policy`.

@@ -1,8 +1,8 @@
 //! WebSocket endpoints (RFC 6455): the opening handshake on an HTTP request (version,
 //! key, `Origin` against `allowed_origins`, subprotocol choice), then one connection loop
 //! shared by every kind of session (WAMP, or the testee's echo): auto-ping with timeout,
-//! message size limits (close 1009), a bounded outgoing queue (close 1008 when a client is
-//! too slow to read), and close 1001 when the node shuts down.
+//! message size limits (close 1009), an outgoing queue bounded in bytes (close 1008 when a
+//! client stays too slow to read), and close 1001 when the node shuts down.
 
 use crate::config::WebSocketOptions;
 use crate::lifecycle::{ConnInfo, Lifecycle};
@@ -15,13 +15,11 @@ use futures_lite::FutureExt;
 use futures_util::{SinkExt, StreamExt};
 use http_types::upgrade::Connection;
 use http_types::StatusCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tide::Response;
 
-/// How many messages may wait for a slow client before it is disconnected.
-pub const OUTBOX_CAPACITY: usize = 1024;
 /// Initial read buffer of a connection.
 const READ_BUFFER: usize = 1024;
 /// Bytes gathered before a write goes to the socket (a flush sends them sooner).
@@ -41,34 +39,65 @@ pub trait Session: Send + 'static {
 }
 
 /// The sending half of a connection, shared with whoever sends to it (e.g. a WAMP broker).
+///
+/// The queue is bounded in bytes, not messages, so a burst of small events is no reason
+/// to drop a client that reads as fast as it can. A queue may go over `max_queued_bytes`
+/// for a while (the connection loop closes it once it stayed over for
+/// `slow_client_timeout`); at twice the bound it is closed at once, so memory stays bounded
+/// whatever the client does.
 #[derive(Clone, Debug)]
 pub struct Outbox {
     /// Unbounded as a channel (so an idle connection holds no preallocated slots), bounded
-    /// by `queued`.
+    /// by `queue.bytes`.
     data: Sender<Message>,
-    queued: Arc<AtomicUsize>,
+    queue: Arc<Queue>,
     control: Sender<Message>,
-    /// Wakes the connection loop when the queue overflowed.
-    overflow: Sender<()>,
+    /// Wakes the connection loop when the queue went over its bound or overflowed.
+    pressure: Sender<()>,
+}
+
+/// What the connection loop and the writer know of the queue.
+#[derive(Debug)]
+struct Queue {
+    /// Bytes waiting for the writer.
+    bytes: AtomicUsize,
+    /// Messages the writer has taken so far: the loop sees progress by its change.
+    taken: AtomicU64,
+    /// `max_queued_bytes`.
+    bound: usize,
+}
+
+impl Queue {
+    fn took(&self, message: &Message) {
+        self.bytes.fetch_sub(message.len(), Ordering::Relaxed);
+        self.taken.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Outbox {
-    /// Queues a message; never waits. A client whose queue is full is too slow to keep up:
-    /// it is closed with 1008 instead of holding memory or slowing the sender.
-    pub fn send(&self, message: Message) -> bool {
+    /// Queues a message; never waits. A queue at twice its bound belongs to a client that
+    /// cannot keep up: it is closed with 1008 instead of holding memory or slowing the sender.
+    pub fn send(&self, message: Message) {
         if self.data.is_closed() {
-            return false;
+            return;
         }
-        if self.queued.fetch_add(1, Ordering::Relaxed) >= OUTBOX_CAPACITY {
-            let _ = self.control.try_send(Message::Close(Some(CloseFrame {
-                code: CloseCode::Policy,
-                reason: "too slow: the outgoing queue is full".into(),
-            })));
-            self.data.close();
-            let _ = self.overflow.try_send(());
-            return false;
+        let len = message.len();
+        let before = self.queue.bytes.fetch_add(len, Ordering::Relaxed);
+        let after = before + len;
+        if after > 2 * self.queue.bound {
+            self.drop_slow();
+            let _ = self.pressure.try_send(());
+            return;
         }
-        self.data.try_send(message).is_ok()
+        if before <= self.queue.bound && after > self.queue.bound {
+            // Over the bound: the loop starts watching the clock.
+            let _ = self.pressure.try_send(());
+        }
+        if let Err(e) = self.data.try_send(message) {
+            self.queue
+                .bytes
+                .fetch_sub(e.into_inner().len(), Ordering::Relaxed);
+        }
     }
 
     /// Starts the closing handshake with `code` and `reason`, after what is already queued
@@ -83,9 +112,70 @@ impl Outbox {
         }
     }
 
+    /// Closes the connection of a client too slow to read: the close frame overtakes the
+    /// queue, and nothing more is queued.
+    fn drop_slow(&self) {
+        let _ = self.control.try_send(Message::Close(Some(CloseFrame {
+            code: CloseCode::Policy,
+            reason: "too slow: the outgoing queue is full".into(),
+        })));
+        self.data.close();
+    }
+
     /// Whether the connection still takes messages.
     pub fn is_open(&self) -> bool {
         !self.data.is_closed()
+    }
+}
+
+/// Watches a connection's queue from its loop: how long it has been over its bound, and
+/// how long it has held messages the client took none of.
+struct SlowClient {
+    timeout: Duration,
+    over_since: Option<Instant>,
+    stalled_since: Option<Instant>,
+    last_taken: u64,
+}
+
+impl SlowClient {
+    fn new(timeout: Duration) -> SlowClient {
+        SlowClient {
+            timeout,
+            over_since: None,
+            stalled_since: None,
+            last_taken: 0,
+        }
+    }
+
+    /// Whether the queue is being watched (then the loop looks often).
+    fn watching(&self) -> bool {
+        self.over_since.is_some() || self.stalled_since.is_some()
+    }
+
+    /// Looks at the queue now; `Some(reason)` when the client has been too slow too long.
+    fn check(&mut self, queue: &Queue) -> Option<&'static str> {
+        let now = Instant::now();
+        let bytes = queue.bytes.load(Ordering::Relaxed);
+        let taken = queue.taken.load(Ordering::Relaxed);
+        if bytes > queue.bound {
+            self.over_since.get_or_insert(now);
+        } else {
+            self.over_since = None;
+        }
+        if bytes == 0 || taken != self.last_taken {
+            self.stalled_since = None;
+        } else {
+            self.stalled_since.get_or_insert(now);
+        }
+        self.last_taken = taken;
+        let too_long = |since: Option<Instant>| since.is_some_and(|t| now - t >= self.timeout);
+        if too_long(self.over_since) {
+            Some("its outgoing queue stayed over max_queued_bytes")
+        } else if too_long(self.stalled_since) {
+            Some("it took none of its queued messages")
+        } else {
+            None
+        }
     }
 }
 
@@ -248,7 +338,7 @@ where
 enum Event {
     Incoming(Option<Result<Message, WsError>>),
     Shutdown,
-    Overflow,
+    Pressure,
     Tick,
 }
 
@@ -267,19 +357,23 @@ async fn run<F>(
     log::info!("websocket open {} {}", info.peer, protocol.unwrap_or("-"));
     let (mut sink, mut stream) = ws.split();
     let (data_tx, data_rx) = unbounded();
-    let queued = Arc::new(AtomicUsize::new(0));
+    let queue = Arc::new(Queue {
+        bytes: AtomicUsize::new(0),
+        taken: AtomicU64::new(0),
+        bound: options.max_queued_bytes,
+    });
     let (control_tx, control_rx) = bounded(4);
-    let (overflow_tx, overflow_rx) = bounded(1);
+    let (pressure_tx, pressure_rx) = bounded(1);
     let outbox = Outbox {
         data: data_tx,
-        queued: queued.clone(),
+        queue: queue.clone(),
         control: control_tx,
-        overflow: overflow_tx,
+        pressure: pressure_tx,
     };
-    let mut writer =
-        async_std::task::spawn(
-            async move { write_loop(&mut sink, data_rx, queued, control_rx).await },
-        );
+    let writer_queue = queue.clone();
+    let mut writer = async_std::task::spawn(async move {
+        write_loop(&mut sink, data_rx, &writer_queue, control_rx).await
+    });
     let peer = info.peer;
     let mut session = make_session(info, outbox.clone());
 
@@ -290,6 +384,8 @@ async fn run<F>(
     } else {
         (ping_interval.min(ping_timeout) / 2).max(Duration::from_millis(10))
     };
+    let slow_timeout = Duration::from_millis(options.slow_client_timeout_ms.max(1));
+    let mut slow = SlowClient::new(slow_timeout);
     let mut last_heard = Instant::now();
     let mut ping_sent: Option<Instant> = None;
     let mut closing_since: Option<Instant> = None;
@@ -307,12 +403,9 @@ async fn run<F>(
         let _ = shutdown.recv().await;
     }
     .fuse());
-    let mut overflow = std::pin::pin!(async {
-        if overflow_rx.recv().await.is_err() {
-            futures_lite::future::pending::<()>().await;
-        }
-    }
-    .fuse());
+    // The queue may go over its bound again and again; as a stream, the receiver keeps
+    // its one listener between turns.
+    let mut pressure_rx = pressure_rx;
     let mut ticker = async_io::Timer::after(tick);
     let mut tick_every = tick;
 
@@ -323,6 +416,8 @@ async fn run<F>(
             Duration::from_millis(50)
         } else if waiting_for_session {
             tick.min(open_timeout / 4).max(Duration::from_millis(10))
+        } else if slow.watching() {
+            tick.min(slow_timeout / 4).max(Duration::from_millis(10))
         } else {
             tick
         };
@@ -336,8 +431,10 @@ async fn run<F>(
                 Event::Shutdown
             })
             .or(async {
-                (&mut overflow).await;
-                Event::Overflow
+                match pressure_rx.next().await {
+                    Some(()) => Event::Pressure,
+                    None => futures_lite::future::pending().await,
+                }
             })
             .or(async {
                 (&mut ticker).await;
@@ -386,11 +483,21 @@ async fn run<F>(
                     closing_since = Some(Instant::now());
                 }
             }
-            // The bottom of the loop notices the closed queue.
-            Event::Overflow => {}
-            Event::Tick => {
-                ticker.set_after(tick_every);
-                if let Some(since) = closing_since {
+            // The bottom of the loop notices a queue closed for overflowing.
+            Event::Pressure | Event::Tick => {
+                if matches!(event, Event::Tick) {
+                    ticker.set_after(tick_every);
+                }
+                let too_slow = closing_since.is_none() && outbox.is_open();
+                if let Some(why) = too_slow.then(|| slow.check(&queue)).flatten() {
+                    log::warn!(
+                        "websocket closed {peer}: client too slow, {why} for {slow_timeout:?}"
+                    );
+                    outbox.drop_slow();
+                    closing_since = Some(Instant::now());
+                } else if matches!(event, Event::Pressure) {
+                    // Only the queue's state changed; the bottom of the loop handles overflow.
+                } else if let Some(since) = closing_since {
                     if since.elapsed() > close_timeout {
                         break;
                     }
@@ -420,7 +527,10 @@ async fn run<F>(
             }
         }
         if !outbox.is_open() && closing_since.is_none() {
-            log::warn!("websocket closed {peer}: client too slow to read its messages, queue of {OUTBOX_CAPACITY} full");
+            log::warn!(
+                "websocket closed {peer}: client too slow, its outgoing queue reached twice max_queued_bytes ({} bytes)",
+                2 * queue.bound
+            );
             closing_since = Some(Instant::now());
         }
     }
@@ -456,7 +566,7 @@ fn close_for(error: &WsError) -> (Option<CloseCode>, &'static str) {
 async fn write_loop<K>(
     sink: &mut K,
     data: Receiver<Message>,
-    queued: Arc<AtomicUsize>,
+    queue: &Queue,
     control: Receiver<Message>,
 ) where
     K: futures_util::Sink<Message> + Unpin,
@@ -465,8 +575,8 @@ async fn write_loop<K>(
         let next = async { control.recv().await.ok() }
             .or(async {
                 let message = data.recv().await.ok();
-                if message.is_some() {
-                    queued.fetch_sub(1, Ordering::Relaxed);
+                if let Some(message) = &message {
+                    queue.took(message);
                 }
                 message
             })

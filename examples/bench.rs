@@ -6,6 +6,13 @@
 //!     cargo run --release --example bench -- rpc --url … --ca … --callers 4 --inflight 8
 //!     cargo run --release --example bench -- sessions --url … --ca … --sessions 1000 --pid $(pidof wssnode)
 //!     cargo run --release --example bench -- handshakes --url wss://localhost:8443 --ca … --connections 32 --path /1k.bin
+//!     cargo run --release --example bench -- crowd --url … --ca … --held 100000
+//!
+//! `crowd` measures what other sessions' subscriptions cost: subscribe and publish rates
+//! with 0, a tenth of `--held` and `--held` unrelated subscriptions in the realm (exact,
+//! prefix and wildcard, held by one session), and the longest a publisher waits while that
+//! session leaves. The path needs `"max_subscriptions"` of at least `--held`
+//! (`bench/crowd.sh` starts such a node).
 //!
 //! `--pid` takes a comma-separated list; their resident memory is summed.
 //!
@@ -22,7 +29,7 @@ use std::time::{Duration, Instant};
 #[path = "common/wamp_client.rs"]
 mod wamp_client;
 use wamp_client::{
-    feed_text, flush, next, next_text_by, ready_text, tls_trusting, RunDeadline, Ws,
+    feed_text, flush, next, next_text, next_text_by, ready_text, tls_trusting, RunDeadline, Ws,
 };
 
 /// Sends, ignoring failure: a broken connection shows up as a missing answer.
@@ -51,6 +58,7 @@ struct Opts {
     sessions: usize,
     connections: usize,
     path: String,
+    held: usize,
     /// Processes whose memory is summed (Crossbar runs a controller and a router worker).
     pids: Vec<u32>,
 }
@@ -70,6 +78,7 @@ fn parse() -> Opts {
         sessions: 1000,
         connections: 32,
         path: "/".into(),
+        held: 100_000,
         pids: Vec::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -82,7 +91,7 @@ fn parse() -> Opts {
                 .unwrap_or_else(|_| panic!("{} needs a number", args[i]))
         };
         match args[i].as_str() {
-            "pubsub" | "rpc" | "sessions" | "handshakes" => {
+            "pubsub" | "rpc" | "sessions" | "handshakes" | "crowd" => {
                 o.mode = args[i].clone();
                 i += 1;
                 continue;
@@ -99,6 +108,7 @@ fn parse() -> Opts {
             "--sessions" => o.sessions = number() as usize,
             "--connections" => o.connections = number() as usize,
             "--path" => o.path = value.clone(),
+            "--held" => o.held = number() as usize,
             "--pid" => {
                 o.pids = value
                     .split(',')
@@ -397,6 +407,137 @@ async fn handshakes(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
            "done": done, "failed": failed, "per_s": done as f64 / elapsed})
 }
 
+/// Subscribes to `n` unrelated topics and patterns, a thousand per write.
+async fn hold_subscriptions(ws: &mut Ws, n: usize) {
+    for start in (0..n).step_by(1000) {
+        let end = (start + 1000).min(n);
+        for i in start..end {
+            let subscribe = match i % 3 {
+                0 => format!("[32,{},{{}},\"crowd.exact.t{i}\"]", i + 1),
+                1 => format!(
+                    "[32,{},{{\"match\":\"prefix\"}},\"crowd.prefix.p{i}.\"]",
+                    i + 1
+                ),
+                _ => format!(
+                    "[32,{},{{\"match\":\"wildcard\"}},\"crowd.w{i}..x\"]",
+                    i + 1
+                ),
+            };
+            let _ = feed_text(ws, subscribe).await;
+        }
+        let _ = flush(ws).await;
+        for _ in start..end {
+            next_text(ws).await.expect("SUBSCRIBED");
+        }
+    }
+}
+
+/// SUBSCRIBE to a new topic and UNSUBSCRIBE again, `window` at a time: pairs per second.
+async fn subscribe_rate(o: &Opts, tls: &Arc<rustls::ClientConfig>) -> f64 {
+    let mut ws = join(o, tls).await.expect("subscriber joins");
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(o.seconds);
+    let mut until = RunDeadline::at(deadline);
+    let (mut request, mut open, mut pairs) = (0u64, 0usize, 0u64);
+    while Instant::now() < deadline {
+        while open < o.window {
+            request += 1;
+            let _ = feed_text(&mut ws, format!("[32,{request},{{}},\"bench.s{request}\"]")).await;
+            open += 1;
+        }
+        let _ = flush(&mut ws).await;
+        let Some(mut text) = next_text_by(&mut ws, &mut until).await else {
+            break;
+        };
+        loop {
+            // [SUBSCRIBED, request, id] → UNSUBSCRIBE; [UNSUBSCRIBED, request] ends a pair.
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                if v[0] == 33 {
+                    request += 1;
+                    let _ = feed_text(&mut ws, format!("[34,{request},{}]", v[2])).await;
+                } else if v[0] == 35 {
+                    pairs += 1;
+                    open -= 1;
+                }
+            }
+            match ready_text(&mut ws).await {
+                Some(t) => text = t,
+                None => break,
+            }
+        }
+    }
+    pairs as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Sequential acknowledged publishes for `for_how_long`: how many, and the longest round trip.
+async fn publish_round_trips(
+    ws: &mut Ws,
+    for_how_long: Duration,
+    window: usize,
+) -> (u64, Duration) {
+    let deadline = Instant::now() + for_how_long;
+    let mut until = RunDeadline::at(deadline + Duration::from_secs(10));
+    let (mut request, mut acked, mut longest) = (0u64, 0u64, Duration::ZERO);
+    let mut sent_at: HashMap<u64, Instant> = HashMap::new();
+    while Instant::now() < deadline {
+        while sent_at.len() < window {
+            request += 1;
+            sent_at.insert(request, Instant::now());
+            let publish = format!("[16,{request},{{\"acknowledge\":true}},\"bench.topic\",[0]]");
+            let _ = feed_text(ws, publish).await;
+        }
+        let _ = flush(ws).await;
+        let Some(mut text) = next_text_by(ws, &mut until).await else {
+            break;
+        };
+        loop {
+            if let Ok((17, request, _)) = serde_json::from_str::<(u8, u64, u64)>(&text) {
+                if let Some(at) = sent_at.remove(&request) {
+                    longest = longest.max(at.elapsed());
+                    acked += 1;
+                }
+            }
+            match ready_text(ws).await {
+                Some(t) => text = t,
+                None => break,
+            }
+        }
+    }
+    (acked, longest)
+}
+
+async fn crowd(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
+    let mut runs = Vec::new();
+    for held in [0, o.held / 10, o.held] {
+        let mut holder = join(&o, &tls).await.expect("holder joins");
+        hold_subscriptions(&mut holder, held).await;
+        let subscribes_per_s = subscribe_rate(&o, &tls).await;
+        // One subscriber on the published topic, reading everything.
+        let mut subscriber = join(&o, &tls).await.expect("subscriber joins");
+        send(&mut subscriber, json!([32, 1, {}, "bench.topic"])).await;
+        next(&mut subscriber).await;
+        let drain = async_std::task::spawn(async move {
+            let mut until = RunDeadline::at(Instant::now() + Duration::from_secs(3600));
+            while next_text_by(&mut subscriber, &mut until).await.is_some() {}
+        });
+        let mut publisher = join(&o, &tls).await.expect("publisher joins");
+        let secs = Duration::from_secs(o.seconds);
+        let (published, _) = publish_round_trips(&mut publisher, secs, o.window).await;
+        // The stall: one publish at a time, before and while the holder leaves.
+        let (_, before) = publish_round_trips(&mut publisher, Duration::from_millis(500), 1).await;
+        send(&mut holder, json!([6, {}, "wamp.close.close_realm"])).await;
+        let (_, during) = publish_round_trips(&mut publisher, Duration::from_millis(1500), 1).await;
+        drop(holder);
+        drop(publisher);
+        drain.cancel().await;
+        runs.push(json!({"held": held, "subscribes_per_s": subscribes_per_s,
+            "publishes_per_s": published as f64 / o.seconds as f64,
+            "max_rtt_before_ms": before.as_secs_f64() * 1e3,
+            "leave_stall_ms": during.as_secs_f64() * 1e3}));
+    }
+    json!({"mode": "crowd", "runs": runs})
+}
+
 fn human(v: &Value) -> String {
     match v["mode"].as_str() {
         Some("pubsub") => format!(
@@ -409,6 +550,21 @@ fn human(v: &Value) -> String {
             v["callers"], v["inflight"], v["calls_per_s"].as_f64().unwrap_or(0.0),
             v["rtt_p50_ms"].as_f64().unwrap_or(0.0), v["rtt_p99_ms"].as_f64().unwrap_or(0.0)
         ),
+        Some("crowd") => v["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                format!(
+                    "crowd: {} unrelated subscriptions: {:.0} subscribe+unsubscribe/s, {:.0} acknowledged publishes/s, longest publish round trip while their holder leaves {:.1} ms (before {:.1} ms)",
+                    r["held"], r["subscribes_per_s"].as_f64().unwrap_or(0.0),
+                    r["publishes_per_s"].as_f64().unwrap_or(0.0),
+                    r["leave_stall_ms"].as_f64().unwrap_or(0.0),
+                    r["max_rtt_before_ms"].as_f64().unwrap_or(0.0)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
         Some("handshakes") => format!(
             "handshakes: {} connections: {:.0} full TLS handshakes + GET {}/s ({} failed)",
             v["connections"], v["per_s"].as_f64().unwrap_or(0.0), v["path"].as_str().unwrap_or(""), v["failed"]
@@ -428,6 +584,7 @@ fn main() {
             "rpc" => rpc(o.clone(), tls).await,
             "sessions" => sessions(o.clone(), tls).await,
             "handshakes" => handshakes(o.clone(), tls).await,
+            "crowd" => crowd(o.clone(), tls).await,
             _ => pubsub(o.clone(), tls).await,
         }
     });

@@ -327,6 +327,11 @@ impl RealmState {
                 .is_none_or(|e| e.contains(authrole))
     }
 
+    /// Whether anyone subscribed to one of these meta topics.
+    pub fn meta_wanted(&self, topics: &[&str]) -> bool {
+        topics.iter().any(|t| !self.broker.matching(t).is_empty())
+    }
+
     /// Publishes a router event (meta API) to whoever subscribed to it.
     pub fn meta_event(&self, topic: &str, args: Vec<Value>) {
         // Most realms have no meta subscribers: then nothing is built.
@@ -432,7 +437,7 @@ impl RealmState {
 
     /// UNSUBSCRIBE.
     pub fn unsubscribe(&mut self, id: u64, request: u64, sub_id: u64) {
-        if !self.remove_subscriber(id, sub_id) {
+        if !self.remove_subscriber(id, sub_id, true) {
             let text = format!("session {id} has no subscription {sub_id}");
             return self.error(
                 id,
@@ -446,7 +451,9 @@ impl RealmState {
     }
 
     /// Removes a subscriber, deleting the subscription when it was the last; false if absent.
-    pub fn remove_subscriber(&mut self, id: u64, sub_id: u64) -> bool {
+    /// `announce` is false when no one subscribes to the meta events (a leaving session's
+    /// batch asks once instead of once per subscription).
+    pub fn remove_subscriber(&mut self, id: u64, sub_id: u64, announce: bool) -> bool {
         let Some(sub) = self.broker.subscriptions.get_mut(&sub_id) else {
             return false;
         };
@@ -456,7 +463,7 @@ impl RealmState {
         if let Some(held) = self.broker.by_session.get_mut(&id) {
             held.remove(&sub_id);
         }
-        let meta = !sub.uri.starts_with("wamp.");
+        let meta = announce && !sub.uri.starts_with("wamp.");
         let now_empty = sub.subscribers.is_empty();
         if now_empty {
             if let Some(sub) = self.broker.subscriptions.remove(&sub_id) {

@@ -305,7 +305,7 @@ impl RealmState {
 
     /// UNREGISTER.
     pub fn unregister(&mut self, id: u64, request: u64, reg_id: u64) {
-        if !self.remove_callee(id, reg_id) {
+        if !self.remove_callee(id, reg_id, true) {
             let text = format!("session {id} has no registration {reg_id}");
             return self.error(
                 id,
@@ -319,7 +319,7 @@ impl RealmState {
     }
 
     /// Removes a callee, deleting the registration when it was the last; false if absent.
-    pub fn remove_callee(&mut self, id: u64, reg_id: u64) -> bool {
+    pub fn remove_callee(&mut self, id: u64, reg_id: u64, announce: bool) -> bool {
         let Some(reg) = self.dealer.registrations.get_mut(&reg_id) else {
             return false;
         };
@@ -335,6 +335,9 @@ impl RealmState {
             if let Some(reg) = self.dealer.registrations.remove(&reg_id) {
                 self.dealer.index.remove(reg.policy, &reg.uri);
             }
+        }
+        if !announce {
+            return true;
         }
         self.meta_event(
             "wamp.registration.on_unregister",

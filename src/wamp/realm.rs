@@ -58,7 +58,7 @@ pub struct RealmState {
 
 /// How many subscriptions and registrations of a leaving session are ended under one
 /// hold of the lock.
-const LEAVE_BATCH: usize = 512;
+const LEAVE_BATCH: usize = 256;
 
 /// What a leaving session still holds.
 struct Leaving {
@@ -76,11 +76,19 @@ impl Leaving {
 
     /// Ends up to one batch of what the session held; true when nothing is left.
     fn end_batch(&mut self, state: &mut RealmState) -> bool {
+        let announce_subscriptions = state.meta_wanted(&[
+            "wamp.subscription.on_unsubscribe",
+            "wamp.subscription.on_delete",
+        ]);
+        let announce_registrations = state.meta_wanted(&[
+            "wamp.registration.on_unregister",
+            "wamp.registration.on_delete",
+        ]);
         for _ in 0..LEAVE_BATCH {
             if let Some(sub_id) = self.subscriptions.pop() {
-                state.remove_subscriber(self.id, sub_id);
+                state.remove_subscriber(self.id, sub_id, announce_subscriptions);
             } else if let Some(reg_id) = self.registrations.pop() {
-                state.remove_callee(self.id, reg_id);
+                state.remove_callee(self.id, reg_id, announce_registrations);
             } else {
                 return true;
             }
@@ -200,18 +208,27 @@ impl Realm {
     }
 
     async fn leave_in_batches(&self, mut leaving: Leaving) {
+        let started = std::time::Instant::now();
+        let held = leaving.size();
         loop {
             let done = {
                 let mut state = self.lock();
                 leaving.end_batch(&mut state)
             };
             if done {
+                let id = leaving.id;
                 let mut state = self.lock();
-                state.leaving.remove(&leaving.id);
+                state.leaving.remove(&id);
                 leaving.finish(&mut state);
+                log::debug!(
+                    "session {id} left; its {held} subscriptions and registrations ended in {:?}",
+                    started.elapsed()
+                );
                 return;
             }
-            async_std::task::yield_now().await;
+            // Sleep, not just yield: on a small machine a leave that only yields keeps a core
+            // to itself, and the others' tasks wait for the CPU instead of the lock.
+            async_std::task::sleep(std::time::Duration::from_millis(1)).await;
         }
     }
 

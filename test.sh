@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust tests over real sockets; Autobahn (Python and JS) and headless
 # Chromium against a running node; the Autobahn WebSocket conformance cases; a TLS scan.
-# `.ci/run` installs what the parts after `cargo test` need.
+# Before the parts after `cargo test`, interop/setup.sh installs what they need and lack
+# (Python venvs and npm modules under target/, Debian packages when run as root).
 set -euo pipefail
 cd "$(dirname "$0")"
+echo "== cargo test" >&2
 cargo test
+interop/setup.sh
+echo "== interop: autobahn-python, autobahn-js, the demo page in Chromium" >&2
 interop/run.sh
+echo "== Autobahn WebSocket TestSuite" >&2
 interop/autobahn_testsuite.sh
+echo "== TLS scan (sslyze)" >&2
 interop/tls_scan.sh
+echo "== all tests passed" >&2

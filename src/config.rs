@@ -1434,7 +1434,7 @@ mod tests {
 
     #[test]
     fn any_value_at_any_key_of_crossbars_configs_is_an_answer_not_a_panic() {
-        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/crossbar-configs");
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crossbar-configs");
         let Ok(entries) = std::fs::read_dir(&corpus) else {
             panic!("the Crossbar config corpus is not at {}", corpus.display());
         };

@@ -1,4 +1,4 @@
-//! Crossbar's own example configs (../shared/crossbar-configs, 171 files): `wssnode check
+//! Crossbar's own example configs (tests/crossbar-configs, 171 files): `wssnode check
 //! --config-only` judges every one without a panic or a hang, either "can serve" (exit 0) or
 //! one `Error:` line per feature it does not serve (exit 1), and the counts stay as the
 //! README's coverage table says.
@@ -13,7 +13,7 @@ fn corpus() -> PathBuf {
     let dir = std::env::var_os("WSSNODE_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/crossbar-configs")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/crossbar-configs")
         });
     assert!(
         dir.is_dir(),

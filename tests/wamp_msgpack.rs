@@ -111,3 +111,26 @@ async fn a_text_frame_on_a_msgpack_session_is_a_protocol_violation() {
     assert_eq!(abort[0].as_u64(), Some(3));
     assert_eq!(abort[2].as_str(), Some("wamp.error.protocol_violation"));
 }
+
+#[async_std::test]
+async fn a_msgpack_string_that_is_not_utf8_is_refused_as_such() {
+    let (_dir, ca, node) = wamp_node(open_roles());
+    let mut ws = wss(node.port, &ca.der, "/ws", &["wamp.2.msgpack"])
+        .await
+        .unwrap();
+    send_mp(
+        &mut ws,
+        mp(vec![1.into(), "realm1".into(), Mp::Map(vec![])]),
+    )
+    .await;
+    assert_eq!(recv_mp(&mut ws).await[0].as_u64(), Some(2));
+    // [SUBSCRIBE, 1, {}, "a.\xff\xfe"] written byte by byte: fixarray 4, 32, 1, fixmap 0,
+    // fixstr 4.
+    let subscribe = vec![0x94, 0x20, 0x01, 0x80, 0xa4, b'a', b'.', 0xff, 0xfe];
+    ws.send(Message::Binary(subscribe.into())).await.unwrap();
+    let abort = recv_mp(&mut ws).await;
+    assert_eq!(abort[0].as_u64(), Some(3));
+    assert_eq!(abort[2].as_str(), Some("wamp.error.protocol_violation"));
+    let text = abort[1]["message"].as_str().unwrap_or_default().to_string();
+    assert!(text.contains("not UTF-8"), "{text}");
+}

@@ -173,3 +173,19 @@ async fn unsubscribe_stops_events_and_the_subscription_is_shared() {
     assert_eq!(b.recv().await[0], json!(36));
     a.silent(200).await;
 }
+
+#[async_std::test]
+async fn a_wrong_typed_acknowledge_is_an_invalid_argument_like_other_options() {
+    let (_dir, ca, node) = node();
+    let mut publisher = Wamp::join(node.port, &ca.der).await;
+    publisher
+        .send(json!([16, 1, {"acknowledge": "yes"}, "com.example.topic"]))
+        .await;
+    let reply = publisher.recv().await;
+    assert_eq!(
+        fields(&reply, 3),
+        [json!(8), json!(16), json!(1)],
+        "{reply}"
+    );
+    assert_eq!(reply[4], json!("wamp.error.invalid_argument"));
+}

@@ -182,12 +182,20 @@ impl RealmState {
         topic: &str,
         payload: &Payload,
     ) {
-        let acknowledge = matches!(options.get("acknowledge"), Some(Value::Bool(true)));
+        // A wrong-typed `acknowledge` is answered like any other wrong-typed option: the
+        // publisher asked for something, so it hears why it was refused.
+        let (acknowledge, bad_acknowledge) = match flag(options, "acknowledge") {
+            Ok(a) => (a.unwrap_or(false), None),
+            Err(text) => (true, Some(text)),
+        };
         let refuse = |state: &RealmState, uri: &str, text: String| {
             if acknowledge {
                 state.error(id, code::PUBLISH, request, uri, text);
             }
         };
+        if let Some(text) = bad_acknowledge {
+            return refuse(self, "wamp.error.invalid_argument", text);
+        }
         if !uri::is_valid(topic, MatchPolicy::Exact) {
             return refuse(
                 self,

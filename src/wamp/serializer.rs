@@ -72,7 +72,7 @@ impl Serializer {
                 if !reader.is_empty() {
                     return Err("the frame holds bytes after the MessagePack message".into());
                 }
-                Ok(from_msgpack(value))
+                from_msgpack(value)
             }
             (Serializer::Json, _) => {
                 Err("wamp.2.json uses text frames, and this was a binary frame".into())
@@ -84,9 +84,15 @@ impl Serializer {
     }
 }
 
-/// MessagePack to JSON; binary becomes "\0" + base64.
-fn from_msgpack(value: Mp) -> Value {
-    match value {
+/// MessagePack to JSON; binary becomes "\0" + base64. A string must be UTF-8 (spec
+/// "Serializations"): one that is not is refused, not read as something else.
+fn from_msgpack(value: Mp) -> Result<Value, String> {
+    let text = |s: rmpv::Utf8String| {
+        s.into_str().ok_or_else(|| {
+            "the message holds a MessagePack string that is not UTF-8 (WAMP strings are UTF-8; send bytes as binary)".to_string()
+        })
+    };
+    Ok(match value {
         Mp::Nil | Mp::Ext(..) => Value::Null,
         Mp::Boolean(b) => Value::Bool(b),
         Mp::Integer(i) => match (i.as_u64(), i.as_i64()) {
@@ -100,21 +106,26 @@ fn from_msgpack(value: Mp) -> Value {
         Mp::F64(f) => Number::from_f64(f)
             .map(Value::Number)
             .unwrap_or(Value::Null),
-        Mp::String(s) => Value::String(s.into_str().unwrap_or_default()),
+        Mp::String(s) => Value::String(text(s)?),
         Mp::Binary(bytes) => Value::String(format!("\0{}", data_encoding::BASE64.encode(&bytes))),
-        Mp::Array(items) => Value::Array(items.into_iter().map(from_msgpack).collect()),
+        Mp::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(from_msgpack)
+                .collect::<Result<_, _>>()?,
+        ),
         Mp::Map(pairs) => {
             let mut map = Map::new();
             for (k, v) in pairs {
                 let key = match k {
-                    Mp::String(s) => s.into_str().unwrap_or_default(),
+                    Mp::String(s) => text(s)?,
                     other => other.to_string(),
                 };
-                map.insert(key, from_msgpack(v));
+                map.insert(key, from_msgpack(v)?);
             }
             Value::Object(map)
         }
-    }
+    })
 }
 
 /// JSON to MessagePack; "\0" + base64 strings become binary again.

@@ -345,6 +345,8 @@ pub fn load(dir: &Path) -> Result<NodeConfig, StartError> {
 
 /// Parses config text; `dir` resolves relative paths, `file` is named in errors.
 pub fn parse(dir: &Path, file: &Path, text: &str) -> Result<NodeConfig, StartError> {
+    // Editors on Windows start UTF-8 files with a byte order mark; most JSON readers skip it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let root: Value = serde_json::from_str(text).map_err(|e| StartError::ConfigFile {
         file: file.to_path_buf(),
         problem: format!(
@@ -491,9 +493,17 @@ impl<'a> Reader<'a> {
             "embedded Python components cannot run in wssnode; start them yourself",
         );
         worker.allow("id");
-        let mut realms = Vec::new();
+        let mut realms: Vec<Realm> = Vec::new();
         for (i, realm) in worker.array_or_empty("realms")?.iter().enumerate() {
-            realms.push(self.realm(&format!("{key}.realms[{i}]"), realm)?);
+            let realm_key = format!("{key}.realms[{i}]");
+            let realm = self.realm(&realm_key, realm)?;
+            if let Some(first) = realms.iter().position(|r| r.name == realm.name) {
+                return Err(self.error(
+                    &format!("{realm_key}.name"),
+                    format!("realm `{}` is already defined at `{key}.realms[{first}]`; merge their roles into one", realm.name),
+                ));
+            }
+            realms.push(realm);
         }
         let mut transports = Vec::new();
         for (i, transport) in worker.array_or_empty("transports")?.iter().enumerate() {
@@ -738,12 +748,9 @@ impl<'a> Reader<'a> {
                 return Ok(None);
             }
         }
-        let port = endpoint.u64("port")?.ok_or_else(|| {
-            self.error(
-                &format!("{key}.port"),
-                "is missing; give the TCP port to listen on",
-            )
-        })?;
+        let port = endpoint
+            .u64("port")?
+            .ok_or_else(|| endpoint.missing("port", "give the TCP port to listen on"))?;
         let port = u16::try_from(port).map_err(|_| {
             self.error(
                 &format!("{key}.port"),
@@ -751,6 +758,14 @@ impl<'a> Reader<'a> {
             )
         })?;
         let interface = endpoint.str("interface")?.map(str::to_string);
+        if let Some(interface) = &interface {
+            if interface.parse::<std::net::IpAddr>().is_err() {
+                return Err(self.error(
+                    &format!("{key}.interface"),
+                    format!("`{}` is not an IP address; give the address of an interface to listen on, such as `127.0.0.1` or `::1` (leave it out for all)", interface.escape_debug()),
+                ));
+            }
+        }
         if let Some(version) = endpoint.u64("version")? {
             if version != 4 && version != 6 {
                 return Err(self.error(&format!("{key}.version"), "must be 4 or 6"));
@@ -795,12 +810,8 @@ impl<'a> Reader<'a> {
             }
             Ok(out)
         };
-        let missing = |name: &str| {
-            self.error(
-                &format!("{key}.{name}"),
-                "is missing; `tls` needs both `key` and `certificate` (PEM files)",
-            )
-        };
+        let missing =
+            |name: &str| tls.missing(name, "`tls` needs both `key` and `certificate` (PEM files)");
         let files = TlsFiles {
             config_file: self.file.to_path_buf(),
             key_path: key.to_string(),
@@ -1143,8 +1154,19 @@ impl<'r, 'a> Obj<'r, 'a> {
     }
 
     fn required(&self, name: &'static str) -> Result<&'r Value, StartError> {
-        self.get(name)
-            .ok_or_else(|| self.reader.error(&self.child_key(name), "is missing"))
+        self.get(name).ok_or_else(|| self.missing(name, ""))
+    }
+
+    /// "is missing" with `advice`, naming a key of this object that looks like a typo of it.
+    fn missing(&self, name: &str, advice: &str) -> StartError {
+        let mut problem = String::from("is missing");
+        if !advice.is_empty() {
+            problem = format!("{problem}; {advice}");
+        }
+        if let Some(typo) = self.map.keys().find(|k| is_typo_of(k, name)) {
+            problem = format!("{problem}; `{typo}` is there: did you mean `{name}`?");
+        }
+        self.reader.error(&self.child_key(name), problem)
     }
 
     fn str(&self, name: &'static str) -> Result<Option<&'r str>, StartError> {
@@ -1159,8 +1181,7 @@ impl<'r, 'a> Obj<'r, 'a> {
     }
 
     fn required_str(&self, name: &'static str) -> Result<&'r str, StartError> {
-        self.str(name)?
-            .ok_or_else(|| self.reader.error(&self.child_key(name), "is missing"))
+        self.str(name)?.ok_or_else(|| self.missing(name, ""))
     }
 
     fn bool(&self, name: &'static str) -> Result<Option<bool>, StartError> {
@@ -1178,6 +1199,11 @@ impl<'r, 'a> Obj<'r, 'a> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
+            // A number, but not one we take: say which.
+            Some(Value::Number(n)) => Err(self.reader.error(
+                &self.child_key(name),
+                format!("must be a whole number ≥ 0, not {n}"),
+            )),
             Some(other) => Err(self.reader.error(
                 &self.child_key(name),
                 format!("must be a whole number ≥ 0, not {}", kind(other)),
@@ -1335,6 +1361,41 @@ fn quote_key(name: &str) -> String {
 }
 
 /// Names a JSON value's type for error messages.
+/// Whether `key` looks like a misspelling of `name`: the same but for case, or at most two
+/// letters inserted, deleted, replaced or swapped (`certficate`, `directroy`, `wokers`).
+fn is_typo_of(key: &str, name: &str) -> bool {
+    if key == name || name.len() < 4 {
+        return false;
+    }
+    if key.eq_ignore_ascii_case(name) {
+        return true;
+    }
+    let (a, b): (Vec<char>, Vec<char>) = (key.chars().collect(), name.chars().collect());
+    if a.len().abs_diff(b.len()) > 2 {
+        return false;
+    }
+    // Optimal string alignment distance (Levenshtein with adjacent swaps).
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()] <= 2
+}
+
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",

@@ -56,10 +56,10 @@ impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartError::ConfigFile { file, problem } => {
-                write!(f, "`{}`: {problem}", file.display())
+                write!(f, "`{}`: {problem}", shown(file))
             }
             StartError::Key { file, key, problem } => {
-                write!(f, "`{}`: `{key}`: {problem}", file.display())
+                write!(f, "`{}`: `{key}`: {problem}", shown(file))
             }
             StartError::KeyFile {
                 key,
@@ -68,8 +68,9 @@ impl fmt::Display for StartError {
                 problem,
             } => write!(
                 f,
-                "`{key}`: `{named}` (resolved to `{}`): {problem}",
-                resolved.display()
+                "`{key}`: `{}` (resolved to `{}`): {problem}",
+                named.escape_debug(),
+                shown(resolved)
             ),
             StartError::Refused(all) => {
                 let lines: Vec<String> = all.iter().map(ToString::to_string).collect();
@@ -81,3 +82,8 @@ impl fmt::Display for StartError {
 }
 
 impl std::error::Error for StartError {}
+
+/// A path as one line of text: control characters (a NUL, a newline) escaped, not printed.
+fn shown(path: &Path) -> String {
+    path.display().to_string().escape_debug().to_string()
+}

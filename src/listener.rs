@@ -24,8 +24,12 @@ pub async fn bind(transport: &Transport) -> Result<TcpListener, StartError> {
     let in_use = |addr: &str, e: std::io::Error| {
         StartError::Key {
         file: transport.config_file.clone(),
-        key: format!("{key}.port"),
+        key: match e.kind() {
+            std::io::ErrorKind::AddrNotAvailable => format!("{key}.interface"),
+            _ => format!("{key}.port"),
+        },
         problem: match e.kind() {
+            std::io::ErrorKind::AddrNotAvailable => format!("cannot listen on {addr}: no interface of this machine has that address"),
             std::io::ErrorKind::AddrInUse => format!("cannot listen on {addr}: the port is already in use; stop the other server or choose another `port`"),
             std::io::ErrorKind::PermissionDenied => format!("cannot listen on {addr}: permission denied (ports below 1024 need privileges; use e.g. 8443)"),
             _ => format!("cannot listen on {addr}: {e}"),

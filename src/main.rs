@@ -141,6 +141,8 @@ fn check(dir: &Path) -> Result<(), StartError> {
         println!("warning: {warning}");
     }
     for transport in &ready.transports {
+        // Bind and release: a port another process holds fails here, as it would at start.
+        async_std::task::block_on(wssnode::listener::bind(&transport.transport))?;
         println!(
             "ok: {}",
             node::summary(transport, transport.transport.endpoint.port)

@@ -288,9 +288,9 @@ pub fn check_chain(file: &NamedFile, chain: &[CertificateDer<'static>]) -> Vec<S
     });
     if !self_signed && !issuer_served {
         warnings.push(format!(
-            "`{}`: the file holds only the server certificate, and its issuer `{}` is not served; clients that lack that intermediate will fail: append the intermediate certificate(s) after it (or list them in `chain_certificates`)",
+            "`{}`: the file holds only the server certificate, and its issuer `{issuer}` is not served. If `{issuer}` is a root CA your clients trust (one you made yourself, say), ignore this; if it is an intermediate (as public CAs use), clients that lack it will fail: append it after the certificate (or list it in `chain_certificates`)",
             file.key,
-            leaf.issuer()
+            issuer = leaf.issuer()
         ));
     }
     warnings

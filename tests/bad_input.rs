@@ -200,7 +200,8 @@ fn check_summarizes_and_warns_about_a_missing_intermediate() {
     let (code, out, _) = dir.run(&["check"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("issuer `CN=Intermediate CA` is not served"),
+        out.contains("issuer `CN=Intermediate CA` is not served")
+            && out.contains("If `CN=Intermediate CA` is a root CA your clients trust"),
         "{out}"
     );
     assert!(
@@ -286,4 +287,86 @@ fn each_wssnode_limit_that_is_not_a_whole_number_is_named() {
             );
         }
     }
+}
+
+#[test]
+fn check_says_a_port_in_use_instead_of_ready_to_serve() {
+    let (dir, _, port) = valid();
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let (code, out, _) = dir.run(&["check"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("already in use") && !out.contains("ready to serve"),
+        "{out}"
+    );
+}
+
+/// The config with one key renamed, as a typo would.
+fn with_typo(dir: &NodeDir, port: u16, from: &str, to: &str) {
+    let config = web_config(port, json!({}), json!({}), open_roles()).to_string();
+    dir.write(
+        "config.json",
+        config.replacen(&format!("\"{from}\""), &format!("\"{to}\""), 1),
+    );
+}
+
+#[test]
+fn a_typo_in_a_mandatory_key_is_named_with_the_key_meant() {
+    for (meant, typo, at) in [
+        ("certificate", "certficate", "endpoint.tls.certificate"),
+        ("directory", "directroy", "paths.\"/\".directory"),
+        ("endpoint", "enpoint", "transports[0].endpoint"),
+        ("workers", "wokers", "workers"),
+    ] {
+        let (dir, _, port) = valid();
+        with_typo(&dir, port, meant, typo);
+        fails_with(
+            &dir,
+            &[
+                at,
+                "is missing",
+                &format!("`{typo}` is there: did you mean `{meant}`?"),
+            ],
+        );
+    }
+}
+
+#[test]
+fn numbers_interfaces_and_realms_are_checked_where_they_are_written() {
+    let (dir, _, port) = valid();
+    let config = web_config(port, json!({}), json!({}), open_roles());
+    let mut bad_port = config.clone();
+    bad_port["workers"][0]["transports"][0]["endpoint"]["port"] = json!(-1);
+    dir.config(&bad_port);
+    fails_with(&dir, &["endpoint.port", "not -1"]);
+
+    let mut bad_interface = config.clone();
+    bad_interface["workers"][0]["transports"][0]["endpoint"]["interface"] = json!("localhost:80");
+    dir.config(&bad_interface);
+    fails_with(&dir, &["endpoint.interface", "not an IP address"]);
+
+    let mut twice = config.clone();
+    let realm = twice["workers"][0]["realms"][0].clone();
+    twice["workers"][0]["realms"]
+        .as_array_mut()
+        .unwrap()
+        .push(realm);
+    dir.config(&twice);
+    fails_with(&dir, &["realms[1].name", "already defined at", "realms[0]"]);
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped_and_a_nul_in_a_path_is_escaped() {
+    let (dir, _, port) = valid();
+    let config = web_config(port, json!({}), json!({}), open_roles()).to_string();
+    dir.write("config.json", format!("\u{feff}{config}"));
+    let (code, out, _) = dir.run(&["check", "--config-only"]);
+    assert_eq!(code, Some(0), "{out}");
+
+    let mut nul = web_config(port, json!({}), json!({}), open_roles());
+    nul["workers"][0]["transports"][0]["endpoint"]["tls"]["certificate"] = json!("cert\u{0}.pem");
+    dir.config(&nul);
+    let (code, out, _) = dir.run(&[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("cert\\0.pem") && !out.contains('\0'), "{out}");
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use wssnode::error::StartError;
 use wssnode::lifecycle::Lifecycle;
+use wssnode::logging::LogFormat;
 use wssnode::{config, node, selfsigned};
 
 const HELP: &str = "\
@@ -24,11 +25,12 @@ Usage:
 
 Options:
   --log-level LEVEL   error, warn, info (default), debug or trace; RUST_LOG works too
+  --log-format FORMAT plain (one line per record) or json (one object per line); the
+                      default is plain at a terminal and json otherwise
   -h, --help          this text
   -V, --version       the version
 
-Logs go to standard output: human-readable in a debug build, one JSON object per line in a
-release build (femme's choice).";
+Logs go to standard output.";
 
 /// What the command line asks for.
 enum Command {
@@ -39,18 +41,31 @@ enum Command {
     Version,
 }
 
-fn parse_args(args: &[String]) -> Result<(Command, log::LevelFilter), StartError> {
+/// How to log: the level and the format.
+struct Logging {
+    level: log::LevelFilter,
+    format: LogFormat,
+}
+
+fn parse_args(args: &[String]) -> Result<(Command, Logging), StartError> {
     let mut level = std::env::var("RUST_LOG")
         .ok()
         .and_then(|l| l.parse().ok())
         .unwrap_or(log::LevelFilter::Info);
+    let mut format = LogFormat::for_stdout();
     let mut words = Vec::new();
     let mut config_only = false;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
-            "-h" | "--help" => return Ok((Command::Help, level)),
-            "-V" | "--version" => return Ok((Command::Version, level)),
+            "-h" | "--help" => return Ok((Command::Help, Logging { level, format })),
+            "-V" | "--version" => return Ok((Command::Version, Logging { level, format })),
+            "--log-format" => {
+                let value = iter.next().map(String::as_str).unwrap_or_default();
+                format = LogFormat::parse(value).ok_or_else(|| {
+                    StartError::Usage(format!("--log-format `{value}`: use plain or json"))
+                })?;
+            }
             "--config-only" => config_only = true,
             "--log-level" => {
                 let value = iter.next().ok_or_else(|| {
@@ -91,12 +106,12 @@ fn parse_args(args: &[String]) -> Result<(Command, log::LevelFilter), StartError
         }
         _ => Command::Serve(dir(&words)?),
     };
-    Ok((command, level))
+    Ok((command, Logging { level, format }))
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (command, level) = match parse_args(&args) {
+    let (command, logging) = match parse_args(&args) {
         Ok(parsed) => parsed,
         Err(e) => fail(e),
     };
@@ -113,7 +128,7 @@ fn main() {
         Command::Check(dir, false) => check(&dir),
         Command::Check(dir, true) => check_config_only(&dir),
         Command::Serve(dir) => {
-            femme::with_level(level);
+            wssnode::logging::start(logging.format, logging.level);
             async_std::task::block_on(serve(&dir))
         }
     };

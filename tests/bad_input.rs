@@ -370,3 +370,27 @@ fn a_byte_order_mark_is_skipped_and_a_nul_in_a_path_is_escaped() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("cert\\0.pem") && !out.contains('\0'), "{out}");
 }
+
+#[test]
+fn logs_are_json_lines_when_not_at_a_terminal_and_plain_when_asked() {
+    // The node's standard output is a file here, as under a log collector.
+    let (dir, _, port) = valid();
+    let node = dir.start(port);
+    std::thread::sleep(Duration::from_millis(200));
+    let first = node
+        .log_text()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let line: serde_json::Value = serde_json::from_str(&first).expect(&first);
+    assert!(
+        line["msg"].as_str().is_some() && line["level"].as_u64().is_some(),
+        "{first}"
+    );
+    drop(node);
+
+    let (code, out, _) = dir.run(&["--log-format", "xml"]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("use plain or json"), "{out}");
+}

@@ -4,6 +4,7 @@
 //! the same bytes are queued for every receiver.
 
 use crate::config::MatchPolicy;
+use crate::time::now_rfc3339;
 use crate::wamp::auth::{self, Action};
 use crate::wamp::message::{code, Payload};
 use crate::wamp::patterns::PatternIndex;
@@ -140,36 +141,6 @@ fn audience(options: &Map<String, Value>) -> Result<Audience, String> {
         eligible_authid: strings(options, "eligible_authid")?,
         eligible_authrole: strings(options, "eligible_authrole")?,
     })
-}
-
-/// Current time as RFC 3339 UTC, for `created` fields.
-pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    time_from_unix(secs)
-}
-
-fn time_from_unix(secs: i64) -> String {
-    // Civil-from-days (Howard Hinnant), so we need no date crate for one timestamp.
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
 }
 
 impl RealmState {
@@ -497,13 +468,4 @@ impl RealmState {
 /// A subscription as `wamp.subscription.get` describes it.
 pub fn subscription_details(sub: &Subscription) -> Value {
     json!({"id": sub.id, "created": sub.created, "uri": sub.uri, "match": sub.policy.name()})
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        assert_eq!(super::time_from_unix(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::time_from_unix(1_764_075_600), "2025-11-25T13:00:00Z");
-    }
 }

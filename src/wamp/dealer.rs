@@ -4,8 +4,9 @@
 //! caller's CALL ID, so a YIELD, a CANCEL, a timeout or a session leaving each find them.
 
 use crate::config::MatchPolicy;
+use crate::time::now_rfc3339;
 use crate::wamp::auth::{self, Action};
-use crate::wamp::broker::{flag, match_policy, now_rfc3339};
+use crate::wamp::broker::{flag, match_policy};
 use crate::wamp::message::{code, Payload};
 use crate::wamp::patterns::PatternIndex;
 use crate::wamp::realm::{random_id, RealmState, Violation};

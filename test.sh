@@ -12,6 +12,8 @@ echo "== interop: autobahn-python, autobahn-js, the demo page in Chromium" >&2
 interop/run.sh
 echo "== Autobahn WebSocket TestSuite" >&2
 interop/autobahn_testsuite.sh
+echo "== the README's TLS guide, command by command" >&2
+interop/tls_guide.sh
 echo "== TLS scan (sslyze)" >&2
 interop/tls_scan.sh
 echo "== all tests passed" >&2

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests after `cargo test` need, only what is missing, and says so:
-#   - Debian packages openssl (test keys), chromium (the demo page), python3-venv and npm,
+#   - Debian packages openssl (test keys), curl (the TLS guide), chromium (the demo page), python3-venv and npm,
 #     with apt-get when this runs as root; otherwise it names the command and stops;
 #   - autobahn-python and kosoku (PyPI) in target/venv; sslyze in target/venv-sslyze (it
 #     pins an older `cryptography` than autobahn);
@@ -13,6 +13,7 @@ say() { echo "== setup: $*" >&2; }
 
 missing=()
 command -v openssl >/dev/null || missing+=(openssl)
+command -v curl >/dev/null || missing+=(curl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 command -v npm >/dev/null || missing+=(npm)

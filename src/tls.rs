@@ -99,7 +99,11 @@ pub fn setup(files: &TlsFiles) -> Result<TlsSetup, StartError> {
     // Load the key and the chain; check they belong together.
     let key = load_key(&files.key)?;
     let chain = load_chain(files)?;
-    warnings.extend(check_chain(&files.certificate, &chain));
+    let mut known_roots = Vec::new();
+    for ca in &files.ca_certificates {
+        known_roots.extend(load_certs(ca)?);
+    }
+    warnings.extend(check_chain(&files.certificate, &chain, &known_roots));
     let certified = certified_key(files, chain, key, &provider)?;
 
     // Client certificates, when `ca_certificates` is given.
@@ -242,8 +246,13 @@ fn check_dhparam(file: &NamedFile) -> Result<(), StartError> {
     }
 }
 
-/// Warnings about the served chain: validity, and the classic missing intermediate.
-pub fn check_chain(file: &NamedFile, chain: &[CertificateDer<'static>]) -> Vec<String> {
+/// Warnings about the served chain: validity, and the classic missing intermediate (not
+/// when the issuer is a self-signed root among `known_roots`, the `ca_certificates`).
+pub fn check_chain(
+    file: &NamedFile,
+    chain: &[CertificateDer<'static>],
+    known_roots: &[CertificateDer<'static>],
+) -> Vec<String> {
     let mut warnings = Vec::new();
     let Some(leaf_der) = chain.first() else {
         return warnings;
@@ -286,7 +295,12 @@ pub fn check_chain(file: &NamedFile, chain: &[CertificateDer<'static>]) -> Vec<S
             .map(|(_, c)| c.subject() == leaf.issuer())
             .unwrap_or(false)
     });
-    if !self_signed && !issuer_served {
+    let issuer_is_known_root = known_roots.iter().any(|der| {
+        x509_parser::parse_x509_certificate(der)
+            .map(|(_, c)| c.subject() == leaf.issuer() && c.subject() == c.issuer())
+            .unwrap_or(false)
+    });
+    if !self_signed && !issuer_served && !issuer_is_known_root {
         warnings.push(format!(
             "`{}`: the file holds only the server certificate, and its issuer `{issuer}` is not served. If `{issuer}` is a root CA your clients trust (one you made yourself, say), ignore this; if it is an intermediate (as public CAs use), clients that lack it will fail: append it after the certificate (or list it in `chain_certificates`)",
             file.key,

@@ -394,3 +394,18 @@ fn logs_are_json_lines_when_not_at_a_terminal_and_plain_when_asked() {
     assert_eq!(code, Some(1));
     assert!(out.contains("use plain or json"), "{out}");
 }
+
+#[test]
+fn no_missing_intermediate_warning_when_the_issuer_is_a_root_in_ca_certificates() {
+    let (dir, ca, port) = valid();
+    dir.write("ca.pem", &ca.cert_pem);
+    dir.config(&web_config(
+        port,
+        json!({"ca_certificates": ["ca.pem"]}),
+        json!({}),
+        open_roles(),
+    ));
+    let (code, out, _) = dir.run(&["check"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("is not served"), "{out}");
+}

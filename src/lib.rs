@@ -8,6 +8,7 @@
 pub mod ciphers;
 pub mod config;
 pub mod error;
+pub mod http_head;
 pub mod lifecycle;
 pub mod limits;
 pub mod listener;

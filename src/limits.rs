@@ -11,11 +11,12 @@
 //! Writes are held to the send timeout: a write that makes no progress for that long fails,
 //! as nginx's `send_timeout`; a WebSocket has its own remedies (queue bound, auto-ping).
 
+use crate::http_head::{self, Body};
 use async_io::Timer;
 use futures_lite::{ready, AsyncRead, AsyncWrite, Future};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -65,7 +66,19 @@ pub struct Deadlines {
     max_head: u64,
     /// How long a write may make no progress, in milliseconds; 0 once upgraded.
     send_millis: AtomicU64,
+    /// The connection is a WebSocket now: reads pass through.
+    upgraded: AtomicBool,
+    /// What the head gate learned of the request being handled (`HTTP10`, `KEEP_ALIVE`).
+    request: AtomicU8,
+    /// A response status whose head async-h1 writes wrong (1xx, 204, 304), to fix on its
+    /// way out; 0 for none.
+    head_fix: AtomicU16,
 }
+
+/// The request was HTTP/1.0.
+const HTTP10: u8 = 1;
+/// The HTTP/1.0 request asked to keep the connection.
+const KEEP_ALIVE: u8 = 2;
 
 impl Deadlines {
     /// A deadline of `first` for the first request head, of at most `max_head` bytes, and
@@ -76,13 +89,42 @@ impl Deadlines {
             generation: AtomicU64::new(1),
             max_head: max_head as u64,
             send_millis: AtomicU64::new(send.as_millis().max(1) as u64),
+            upgraded: AtomicBool::new(false),
+            request: AtomicU8::new(0),
+            head_fix: AtomicU16::new(0),
         })
     }
 
     /// The connection became a WebSocket: no read deadline and no send timeout any more.
     pub fn upgraded(&self) {
         self.send_millis.store(0, Ordering::SeqCst);
+        self.upgraded.store(true, Ordering::SeqCst);
         self.set(None);
+    }
+
+    /// Whether the request being handled is HTTP/1.0, and whether it asked to keep the
+    /// connection.
+    pub fn request_kind(&self) -> (bool, bool) {
+        let kind = self.request.load(Ordering::SeqCst);
+        (kind & HTTP10 != 0, kind & KEEP_ALIVE != 0)
+    }
+
+    /// The response about to be written has this status; async-h1 gives 304 the reason
+    /// "Modified" and 1xx, 204 and 304 a Content-Length, which RFC 9110 forbids (§15.2,
+    /// §8.6), so its head is fixed on the way out.
+    pub fn response_status(&self, status: u16) {
+        if status < 200 || status == 204 || status == 304 {
+            self.head_fix.store(status, Ordering::SeqCst);
+        }
+    }
+
+    /// The status whose head is to be fixed, if any (`take`: only once).
+    pub fn head_fix(&self, take: bool) -> u16 {
+        if take {
+            self.head_fix.swap(0, Ordering::SeqCst)
+        } else {
+            self.head_fix.load(Ordering::SeqCst)
+        }
     }
 
     /// Reads must finish within `limit` from now on (`None`: no limit).
@@ -112,16 +154,49 @@ pub struct Timed<S> {
     stalled: Option<Instant>,
     /// Wakes a stalled write when the send timeout is up.
     write_timer: LazyTimer,
-    /// Bytes read since the current head deadline was armed.
-    head_bytes: u64,
-    /// Read ahead by `poll_fill`, handed out by the next reads.
+    /// Read ahead by `poll_head`, handed out by the next reads.
     ahead: Vec<u8>,
     ahead_from: usize,
-    /// Where the request head being handed out ends.
-    head_end: HeadEnd,
+    /// Which part of a request the next reads hand out.
+    frame: Frame,
+    /// The body that follows the head being handed out.
+    next_body: Body,
 }
 
-/// How much `poll_fill` reads ahead: a typical request head in one read.
+/// Which part of a request the reads are in. async-h1 reads heads and bodies through
+/// buffers of its own and drops what they read beyond, so no read hands out a byte past
+/// the part it is in: a pipelined request stays here for the next `poll_head`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frame {
+    /// Between requests: nothing to hand out until `poll_head` has the next head.
+    Between,
+    /// The checked head, this many bytes of it left.
+    Head { left: usize },
+    /// A body of a known length, this many bytes left.
+    Body(u64),
+    /// Everything: an upgraded connection, or a chunked body (then the connection closes).
+    Open,
+}
+
+/// What `poll_head` found.
+#[derive(Debug)]
+pub enum HeadRead {
+    /// A request head is ready for the HTTP layer.
+    Ready,
+    /// The client closed the connection between requests.
+    Ended,
+    /// Answered by the gate (`OPTIONS *`): write this; close after it if `close`.
+    Answer {
+        /// The response.
+        response: &'static [u8],
+        /// Whether the connection ends after it.
+        close: bool,
+    },
+    /// Refused with this status; the text says why.
+    Refuse(u16, String),
+}
+
+/// How much `poll_head` reads at a time: a typical request head in one read.
 const READ_AHEAD: usize = 4096;
 
 impl<S> Timed<S> {
@@ -135,34 +210,76 @@ impl<S> Timed<S> {
             timer: LazyTimer::default(),
             stalled: None,
             write_timer: LazyTimer::default(),
-            head_bytes: 0,
             ahead: Vec::new(),
             ahead_from: 0,
-            head_end: HeadEnd::default(),
+            frame: Frame::Between,
+            next_body: Body::None,
         }
     }
 }
 
 impl<S: AsyncRead + Unpin> Timed<S> {
-    /// Waits until bytes can be read (`Ok(true)`) or the stream ended (`Ok(false)`), keeping
-    /// what it read for the next reads. async-h1 arms a 60 s timer of its own whenever its
-    /// first read of a request head would wait; after this, that read does not wait.
-    pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
-        if self.ahead_from < self.ahead.len() {
-            return Poll::Ready(Ok(true));
-        }
-        let mut ahead = std::mem::take(&mut self.ahead);
-        ahead.resize(READ_AHEAD, 0);
-        let read = self.poll_read_timed(cx, &mut ahead);
-        match read {
-            Poll::Ready(Ok(n)) if n > 0 => {
-                ahead.truncate(n);
-                (self.ahead, self.ahead_from) = (ahead, 0);
-                Poll::Ready(Ok(true))
+    /// Reads the next request head whole, under the current deadline, and checks it
+    /// (`http_head`). A head that passes is rewritten for async-h1 and kept for the next
+    /// reads; async-h1 then finds it at once and never arms its own 60 s timer (which
+    /// would wake the reactor's thread for every request).
+    pub fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<HeadRead>> {
+        loop {
+            self.ahead_from += http_head::leading_empty_lines(&self.ahead[self.ahead_from..]);
+            let pending = &self.ahead[self.ahead_from..];
+            let end = http_head::end(pending);
+            if let Some(end) = end.filter(|end| *end as u64 <= self.deadline.max_head) {
+                return Poll::Ready(Ok(self.take_head(end)));
             }
-            Poll::Ready(Ok(_)) => Poll::Ready(Ok(false)),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
+            if end.is_some() || pending.len() as u64 >= self.deadline.max_head {
+                let why = format!(
+                    "request head larger than max_request_head ({} bytes)",
+                    self.deadline.max_head
+                );
+                return Poll::Ready(Ok(HeadRead::Refuse(431, why)));
+            }
+            // Read more after what is kept.
+            let mut ahead = std::mem::take(&mut self.ahead);
+            ahead.drain(..self.ahead_from);
+            self.ahead_from = 0;
+            let kept = ahead.len();
+            ahead.resize(kept + READ_AHEAD, 0);
+            let read = self.poll_read_timed(cx, &mut ahead[kept..]);
+            let n = match &read {
+                Poll::Ready(Ok(n)) => *n,
+                _ => 0,
+            };
+            ahead.truncate(kept + n);
+            self.ahead = ahead;
+            match read {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(HeadRead::Ended)),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Checks the head that ends `end` bytes into what is pending.
+    fn take_head(&mut self, end: usize) -> HeadRead {
+        let start = self.ahead_from;
+        match http_head::check(&self.ahead[start..start + end]) {
+            http_head::Verdict::Forward(head) => {
+                let mut ahead = head.bytes;
+                let head_len = ahead.len();
+                ahead.extend_from_slice(&self.ahead[start + end..]);
+                (self.ahead, self.ahead_from) = (ahead, 0);
+                self.frame = Frame::Head { left: head_len };
+                self.next_body = head.body;
+                let kind = u8::from(head.http10) * HTTP10 + u8::from(head.keep_alive) * KEEP_ALIVE;
+                self.deadline.request.store(kind, Ordering::SeqCst);
+                HeadRead::Ready
+            }
+            http_head::Verdict::Answer { response, close } => {
+                self.ahead_from += end;
+                HeadRead::Answer { response, close }
+            }
+            http_head::Verdict::Refuse(status, why) => HeadRead::Refuse(status, why),
         }
     }
 
@@ -176,26 +293,14 @@ impl<S: AsyncRead + Unpin> Timed<S> {
                 0 => None,
                 ms => Some(Instant::now() + Duration::from_millis(ms)),
             };
-            self.head_bytes = 0;
         }
     }
 
-    /// A read of the inner stream, held to the deadline and the head size limit.
+    /// A read of the inner stream, held to the deadline.
     fn poll_read_timed(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         self.follow_deadline();
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Pending => {}
-            Poll::Ready(Ok(n)) if self.due.is_some() => {
-                // Still waiting for a head: it may not grow past the limit.
-                self.head_bytes += n as u64;
-                if self.head_bytes > self.deadline.max_head {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "request head larger than max_request_head",
-                    )));
-                }
-                return Poll::Ready(Ok(n));
-            }
             ready => return ready,
         }
         if self.timer.expired(self.due, cx) {
@@ -280,58 +385,42 @@ impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        // While a request head is awaited, hand out no byte past its end: async-h1 reads the
-        // head through a buffer of its own and drops what it read beyond, which would lose a
-        // pipelined request (RFC 9112 §9.3.2 lets clients send several at once).
-        this.follow_deadline();
-        let in_head = this.due.is_some();
-        if in_head && this.ahead_from == this.ahead.len() && !ready!(this.poll_fill(cx))? {
-            return Poll::Ready(Ok(0));
-        }
-        if this.ahead_from < this.ahead.len() {
-            let mut n = buf.len().min(this.ahead.len() - this.ahead_from);
-            let slice = &this.ahead[this.ahead_from..this.ahead_from + n];
-            if in_head {
-                if let Some(end) = this.head_end.find(slice) {
-                    n = end;
-                }
+        if this.frame == Frame::Between {
+            if !this.deadline.upgraded.load(Ordering::SeqCst) {
+                return Poll::Ready(Ok(0));
             }
+            this.frame = Frame::Open;
+        }
+        let limit = match this.frame {
+            Frame::Head { left } => left as u64,
+            Frame::Body(left) => left,
+            Frame::Open | Frame::Between => u64::MAX,
+        };
+        let want = buf.len().min(usize::try_from(limit).unwrap_or(usize::MAX));
+        let n = if this.ahead_from < this.ahead.len() {
+            let n = want.min(this.ahead.len() - this.ahead_from);
             buf[..n].copy_from_slice(&this.ahead[this.ahead_from..this.ahead_from + n]);
             this.ahead_from += n;
             if this.ahead_from == this.ahead.len() {
                 // Freed: an idle connection keeps no buffer.
                 (this.ahead, this.ahead_from) = (Vec::new(), 0);
             }
-            return Poll::Ready(Ok(n));
-        }
-        this.poll_read_timed(cx, buf)
-    }
-}
-
-/// Finds the blank line that ends a request head ("\r\n\r\n"), across reads.
-#[derive(Default)]
-struct HeadEnd {
-    /// How much of "\r\n\r\n" the bytes handed out so far end with.
-    matched: u8,
-}
-
-impl HeadEnd {
-    /// The length of `bytes` up to and including the end of the head, if it ends in them;
-    /// `bytes` count as handed out up to there.
-    fn find(&mut self, bytes: &[u8]) -> Option<usize> {
-        for (i, &b) in bytes.iter().enumerate() {
-            self.matched = match (self.matched, b) {
-                (0 | 2, b'\r') => self.matched + 1,
-                (1 | 3, b'\n') => self.matched + 1,
-                (_, b'\r') => 1,
-                _ => 0,
-            };
-            if self.matched == 4 {
-                self.matched = 0;
-                return Some(i + 1);
-            }
-        }
-        None
+            n
+        } else {
+            ready!(this.poll_read_timed(cx, &mut buf[..want]))?
+        };
+        this.frame = match this.frame {
+            Frame::Head { left } if left == n => match this.next_body {
+                Body::None => Frame::Between,
+                Body::Length(len) => Frame::Body(len),
+                Body::Chunked => Frame::Open,
+            },
+            Frame::Head { left } => Frame::Head { left: left - n },
+            Frame::Body(left) if n == 0 || left == n as u64 => Frame::Between,
+            Frame::Body(left) => Frame::Body(left - n as u64),
+            other => other,
+        };
+        Poll::Ready(Ok(n))
     }
 }
 
@@ -380,26 +469,5 @@ pub struct ConnectionSlot(Arc<ConnectionCount>);
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.0 .0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::HeadEnd;
-
-    #[test]
-    fn the_end_of_a_head_is_found_even_when_split_across_reads() {
-        let mut end = HeadEnd::default();
-        assert_eq!(end.find(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET"), Some(27));
-        for (chunk, want) in [
-            (&b"GET / HTTP/1.1\r\n"[..], None),
-            (b"\r", None),
-            (b"\nnext", Some(1)),
-        ] {
-            assert_eq!(end.find(chunk), want);
-        }
-        // "\r\r\n\r\n" still ends; a lone "\n\n" does not (async-h1 wants CRLF).
-        assert_eq!(end.find(b"a\r\r\n\r\nb"), Some(6));
-        assert_eq!(end.find(b"a\n\nb\r\n"), None);
     }
 }

@@ -5,7 +5,7 @@
 use crate::config::Transport;
 use crate::error::StartError;
 use crate::lifecycle::{ConnInfo, Lifecycle};
-use crate::limits::{ConnectionCount, ConnectionSlot, Deadlines, Limits, Timed};
+use crate::limits::{ConnectionCount, ConnectionSlot, Deadlines, HeadRead, Limits, Timed};
 use crate::web::State;
 use async_std::net::{TcpListener, TcpStream};
 use futures_lite::FutureExt;
@@ -167,21 +167,30 @@ async fn http<S>(
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     // async-h1 needs a cloneable stream; the mutex is held only within one poll.
-    let io = async_dup::Arc::new(async_dup::Mutex::new(WriteBuffer::new(Timed::new(
-        stream,
+    let io = async_dup::Arc::new(async_dup::Mutex::new(WriteBuffer::new(
+        Timed::new(stream, deadline.clone()),
         deadline.clone(),
-    ))));
+    )));
     let peer = info.peer;
     let upgraded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Whether async-h1 got as far as our handler for the current request.
+    let entered = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut server = async_h1::server::Server::new(io.clone(), |mut req| {
         let app = app.clone();
         let info = info.clone();
         let deadline = deadline.clone();
         let upgraded = upgraded.clone();
+        let entered = entered.clone();
         async move {
+            entered.store(true, std::sync::atomic::Ordering::Relaxed);
             // The head is in: no deadline while the request is handled.
             deadline.set(None);
             req.ext_mut().insert(info);
+            // The head gate made an HTTP/1.0 request look like 1.1 for async-h1.
+            let (http10, keep_alive) = deadline.request_kind();
+            if http10 {
+                req.set_version(Some(http_types::Version::Http1_0));
+            }
             // async-h1 closes after this request; say so, or a client would send the next
             // request on a connection about to close, and lose it (RFC 9112 §9.6).
             let closing = req
@@ -190,7 +199,11 @@ async fn http<S>(
             let mut res: http_types::Response = app.respond(req).await?;
             if closing {
                 res.insert_header(http_types::headers::CONNECTION, "close");
+            } else if keep_alive {
+                // An HTTP/1.0 client keeps the connection only when told it may.
+                res.insert_header(http_types::headers::CONNECTION, "keep-alive");
             }
+            deadline.response_status(res.status().into());
             // An upgraded connection belongs to the WebSocket, which has its own timeouts;
             // otherwise the next request head must come within the keep-alive time.
             if res.status() == http_types::StatusCode::SwitchingProtocols {
@@ -203,20 +216,38 @@ async fn http<S>(
         }
     });
     loop {
-        // Wait for the next request's first bytes here, under our deadline, so that async-h1
-        // finds them at once (see `Timed::poll_fill`).
-        let more = futures_lite::future::poll_fn(|cx| io.lock().get_mut().poll_fill(cx)).await;
-        match more {
-            Ok(true) => {}
-            Ok(false) => break,
+        // Read and check the next request head here, under our deadline, so that async-h1
+        // finds it whole at once and a bad one gets its status (see `Timed::poll_head`).
+        let head = futures_lite::future::poll_fn(|cx| io.lock().get_mut().poll_head(cx)).await;
+        match head {
+            Ok(HeadRead::Ready) => {}
+            Ok(HeadRead::Ended) => break,
+            Ok(HeadRead::Answer { response, close }) => {
+                if send_raw(&io, response).await.is_err() || close {
+                    break;
+                }
+                continue;
+            }
+            Ok(HeadRead::Refuse(status, why)) => {
+                log::info!("http request refused {peer}: {status} {why}");
+                let _ = send_raw(&io, &crate::http_head::refusal(status)).await;
+                break;
+            }
             Err(e) => {
                 log::debug!("http connection {peer} ended: {e}");
                 break;
             }
         }
+        entered.store(false, std::sync::atomic::Ordering::Relaxed);
         match server.accept_one().await {
             Ok(async_h1::server::ConnectionStatus::KeepAlive) => {}
             Ok(async_h1::server::ConnectionStatus::Close) => break,
+            Err(e) if !entered.load(std::sync::atomic::Ordering::Relaxed) => {
+                // Past the gate but refused by async-h1: still an answer, not a silent close.
+                log::info!("http request refused {peer}: 400 {e}");
+                let _ = send_raw(&io, &crate::http_head::refusal(400)).await;
+                break;
+            }
             Err(e) => {
                 log::debug!("http connection {peer} ended: {e}");
                 break;
@@ -226,6 +257,17 @@ async fn http<S>(
     if !upgraded.load(std::sync::atomic::Ordering::Relaxed) {
         close(io, peer, limits.keepalive).await;
     }
+}
+
+/// Writes a response the gate made itself, bypassing async-h1.
+async fn send_raw<IO>(io: &IO, bytes: &[u8]) -> std::io::Result<()>
+where
+    IO: Clone + futures_lite::AsyncWrite + Unpin,
+{
+    use futures_lite::AsyncWriteExt;
+    let mut io = io.clone();
+    io.write_all(bytes).await?;
+    io.flush().await
 }
 
 /// Ends a connection cleanly: for TLS a close_notify alert, without which clients take the
@@ -247,6 +289,8 @@ pub struct WriteBuffer<S> {
     buf: Vec<u8>,
     /// Bytes of `buf` already written.
     sent: usize,
+    /// Says when a response head is to be fixed on its way out.
+    deadline: Arc<Deadlines>,
 }
 
 /// Writes larger than this bypass the buffer.
@@ -254,11 +298,12 @@ const WRITE_BUFFER: usize = 16 * 1024;
 
 impl<S> WriteBuffer<S> {
     /// Wraps `inner`.
-    pub fn new(inner: S) -> WriteBuffer<S> {
+    pub fn new(inner: S, deadline: Arc<Deadlines>) -> WriteBuffer<S> {
         WriteBuffer {
             inner,
             buf: Vec::new(),
             sent: 0,
+            deadline,
         }
     }
 
@@ -288,6 +333,28 @@ impl<S: AsyncWrite + Unpin> WriteBuffer<S> {
     }
 }
 
+/// A response head of status 1xx, 204 or 304 as RFC 9110 wants it: no Content-Length or
+/// Transfer-Encoding (§8.6, §15.2), and 304's reason "Not Modified". `None` when `data`
+/// does not hold the whole head.
+fn fix_head(data: &[u8], status: u16) -> Option<Vec<u8>> {
+    let end = data.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&data[..end]).ok()?;
+    let mut out = Vec::with_capacity(data.len());
+    for (i, line) in head.split_inclusive("\r\n").enumerate() {
+        let name = line.split(':').next().unwrap_or_default();
+        if i == 0 && status == 304 {
+            out.extend_from_slice(b"HTTP/1.1 304 Not Modified\r\n");
+        } else if i == 0
+            || !(name.eq_ignore_ascii_case("content-length")
+                || name.eq_ignore_ascii_case("transfer-encoding"))
+        {
+            out.extend_from_slice(line.as_bytes());
+        }
+    }
+    out.extend_from_slice(&data[end..]);
+    Some(out)
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for WriteBuffer<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -307,6 +374,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteBuffer<S> {
         let this = &mut *self;
         if this.buf.len() + data.len() > WRITE_BUFFER {
             ready!(this.poll_drain(cx))?;
+        }
+        // async-h1 writes a response head in one write; fix it if its status needs it.
+        if data.starts_with(b"HTTP/1.1 ") && this.deadline.head_fix(false) != 0 {
+            if let Some(fixed) = fix_head(data, this.deadline.head_fix(true)) {
+                this.buf.extend_from_slice(&fixed);
+                return Poll::Ready(Ok(data.len()));
+            }
         }
         if data.len() >= WRITE_BUFFER {
             return Pin::new(&mut this.inner).poll_write(cx, data);

@@ -102,9 +102,15 @@ fn open_and_check(root: &Path, path: &Path) -> Option<File> {
 
 /// Answers a GET or HEAD for `url_path` (relative to the mount point).
 pub async fn serve<S>(site: &StaticSite, url_path: &str, req: &tide::Request<S>) -> Response {
+    if req.method() == Method::Options {
+        // What load balancers' health checks send (HAProxy's `OPTIONS / HTTP/1.0`).
+        let mut res = Response::new(StatusCode::NoContent);
+        res.insert_header(ALLOW, "GET, HEAD, OPTIONS");
+        return res;
+    }
     if !matches!(req.method(), Method::Get | Method::Head) {
         let mut res = Response::new(StatusCode::MethodNotAllowed);
-        res.insert_header(ALLOW, "GET, HEAD");
+        res.insert_header(ALLOW, "GET, HEAD, OPTIONS");
         return res;
     }
     let opened = resolve(&site.root, url_path)
@@ -121,7 +127,8 @@ pub async fn serve<S>(site: &StaticSite, url_path: &str, req: &tide::Request<S>)
     if meta.is_dir() {
         // A directory URL without its slash: redirect, so relative links in index.html work.
         if !req.url().path().ends_with('/') {
-            let mut target = format!("{}/", req.url().path());
+            // One leading slash only: `//sub/` would be read as the host `sub`.
+            let mut target = format!("/{}/", req.url().path().trim_start_matches('/'));
             if let Some(query) = req.url().query() {
                 target = format!("{target}?{query}");
             }

@@ -144,7 +144,9 @@ pub fn setup(files: &TlsFiles) -> Result<TlsSetup, StartError> {
     // With an explicit cipher string the operator's order is the preference, as nginx's
     // ssl_prefer_server_ciphers; otherwise the client's order (it knows its hardware).
     config.ignore_client_order = files.ciphers.is_some();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // http/1.0 too, as nginx does: a client that offers only it (`curl --http1.0`) would
+    // otherwise fail the handshake with "no application protocol"; ours comes first.
+    config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
     // Session tickets (TLS 1.2 and 1.3): a returning client resumes without a new signature,
     // as nginx does by default. Keys rotate every 6 hours.
     config.ticketer = aws_lc_rs::Ticketer::new().map_err(|e| {

@@ -215,6 +215,12 @@ pub fn check_handshake<S>(
         res.insert_header("Upgrade", "websocket");
         return Err(res);
     }
+    if req.version() == Some(http_types::Version::Http1_0) {
+        return refuse(
+            StatusCode::BadRequest,
+            "The WebSocket opening handshake needs HTTP/1.1.".into(),
+        );
+    }
     if req.method() != http_types::Method::Get {
         return refuse(
             StatusCode::BadRequest,

@@ -44,6 +44,37 @@ pub struct Member {
     pub limits: SessionLimits,
 }
 
+impl Member {
+    /// A session about to join, from its HELLO's `details` and its connection.
+    pub fn new(
+        identity: Identity,
+        role: Role,
+        details: &Map<String, Value>,
+        conn: &ConnInfo,
+        outbox: Outbox,
+        serializer: Serializer,
+        limits: SessionLimits,
+    ) -> Member {
+        let callee_cancels = details
+            .get("roles")
+            .and_then(|r| r.get("callee"))
+            .and_then(|c| c.get("features"))
+            .and_then(|f| f.get("call_canceling"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Member {
+            identity,
+            outbox,
+            role,
+            peer: conn.peer.to_string(),
+            callee_cancels,
+            last_request: 0,
+            serializer,
+            limits,
+        }
+    }
+}
+
 /// Everything behind the realm's lock.
 pub struct RealmState {
     /// Joined sessions by ID.
@@ -136,23 +167,7 @@ impl Realm {
     }
 
     /// Adds a session; returns its new ID (random in [1, 2^53]).
-    pub fn join(
-        &self,
-        identity: Identity,
-        role: Role,
-        details: &Map<String, Value>,
-        conn: &ConnInfo,
-        outbox: Outbox,
-        serializer: Serializer,
-        limits: SessionLimits,
-    ) -> u64 {
-        let callee_cancels = details
-            .get("roles")
-            .and_then(|r| r.get("callee"))
-            .and_then(|c| c.get("features"))
-            .and_then(|f| f.get("call_canceling"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+    pub fn join(&self, member: Member) -> u64 {
         let mut state = self.lock();
         let id = loop {
             let candidate = random_id();
@@ -160,19 +175,7 @@ impl Realm {
                 break candidate;
             }
         };
-        state.members.insert(
-            id,
-            Member {
-                identity,
-                outbox,
-                role,
-                peer: conn.peer.to_string(),
-                callee_cancels,
-                last_request: 0,
-                serializer,
-                limits,
-            },
-        );
+        state.members.insert(id, member);
         let info = state.session_details(id);
         state.meta_event("wamp.session.on_join", vec![info]);
         id

@@ -7,7 +7,7 @@ use crate::config::WebSocketOptions;
 use crate::lifecycle::ConnInfo;
 use crate::wamp::auth::{self, HelloOutcome, Identity};
 use crate::wamp::message::{self, code, ClientMessage};
-use crate::wamp::realm::Realm;
+use crate::wamp::realm::{Member, Realm};
 use crate::wamp::serializer::Serializer;
 use crate::wamp::Realms;
 use crate::ws::{Outbox, Session};
@@ -130,7 +130,7 @@ impl WampSession {
             "authprovider": "static",
             "roles": router_roles(),
         });
-        let id = realm.join(
+        let id = realm.join(Member::new(
             identity,
             role,
             details,
@@ -138,7 +138,7 @@ impl WampSession {
             self.out.clone(),
             self.serializer,
             self.options.session_limits,
-        );
+        ));
         self.send(vec![json!(code::WELCOME), json!(id), welcome]);
         self.phase = Phase::Established { realm, id };
         Ok(())

@@ -167,10 +167,13 @@ pub fn check(head: &[u8]) -> Verdict {
     let keep_alive = http10 && asks(req.headers, "connection", "keep-alive");
     let mut bytes = Vec::with_capacity(head.len() + 32);
     bytes.extend_from_slice(format!("{method} {target} HTTP/1.1\r\n").as_bytes());
+    let mut fields = 0;
     for h in req.headers.iter() {
-        if http10 && h.name.eq_ignore_ascii_case("connection") {
+        // Replaced below when the connection is to close.
+        if (http10 || chunked) && h.name.eq_ignore_ascii_case("connection") {
             continue;
         }
+        fields += 1;
         bytes.extend_from_slice(h.name.as_bytes());
         bytes.extend_from_slice(b": ");
         bytes.extend_from_slice(h.value);
@@ -178,11 +181,16 @@ pub fn check(head: &[u8]) -> Verdict {
     }
     if hosts == 0 {
         bytes.extend_from_slice(b"Host: localhost\r\n");
+        fields += 1;
     }
     if (http10 && !keep_alive) || chunked {
         bytes.extend_from_slice(b"Connection: close\r\n");
+        fields += 1;
     }
     bytes.extend_from_slice(b"\r\n");
+    if fields > MAX_HEADERS {
+        return refuse(431, format!("more than {MAX_HEADERS} header fields"));
+    }
     if bytes.len() >= MAX_REWRITTEN {
         return refuse(431, "request head too large");
     }
@@ -314,6 +322,13 @@ mod tests {
             refused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"),
             501
         );
+    }
+
+    #[test]
+    fn a_rewritten_head_stays_within_the_header_count_async_h1_takes() {
+        // Found by fuzzing: 127 fields, and the Host and Connection an HTTP/1.0 head gets.
+        let fields: String = (0..127).map(|i| format!("X-{i}: a\r\n")).collect();
+        assert_eq!(refused(&format!("GET / HTTP/1.0\r\n{fields}\r\n")), 431);
     }
 
     #[test]

@@ -26,8 +26,9 @@ pub enum Body {
 /// A head that may go on to the HTTP layer.
 #[derive(Debug)]
 pub struct Head {
-    /// The head as HTTP/1.1 with CRLF line endings.
-    pub bytes: Vec<u8>,
+    /// The head rewritten as HTTP/1.1 with CRLF line endings, or `None` when it already is
+    /// what async-h1 takes (most heads: then nothing is copied).
+    pub rewritten: Option<Vec<u8>>,
     /// How the body that follows is framed.
     pub body: Body,
     /// The client spoke HTTP/1.0.
@@ -162,9 +163,22 @@ pub fn check(head: &[u8]) -> Verdict {
         _ => Body::None,
     };
 
+    let keep_alive = http10 && asks(req.headers, "connection", "keep-alive");
+    let bare_lf = head
+        .iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'\n' && (i == 0 || head[i - 1] != b'\r'));
+    if !http10 && !chunked && !bare_lf && !head.starts_with(b"\r") {
+        return Verdict::Forward(Head {
+            rewritten: None,
+            body,
+            http10,
+            keep_alive,
+        });
+    }
+
     // The canonical head: HTTP/1.1, CRLF, and what async-h1 needs to treat an HTTP/1.0
     // request as one (a Host; `Connection: close` unless it asked to stay).
-    let keep_alive = http10 && asks(req.headers, "connection", "keep-alive");
     let mut bytes = Vec::with_capacity(head.len() + 32);
     bytes.extend_from_slice(format!("{method} {target} HTTP/1.1\r\n").as_bytes());
     let mut fields = 0;
@@ -195,7 +209,7 @@ pub fn check(head: &[u8]) -> Verdict {
         return refuse(431, "request head too large");
     }
     Verdict::Forward(Head {
-        bytes,
+        rewritten: Some(bytes),
         body,
         http10,
         keep_alive,
@@ -276,12 +290,18 @@ mod tests {
         let h = forwarded("GET /a HTTP/1.0\r\n\r\n");
         assert!(h.http10 && !h.keep_alive);
         assert_eq!(
-            h.bytes,
+            h.rewritten.unwrap(),
             b"GET /a HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
         );
         let h = forwarded("HEAD / HTTP/1.0\nHost: a\nConnection: Keep-Alive\n\n");
         assert!(h.http10 && h.keep_alive);
-        assert_eq!(h.bytes, b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(h.rewritten.unwrap(), b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n");
+        // A head async-h1 takes as it is stays as it is.
+        assert!(forwarded("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .rewritten
+            .is_none());
+        let lf = forwarded("GET / HTTP/1.1\nHost: a\n\n").rewritten.unwrap();
+        assert_eq!(lf, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     }
 
     #[test]
@@ -292,7 +312,7 @@ mod tests {
         );
         let h = forwarded("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_eq!(h.body, Body::Chunked);
-        assert!(h.bytes.ends_with(b"Connection: close\r\n\r\n"));
+        assert!(h.rewritten.unwrap().ends_with(b"Connection: close\r\n\r\n"));
     }
 
     #[test]

@@ -265,10 +265,15 @@ impl<S: AsyncRead + Unpin> Timed<S> {
         let start = self.ahead_from;
         match http_head::check(&self.ahead[start..start + end]) {
             http_head::Verdict::Forward(head) => {
-                let mut ahead = head.bytes;
-                let head_len = ahead.len();
-                ahead.extend_from_slice(&self.ahead[start + end..]);
-                (self.ahead, self.ahead_from) = (ahead, 0);
+                let head_len = match head.rewritten {
+                    None => end,
+                    Some(mut ahead) => {
+                        let head_len = ahead.len();
+                        ahead.extend_from_slice(&self.ahead[start + end..]);
+                        (self.ahead, self.ahead_from) = (ahead, 0);
+                        head_len
+                    }
+                };
                 self.frame = Frame::Head { left: head_len };
                 self.next_body = head.body;
                 let kind = u8::from(head.http10) * HTTP10 + u8::from(head.keep_alive) * KEEP_ALIVE;

@@ -8,6 +8,9 @@
 //     router carries the call to the callee and the result back to the caller.
 // Every message is a JSON list whose first element is a number naming the message type.
 // This file speaks the Basic Profile plus a few options; read it top to bottom.
+//
+// To watch the protocol itself, pass connect() an `onwire(direction, message)` function:
+// it sees every message as it goes out ("sent") or comes in ("received"), HELLO included.
 
 // 1. The message types we send or receive (WAMP spec, "Message Codes").
 const HELLO = 1, WELCOME = 2, ABORT = 3, GOODBYE = 6, ERROR = 8;
@@ -15,6 +18,17 @@ const PUBLISH = 16, PUBLISHED = 17, SUBSCRIBE = 32, SUBSCRIBED = 33;
 const UNSUBSCRIBE = 34, UNSUBSCRIBED = 35, EVENT = 36;
 const CALL = 48, RESULT = 50, REGISTER = 64, REGISTERED = 65;
 const UNREGISTER = 66, UNREGISTERED = 67, INVOCATION = 68, YIELD = 70;
+
+// Their names, for showing messages to people: typeName(48) is "CALL".
+const NAMES = {
+  [HELLO]: "HELLO", [WELCOME]: "WELCOME", [ABORT]: "ABORT", [GOODBYE]: "GOODBYE",
+  [ERROR]: "ERROR", [PUBLISH]: "PUBLISH", [PUBLISHED]: "PUBLISHED",
+  [SUBSCRIBE]: "SUBSCRIBE", [SUBSCRIBED]: "SUBSCRIBED", [UNSUBSCRIBE]: "UNSUBSCRIBE",
+  [UNSUBSCRIBED]: "UNSUBSCRIBED", [EVENT]: "EVENT", [CALL]: "CALL", [RESULT]: "RESULT",
+  [REGISTER]: "REGISTER", [REGISTERED]: "REGISTERED", [UNREGISTER]: "UNREGISTER",
+  [UNREGISTERED]: "UNREGISTERED", [INVOCATION]: "INVOCATION", [YIELD]: "YIELD",
+};
+export const typeName = (type) => NAMES[type] ?? `type ${type}`;
 
 // 2. An error that came back from the router or from a callee, with its URI
 //    (for example "wamp.error.no_such_procedure").
@@ -29,22 +43,23 @@ export class WampError extends Error {
 
 // 3. Connecting: open a WebSocket with the subprotocol "wamp.2.json", send HELLO naming the
 //    realm (a routing namespace) and the roles we play, and wait for WELCOME.
-export function connect(url, realm) {
+//    `onwire` is given here, not set on the session afterwards, so that it sees HELLO too.
+export function connect(url, realm, { onwire } = {}) {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, ["wamp.2.json"]);
-    const session = new Session(socket);
+    const session = new Session(socket, onwire);
     socket.onopen = () => {
       session.send([HELLO, realm, {
         roles: { publisher: {}, subscriber: {}, caller: {}, callee: {} },
       }]);
     };
     socket.onmessage = (frame) => {
-      const message = JSON.parse(frame.data);
+      const message = session.parse(frame);
       if (message[0] === WELCOME) {
         session.id = message[1];
         session.details = message[2];
         // From now on every message goes to the session.
-        socket.onmessage = (f) => session.receive(JSON.parse(f.data));
+        socket.onmessage = (f) => session.receive(session.parse(f));
         resolve(session);
       } else if (message[0] === ABORT) {
         reject(new WampError(message[2], [message[1].message]));
@@ -58,7 +73,7 @@ export function connect(url, realm) {
 
 // 4. A session: the state of one joined WebSocket.
 export class Session {
-  constructor(socket) {
+  constructor(socket, onwire = () => {}) {
     this.socket = socket;
     this.id = null;
     // Request IDs: every request we send carries a number, and the router's answer
@@ -68,10 +83,20 @@ export class Session {
     this.subscriptions = new Map();  // subscription ID -> handler
     this.registrations = new Map();  // registration ID -> procedure function
     this.onclose = () => {};
+    this.onwire = onwire;
   }
 
+  // send() and parse() are the only places a message crosses the wire, so the onwire
+  // hook sits in these two and misses nothing.
   send(message) {
     this.socket.send(JSON.stringify(message));
+    this.onwire("sent", message);
+  }
+
+  parse(frame) {
+    const message = JSON.parse(frame.data);
+    this.onwire("received", message);
+    return message;
   }
 
   // Sends a request and returns a promise for the router's answer.

@@ -43,8 +43,8 @@ pub trait Session: Send + 'static {
 /// The queue is bounded in bytes, not messages, so a burst of small events is no reason
 /// to drop a client that reads as fast as it can. A queue may go over `max_queued_bytes`
 /// for a while (the connection loop closes it once it stayed over for
-/// `slow_client_timeout`); at twice the bound it is closed at once, so memory stays bounded
-/// whatever the client does.
+/// `slow_client_timeout`); one that already holds twice the bound when another message comes
+/// is closed at once, so memory stays bounded whatever the client does.
 #[derive(Clone, Debug)]
 pub struct Outbox {
     /// Unbounded as a channel (so an idle connection holds no preallocated slots), bounded
@@ -75,7 +75,7 @@ impl Queue {
 }
 
 impl Outbox {
-    /// Queues a message; never waits. A queue at twice its bound belongs to a client that
+    /// Queues a message; never waits. A queue over twice its bound belongs to a client that
     /// cannot keep up: it is closed with 1008 instead of holding memory or slowing the sender.
     pub fn send(&self, message: Message) {
         if self.data.is_closed() {
@@ -84,7 +84,10 @@ impl Outbox {
         let len = message.len();
         let before = self.queue.bytes.fetch_add(len, Ordering::Relaxed);
         let after = before + len;
-        if after > 2 * self.queue.bound {
+        // Judged by what was queued before: one message larger than the bound (a 16 MiB
+        // echo) still goes to a client that keeps up.
+        if before > 2 * self.queue.bound {
+            self.queue.bytes.fetch_sub(len, Ordering::Relaxed);
             self.drop_slow();
             let _ = self.pressure.try_send(());
             return;

@@ -105,22 +105,18 @@ pub fn check(head: &[u8]) -> Verdict {
             format!("method `{}` is not served", method.escape_debug()),
         );
     }
-    if target == "*" {
-        if method != "OPTIONS" {
-            return refuse(400, "`*` is a target only for OPTIONS");
-        }
-        return Verdict::Answer {
-            response: b"HTTP/1.1 204 No Content\r\nAllow: GET, HEAD, OPTIONS\r\n\r\n",
-            close: (http10 && !asks(req.headers, "connection", "keep-alive"))
-                || asks(req.headers, "connection", "close"),
-        };
+    if target == "*" && method != "OPTIONS" {
+        return refuse(400, "`*` is a target only for OPTIONS");
     }
-    if !(target.starts_with('/') || target.starts_with("http://") || target.starts_with("https://"))
-    {
+    let absolute = target.starts_with("http://") || target.starts_with("https://");
+    if !(target == "*" || target.starts_with('/') || absolute) {
         return refuse(
             400,
             "the request target is neither a path nor an absolute URL",
         );
+    }
+    if head.len() >= MAX_REWRITTEN {
+        return refuse(431, "request head too large");
     }
 
     // Fields: UTF-8 values (http-types needs them), one Host for HTTP/1.1, one length.
@@ -134,6 +130,13 @@ pub fn check(head: &[u8]) -> Verdict {
     let hosts = count(req.headers, "host");
     if hosts > 1 || (hosts == 0 && !http10) {
         return refuse(400, "an HTTP/1.1 request needs exactly one Host header");
+    }
+    // The Host becomes part of the URL the router reads the path from: `a/b` or an empty
+    // one would move the path.
+    if let Some(host) = values(req.headers, "host").next() {
+        if !is_host(host) {
+            return refuse(400, "the Host header is not a host name or address");
+        }
     }
     let lengths: Vec<&[u8]> = values(req.headers, "content-length").collect();
     let length = match lengths.split_first() {
@@ -162,6 +165,17 @@ pub fn check(head: &[u8]) -> Verdict {
         (false, Some(n)) if n > 0 => Body::Length(n),
         _ => Body::None,
     };
+    if target == "*" {
+        // Answered here, so a body would be read as the next request.
+        if body != Body::None {
+            return refuse(400, "OPTIONS * with a body");
+        }
+        return Verdict::Answer {
+            response: b"HTTP/1.1 204 No Content\r\nAllow: GET, HEAD, OPTIONS\r\n\r\n",
+            close: (http10 && !asks(req.headers, "connection", "keep-alive"))
+                || asks(req.headers, "connection", "close"),
+        };
+    }
 
     let keep_alive = http10 && asks(req.headers, "connection", "keep-alive");
     let bare_lf = head
@@ -230,6 +244,15 @@ pub fn refusal(status: u16) -> Vec<u8> {
         reason.len() + 1
     )
     .into_bytes()
+}
+
+/// A Host value: a name or address and an optional port (RFC 9110 §7.2), nothing that
+/// could end or change a URL's authority.
+fn is_host(value: &[u8]) -> bool {
+    !value.is_empty()
+        && value
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(b))
 }
 
 fn refuse(status: u16, why: impl Into<String>) -> Verdict {
@@ -336,6 +359,12 @@ mod tests {
             400
         );
         assert_eq!(refused("GET / HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(refused("GET /a/b HTTP/1.1\r\nHost: \r\n\r\n"), 400);
+        assert_eq!(refused("GET /b HTTP/1.1\r\nHost: x/a\r\n\r\n"), 400);
+        assert_eq!(
+            refused("OPTIONS * HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n"),
+            400
+        );
         assert_eq!(refused("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
         assert_eq!(refused("GET x HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
         assert_eq!(

@@ -390,6 +390,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         if this.frame == Frame::Between {
             if !this.deadline.upgraded.load(Ordering::SeqCst) {
                 return Poll::Ready(Ok(0));

@@ -226,6 +226,7 @@ async fn http<S>(
                 if send_raw(&io, response).await.is_err() || close {
                     break;
                 }
+                deadline.set(Some(limits.keepalive));
                 continue;
             }
             Ok(HeadRead::Refuse(status, why)) => {
@@ -240,6 +241,16 @@ async fn http<S>(
         }
         entered.store(false, std::sync::atomic::Ordering::Relaxed);
         match server.accept_one().await {
+            Ok(async_h1::server::ConnectionStatus::KeepAlive)
+                if upgraded.load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                // We answered 101 but async-h1 did not hand the connection over (it reads
+                // only the first of several Connection headers): no WebSocket will run on
+                // it, and its deadlines are off, so end it.
+                log::debug!("http connection {peer}: upgrade not taken; closing");
+                upgraded.store(false, std::sync::atomic::Ordering::Relaxed);
+                break;
+            }
             Ok(async_h1::server::ConnectionStatus::KeepAlive) => {}
             Ok(async_h1::server::ConnectionStatus::Close) => break,
             Err(e) if !entered.load(std::sync::atomic::Ordering::Relaxed) => {
@@ -376,8 +387,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteBuffer<S> {
             ready!(this.poll_drain(cx))?;
         }
         // async-h1 writes a response head in one write; fix it if its status needs it.
-        if data.starts_with(b"HTTP/1.1 ") && this.deadline.head_fix(false) != 0 {
-            if let Some(fixed) = fix_head(data, this.deadline.head_fix(true)) {
+        let status = this.deadline.head_fix(false);
+        if status != 0 && data.starts_with(b"HTTP/1.1 ") {
+            if let Some(fixed) = fix_head(data, status) {
+                this.deadline.head_fix(true);
                 this.buf.extend_from_slice(&fixed);
                 return Poll::Ready(Ok(data.len()));
             }

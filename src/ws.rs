@@ -15,8 +15,10 @@ use futures_lite::FutureExt;
 use futures_util::{SinkExt, StreamExt};
 use http_types::upgrade::Connection;
 use http_types::StatusCode;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tide::Response;
 
@@ -61,16 +63,62 @@ pub struct Outbox {
 struct Queue {
     /// Bytes waiting for the writer.
     bytes: AtomicUsize,
-    /// Messages the writer has taken so far: the loop sees progress by its change.
-    taken: AtomicU64,
+    /// Bytes written to the socket so far: the loop sees a client's progress by its change,
+    /// so one that reads a large message slowly is not taken for one that reads nothing.
+    written: AtomicU64,
     /// `max_queued_bytes`.
     bound: usize,
 }
 
 impl Queue {
+    fn new(bound: usize) -> Queue {
+        Queue {
+            bytes: AtomicUsize::new(0),
+            written: AtomicU64::new(0),
+            bound,
+        }
+    }
+
     fn took(&self, message: &Message) {
         self.bytes.fetch_sub(message.len(), Ordering::Relaxed);
-        self.taken.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The upgraded connection, counting what is written to it for `Queue::written`.
+struct Counted {
+    inner: Connection,
+    queue: Arc<Queue>,
+}
+
+impl futures_lite::AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl futures_lite::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &poll {
+            self.queue.written.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        poll
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
     }
 }
 
@@ -83,10 +131,10 @@ impl Outbox {
         }
         let len = message.len();
         let before = self.queue.bytes.fetch_add(len, Ordering::Relaxed);
-        let after = before + len;
+        let after = before.saturating_add(len);
         // Judged by what was queued before: one message larger than the bound (a 16 MiB
         // echo) still goes to a client that keeps up.
-        if before > 2 * self.queue.bound {
+        if before > self.queue.bound.saturating_mul(2) {
             self.queue.bytes.fetch_sub(len, Ordering::Relaxed);
             self.drop_slow();
             let _ = self.pressure.try_send(());
@@ -110,7 +158,11 @@ impl Outbox {
             code,
             reason: reason.into(),
         }));
+        // Counted like any queued message, as the writer uncounts it when it takes it.
+        let len = frame.len();
+        self.queue.bytes.fetch_add(len, Ordering::Relaxed);
         if let Err(e) = self.data.try_send(frame) {
+            self.queue.bytes.fetch_sub(len, Ordering::Relaxed);
             let _ = self.control.try_send(e.into_inner());
         }
     }
@@ -132,12 +184,12 @@ impl Outbox {
 }
 
 /// Watches a connection's queue from its loop: how long it has been over its bound, and
-/// how long it has held messages the client took none of.
+/// how long it has held messages while nothing could be written to the client.
 struct SlowClient {
     timeout: Duration,
     over_since: Option<Instant>,
     stalled_since: Option<Instant>,
-    last_taken: u64,
+    last_written: u64,
 }
 
 impl SlowClient {
@@ -146,7 +198,7 @@ impl SlowClient {
             timeout,
             over_since: None,
             stalled_since: None,
-            last_taken: 0,
+            last_written: 0,
         }
     }
 
@@ -159,23 +211,23 @@ impl SlowClient {
     fn check(&mut self, queue: &Queue) -> Option<&'static str> {
         let now = Instant::now();
         let bytes = queue.bytes.load(Ordering::Relaxed);
-        let taken = queue.taken.load(Ordering::Relaxed);
+        let written = queue.written.load(Ordering::Relaxed);
         if bytes > queue.bound {
             self.over_since.get_or_insert(now);
         } else {
             self.over_since = None;
         }
-        if bytes == 0 || taken != self.last_taken {
+        if bytes == 0 || written != self.last_written {
             self.stalled_since = None;
         } else {
             self.stalled_since.get_or_insert(now);
         }
-        self.last_taken = taken;
+        self.last_written = written;
         let too_long = |since: Option<Instant>| since.is_some_and(|t| now - t >= self.timeout);
         if too_long(self.over_since) {
             Some("its outgoing queue stayed over max_queued_bytes")
         } else if too_long(self.stalled_since) {
-            Some("it took none of its queued messages")
+            Some("it read nothing of its queued messages")
         } else {
             None
         }
@@ -336,8 +388,13 @@ where
                 .write_buffer_size(WRITE_BUFFER)
                 .max_message_size(Some(options.max_message_size))
                 .max_frame_size(Some(options.max_frame_size));
-            let ws = WebSocketStream::from_raw_socket(connection, Role::Server, Some(config)).await;
-            run(ws, info, protocol, options, lifecycle, make_session).await;
+            let queue = Arc::new(Queue::new(options.max_queued_bytes));
+            let counted = Counted {
+                inner: connection,
+                queue: queue.clone(),
+            };
+            let ws = WebSocketStream::from_raw_socket(counted, Role::Server, Some(config)).await;
+            run(ws, queue, info, protocol, options, lifecycle, make_session).await;
         }
     });
     res
@@ -353,7 +410,8 @@ enum Event {
 
 /// Drives one WebSocket connection until it ends.
 async fn run<F>(
-    ws: WebSocketStream<Connection>,
+    ws: WebSocketStream<Counted>,
+    queue: Arc<Queue>,
     info: ConnInfo,
     protocol: Option<&'static str>,
     options: Arc<WebSocketOptions>,
@@ -366,11 +424,6 @@ async fn run<F>(
     log::info!("websocket open {} {}", info.peer, protocol.unwrap_or("-"));
     let (mut sink, mut stream) = ws.split();
     let (data_tx, data_rx) = unbounded();
-    let queue = Arc::new(Queue {
-        bytes: AtomicUsize::new(0),
-        taken: AtomicU64::new(0),
-        bound: options.max_queued_bytes,
-    });
     let (control_tx, control_rx) = bounded(4);
     let (pressure_tx, pressure_rx) = bounded(1);
     let outbox = Outbox {
@@ -395,6 +448,8 @@ async fn run<F>(
     };
     let slow_timeout = Duration::from_millis(options.slow_client_timeout_ms.max(1));
     let mut slow = SlowClient::new(slow_timeout);
+    // Often enough to see a stalled queue within half the slow-client timeout.
+    let tick = tick.min(slow_timeout / 2).max(Duration::from_millis(10));
     let mut last_heard = Instant::now();
     let mut ping_sent: Option<Instant> = None;
     let mut closing_since: Option<Instant> = None;

@@ -171,3 +171,12 @@ async fn a_tls_client_offering_only_http10_in_alpn_is_served() {
     let res = http_raw(tls, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").await;
     assert_eq!(res.status, 200);
 }
+
+#[async_std::test]
+async fn an_upgrade_that_async_h1_does_not_take_ends_the_connection() {
+    // Two Connection headers: the handshake check sees "Upgrade", async-h1 only the first.
+    let (_dir, node) = plain_node();
+    let (got, took) = exchange(&node, b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: wamp.2.json\r\n\r\n").await;
+    assert!(got.starts_with("HTTP/1.1 101 "), "{got}");
+    assert!(took < Duration::from_secs(2), "held open {took:?}");
+}

@@ -184,3 +184,24 @@ async fn a_pattern_longer_than_the_bound_is_an_invalid_uri() {
     client.send(json!([32, 2, {}, long])).await;
     assert_eq!(client.recv().await[0], json!(33));
 }
+
+#[async_std::test]
+async fn a_callee_that_leaves_with_many_subscriptions_can_register_again_at_once() {
+    let (_dir, ca, node) = node_with(json!({"max_subscriptions": 100_000}));
+    let mut callee = Wamp::join(node.port, &ca.der).await;
+    callee.send(json!([64, 1, {}, "com.example.add"])).await;
+    assert_eq!(callee.recv().await[0], json!(65));
+    let subscribe = (0..5_000).map(|i| json!([32, i + 2, {}, format!("com.example.t{i}")]));
+    assert!(pipelined(&mut callee, subscribe)
+        .await
+        .iter()
+        .all(|r| r[0] == json!(33)));
+    callee.send(json!([6, {}, "wamp.close.close_realm"])).await;
+    assert_eq!(callee.recv().await[0], json!(6));
+
+    // Back at once: its old registration is gone before its subscriptions are.
+    let mut again = Wamp::join(node.port, &ca.der).await;
+    again.send(json!([64, 1, {}, "com.example.add"])).await;
+    let reply = again.recv().await;
+    assert_eq!(reply[0], json!(65), "{reply}");
+}

@@ -67,15 +67,16 @@ impl Broker {
     }
 }
 
-/// Which sessions an event may reach, from PUBLISH.Options.
+/// Which sessions an event may reach, from PUBLISH.Options. Sets, so that checking a
+/// receiver costs the same however long the lists a publisher sends.
 #[derive(Default)]
 struct Audience {
-    exclude: Vec<u64>,
-    exclude_authid: Vec<String>,
-    exclude_authrole: Vec<String>,
-    eligible: Option<Vec<u64>>,
-    eligible_authid: Option<Vec<String>>,
-    eligible_authrole: Option<Vec<String>>,
+    exclude: HashSet<u64>,
+    exclude_authid: HashSet<String>,
+    exclude_authrole: HashSet<String>,
+    eligible: Option<HashSet<u64>>,
+    eligible_authid: Option<HashSet<String>>,
+    eligible_authrole: Option<HashSet<String>>,
 }
 
 /// Reads an option that must be a list of IDs.
@@ -133,13 +134,15 @@ pub fn match_policy(options: &Map<String, Value>) -> Result<MatchPolicy, String>
 }
 
 fn audience(options: &Map<String, Value>) -> Result<Audience, String> {
+    let set = |list: Option<Vec<u64>>| list.map(|l| l.into_iter().collect::<HashSet<_>>());
+    let names = |list: Option<Vec<String>>| list.map(|l| l.into_iter().collect::<HashSet<_>>());
     Ok(Audience {
-        exclude: ids(options, "exclude")?.unwrap_or_default(),
-        exclude_authid: strings(options, "exclude_authid")?.unwrap_or_default(),
-        exclude_authrole: strings(options, "exclude_authrole")?.unwrap_or_default(),
-        eligible: ids(options, "eligible")?,
-        eligible_authid: strings(options, "eligible_authid")?,
-        eligible_authrole: strings(options, "eligible_authrole")?,
+        exclude: set(ids(options, "exclude")?).unwrap_or_default(),
+        exclude_authid: names(strings(options, "exclude_authid")?).unwrap_or_default(),
+        exclude_authrole: names(strings(options, "exclude_authrole")?).unwrap_or_default(),
+        eligible: set(ids(options, "eligible")?),
+        eligible_authid: names(strings(options, "eligible_authid")?),
+        eligible_authrole: names(strings(options, "eligible_authrole")?),
     })
 }
 
@@ -203,7 +206,7 @@ impl RealmState {
                 }
             };
         if exclude_me {
-            audience.exclude.push(id);
+            audience.exclude.insert(id);
         }
         let publisher = (permission.disclose_publisher || disclose_me).then(|| {
             (

@@ -83,6 +83,22 @@ struct Pending {
     callee: u64,
     invocation: u64,
     receive_progress: bool,
+    /// Held while the call's timeout is watched: dropped with the call, which ends the
+    /// timer's task then, not when the timeout would have expired.
+    timer: Option<async_std::channel::Sender<()>>,
+}
+
+/// A call whose `timeout` the dealer enforces: what its timer needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeout {
+    /// `CALL.Options.timeout`.
+    pub after: std::time::Duration,
+    /// The caller's CALL ID.
+    pub request: u64,
+    /// The callee and INVOCATION ID of the call.
+    pub callee: u64,
+    /// The INVOCATION ID.
+    pub invocation: u64,
 }
 
 /// All registrations and calls in flight of a realm.
@@ -157,6 +173,13 @@ impl Dealer {
             .entry(callee)
             .or_default()
             .insert(invocation);
+    }
+
+    /// Ties a timer to a call in flight (see `Pending::timer`).
+    pub fn watch(&mut self, callee: u64, invocation: u64, timer: async_std::channel::Sender<()>) {
+        if let Some(pending) = self.pending.get_mut(&(callee, invocation)) {
+            pending.timer = Some(timer);
+        }
     }
 
     fn remove_pending(&mut self, callee: u64, invocation: u64) -> Option<Pending> {
@@ -353,7 +376,7 @@ impl RealmState {
         true
     }
 
-    /// CALL. Returns the timeout in milliseconds when the dealer must enforce one.
+    /// CALL. Returns the call's timeout when the dealer must enforce one.
     pub fn call(
         &mut self,
         id: u64,
@@ -361,7 +384,7 @@ impl RealmState {
         options: &Map<String, Value>,
         procedure: &str,
         payload: Payload,
-    ) -> Option<u64> {
+    ) -> Option<Timeout> {
         if !uri::is_valid(procedure, MatchPolicy::Exact) {
             let text = format!("`{procedure}` is not a valid procedure URI");
             self.error(id, code::CALL, request, "wamp.error.invalid_uri", text);
@@ -489,8 +512,14 @@ impl RealmState {
             callee,
             invocation,
             receive_progress,
+            timer: None,
         });
-        (timeout > 0).then_some(timeout)
+        (timeout > 0).then_some(Timeout {
+            after: std::time::Duration::from_millis(timeout),
+            request,
+            callee,
+            invocation,
+        })
     }
 
     fn pick_callee(&mut self, reg_id: u64) -> Option<u64> {
@@ -506,7 +535,15 @@ impl RealmState {
             }
             Invoke::Random => (random_id() as usize) % n.max(1),
         };
-        reg.callees.get(at).copied()
+        let picked = reg.callees.get(at).copied()?;
+        if self.members.contains_key(&picked) {
+            return Some(picked);
+        }
+        // A callee that left and whose registrations are still being ended: any live one.
+        reg.callees
+            .iter()
+            .copied()
+            .find(|c| self.members.contains_key(c))
     }
 
     /// YIELD from a callee.
@@ -634,11 +671,14 @@ impl RealmState {
     }
 
     /// The dealer's own timeout fired for a call (CALL.Options.timeout).
-    pub fn call_timed_out(&mut self, caller: u64, call_request: u64) {
-        let Some((callee, invocation)) = self.dealer.by_call.get(&(caller, call_request)).copied()
-        else {
+    pub fn call_timed_out(&mut self, caller: u64, timeout: Timeout) {
+        let key = (caller, timeout.request);
+        // Only the call this timer was for: a later call may reuse the CALL ID.
+        if self.dealer.by_call.get(&key) != Some(&(timeout.callee, timeout.invocation)) {
             return;
-        };
+        }
+        let (callee, invocation, call_request) =
+            (timeout.callee, timeout.invocation, timeout.request);
         self.dealer.remove_pending(callee, invocation);
         if self.members.get(&callee).is_some_and(|m| m.callee_cancels) {
             self.send(

@@ -9,10 +9,11 @@ use crate::config::{self, Role, SessionLimits};
 use crate::lifecycle::ConnInfo;
 use crate::wamp::auth::{self, Action, Identity};
 use crate::wamp::broker::Broker;
-use crate::wamp::dealer::Dealer;
+use crate::wamp::dealer::{Dealer, Timeout};
 use crate::wamp::message::{self, code, ClientMessage, MAX_ID};
 use crate::wamp::serializer::Serializer;
 use crate::ws::Outbox;
+use futures_lite::FutureExt;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -115,11 +116,18 @@ impl Leaving {
             "wamp.registration.on_unregister",
             "wamp.registration.on_delete",
         ]);
-        for _ in 0..LEAVE_BATCH {
-            if let Some(sub_id) = self.subscriptions.pop() {
-                state.remove_subscriber(self.id, sub_id, announce_subscriptions);
-            } else if let Some(reg_id) = self.registrations.pop() {
+        // Each announced removal is an event to every meta subscriber: fewer per batch then.
+        let batch = if announce_subscriptions || announce_registrations {
+            LEAVE_BATCH / 16
+        } else {
+            LEAVE_BATCH
+        };
+        // Registrations first: calls must stop reaching a callee that has gone.
+        for _ in 0..batch {
+            if let Some(reg_id) = self.registrations.pop() {
                 state.remove_callee(self.id, reg_id, announce_registrations);
+            } else if let Some(sub_id) = self.subscriptions.pop() {
+                state.remove_subscriber(self.id, sub_id, announce_subscriptions);
             } else {
                 return true;
             }
@@ -204,6 +212,15 @@ impl Realm {
             leaving.finish(&mut state);
             return;
         }
+        // Registrations go at once (up to a few batches' worth): a callee that has left
+        // must stop being picked, and may register again as soon as it is back.
+        let mut leaving = leaving;
+        for _ in 0..4 {
+            if leaving.registrations.is_empty() {
+                break;
+            }
+            leaving.end_batch(&mut state);
+        }
         state.leaving.insert(id);
         drop(state);
         let realm = self.clone();
@@ -233,6 +250,28 @@ impl Realm {
             // to itself, and the others' tasks wait for the CPU instead of the lock.
             async_std::task::sleep(std::time::Duration::from_millis(1)).await;
         }
+    }
+
+    /// Enforces a call's timeout with a timer that ends with the call, whichever is first.
+    fn watch_timeout(self: &Arc<Self>, state: &mut RealmState, caller: u64, timeout: Timeout) {
+        let (stop, stopped) = async_std::channel::bounded::<()>(1);
+        state.dealer.watch(timeout.callee, timeout.invocation, stop);
+        let realm = self.clone();
+        async_std::task::spawn(async move {
+            let expired = async {
+                async_io::Timer::after(timeout.after).await;
+                true
+            }
+            .or(async {
+                // Closed when the call ends: its `Pending` held the only sender.
+                let _ = stopped.recv().await;
+                false
+            })
+            .await;
+            if expired {
+                realm.lock().call_timed_out(caller, timeout);
+            }
+        });
     }
 
     /// Handles a message of an established session. `Err` is a protocol violation.
@@ -271,12 +310,8 @@ impl Realm {
                 procedure,
                 payload,
             } => {
-                if let Some(timeout_ms) = state.call(id, request, &options, &procedure, payload) {
-                    let realm = self.clone();
-                    async_std::task::spawn(async move {
-                        async_std::task::sleep(std::time::Duration::from_millis(timeout_ms)).await;
-                        realm.lock().call_timed_out(id, request);
-                    });
+                if let Some(timeout) = state.call(id, request, &options, &procedure, payload) {
+                    self.watch_timeout(&mut state, id, timeout);
                 }
             }
             ClientMessage::Cancel { request, options } => state.cancel(id, request, &options),

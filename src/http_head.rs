@@ -340,37 +340,35 @@ mod tests {
 
     #[test]
     fn bad_heads_get_their_status() {
-        assert_eq!(
-            refused("GET / HTTP/1.1\r\nHost: a\r\nno colon here\r\n\r\n"),
-            400
-        );
-        assert_eq!(
-            refused("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n  folded\r\n\r\n"),
-            400
-        );
-        assert_eq!(refused("FOO / HTTP/1.1\r\nHost: a\r\n\r\n"), 501);
-        assert_eq!(refused("get / HTTP/1.1\r\nHost: a\r\n\r\n"), 501);
-        assert_eq!(
-            refused("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n"),
-            400
-        );
-        assert_eq!(
-            refused("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
-            400
-        );
-        assert_eq!(refused("GET / HTTP/1.1\r\n\r\n"), 400);
-        assert_eq!(refused("GET /a/b HTTP/1.1\r\nHost: \r\n\r\n"), 400);
-        assert_eq!(refused("GET /b HTTP/1.1\r\nHost: x/a\r\n\r\n"), 400);
-        assert_eq!(
-            refused("OPTIONS * HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n"),
-            400
-        );
-        assert_eq!(refused("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
-        assert_eq!(refused("GET x HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
-        assert_eq!(
-            refused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"),
-            501
-        );
+        for (head, status) in [
+            ("GET / HTTP/1.1\r\nHost: a\r\nno colon here\r\n\r\n", 400),
+            ("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n  folded\r\n\r\n", 400),
+            ("FOO / HTTP/1.1\r\nHost: a\r\n\r\n", 501),
+            ("get / HTTP/1.1\r\nHost: a\r\n\r\n", 501),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+                400,
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                400,
+            ),
+            ("GET / HTTP/1.1\r\n\r\n", 400),
+            ("GET /a/b HTTP/1.1\r\nHost: \r\n\r\n", 400),
+            ("GET /b HTTP/1.1\r\nHost: x/a\r\n\r\n", 400),
+            (
+                "OPTIONS * HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
+                400,
+            ),
+            ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+            ("GET x HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+            (
+                "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+                501,
+            ),
+        ] {
+            assert_eq!(refused(head), status, "{head:?}");
+        }
     }
 
     #[test]

@@ -9,17 +9,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-fn node_with(options: Value) -> (NodeDir, Ca, Node) {
-    let dir = NodeDir::new();
-    let ca = Ca::new("Test CA");
-    dir.server_pair(&ca);
-    let port = free_port();
-    let paths = json!({"ws": {"type": "websocket", "options": options}});
-    dir.config(&web_config(port, json!({}), paths, open_roles()));
-    let node = dir.start(port);
-    (dir, ca, node)
-}
-
 async fn subscribe(client: &mut Wamp, topic: &str) {
     client.send(json!([32, 1, {}, topic])).await;
     assert_eq!(client.recv().await[0], json!(33));
@@ -39,7 +28,7 @@ fn rss_kib(node: &Node) -> u64 {
 async fn a_burst_from_many_publishers_reaches_every_subscriber_in_order() {
     const PUBLISHERS: u64 = 20;
     const EACH: u64 = 200;
-    let (_dir, ca, node) = node_with(json!({}));
+    let (_dir, ca, node) = wamp_node_with(json!({}));
     let mut subscribers = Vec::new();
     for _ in 0..3 {
         let mut s = Wamp::join(node.port, &ca.der).await;
@@ -56,15 +45,9 @@ async fn a_burst_from_many_publishers_reaches_every_subscriber_in_order() {
     let sends = publishers.iter_mut().enumerate().map(|(p, publisher)| {
         let padding = padding.clone();
         async move {
-            for n in 0..EACH {
-                let event = json!([16, n + 1, {}, "com.example.burst", [p, n, padding]]);
-                publisher
-                    .ws
-                    .feed(Message::Text(event.to_string().into()))
-                    .await
-                    .unwrap();
-            }
-            publisher.ws.flush().await.unwrap();
+            let events =
+                (0..EACH).map(|n| json!([16, n + 1, {}, "com.example.burst", [p, n, padding]]));
+            publisher.send_all(events).await;
         }
     });
     futures_util::future::join_all(sends).await;
@@ -85,7 +68,7 @@ async fn a_burst_from_many_publishers_reaches_every_subscriber_in_order() {
 
 #[async_std::test]
 async fn a_subscriber_that_stops_reading_is_dropped_and_memory_stays_bounded() {
-    let (_dir, ca, node) = node_with(json!({
+    let (_dir, ca, node) = wamp_node_with(json!({
         "max_queued_bytes": 256 * 1024, "slow_client_timeout": 1000
     }));
     let mut stuck = Wamp::join(node.port, &ca.der).await;
@@ -101,15 +84,9 @@ async fn a_subscriber_that_stops_reading_is_dropped_and_memory_stays_bounded() {
     let started = Instant::now();
     let mut peak = before;
     for batch in 0..60u64 {
-        for n in 0..100u64 {
-            let event = json!([16, batch * 100 + n + 1, {}, "com.example.flood", [payload]]);
-            publisher
-                .ws
-                .feed(Message::Text(event.to_string().into()))
-                .await
-                .unwrap();
-        }
-        publisher.ws.flush().await.unwrap();
+        let events = (0..100u64)
+            .map(|n| json!([16, batch * 100 + n + 1, {}, "com.example.flood", [payload]]));
+        publisher.send_all(events).await;
         for _ in 0..100 {
             assert_eq!(reader.recv().await[0], json!(36));
         }

@@ -8,30 +8,11 @@ use common::*;
 use futures_util::SinkExt;
 use serde_json::{json, Value};
 
-/// A node whose `ws` path has these `options`.
-fn node_with(options: Value) -> (NodeDir, Ca, Node) {
-    let dir = NodeDir::new();
-    let ca = Ca::new("Test CA");
-    dir.server_pair(&ca);
-    let port = free_port();
-    let paths = json!({"ws": {"type": "websocket", "options": options}});
-    dir.config(&web_config(port, json!({}), paths, open_roles()));
-    let node = dir.start(port);
-    (dir, ca, node)
-}
-
 /// Sends `messages` in one write, then reads one reply per message.
 async fn pipelined(client: &mut Wamp, messages: impl IntoIterator<Item = Value>) -> Vec<Value> {
-    let mut n = 0;
-    for message in messages {
-        client
-            .ws
-            .feed(Message::Text(message.to_string().into()))
-            .await
-            .unwrap();
-        n += 1;
-    }
-    client.ws.flush().await.unwrap();
+    let messages: Vec<Value> = messages.into_iter().collect();
+    let n = messages.len();
+    client.send_all(messages).await;
     let mut replies = Vec::with_capacity(n);
     for _ in 0..n {
         replies.push(client.recv().await);
@@ -46,7 +27,7 @@ fn error_uri(reply: &Value) -> &str {
 
 #[async_std::test]
 async fn a_session_over_max_subscriptions_gets_too_many_subscriptions() {
-    let (_dir, ca, node) = node_with(json!({"max_subscriptions": 3}));
+    let (_dir, ca, node) = wamp_node_with(json!({"max_subscriptions": 3}));
     let mut client = Wamp::join(node.port, &ca.der).await;
     let replies = pipelined(
         &mut client,
@@ -71,7 +52,7 @@ async fn a_session_over_max_subscriptions_gets_too_many_subscriptions() {
 
 #[async_std::test]
 async fn a_session_over_max_registrations_gets_too_many_registrations() {
-    let (_dir, ca, node) = node_with(json!({"max_registrations": 2}));
+    let (_dir, ca, node) = wamp_node_with(json!({"max_registrations": 2}));
     let mut client = Wamp::join(node.port, &ca.der).await;
     let replies = pipelined(
         &mut client,
@@ -89,7 +70,7 @@ async fn a_session_over_max_registrations_gets_too_many_registrations() {
 #[async_std::test]
 async fn calls_in_flight_are_bounded_for_the_caller_and_for_the_callee() {
     let (_dir, ca, node) =
-        node_with(json!({"max_calls_in_flight": 2, "max_invocations_in_flight": 3}));
+        wamp_node_with(json!({"max_calls_in_flight": 2, "max_invocations_in_flight": 3}));
     let mut callee = Wamp::join(node.port, &ca.der).await;
     callee.send(json!([64, 1, {}, "com.example.never"])).await;
     assert_eq!(callee.recv().await[0], json!(65));
@@ -127,7 +108,7 @@ async fn calls_in_flight_are_bounded_for_the_caller_and_for_the_callee() {
 
 #[async_std::test]
 async fn a_session_with_many_subscriptions_leaves_and_others_keep_theirs() {
-    let (_dir, ca, node) = node_with(json!({"max_subscriptions": 100_000}));
+    let (_dir, ca, node) = wamp_node_with(json!({"max_subscriptions": 100_000}));
     let mut big = Wamp::join(node.port, &ca.der).await;
     let mut other = Wamp::join(node.port, &ca.der).await;
     let shared = pipelined(&mut other, [json!([32, 1, {}, "com.example.t6"])]).await[0][2].clone();
@@ -171,7 +152,7 @@ async fn a_session_with_many_subscriptions_leaves_and_others_keep_theirs() {
 
 #[async_std::test]
 async fn a_pattern_longer_than_the_bound_is_an_invalid_uri() {
-    let (_dir, ca, node) = node_with(json!({}));
+    let (_dir, ca, node) = wamp_node_with(json!({}));
     let mut client = Wamp::join(node.port, &ca.der).await;
     let long = format!("com.{}", "a".repeat(2000));
     client
@@ -187,7 +168,7 @@ async fn a_pattern_longer_than_the_bound_is_an_invalid_uri() {
 
 #[async_std::test]
 async fn a_callee_that_leaves_with_many_subscriptions_can_register_again_at_once() {
-    let (_dir, ca, node) = node_with(json!({"max_subscriptions": 100_000}));
+    let (_dir, ca, node) = wamp_node_with(json!({"max_subscriptions": 100_000}));
     let mut callee = Wamp::join(node.port, &ca.der).await;
     callee.send(json!([64, 1, {}, "com.example.add"])).await;
     assert_eq!(callee.recv().await[0], json!(65));

@@ -301,6 +301,18 @@ pub fn wamp_node(roles: Value) -> (NodeDir, Ca, Node) {
     (dir, ca, node)
 }
 
+/// Starts a web node like `wamp_node` with the open roles, whose `ws` path has `options`.
+pub fn wamp_node_with(options: Value) -> (NodeDir, Ca, Node) {
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    let port = free_port();
+    let paths = json!({"ws": {"type": "websocket", "options": options}});
+    dir.config(&web_config(port, json!({}), paths, open_roles()));
+    let node = dir.start(port);
+    (dir, ca, node)
+}
+
 /// A plain ws:// testee transport with these transport `options`, and a connected client.
 pub async fn testee_client(options: Value) -> (NodeDir, Node, WebSocketStream<TcpStream>) {
     let dir = NodeDir::new();
@@ -528,6 +540,17 @@ impl Wamp {
             .send(Message::Text(message.to_string().into()))
             .await
             .unwrap();
+    }
+
+    /// Sends messages in as few writes as they fit, without waiting in between.
+    pub async fn send_all(&mut self, messages: impl IntoIterator<Item = Value>) {
+        for message in messages {
+            self.ws
+                .feed(Message::Text(message.to_string().into()))
+                .await
+                .unwrap();
+        }
+        self.ws.flush().await.unwrap();
     }
 
     /// Sends raw text.

@@ -5,8 +5,8 @@
 mod common;
 use async_tungstenite::tungstenite::Message;
 use common::*;
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use futures_util::StreamExt;
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 async fn subscribe(client: &mut Wamp, topic: &str) {

@@ -3,9 +3,7 @@
 //! own error URI; and a session holding a great deal leaves without taking others with it.
 
 mod common;
-use async_tungstenite::tungstenite::Message;
 use common::*;
-use futures_util::SinkExt;
 use serde_json::{json, Value};
 
 /// Sends `messages` in one write, then reads one reply per message.

@@ -544,6 +544,7 @@ impl Wamp {
 
     /// Sends messages in as few writes as they fit, without waiting in between.
     pub async fn send_all(&mut self, messages: impl IntoIterator<Item = Value>) {
+        use futures_util::SinkExt;
         for message in messages {
             self.ws
                 .feed(Message::Text(message.to_string().into()))

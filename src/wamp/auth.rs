@@ -3,7 +3,7 @@
 
 use crate::config::{Auth, Permission, Principal, Role};
 use crate::lifecycle::ConnInfo;
-use crate::wamp::uri;
+use crate::wamp::uri::{self, error};
 use serde_json::{Map, Value};
 
 /// Who a session is, once authenticated.
@@ -61,7 +61,7 @@ pub fn hello(
                         authid: authid.to_string(),
                     },
                     None => HelloOutcome::Abort(
-                        "wamp.error.not_authorized",
+                        error::NOT_AUTHORIZED,
                         "ticket authentication needs an authid in HELLO.Details".into(),
                     ),
                 };
@@ -71,7 +71,7 @@ pub fn hello(
         }
     }
     HelloOutcome::Abort(
-        "wamp.error.no_auth_method",
+        error::NO_AUTH_METHOD,
         format!(
             "none of the authentication methods offered ({}) is accepted here; this transport accepts: {}",
             offered.join(", "),
@@ -82,8 +82,7 @@ pub fn hello(
 
 /// The identity is the certificate the connection presented, never what the client says.
 fn tls(auth: &Auth, realm: &str, claimed: Option<&str>, conn: &ConnInfo) -> HelloOutcome {
-    let refused =
-        || HelloOutcome::Abort("wamp.error.not_authorized", "authentication failed".into());
+    let refused = || HelloOutcome::Abort(error::NOT_AUTHORIZED, "authentication failed".into());
     let Some((sha1, sha256)) = &conn.client_cert else {
         return refused();
     };
@@ -145,8 +144,22 @@ pub enum Action {
     Call,
     /// REGISTER
     Register,
+    /// PUBLISH
+    Publish,
     /// SUBSCRIBE
     Subscribe,
+}
+
+impl Action {
+    /// The verb, for "role `x` may not … `uri`".
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Call => "call",
+            Action::Register => "register",
+            Action::Publish => "publish to",
+            Action::Subscribe => "subscribe",
+        }
+    }
 }
 
 /// The permission that governs `uri` for `role`: the most specific match, as Crossbar does.
@@ -162,6 +175,7 @@ pub fn allowed(role: &Role, uri_text: &str, action: Action) -> bool {
     permission(role, uri_text).is_some_and(|p| match action {
         Action::Call => p.call,
         Action::Register => p.register,
+        Action::Publish => p.publish,
         Action::Subscribe => p.subscribe,
     })
 }

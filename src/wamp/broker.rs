@@ -1,15 +1,17 @@
 //! The broker (spec "Publish and Subscribe", and the Advanced Profile's pattern-based
 //! subscriptions, publisher exclusion, subscriber black- and whitelisting, publisher
-//! identification, acknowledgement). Each EVENT is serialized once per subscription and
-//! the same bytes are queued for every receiver.
+//! identification, acknowledgement). It owns the subscriptions; the realm lends it the
+//! sessions with each message. Each EVENT is serialized once per subscription and
+//! serializer, and the same bytes are queued for every receiver.
 
 use crate::config::MatchPolicy;
 use crate::time::now_rfc3339;
 use crate::wamp::auth::{self, Action};
-use crate::wamp::message::{code, Payload};
+use crate::wamp::message::{self, code, random_id, Payload};
+use crate::wamp::options::{self, Options};
 use crate::wamp::patterns::PatternIndex;
-use crate::wamp::realm::{random_id, RealmState};
-use crate::wamp::uri;
+use crate::wamp::sessions::Sessions;
+use crate::wamp::uri::{self, error};
 use async_tungstenite::tungstenite::Message;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -29,42 +31,23 @@ pub struct Subscription {
     pub subscribers: HashSet<u64>,
 }
 
+impl Subscription {
+    /// As `wamp.subscription.get` describes it.
+    pub fn details(&self) -> Value {
+        json!({"id": self.id, "created": self.created, "uri": self.uri, "match": self.policy.name()})
+    }
+}
+
 /// All subscriptions of a realm.
 #[derive(Debug, Default)]
 pub struct Broker {
     /// By subscription ID.
-    pub subscriptions: HashMap<u64, Subscription>,
+    subscriptions: HashMap<u64, Subscription>,
     /// By pattern: one subscription per distinct pattern and policy, as the spec asks.
     index: PatternIndex,
     /// The subscriptions each session holds: its count against the limit, and what it
     /// takes with it when it leaves (without looking at anyone else's).
     by_session: HashMap<u64, HashSet<u64>>,
-}
-
-impl Broker {
-    /// IDs of the subscriptions whose pattern matches `topic`.
-    pub fn matching(&self, topic: &str) -> Vec<u64> {
-        self.index.matching(topic)
-    }
-
-    /// The subscription for exactly this pattern and policy.
-    pub fn lookup(&self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
-        self.index.get(policy, pattern)
-    }
-
-    /// How many subscriptions a session holds.
-    pub fn held_by(&self, session: u64) -> usize {
-        self.by_session.get(&session).map_or(0, HashSet::len)
-    }
-
-    /// Forgets which subscriptions a leaving session holds and returns them; each is then
-    /// ended with `remove_subscriber`.
-    pub fn take_session(&mut self, session: u64) -> Vec<u64> {
-        self.by_session
-            .remove(&session)
-            .map(|subs| subs.into_iter().collect())
-            .unwrap_or_default()
-    }
 }
 
 /// Which sessions an event may reach, from PUBLISH.Options. Sets, so that checking a
@@ -79,136 +62,133 @@ struct Audience {
     eligible_authrole: Option<HashSet<String>>,
 }
 
-/// Reads an option that must be a list of IDs.
-fn ids(options: &Map<String, Value>, key: &str) -> Result<Option<Vec<u64>>, String> {
-    match options.get(key) {
-        None => Ok(None),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_u64()
-                    .ok_or_else(|| format!("option `{key}` must be a list of session IDs"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(format!("option `{key}` must be a list of session IDs")),
+impl Audience {
+    fn read(options: &Options) -> Result<Audience, String> {
+        let set = |list: Option<Vec<u64>>| list.map(|l| l.into_iter().collect::<HashSet<_>>());
+        let names = |list: Option<Vec<String>>| list.map(|l| l.into_iter().collect::<HashSet<_>>());
+        Ok(Audience {
+            exclude: set(options::ids(options, "exclude")?).unwrap_or_default(),
+            exclude_authid: names(options::strings(options, "exclude_authid")?).unwrap_or_default(),
+            exclude_authrole: names(options::strings(options, "exclude_authrole")?)
+                .unwrap_or_default(),
+            eligible: set(options::ids(options, "eligible")?),
+            eligible_authid: names(options::strings(options, "eligible_authid")?),
+            eligible_authrole: names(options::strings(options, "eligible_authrole")?),
+        })
+    }
+
+    fn admits(&self, sessions: &Sessions, session: u64) -> bool {
+        let Some(member) = sessions.get(session) else {
+            return false;
+        };
+        let authid = &member.identity.authid;
+        let authrole = &member.identity.authrole;
+        !self.exclude.contains(&session)
+            && !self.exclude_authid.contains(authid)
+            && !self.exclude_authrole.contains(authrole)
+            && self.eligible.as_ref().is_none_or(|e| e.contains(&session))
+            && self
+                .eligible_authid
+                .as_ref()
+                .is_none_or(|e| e.contains(authid))
+            && self
+                .eligible_authrole
+                .as_ref()
+                .is_none_or(|e| e.contains(authrole))
     }
 }
 
-/// Reads an option that must be a list of strings (a single string is accepted too).
-fn strings(options: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, String> {
-    match options.get(key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("option `{key}` must be a list of strings"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(format!("option `{key}` must be a list of strings")),
+/// Who published an event, when it is disclosed: (session, authid, authrole).
+type Publisher = (u64, String, String);
+
+impl Broker {
+    /// The subscription with this ID.
+    pub fn get(&self, id: u64) -> Option<&Subscription> {
+        self.subscriptions.get(&id)
     }
-}
 
-/// Reads an option that must be a boolean.
-pub fn flag(options: &Map<String, Value>, key: &str) -> Result<Option<bool>, String> {
-    match options.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(format!("option `{key}` must be true or false")),
+    /// Every subscription.
+    pub fn all(&self) -> impl Iterator<Item = &Subscription> {
+        self.subscriptions.values()
     }
-}
 
-/// Reads the `match` option of SUBSCRIBE or REGISTER.
-pub fn match_policy(options: &Map<String, Value>) -> Result<MatchPolicy, String> {
-    match options.get("match") {
-        None | Some(Value::Null) => Ok(MatchPolicy::Exact),
-        Some(Value::String(s)) => MatchPolicy::parse(s).ok_or_else(|| {
-            format!("option `match` must be `exact`, `prefix` or `wildcard`, not `{s}`")
-        }),
-        Some(_) => Err("option `match` must be a string".into()),
+    /// IDs of the subscriptions whose pattern matches `topic`.
+    pub fn matching(&self, topic: &str) -> Vec<u64> {
+        self.index.matching(topic)
     }
-}
 
-fn audience(options: &Map<String, Value>) -> Result<Audience, String> {
-    let set = |list: Option<Vec<u64>>| list.map(|l| l.into_iter().collect::<HashSet<_>>());
-    let names = |list: Option<Vec<String>>| list.map(|l| l.into_iter().collect::<HashSet<_>>());
-    Ok(Audience {
-        exclude: set(ids(options, "exclude")?).unwrap_or_default(),
-        exclude_authid: names(strings(options, "exclude_authid")?).unwrap_or_default(),
-        exclude_authrole: names(strings(options, "exclude_authrole")?).unwrap_or_default(),
-        eligible: set(ids(options, "eligible")?),
-        eligible_authid: names(strings(options, "eligible_authid")?),
-        eligible_authrole: names(strings(options, "eligible_authrole")?),
-    })
-}
+    /// The subscription for exactly this pattern and policy.
+    pub fn lookup(&self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
+        self.index.get(policy, pattern)
+    }
 
-impl RealmState {
-    /// PUBLISH: deliver to every matching subscription, then PUBLISHED if asked.
+    /// Forgets which subscriptions a leaving session holds and returns them; each is then
+    /// ended with `remove_subscriber`.
+    pub fn take_session(&mut self, session: u64) -> Vec<u64> {
+        self.by_session
+            .remove(&session)
+            .map(|subs| subs.into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// PUBLISH: deliver to every matching subscription, then PUBLISHED if asked. Errors
+    /// reach the publisher only when it asked for acknowledgement, as the spec says.
     pub fn publish(
-        &mut self,
+        &self,
+        sessions: &Sessions,
         id: u64,
         request: u64,
-        options: &Map<String, Value>,
+        options: &Options,
         topic: &str,
         payload: &Payload,
     ) {
         // A wrong-typed `acknowledge` is answered like any other wrong-typed option: the
         // publisher asked for something, so it hears why it was refused.
-        let (acknowledge, bad_acknowledge) = match flag(options, "acknowledge") {
+        let (acknowledge, bad_acknowledge) = match options::flag(options, "acknowledge") {
             Ok(a) => (a.unwrap_or(false), None),
             Err(text) => (true, Some(text)),
         };
-        let refuse = |state: &RealmState, uri: &str, text: String| {
+        let refuse = |uri: &str, text: String| {
             if acknowledge {
-                state.error(id, code::PUBLISH, request, uri, text);
+                sessions.error(id, code::PUBLISH, request, uri, text);
             }
         };
         if let Some(text) = bad_acknowledge {
-            return refuse(self, "wamp.error.invalid_argument", text);
+            return refuse(error::INVALID_ARGUMENT, text);
         }
         if !uri::is_valid(topic, MatchPolicy::Exact) {
             return refuse(
-                self,
-                "wamp.error.invalid_uri",
+                error::INVALID_URI,
                 format!("`{topic}` is not a valid topic URI"),
             );
         }
         if topic.starts_with("wamp.") {
-            return refuse(
-                self,
-                "wamp.error.invalid_uri",
-                format!("`{topic}`: topics under `wamp.` are the router's own"),
-            );
+            let text = format!("`{topic}`: topics under `wamp.` are the router's own");
+            return refuse(error::INVALID_URI, text);
         }
-        let Some(member) = self.members.get(&id) else {
+        let Some(member) = sessions.get(id) else {
             return;
         };
-        let Some(permission) = auth::permission(&member.role, topic).filter(|p| p.publish) else {
-            let text = format!(
-                "role `{}` may not publish to `{topic}`",
-                member.identity.authrole
-            );
-            return refuse(self, "wamp.error.not_authorized", text);
-        };
-        let mut audience = match audience(options) {
+        if let Some(text) = sessions.refusal(id, topic, Action::Publish) {
+            return refuse(error::NOT_AUTHORIZED, text);
+        }
+        let mut audience = match Audience::read(options) {
             Ok(a) => a,
-            Err(text) => return refuse(self, "wamp.error.invalid_argument", text),
+            Err(text) => return refuse(error::INVALID_ARGUMENT, text),
         };
-        let (exclude_me, disclose_me) =
-            match (flag(options, "exclude_me"), flag(options, "disclose_me")) {
-                (Ok(e), Ok(d)) => (e.unwrap_or(true), d.unwrap_or(false)),
-                (Err(text), _) | (_, Err(text)) => {
-                    return refuse(self, "wamp.error.invalid_argument", text)
-                }
-            };
+        let (exclude_me, disclose_me) = match (
+            options::flag(options, "exclude_me"),
+            options::flag(options, "disclose_me"),
+        ) {
+            (Ok(e), Ok(d)) => (e.unwrap_or(true), d.unwrap_or(false)),
+            (Err(text), _) | (_, Err(text)) => return refuse(error::INVALID_ARGUMENT, text),
+        };
         if exclude_me {
             audience.exclude.insert(id);
         }
-        let publisher = (permission.disclose_publisher || disclose_me).then(|| {
+        let disclose_role =
+            auth::permission(&member.role, topic).is_some_and(|p| p.disclose_publisher);
+        let publisher = (disclose_role || disclose_me).then(|| {
             (
                 id,
                 member.identity.authid.clone(),
@@ -216,8 +196,9 @@ impl RealmState {
             )
         });
         let publication = random_id();
-        let subscriptions = self.broker.matching(topic);
+        let subscriptions = self.matching(topic);
         self.deliver(
+            sessions,
             topic,
             &subscriptions,
             publication,
@@ -226,32 +207,31 @@ impl RealmState {
             payload,
         );
         if acknowledge {
-            self.send(
-                id,
-                vec![json!(code::PUBLISHED), json!(request), json!(publication)],
-            );
+            sessions.send(id, message::published(request, publication));
         }
     }
 
     /// Queues one EVENT per matching subscription for every eligible subscriber.
+    #[allow(clippy::too_many_arguments)]
     fn deliver(
         &self,
+        sessions: &Sessions,
         topic: &str,
         subscriptions: &[u64],
         publication: u64,
-        publisher: Option<(u64, String, String)>,
+        publisher: Option<Publisher>,
         audience: &Audience,
         payload: &Payload,
     ) {
         for &sub_id in subscriptions {
-            let Some(sub) = self.broker.subscriptions.get(&sub_id) else {
+            let Some(sub) = self.subscriptions.get(&sub_id) else {
                 continue;
             };
             let receivers: Vec<u64> = sub
                 .subscribers
                 .iter()
                 .copied()
-                .filter(|s| self.eligible(*s, audience))
+                .filter(|s| audience.admits(sessions, *s))
                 .collect();
             if receivers.is_empty() {
                 continue;
@@ -265,18 +245,11 @@ impl RealmState {
                 details.insert("publisher_authid".into(), json!(authid));
                 details.insert("publisher_authrole".into(), json!(authrole));
             }
-            let mut fields = vec![
-                json!(code::EVENT),
-                json!(sub_id),
-                json!(publication),
-                Value::Object(details),
-            ];
-            payload.append_to(&mut fields);
+            let event = message::event(sub_id, publication, details, payload);
             // Serialized once per subscription and serializer; receivers share the bytes.
-            let event = Value::Array(fields);
             let mut encoded: [Option<Message>; 2] = [None, None];
             for receiver in receivers {
-                let Some(member) = self.members.get(&receiver) else {
+                let Some(member) = sessions.get(receiver) else {
                     continue;
                 };
                 let slot = &mut encoded[member.serializer as usize];
@@ -286,38 +259,16 @@ impl RealmState {
         }
     }
 
-    fn eligible(&self, session: u64, audience: &Audience) -> bool {
-        let Some(member) = self.members.get(&session) else {
-            return false;
-        };
-        let authid = &member.identity.authid;
-        let authrole = &member.identity.authrole;
-        !audience.exclude.contains(&session)
-            && !audience.exclude_authid.contains(authid)
-            && !audience.exclude_authrole.contains(authrole)
-            && audience
-                .eligible
-                .as_ref()
-                .is_none_or(|e| e.contains(&session))
-            && audience
-                .eligible_authid
-                .as_ref()
-                .is_none_or(|e| e.contains(authid))
-            && audience
-                .eligible_authrole
-                .as_ref()
-                .is_none_or(|e| e.contains(authrole))
-    }
-
     /// Whether anyone subscribed to one of these meta topics.
     pub fn meta_wanted(&self, topics: &[&str]) -> bool {
-        topics.iter().any(|t| !self.broker.matching(t).is_empty())
+        topics.iter().any(|t| !self.matching(t).is_empty())
     }
 
-    /// Publishes a router event (meta API) to whoever subscribed to it.
-    pub fn meta_event(&self, topic: &str, args: Vec<Value>) {
+    /// Publishes a router event (meta API, spec "Session Meta API" and the like) to whoever
+    /// subscribed to it.
+    pub fn meta_event(&self, sessions: &Sessions, topic: &str, args: Vec<Value>) {
         // Most realms have no meta subscribers: then nothing is built.
-        let subscriptions = self.broker.matching(topic);
+        let subscriptions = self.matching(topic);
         if subscriptions.is_empty() {
             return;
         }
@@ -325,150 +276,142 @@ impl RealmState {
             args: Some(Value::Array(args)),
             kwargs: None,
         };
+        let audience = Audience::default();
         let publication = random_id();
         self.deliver(
+            sessions,
             topic,
             &subscriptions,
             publication,
             None,
-            &Audience::default(),
+            &audience,
             &payload,
         );
     }
 
     /// SUBSCRIBE.
-    pub fn subscribe(&mut self, id: u64, request: u64, options: &Map<String, Value>, topic: &str) {
-        let policy = match match_policy(options) {
+    pub fn subscribe(
+        &mut self,
+        sessions: &Sessions,
+        id: u64,
+        request: u64,
+        options: &Options,
+        topic: &str,
+    ) {
+        let policy = match options::match_policy(options) {
             Ok(p) => p,
             Err(text) => {
-                return self.error(
-                    id,
-                    code::SUBSCRIBE,
-                    request,
-                    "wamp.error.invalid_argument",
-                    text,
-                )
+                return sessions.error(id, code::SUBSCRIBE, request, error::INVALID_ARGUMENT, text)
             }
         };
         if !uri::is_valid(topic, policy) {
             let text = uri::invalid(topic, policy, "topic");
-            return self.error(id, code::SUBSCRIBE, request, "wamp.error.invalid_uri", text);
+            return sessions.error(id, code::SUBSCRIBE, request, error::INVALID_URI, text);
         }
-        if !self.authorize(id, code::SUBSCRIBE, request, topic, Action::Subscribe) {
+        if !sessions.authorize(id, code::SUBSCRIBE, request, topic, Action::Subscribe) {
             return;
         }
-        let held = self.broker.by_session.entry(id).or_default();
-        if let Some(existing) = self.broker.index.get(policy, topic) {
+        let held = self.by_session.entry(id).or_default();
+        if let Some(existing) = self.index.get(policy, topic) {
             if held.contains(&existing) {
                 // Subscribing again to the same pattern answers with the same ID.
-                return self.send(
-                    id,
-                    vec![json!(code::SUBSCRIBED), json!(request), json!(existing)],
-                );
+                return sessions.send(id, message::subscribed(request, existing));
             }
         }
-        let limit = self
-            .members
-            .get(&id)
-            .map_or(0, |m| m.limits.max_subscriptions);
+        let limit = sessions.limits(id).max_subscriptions;
         if held.len() >= limit {
             let text = format!("this session holds {limit} subscriptions, the most it may (option `max_subscriptions`)");
-            return self.error(
+            return sessions.error(
                 id,
                 code::SUBSCRIBE,
                 request,
-                uri::error::TOO_MANY_SUBSCRIPTIONS,
+                error::TOO_MANY_SUBSCRIPTIONS,
                 text,
             );
         }
-        let sub_id = match self.broker.index.get(policy, topic) {
+        let meta = !topic.starts_with("wamp.");
+        let sub_id = match self.index.get(policy, topic) {
             Some(existing) => existing,
             None => {
-                let sub_id = random_id();
                 let sub = Subscription {
-                    id: sub_id,
+                    id: random_id(),
                     uri: topic.to_string(),
                     policy,
                     created: now_rfc3339(),
                     subscribers: HashSet::new(),
                 };
-                let details = subscription_details(&sub);
-                self.broker.subscriptions.insert(sub_id, sub);
-                self.broker.index.insert(policy, topic, sub_id);
-                if !topic.starts_with("wamp.") {
-                    self.meta_event("wamp.subscription.on_create", vec![json!(id), details]);
+                let (sub_id, details) = (sub.id, sub.details());
+                self.subscriptions.insert(sub_id, sub);
+                self.index.insert(policy, topic, sub_id);
+                if meta {
+                    self.meta_event(
+                        sessions,
+                        "wamp.subscription.on_create",
+                        vec![json!(id), details],
+                    );
                 }
                 sub_id
             }
         };
-        if let Some(sub) = self.broker.subscriptions.get_mut(&sub_id) {
+        if let Some(sub) = self.subscriptions.get_mut(&sub_id) {
             sub.subscribers.insert(id);
         }
-        self.broker.by_session.entry(id).or_default().insert(sub_id);
-        self.send(
-            id,
-            vec![json!(code::SUBSCRIBED), json!(request), json!(sub_id)],
-        );
-        if !topic.starts_with("wamp.") {
-            self.meta_event(
-                "wamp.subscription.on_subscribe",
-                vec![json!(id), json!(sub_id)],
-            );
+        self.by_session.entry(id).or_default().insert(sub_id);
+        sessions.send(id, message::subscribed(request, sub_id));
+        if meta {
+            let args = vec![json!(id), json!(sub_id)];
+            self.meta_event(sessions, "wamp.subscription.on_subscribe", args);
         }
     }
 
     /// UNSUBSCRIBE.
-    pub fn unsubscribe(&mut self, id: u64, request: u64, sub_id: u64) {
-        if !self.remove_subscriber(id, sub_id, true) {
+    pub fn unsubscribe(&mut self, sessions: &Sessions, id: u64, request: u64, sub_id: u64) {
+        if !self.remove_subscriber(sessions, id, sub_id, true) {
             let text = format!("session {id} has no subscription {sub_id}");
-            return self.error(
+            return sessions.error(
                 id,
                 code::UNSUBSCRIBE,
                 request,
-                "wamp.error.no_such_subscription",
+                error::NO_SUCH_SUBSCRIPTION,
                 text,
             );
         }
-        self.send(id, vec![json!(code::UNSUBSCRIBED), json!(request)]);
+        sessions.send(id, message::unsubscribed(request));
     }
 
     /// Removes a subscriber, deleting the subscription when it was the last; false if absent.
     /// `announce` is false when no one subscribes to the meta events (a leaving session's
     /// batch asks once instead of once per subscription).
-    pub fn remove_subscriber(&mut self, id: u64, sub_id: u64, announce: bool) -> bool {
-        let Some(sub) = self.broker.subscriptions.get_mut(&sub_id) else {
+    pub fn remove_subscriber(
+        &mut self,
+        sessions: &Sessions,
+        id: u64,
+        sub_id: u64,
+        announce: bool,
+    ) -> bool {
+        let Some(sub) = self.subscriptions.get_mut(&sub_id) else {
             return false;
         };
         if !sub.subscribers.remove(&id) {
             return false;
         }
-        if let Some(held) = self.broker.by_session.get_mut(&id) {
+        if let Some(held) = self.by_session.get_mut(&id) {
             held.remove(&sub_id);
         }
         let meta = announce && !sub.uri.starts_with("wamp.");
         let now_empty = sub.subscribers.is_empty();
         if now_empty {
-            if let Some(sub) = self.broker.subscriptions.remove(&sub_id) {
-                self.broker.index.remove(sub.policy, &sub.uri);
+            if let Some(sub) = self.subscriptions.remove(&sub_id) {
+                self.index.remove(sub.policy, &sub.uri);
             }
         }
         if meta {
-            self.meta_event(
-                "wamp.subscription.on_unsubscribe",
-                vec![json!(id), json!(sub_id)],
-            );
+            let args = vec![json!(id), json!(sub_id)];
+            self.meta_event(sessions, "wamp.subscription.on_unsubscribe", args.clone());
             if now_empty {
-                self.meta_event(
-                    "wamp.subscription.on_delete",
-                    vec![json!(id), json!(sub_id)],
-                );
+                self.meta_event(sessions, "wamp.subscription.on_delete", args);
             }
         }
         true
     }
-}
-
-/// A subscription as `wamp.subscription.get` describes it.
-pub fn subscription_details(sub: &Subscription) -> Value {
-    json!({"id": sub.id, "created": sub.created, "uri": sub.uri, "match": sub.policy.name()})
 }

@@ -1,61 +1,25 @@
 //! The dealer (spec "Remote Procedure Calls", and the Advanced Profile's pattern-based and
 //! shared registrations, progressive call results, call canceling, call timeout, caller
-//! identification). Calls in flight are keyed both by the callee's INVOCATION ID and by the
-//! caller's CALL ID, so a YIELD, a CANCEL, a timeout or a session leaving each find them.
+//! identification). It owns the registrations and the calls in flight; the realm lends it
+//! the sessions, and the broker for the meta events. Calls in flight are keyed both by the
+//! callee's INVOCATION ID and by the caller's CALL ID, so a YIELD, a CANCEL, a timeout or a
+//! session leaving each find them.
 
 use crate::config::MatchPolicy;
 use crate::time::now_rfc3339;
 use crate::wamp::auth::{self, Action};
-use crate::wamp::broker::{flag, match_policy};
-use crate::wamp::message::{code, Payload};
+use crate::wamp::broker::Broker;
+use crate::wamp::message::{self, code, random_id, Payload};
+use crate::wamp::options::{self, CancelMode, Invoke, Options};
 use crate::wamp::patterns::PatternIndex;
-use crate::wamp::realm::{random_id, RealmState, Violation};
-use crate::wamp::uri;
+use crate::wamp::sessions::Sessions;
+use crate::wamp::uri::{self, error};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
-/// How a shared registration picks its callee (`invoke`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Invoke {
-    /// One callee only.
-    Single,
-    /// Callees in turn.
-    RoundRobin,
-    /// A random callee.
-    Random,
-    /// The callee that registered first.
-    First,
-    /// The callee that registered last.
-    Last,
-}
-
-impl Invoke {
-    fn parse(options: &Map<String, Value>) -> Result<Invoke, String> {
-        match options.get("invoke") {
-            None | Some(Value::Null) => Ok(Invoke::Single),
-            Some(Value::String(s)) => match s.as_str() {
-                "single" => Ok(Invoke::Single),
-                "roundrobin" => Ok(Invoke::RoundRobin),
-                "random" => Ok(Invoke::Random),
-                "first" => Ok(Invoke::First),
-                "last" => Ok(Invoke::Last),
-                other => Err(format!("option `invoke` must be single, roundrobin, random, first or last, not `{other}`")),
-            },
-            Some(_) => Err("option `invoke` must be a string".into()),
-        }
-    }
-
-    /// The spec's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Invoke::Single => "single",
-            Invoke::RoundRobin => "roundrobin",
-            Invoke::Random => "random",
-            Invoke::First => "first",
-            Invoke::Last => "last",
-        }
-    }
-}
+/// The answer to a message that ends the session: what was wrong.
+pub type Violation = String;
 
 /// One registration: a procedure or pattern and its callees.
 #[derive(Debug)]
@@ -75,6 +39,13 @@ pub struct Registration {
     next: usize,
 }
 
+impl Registration {
+    /// As `wamp.registration.get` describes it.
+    pub fn details(&self) -> Value {
+        json!({"id": self.id, "created": self.created, "uri": self.uri, "match": self.policy.name(), "invoke": self.invoke.name()})
+    }
+}
+
 /// A call in flight.
 #[derive(Debug, Clone)]
 struct Pending {
@@ -92,20 +63,28 @@ struct Pending {
 #[derive(Debug, Clone, Copy)]
 pub struct Timeout {
     /// `CALL.Options.timeout`.
-    pub after: std::time::Duration,
+    pub after: Duration,
     /// The caller's CALL ID.
     pub request: u64,
-    /// The callee and INVOCATION ID of the call.
+    /// The callee the call went to.
     pub callee: u64,
     /// The INVOCATION ID.
     pub invocation: u64,
+}
+
+/// What a CALL asks for, once its URI, permission and options are checked.
+#[derive(Debug, Clone, Copy)]
+pub struct CallOptions {
+    timeout_ms: u64,
+    receive_progress: bool,
+    disclose_me: bool,
 }
 
 /// All registrations and calls in flight of a realm.
 #[derive(Debug, Default)]
 pub struct Dealer {
     /// By registration ID.
-    pub registrations: HashMap<u64, Registration>,
+    registrations: HashMap<u64, Registration>,
     /// By pattern: one registration per distinct pattern and policy.
     index: PatternIndex,
     /// The registrations each session holds.
@@ -121,6 +100,16 @@ pub struct Dealer {
 }
 
 impl Dealer {
+    /// The registration with this ID.
+    pub fn get(&self, id: u64) -> Option<&Registration> {
+        self.registrations.get(&id)
+    }
+
+    /// Every registration.
+    pub fn all(&self) -> impl Iterator<Item = &Registration> {
+        self.registrations.values()
+    }
+
     /// The registration that serves `procedure`: exact, then longest prefix, then wildcard.
     pub fn best_match(&self, procedure: &str) -> Option<u64> {
         if let Some(id) = self.index.exact(procedure) {
@@ -163,6 +152,417 @@ impl Dealer {
             .unwrap_or_default()
     }
 
+    /// Ties a timer to a call in flight (see `Pending::timer`).
+    pub fn watch(&mut self, timeout: &Timeout, timer: async_std::channel::Sender<()>) {
+        if let Some(pending) = self.pending.get_mut(&(timeout.callee, timeout.invocation)) {
+            pending.timer = Some(timer);
+        }
+    }
+
+    /// REGISTER.
+    pub fn register(
+        &mut self,
+        sessions: &Sessions,
+        broker: &Broker,
+        id: u64,
+        request: u64,
+        options: &Options,
+        procedure: &str,
+    ) {
+        let parsed =
+            options::match_policy(options).and_then(|p| Invoke::read(options).map(|i| (p, i)));
+        let (policy, invoke) = match parsed {
+            Ok(pair) => pair,
+            Err(text) => {
+                return sessions.error(id, code::REGISTER, request, error::INVALID_ARGUMENT, text)
+            }
+        };
+        if !uri::is_valid(procedure, policy) || procedure.starts_with("wamp.") {
+            let text = format!(
+                "{} (and `wamp.` is the router's own)",
+                uri::invalid(procedure, policy, "procedure")
+            );
+            return sessions.error(id, code::REGISTER, request, error::INVALID_URI, text);
+        }
+        if !sessions.authorize(id, code::REGISTER, request, procedure, Action::Register) {
+            return;
+        }
+        let limit = sessions.limits(id).max_registrations;
+        if self.by_session.get(&id).map_or(0, HashSet::len) >= limit {
+            let text = format!("this session holds {limit} registrations, the most it may (option `max_registrations`)");
+            return sessions.error(
+                id,
+                code::REGISTER,
+                request,
+                error::TOO_MANY_REGISTRATIONS,
+                text,
+            );
+        }
+        let reg_id = match self.index.get(policy, procedure) {
+            Some(existing) => {
+                let again = self
+                    .by_session
+                    .get(&id)
+                    .is_some_and(|r| r.contains(&existing));
+                let Some(reg) = self.registrations.get_mut(&existing) else {
+                    return;
+                };
+                if reg.invoke == Invoke::Single || invoke != reg.invoke || again {
+                    let text = format!(
+                        "`{procedure}` is already registered (invoke `{}`)",
+                        reg.invoke.name()
+                    );
+                    return sessions.error(
+                        id,
+                        code::REGISTER,
+                        request,
+                        error::PROCEDURE_ALREADY_EXISTS,
+                        text,
+                    );
+                }
+                reg.callees.push(id);
+                existing
+            }
+            None => {
+                let reg = Registration {
+                    id: random_id(),
+                    uri: procedure.to_string(),
+                    policy,
+                    invoke,
+                    created: now_rfc3339(),
+                    callees: vec![id],
+                    next: 0,
+                };
+                let (reg_id, details) = (reg.id, reg.details());
+                self.registrations.insert(reg_id, reg);
+                self.index.insert(policy, procedure, reg_id);
+                broker.meta_event(
+                    sessions,
+                    "wamp.registration.on_create",
+                    vec![json!(id), details],
+                );
+                reg_id
+            }
+        };
+        self.by_session.entry(id).or_default().insert(reg_id);
+        sessions.send(id, message::registered(request, reg_id));
+        let args = vec![json!(id), json!(reg_id)];
+        broker.meta_event(sessions, "wamp.registration.on_register", args);
+    }
+
+    /// UNREGISTER.
+    pub fn unregister(
+        &mut self,
+        sessions: &Sessions,
+        broker: &Broker,
+        id: u64,
+        request: u64,
+        reg_id: u64,
+    ) {
+        if !self.remove_callee(sessions, broker, id, reg_id, true) {
+            let text = format!("session {id} has no registration {reg_id}");
+            return sessions.error(
+                id,
+                code::UNREGISTER,
+                request,
+                error::NO_SUCH_REGISTRATION,
+                text,
+            );
+        }
+        sessions.send(id, message::unregistered(request));
+    }
+
+    /// Removes a callee, deleting the registration when it was the last; false if absent.
+    /// `announce` as for `Broker::remove_subscriber`.
+    pub fn remove_callee(
+        &mut self,
+        sessions: &Sessions,
+        broker: &Broker,
+        id: u64,
+        reg_id: u64,
+        announce: bool,
+    ) -> bool {
+        let Some(reg) = self.registrations.get_mut(&reg_id) else {
+            return false;
+        };
+        let Some(at) = reg.callees.iter().position(|c| *c == id) else {
+            return false;
+        };
+        reg.callees.remove(at);
+        if let Some(held) = self.by_session.get_mut(&id) {
+            held.remove(&reg_id);
+        }
+        let now_empty = reg.callees.is_empty();
+        if now_empty {
+            if let Some(reg) = self.registrations.remove(&reg_id) {
+                self.index.remove(reg.policy, &reg.uri);
+            }
+        }
+        if announce {
+            let args = vec![json!(id), json!(reg_id)];
+            broker.meta_event(sessions, "wamp.registration.on_unregister", args.clone());
+            if now_empty {
+                broker.meta_event(sessions, "wamp.registration.on_delete", args);
+            }
+        }
+        true
+    }
+
+    /// Checks a CALL's URI, permission and options, answering with the error if one is
+    /// wrong. Meta procedures (`wamp.`) go through this too.
+    pub fn accept_call(
+        sessions: &Sessions,
+        id: u64,
+        request: u64,
+        options: &Options,
+        procedure: &str,
+    ) -> Option<CallOptions> {
+        if !uri::is_valid(procedure, MatchPolicy::Exact) {
+            let text = format!("`{procedure}` is not a valid procedure URI");
+            sessions.error(id, code::CALL, request, error::INVALID_URI, text);
+            return None;
+        }
+        if !sessions.authorize(id, code::CALL, request, procedure, Action::Call) {
+            return None;
+        }
+        let read = options::timeout_ms(options).and_then(|timeout_ms| {
+            Ok(CallOptions {
+                timeout_ms,
+                receive_progress: options::flag(options, "receive_progress")?.unwrap_or(false),
+                disclose_me: options::flag(options, "disclose_me")?.unwrap_or(false),
+            })
+        });
+        match read {
+            Ok(call) => Some(call),
+            Err(text) => {
+                sessions.error(id, code::CALL, request, error::INVALID_ARGUMENT, text);
+                None
+            }
+        }
+    }
+
+    /// CALL (checked by `accept_call`): INVOCATION to a callee. Returns the call's timeout
+    /// when the dealer must enforce one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn call(
+        &mut self,
+        sessions: &mut Sessions,
+        id: u64,
+        request: u64,
+        call: CallOptions,
+        procedure: &str,
+        payload: &Payload,
+    ) -> Option<Timeout> {
+        let Some(reg_id) = self.best_match(procedure) else {
+            let text = format!("no callee registered `{procedure}`");
+            sessions.error(id, code::CALL, request, error::NO_SUCH_PROCEDURE, text);
+            return None;
+        };
+        let limit = sessions.limits(id).max_calls_in_flight;
+        if self.calls_of.get(&id).map_or(0, HashSet::len) >= limit {
+            let text = format!("this session has {limit} calls in flight, the most it may (option `max_calls_in_flight`)");
+            sessions.error(id, code::CALL, request, error::TOO_MANY_CALLS, text);
+            return None;
+        }
+        if self.by_call.contains_key(&(id, request)) {
+            // A second CALL with the ID of one in flight would orphan the first.
+            let text = format!("call {request} is already in flight");
+            sessions.error(id, code::CALL, request, error::INVALID_ARGUMENT, text);
+            return None;
+        }
+        let callee = self.pick_callee(sessions, reg_id)?;
+        let busy = self.invocations_of.get(&callee).map_or(0, HashSet::len);
+        let limit = sessions.limits(callee).max_invocations_in_flight;
+        if busy >= limit {
+            let text = format!("the callee of `{procedure}` has {limit} invocations in flight, the most it may (option `max_invocations_in_flight`); try again later");
+            sessions.error(id, code::CALL, request, error::TOO_MANY_INVOCATIONS, text);
+            return None;
+        }
+        let invocation = sessions.next_request(callee);
+        let reg = self.registrations.get(&reg_id)?;
+        let mut details = Map::new();
+        if reg.policy != MatchPolicy::Exact {
+            details.insert("procedure".into(), json!(procedure));
+        }
+        if call.receive_progress {
+            details.insert("receive_progress".into(), json!(true));
+        }
+        if let Some(caller) = sessions.get(id) {
+            let disclose =
+                auth::permission(&caller.role, procedure).is_some_and(|p| p.disclose_caller);
+            if disclose || call.disclose_me {
+                details.insert("caller".into(), json!(id));
+                details.insert("caller_authid".into(), json!(caller.identity.authid));
+                details.insert("caller_authrole".into(), json!(caller.identity.authrole));
+            }
+        }
+        sessions.send(
+            callee,
+            message::invocation(invocation, reg_id, details, payload),
+        );
+        self.add_pending(Pending {
+            caller: id,
+            call_request: request,
+            callee,
+            invocation,
+            receive_progress: call.receive_progress,
+            timer: None,
+        });
+        (call.timeout_ms > 0).then_some(Timeout {
+            after: Duration::from_millis(call.timeout_ms),
+            request,
+            callee,
+            invocation,
+        })
+    }
+
+    /// The callee the registration's `invoke` policy picks; one that has left (whose
+    /// registrations are still being ended) is passed over for any live one.
+    fn pick_callee(&mut self, sessions: &Sessions, reg_id: u64) -> Option<u64> {
+        let reg = self.registrations.get_mut(&reg_id)?;
+        let n = reg.callees.len();
+        let at = match reg.invoke {
+            Invoke::Single | Invoke::First => 0,
+            Invoke::Last => n.checked_sub(1)?,
+            Invoke::RoundRobin => {
+                let at = reg.next % n.max(1);
+                reg.next = at + 1;
+                at
+            }
+            Invoke::Random => (random_id() as usize) % n.max(1),
+        };
+        let picked = reg.callees.get(at).copied()?;
+        if sessions.contains(picked) {
+            return Some(picked);
+        }
+        reg.callees.iter().copied().find(|c| sessions.contains(*c))
+    }
+
+    /// YIELD from a callee.
+    pub fn yield_result(
+        &mut self,
+        sessions: &Sessions,
+        callee: u64,
+        invocation: u64,
+        options: &Options,
+        payload: &Payload,
+    ) -> Result<(), Violation> {
+        let Some(pending) = self.pending.get(&(callee, invocation)) else {
+            return unknown_invocation(sessions, callee, invocation, "YIELD");
+        };
+        let (caller, request) = (pending.caller, pending.call_request);
+        if matches!(options.get("progress"), Some(Value::Bool(true))) {
+            // Progressive results only reach a caller that asked for them.
+            if pending.receive_progress {
+                let result = message::result(request, json!({"progress": true}), payload);
+                sessions.send(caller, result);
+            }
+            return Ok(());
+        }
+        self.remove_pending(callee, invocation);
+        sessions.send(caller, message::result(request, json!({}), payload));
+        Ok(())
+    }
+
+    /// ERROR from a callee, for an INVOCATION.
+    pub fn invocation_error(
+        &mut self,
+        sessions: &Sessions,
+        callee: u64,
+        invocation: u64,
+        details: Map<String, Value>,
+        error_uri: &str,
+        payload: &Payload,
+    ) -> Result<(), Violation> {
+        let Some(pending) = self.remove_pending(callee, invocation) else {
+            return unknown_invocation(sessions, callee, invocation, "ERROR");
+        };
+        let error = message::error(
+            code::CALL,
+            pending.call_request,
+            details,
+            error_uri,
+            payload,
+        );
+        sessions.send(pending.caller, error);
+        Ok(())
+    }
+
+    /// CANCEL from a caller.
+    pub fn cancel(
+        &mut self,
+        sessions: &Sessions,
+        caller: u64,
+        call_request: u64,
+        options: &Options,
+    ) {
+        let mode = match CancelMode::read(options) {
+            Ok(mode) => mode,
+            Err(text) => {
+                return sessions.error(
+                    caller,
+                    code::CANCEL,
+                    call_request,
+                    error::INVALID_ARGUMENT,
+                    text,
+                )
+            }
+        };
+        let Some((callee, invocation)) = self.by_call.get(&(caller, call_request)).copied() else {
+            // The call has already ended; nothing to cancel.
+            return;
+        };
+        let can_interrupt = sessions.get(callee).is_some_and(|m| m.callee_cancels);
+        let mode = if can_interrupt {
+            mode
+        } else {
+            CancelMode::Skip
+        };
+        if mode != CancelMode::Skip {
+            sessions.send(
+                callee,
+                message::interrupt(invocation, json!({"mode": mode.name()})),
+            );
+        }
+        // `kill` waits for the callee's answer, which then reaches the caller as usual.
+        if mode != CancelMode::Kill {
+            self.remove_pending(callee, invocation);
+            let text = "the call was canceled";
+            sessions.error(caller, code::CALL, call_request, error::CANCELED, text);
+        }
+    }
+
+    /// The dealer's own timeout fired for a call (CALL.Options.timeout).
+    pub fn call_timed_out(&mut self, sessions: &Sessions, caller: u64, timeout: Timeout) {
+        let (callee, invocation) = (timeout.callee, timeout.invocation);
+        // Only the call this timer was for: a later call may reuse the CALL ID.
+        if self.by_call.get(&(caller, timeout.request)) != Some(&(callee, invocation)) {
+            return;
+        }
+        self.remove_pending(callee, invocation);
+        if sessions.get(callee).is_some_and(|m| m.callee_cancels) {
+            let options = json!({"mode": "killnowait", "reason": error::TIMEOUT});
+            sessions.send(callee, message::interrupt(invocation, options));
+        }
+        let text = "the call timed out";
+        sessions.error(caller, code::CALL, timeout.request, error::CANCELED, text);
+    }
+
+    /// A session left: its calls in flight end on both sides. Its registrations are ended
+    /// by the realm, a batch at a time (`take_session`, `remove_callee`).
+    pub fn end_calls(&mut self, sessions: &Sessions, id: u64) {
+        for p in self.pending_of(id) {
+            self.remove_pending(p.callee, p.invocation);
+            if p.callee == id {
+                let text = "the callee left before it answered";
+                sessions.error(p.caller, code::CALL, p.call_request, error::CANCELED, text);
+            } else if sessions.get(p.callee).is_some_and(|m| m.callee_cancels) {
+                let interrupt = message::interrupt(p.invocation, json!({"mode": "killnowait"}));
+                sessions.send(p.callee, interrupt);
+            }
+        }
+    }
+
     fn add_pending(&mut self, pending: Pending) {
         let (caller, request) = (pending.caller, pending.call_request);
         let (callee, invocation) = (pending.callee, pending.invocation);
@@ -173,13 +573,6 @@ impl Dealer {
             .entry(callee)
             .or_default()
             .insert(invocation);
-    }
-
-    /// Ties a timer to a call in flight (see `Pending::timer`).
-    pub fn watch(&mut self, callee: u64, invocation: u64, timer: async_std::channel::Sender<()>) {
-        if let Some(pending) = self.pending.get_mut(&(callee, invocation)) {
-            pending.timer = Some(timer);
-        }
     }
 
     fn remove_pending(&mut self, callee: u64, invocation: u64) -> Option<Pending> {
@@ -211,521 +604,30 @@ impl Dealer {
     }
 }
 
+/// A reply to an invocation that is no longer pending (canceled, timed out) is dropped;
+/// one to an invocation that was never sent is a protocol violation.
+fn unknown_invocation(
+    sessions: &Sessions,
+    callee: u64,
+    invocation: u64,
+    what: &str,
+) -> Result<(), Violation> {
+    let issued = sessions.get(callee).map_or(0, |m| m.last_request);
+    if invocation <= issued {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} for INVOCATION {invocation}, which the router never sent"
+        ))
+    }
+}
+
 /// Removes `item` from the set kept for `session`, and the set once it is empty.
 fn remove_from(sets: &mut HashMap<u64, HashSet<u64>>, session: u64, item: u64) {
     if let Some(set) = sets.get_mut(&session) {
         set.remove(&item);
         if set.is_empty() {
             sets.remove(&session);
-        }
-    }
-}
-
-/// A registration as `wamp.registration.get` describes it.
-pub fn registration_details(reg: &Registration) -> Value {
-    json!({"id": reg.id, "created": reg.created, "uri": reg.uri, "match": reg.policy.name(), "invoke": reg.invoke.name()})
-}
-
-impl RealmState {
-    /// REGISTER.
-    pub fn register(
-        &mut self,
-        id: u64,
-        request: u64,
-        options: &Map<String, Value>,
-        procedure: &str,
-    ) {
-        let parsed = match_policy(options).and_then(|p| Invoke::parse(options).map(|i| (p, i)));
-        let (policy, invoke) = match parsed {
-            Ok(pair) => pair,
-            Err(text) => {
-                return self.error(
-                    id,
-                    code::REGISTER,
-                    request,
-                    "wamp.error.invalid_argument",
-                    text,
-                )
-            }
-        };
-        if !uri::is_valid(procedure, policy) || procedure.starts_with("wamp.") {
-            let text = format!(
-                "{} (and `wamp.` is the router's own)",
-                uri::invalid(procedure, policy, "procedure")
-            );
-            return self.error(id, code::REGISTER, request, "wamp.error.invalid_uri", text);
-        }
-        if !self.authorize(id, code::REGISTER, request, procedure, Action::Register) {
-            return;
-        }
-        let limit = self
-            .members
-            .get(&id)
-            .map_or(0, |m| m.limits.max_registrations);
-        if self.dealer.by_session.get(&id).map_or(0, HashSet::len) >= limit {
-            let text = format!("this session holds {limit} registrations, the most it may (option `max_registrations`)");
-            return self.error(
-                id,
-                code::REGISTER,
-                request,
-                uri::error::TOO_MANY_REGISTRATIONS,
-                text,
-            );
-        }
-        let reg_id = match self.dealer.index.get(policy, procedure) {
-            Some(existing) => {
-                let Some(reg) = self.dealer.registrations.get_mut(&existing) else {
-                    return;
-                };
-                let again = self
-                    .dealer
-                    .by_session
-                    .get(&id)
-                    .is_some_and(|r| r.contains(&existing));
-                if reg.invoke == Invoke::Single || invoke != reg.invoke || again {
-                    let text = format!(
-                        "`{procedure}` is already registered (invoke `{}`)",
-                        reg.invoke.name()
-                    );
-                    return self.error(
-                        id,
-                        code::REGISTER,
-                        request,
-                        "wamp.error.procedure_already_exists",
-                        text,
-                    );
-                }
-                reg.callees.push(id);
-                existing
-            }
-            None => {
-                let reg_id = random_id();
-                let reg = Registration {
-                    id: reg_id,
-                    uri: procedure.to_string(),
-                    policy,
-                    invoke,
-                    created: now_rfc3339(),
-                    callees: vec![id],
-                    next: 0,
-                };
-                let details = registration_details(&reg);
-                self.dealer.registrations.insert(reg_id, reg);
-                self.dealer.index.insert(policy, procedure, reg_id);
-                self.meta_event("wamp.registration.on_create", vec![json!(id), details]);
-                reg_id
-            }
-        };
-        self.dealer.by_session.entry(id).or_default().insert(reg_id);
-        self.send(
-            id,
-            vec![json!(code::REGISTERED), json!(request), json!(reg_id)],
-        );
-        self.meta_event(
-            "wamp.registration.on_register",
-            vec![json!(id), json!(reg_id)],
-        );
-    }
-
-    /// UNREGISTER.
-    pub fn unregister(&mut self, id: u64, request: u64, reg_id: u64) {
-        if !self.remove_callee(id, reg_id, true) {
-            let text = format!("session {id} has no registration {reg_id}");
-            return self.error(
-                id,
-                code::UNREGISTER,
-                request,
-                "wamp.error.no_such_registration",
-                text,
-            );
-        }
-        self.send(id, vec![json!(code::UNREGISTERED), json!(request)]);
-    }
-
-    /// Removes a callee, deleting the registration when it was the last; false if absent.
-    pub fn remove_callee(&mut self, id: u64, reg_id: u64, announce: bool) -> bool {
-        let Some(reg) = self.dealer.registrations.get_mut(&reg_id) else {
-            return false;
-        };
-        let Some(at) = reg.callees.iter().position(|c| *c == id) else {
-            return false;
-        };
-        reg.callees.remove(at);
-        if let Some(held) = self.dealer.by_session.get_mut(&id) {
-            held.remove(&reg_id);
-        }
-        let now_empty = reg.callees.is_empty();
-        if now_empty {
-            if let Some(reg) = self.dealer.registrations.remove(&reg_id) {
-                self.dealer.index.remove(reg.policy, &reg.uri);
-            }
-        }
-        if !announce {
-            return true;
-        }
-        self.meta_event(
-            "wamp.registration.on_unregister",
-            vec![json!(id), json!(reg_id)],
-        );
-        if now_empty {
-            self.meta_event(
-                "wamp.registration.on_delete",
-                vec![json!(id), json!(reg_id)],
-            );
-        }
-        true
-    }
-
-    /// CALL. Returns the call's timeout when the dealer must enforce one.
-    pub fn call(
-        &mut self,
-        id: u64,
-        request: u64,
-        options: &Map<String, Value>,
-        procedure: &str,
-        payload: Payload,
-    ) -> Option<Timeout> {
-        if !uri::is_valid(procedure, MatchPolicy::Exact) {
-            let text = format!("`{procedure}` is not a valid procedure URI");
-            self.error(id, code::CALL, request, "wamp.error.invalid_uri", text);
-            return None;
-        }
-        if !self.authorize(id, code::CALL, request, procedure, Action::Call) {
-            return None;
-        }
-        let timeout = match options.get("timeout") {
-            None | Some(Value::Null) => 0,
-            Some(v) => match v.as_u64() {
-                Some(ms) => ms,
-                None => {
-                    self.error(
-                        id,
-                        code::CALL,
-                        request,
-                        "wamp.error.invalid_argument",
-                        "option `timeout` must be a whole number of milliseconds",
-                    );
-                    return None;
-                }
-            },
-        };
-        let (receive_progress, disclose_me) = match (
-            flag(options, "receive_progress"),
-            flag(options, "disclose_me"),
-        ) {
-            (Ok(r), Ok(d)) => (r.unwrap_or(false), d.unwrap_or(false)),
-            (Err(text), _) | (_, Err(text)) => {
-                self.error(id, code::CALL, request, "wamp.error.invalid_argument", text);
-                return None;
-            }
-        };
-        if procedure.starts_with("wamp.") {
-            match self.meta_call(id, procedure, &payload) {
-                Ok(args) => self.send(
-                    id,
-                    vec![json!(code::RESULT), json!(request), json!({}), args],
-                ),
-                Err((uri, text)) => self.error(id, code::CALL, request, uri, text),
-            }
-            return None;
-        }
-        let Some(reg_id) = self.dealer.best_match(procedure) else {
-            self.error(
-                id,
-                code::CALL,
-                request,
-                "wamp.error.no_such_procedure",
-                format!("no callee registered `{procedure}`"),
-            );
-            return None;
-        };
-        let limit = self
-            .members
-            .get(&id)
-            .map_or(0, |m| m.limits.max_calls_in_flight);
-        if self.dealer.calls_of.get(&id).map_or(0, HashSet::len) >= limit {
-            let text = format!("this session has {limit} calls in flight, the most it may (option `max_calls_in_flight`)");
-            self.error(id, code::CALL, request, uri::error::TOO_MANY_CALLS, text);
-            return None;
-        }
-        if self.dealer.by_call.contains_key(&(id, request)) {
-            // A second CALL with the ID of one in flight would orphan the first.
-            self.error(
-                id,
-                code::CALL,
-                request,
-                "wamp.error.invalid_argument",
-                format!("call {request} is already in flight"),
-            );
-            return None;
-        }
-        let callee = self.pick_callee(reg_id)?;
-        let busy = self
-            .dealer
-            .invocations_of
-            .get(&callee)
-            .map_or(0, HashSet::len);
-        let limit = self
-            .members
-            .get(&callee)
-            .map_or(0, |m| m.limits.max_invocations_in_flight);
-        if busy >= limit {
-            let text = format!("the callee of `{procedure}` has {limit} invocations in flight, the most it may (option `max_invocations_in_flight`); try again later");
-            self.error(
-                id,
-                code::CALL,
-                request,
-                uri::error::TOO_MANY_INVOCATIONS,
-                text,
-            );
-            return None;
-        }
-        let invocation = self.next_request(callee);
-        let mut details = Map::new();
-        let reg = self.dealer.registrations.get(&reg_id)?;
-        if reg.policy != MatchPolicy::Exact {
-            details.insert("procedure".into(), json!(procedure));
-        }
-        if receive_progress {
-            details.insert("receive_progress".into(), json!(true));
-        }
-        if let Some(caller) = self.members.get(&id) {
-            let disclose =
-                auth::permission(&caller.role, procedure).is_some_and(|p| p.disclose_caller);
-            if disclose || disclose_me {
-                details.insert("caller".into(), json!(id));
-                details.insert("caller_authid".into(), json!(caller.identity.authid));
-                details.insert("caller_authrole".into(), json!(caller.identity.authrole));
-            }
-        }
-        let mut fields = vec![
-            json!(code::INVOCATION),
-            json!(invocation),
-            json!(reg_id),
-            Value::Object(details),
-        ];
-        payload.append_to(&mut fields);
-        self.send(callee, fields);
-        self.dealer.add_pending(Pending {
-            caller: id,
-            call_request: request,
-            callee,
-            invocation,
-            receive_progress,
-            timer: None,
-        });
-        (timeout > 0).then_some(Timeout {
-            after: std::time::Duration::from_millis(timeout),
-            request,
-            callee,
-            invocation,
-        })
-    }
-
-    fn pick_callee(&mut self, reg_id: u64) -> Option<u64> {
-        let reg = self.dealer.registrations.get_mut(&reg_id)?;
-        let n = reg.callees.len();
-        let at = match reg.invoke {
-            Invoke::Single | Invoke::First => 0,
-            Invoke::Last => n.checked_sub(1)?,
-            Invoke::RoundRobin => {
-                let at = reg.next % n.max(1);
-                reg.next = at + 1;
-                at
-            }
-            Invoke::Random => (random_id() as usize) % n.max(1),
-        };
-        let picked = reg.callees.get(at).copied()?;
-        if self.members.contains_key(&picked) {
-            return Some(picked);
-        }
-        // A callee that left and whose registrations are still being ended: any live one.
-        reg.callees
-            .iter()
-            .copied()
-            .find(|c| self.members.contains_key(c))
-    }
-
-    /// YIELD from a callee.
-    pub fn yield_result(
-        &mut self,
-        callee: u64,
-        invocation: u64,
-        options: &Map<String, Value>,
-        payload: Payload,
-    ) -> Result<(), Violation> {
-        let Some(pending) = self.dealer.pending.get(&(callee, invocation)).cloned() else {
-            return self.unknown_invocation(callee, invocation, "YIELD");
-        };
-        let progress = matches!(options.get("progress"), Some(Value::Bool(true)));
-        if progress {
-            // Progressive results only reach a caller that asked for them.
-            if pending.receive_progress {
-                let mut fields = vec![
-                    json!(code::RESULT),
-                    json!(pending.call_request),
-                    json!({"progress": true}),
-                ];
-                payload.append_to(&mut fields);
-                self.send(pending.caller, fields);
-            }
-            return Ok(());
-        }
-        self.dealer.remove_pending(callee, invocation);
-        let mut fields = vec![json!(code::RESULT), json!(pending.call_request), json!({})];
-        payload.append_to(&mut fields);
-        self.send(pending.caller, fields);
-        Ok(())
-    }
-
-    /// ERROR from a callee, for an INVOCATION.
-    pub fn invocation_error(
-        &mut self,
-        callee: u64,
-        invocation: u64,
-        details: Map<String, Value>,
-        error: String,
-        payload: Payload,
-    ) -> Result<(), Violation> {
-        let Some(pending) = self.dealer.remove_pending(callee, invocation) else {
-            return self.unknown_invocation(callee, invocation, "ERROR");
-        };
-        let mut fields = vec![
-            json!(code::ERROR),
-            json!(code::CALL),
-            json!(pending.call_request),
-            Value::Object(details),
-            json!(error),
-        ];
-        payload.append_to(&mut fields);
-        self.send(pending.caller, fields);
-        Ok(())
-    }
-
-    /// A reply to an invocation that is no longer pending (canceled, timed out) is dropped;
-    /// one to an invocation that was never sent is a protocol violation.
-    fn unknown_invocation(
-        &self,
-        callee: u64,
-        invocation: u64,
-        what: &str,
-    ) -> Result<(), Violation> {
-        let issued = self
-            .members
-            .get(&callee)
-            .map(|m| m.last_request)
-            .unwrap_or(0);
-        if invocation <= issued {
-            Ok(())
-        } else {
-            Err(format!(
-                "{what} for INVOCATION {invocation}, which the router never sent"
-            ))
-        }
-    }
-
-    /// CANCEL from a caller.
-    pub fn cancel(&mut self, caller: u64, call_request: u64, options: &Map<String, Value>) {
-        let mode = match options.get("mode").and_then(Value::as_str) {
-            None => "killnowait",
-            Some(m @ ("skip" | "kill" | "killnowait")) => m,
-            Some(other) => {
-                let text = format!("option `mode` must be skip, kill or killnowait, not `{other}`");
-                return self.error(
-                    caller,
-                    code::CANCEL,
-                    call_request,
-                    "wamp.error.invalid_argument",
-                    text,
-                );
-            }
-        };
-        let Some((callee, invocation)) = self.dealer.by_call.get(&(caller, call_request)).copied()
-        else {
-            // The call has already ended; nothing to cancel.
-            return;
-        };
-        let can_interrupt = self.members.get(&callee).is_some_and(|m| m.callee_cancels);
-        let mode = if can_interrupt { mode } else { "skip" };
-        if mode != "skip" {
-            self.send(
-                callee,
-                vec![
-                    json!(code::INTERRUPT),
-                    json!(invocation),
-                    json!({"mode": mode}),
-                ],
-            );
-        }
-        // `kill` waits for the callee's answer, which then reaches the caller as usual.
-        if mode != "kill" {
-            self.dealer.remove_pending(callee, invocation);
-            self.error(
-                caller,
-                code::CALL,
-                call_request,
-                "wamp.error.canceled",
-                "the call was canceled",
-            );
-        }
-    }
-
-    /// The dealer's own timeout fired for a call (CALL.Options.timeout).
-    pub fn call_timed_out(&mut self, caller: u64, timeout: Timeout) {
-        let key = (caller, timeout.request);
-        // Only the call this timer was for: a later call may reuse the CALL ID.
-        if self.dealer.by_call.get(&key) != Some(&(timeout.callee, timeout.invocation)) {
-            return;
-        }
-        let (callee, invocation, call_request) =
-            (timeout.callee, timeout.invocation, timeout.request);
-        self.dealer.remove_pending(callee, invocation);
-        if self.members.get(&callee).is_some_and(|m| m.callee_cancels) {
-            self.send(
-                callee,
-                vec![
-                    json!(code::INTERRUPT),
-                    json!(invocation),
-                    json!({"mode": "killnowait", "reason": "wamp.error.timeout"}),
-                ],
-            );
-        }
-        self.error(
-            caller,
-            code::CALL,
-            call_request,
-            "wamp.error.canceled",
-            "the call timed out",
-        );
-    }
-
-    /// A session left: its calls in flight end on both sides. Its registrations are ended
-    /// by the realm, a batch at a time (`take_session`, `remove_callee`).
-    pub fn dealer_end_calls(&mut self, id: u64) {
-        for p in self.dealer.pending_of(id) {
-            self.dealer.remove_pending(p.callee, p.invocation);
-            if p.callee == id {
-                self.error(
-                    p.caller,
-                    code::CALL,
-                    p.call_request,
-                    "wamp.error.canceled",
-                    "the callee left before it answered",
-                );
-            } else if self
-                .members
-                .get(&p.callee)
-                .is_some_and(|m| m.callee_cancels)
-            {
-                self.send(
-                    p.callee,
-                    vec![
-                        json!(code::INTERRUPT),
-                        json!(p.invocation),
-                        json!({"mode": "killnowait"}),
-                    ],
-                );
-            }
         }
     }
 }

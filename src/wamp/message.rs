@@ -6,7 +6,7 @@
 
 use crate::wamp::serializer::Serializer;
 use async_tungstenite::tungstenite::Message;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 /// Message type codes.
 pub mod code {
@@ -63,6 +63,14 @@ pub mod code {
 /// Largest ID the spec allows: 2^53.
 pub const MAX_ID: u64 = 1 << 53;
 
+/// A random ID in [1, 2^53], as the spec asks for session, publication, subscription and
+/// registration IDs.
+pub fn random_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    (u64::from_le_bytes(bytes) % MAX_ID) + 1
+}
+
 /// Positional and keyword payload of PUBLISH, CALL, YIELD and ERROR, passed through untouched.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Payload {
@@ -84,6 +92,123 @@ impl Payload {
             }
         }
     }
+}
+
+// What the router sends, one constructor per message, laid out as the spec shows them.
+
+/// `[WELCOME, Session|id, Details|dict]`
+pub fn welcome(session: u64, details: Value) -> Value {
+    json!([code::WELCOME, session, details])
+}
+
+/// `[ABORT, Details|dict, Reason|uri]`, the details carrying a sentence for people.
+pub fn abort(reason: &str, text: &str) -> Value {
+    json!([code::ABORT, {"message": text}, reason])
+}
+
+/// `[CHALLENGE, AuthMethod|string, Extra|dict]`
+pub fn challenge(method: &str, extra: Value) -> Value {
+    json!([code::CHALLENGE, method, extra])
+}
+
+/// `[GOODBYE, Details|dict, Reason|uri]`
+pub fn goodbye(reason: &str) -> Value {
+    json!([code::GOODBYE, {}, reason])
+}
+
+/// `[ERROR, REQUEST.Type|int, REQUEST.Request|id, Details|dict, Error|uri, …]`
+pub fn error(
+    request_type: u64,
+    request: u64,
+    details: Map<String, Value>,
+    uri: &str,
+    payload: &Payload,
+) -> Value {
+    let mut fields = vec![
+        json!(code::ERROR),
+        json!(request_type),
+        json!(request),
+        Value::Object(details),
+        json!(uri),
+    ];
+    payload.append_to(&mut fields);
+    Value::Array(fields)
+}
+
+/// An ERROR from the router itself, its one argument a sentence saying why.
+pub fn error_text(request_type: u64, request: u64, uri: &str, text: &str) -> Value {
+    json!([code::ERROR, request_type, request, {}, uri, [text]])
+}
+
+/// `[PUBLISHED, PUBLISH.Request|id, Publication|id]`
+pub fn published(request: u64, publication: u64) -> Value {
+    json!([code::PUBLISHED, request, publication])
+}
+
+/// `[SUBSCRIBED, SUBSCRIBE.Request|id, Subscription|id]`
+pub fn subscribed(request: u64, subscription: u64) -> Value {
+    json!([code::SUBSCRIBED, request, subscription])
+}
+
+/// `[UNSUBSCRIBED, UNSUBSCRIBE.Request|id]`
+pub fn unsubscribed(request: u64) -> Value {
+    json!([code::UNSUBSCRIBED, request])
+}
+
+/// `[EVENT, SUBSCRIBED.Subscription|id, PUBLISHED.Publication|id, Details|dict, …]`
+pub fn event(
+    subscription: u64,
+    publication: u64,
+    details: Map<String, Value>,
+    payload: &Payload,
+) -> Value {
+    let mut fields = vec![
+        json!(code::EVENT),
+        json!(subscription),
+        json!(publication),
+        Value::Object(details),
+    ];
+    payload.append_to(&mut fields);
+    Value::Array(fields)
+}
+
+/// `[REGISTERED, REGISTER.Request|id, Registration|id]`
+pub fn registered(request: u64, registration: u64) -> Value {
+    json!([code::REGISTERED, request, registration])
+}
+
+/// `[UNREGISTERED, UNREGISTER.Request|id]`
+pub fn unregistered(request: u64) -> Value {
+    json!([code::UNREGISTERED, request])
+}
+
+/// `[RESULT, CALL.Request|id, Details|dict, …]`
+pub fn result(request: u64, details: Value, payload: &Payload) -> Value {
+    let mut fields = vec![json!(code::RESULT), json!(request), details];
+    payload.append_to(&mut fields);
+    Value::Array(fields)
+}
+
+/// `[INVOCATION, Request|id, REGISTERED.Registration|id, Details|dict, …]`
+pub fn invocation(
+    request: u64,
+    registration: u64,
+    details: Map<String, Value>,
+    payload: &Payload,
+) -> Value {
+    let mut fields = vec![
+        json!(code::INVOCATION),
+        json!(request),
+        json!(registration),
+        Value::Object(details),
+    ];
+    payload.append_to(&mut fields);
+    Value::Array(fields)
+}
+
+/// `[INTERRUPT, INVOCATION.Request|id, Options|dict]`
+pub fn interrupt(request: u64, options: Value) -> Value {
+    json!([code::INTERRUPT, request, options])
 }
 
 /// A message a client may send to the router. Fields are named as in the spec's layout

@@ -1,158 +1,142 @@
 //! The meta API's procedures (spec "Session Meta API", "Subscription Meta API",
-//! "Registration Meta API"), answered by the router itself. The meta events are published
-//! where the state changes (`realm`, `broker`, `dealer`).
+//! "Registration Meta API"), answered by the router itself from what the sessions, the
+//! broker and the dealer hold. The meta events are published where the state changes
+//! (`realm`, `broker`, `dealer`).
 
 use crate::config::MatchPolicy;
-use crate::wamp::broker::subscription_details;
-use crate::wamp::dealer::registration_details;
-use crate::wamp::message::Payload;
-use crate::wamp::realm::RealmState;
+use crate::wamp::broker::Broker;
+use crate::wamp::dealer::Dealer;
+use crate::wamp::message::{self, code, Payload};
+use crate::wamp::sessions::Sessions;
+use crate::wamp::uri::error;
 use serde_json::{json, Value};
 
 /// A meta procedure's error: URI and message.
 type MetaError = (&'static str, String);
 
-impl RealmState {
-    /// Answers a `wamp.*` procedure; `Ok` holds the RESULT's Arguments list.
-    pub fn meta_call(
-        &self,
-        _caller: u64,
-        procedure: &str,
-        payload: &Payload,
-    ) -> Result<Value, MetaError> {
-        let args: &[Value] = payload
-            .args
-            .as_ref()
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let id_arg = |what: &str| -> Result<u64, MetaError> {
-            args.first().and_then(Value::as_u64).ok_or_else(|| {
-                (
-                    "wamp.error.invalid_argument",
-                    format!("`{procedure}` takes the {what} ID as its first argument"),
-                )
-            })
-        };
-        let uri_arg = || -> Result<&str, MetaError> {
-            args.first().and_then(Value::as_str).ok_or_else(|| {
-                (
-                    "wamp.error.invalid_argument",
-                    format!("`{procedure}` takes a URI as its first argument"),
-                )
-            })
-        };
-        let match_arg = || -> MatchPolicy {
-            args.get(1)
-                .and_then(|o| o.get("match"))
-                .and_then(Value::as_str)
-                .and_then(MatchPolicy::parse)
-                .unwrap_or(MatchPolicy::Exact)
-        };
-        let roles_filter: Option<Vec<&str>> = args
-            .first()
-            .and_then(Value::as_array)
-            .map(|roles| roles.iter().filter_map(Value::as_str).collect());
-        let result = match procedure {
-            "wamp.session.count" | "wamp.session.list" => {
-                let ids: Vec<u64> = self
-                    .members
-                    .iter()
-                    .filter(|(_, m)| {
-                        roles_filter
-                            .as_ref()
-                            .is_none_or(|r| r.contains(&m.identity.authrole.as_str()))
-                    })
-                    .map(|(id, _)| *id)
-                    .collect();
-                if procedure.ends_with("count") {
-                    json!(ids.len())
-                } else {
-                    json!(ids)
-                }
-            }
-            "wamp.session.get" => {
-                let id = id_arg("session")?;
-                match self.session_details(id) {
-                    Value::Null => {
-                        return Err((
-                            "wamp.error.no_such_session",
-                            format!("no session {id} in this realm"),
-                        ))
-                    }
-                    details => details,
-                }
-            }
-            "wamp.subscription.list" => {
-                ids_by_policy(self.broker.subscriptions.values().map(|s| (s.policy, s.id)))
-            }
-            "wamp.subscription.lookup" => json!(self.broker.lookup(match_arg(), uri_arg()?)),
-            "wamp.subscription.match" => {
-                let ids = self.broker.matching(uri_arg()?);
-                if ids.is_empty() {
-                    Value::Null
-                } else {
-                    json!(ids)
-                }
-            }
-            "wamp.subscription.get" => {
-                let id = id_arg("subscription")?;
-                let sub = self
-                    .broker
-                    .subscriptions
-                    .get(&id)
-                    .ok_or_else(|| no_such("subscription", id))?;
-                subscription_details(sub)
-            }
-            "wamp.subscription.list_subscribers" | "wamp.subscription.count_subscribers" => {
-                let id = id_arg("subscription")?;
-                let sub = self
-                    .broker
-                    .subscriptions
-                    .get(&id)
-                    .ok_or_else(|| no_such("subscription", id))?;
-                if procedure.ends_with("count_subscribers") {
-                    json!(sub.subscribers.len())
-                } else {
-                    json!(sub.subscribers)
-                }
-            }
-            "wamp.registration.list" => {
-                ids_by_policy(self.dealer.registrations.values().map(|r| (r.policy, r.id)))
-            }
-            "wamp.registration.lookup" => json!(self.dealer.lookup(match_arg(), uri_arg()?)),
-            "wamp.registration.match" => json!(self.dealer.best_match(uri_arg()?)),
-            "wamp.registration.get" => {
-                let id = id_arg("registration")?;
-                let reg = self
-                    .dealer
-                    .registrations
-                    .get(&id)
-                    .ok_or_else(|| no_such("registration", id))?;
-                registration_details(reg)
-            }
-            "wamp.registration.list_callees" | "wamp.registration.count_callees" => {
-                let id = id_arg("registration")?;
-                let reg = self
-                    .dealer
-                    .registrations
-                    .get(&id)
-                    .ok_or_else(|| no_such("registration", id))?;
-                if procedure.ends_with("count_callees") {
-                    json!(reg.callees.len())
-                } else {
-                    json!(reg.callees)
-                }
-            }
-            _ => {
-                return Err((
-                    "wamp.error.no_such_procedure",
-                    format!("`{procedure}` is not a meta procedure this router offers"),
-                ))
-            }
-        };
-        Ok(json!([result]))
+/// Answers CALL of a `wamp.*` procedure with RESULT or ERROR.
+pub fn call(
+    sessions: &Sessions,
+    broker: &Broker,
+    dealer: &Dealer,
+    caller: u64,
+    request: u64,
+    procedure: &str,
+    payload: &Payload,
+) {
+    match answer(sessions, broker, dealer, procedure, payload) {
+        Ok(args) => {
+            let result = Payload {
+                args: Some(args),
+                kwargs: None,
+            };
+            sessions.send(caller, message::result(request, json!({}), &result));
+        }
+        Err((uri, text)) => sessions.error(caller, code::CALL, request, uri, text),
     }
+}
+
+/// The RESULT's Arguments list for a meta procedure.
+fn answer(
+    sessions: &Sessions,
+    broker: &Broker,
+    dealer: &Dealer,
+    procedure: &str,
+    payload: &Payload,
+) -> Result<Value, MetaError> {
+    let args: &[Value] = payload
+        .args
+        .as_ref()
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let id_arg = |what: &str| -> Result<u64, MetaError> {
+        args.first().and_then(Value::as_u64).ok_or_else(|| {
+            (
+                error::INVALID_ARGUMENT,
+                format!("`{procedure}` takes the {what} ID as its first argument"),
+            )
+        })
+    };
+    let uri_arg = || -> Result<&str, MetaError> {
+        args.first().and_then(Value::as_str).ok_or_else(|| {
+            (
+                error::INVALID_ARGUMENT,
+                format!("`{procedure}` takes a URI as its first argument"),
+            )
+        })
+    };
+    let match_arg = || -> MatchPolicy {
+        args.get(1)
+            .and_then(|o| o.get("match"))
+            .and_then(Value::as_str)
+            .and_then(MatchPolicy::parse)
+            .unwrap_or(MatchPolicy::Exact)
+    };
+    let subscription = || {
+        let id = id_arg("subscription")?;
+        broker.get(id).ok_or_else(|| no_such("subscription", id))
+    };
+    let registration = || {
+        let id = id_arg("registration")?;
+        dealer.get(id).ok_or_else(|| no_such("registration", id))
+    };
+    let roles_filter: Option<Vec<&str>> = args
+        .first()
+        .and_then(Value::as_array)
+        .map(|roles| roles.iter().filter_map(Value::as_str).collect());
+    let result = match procedure {
+        "wamp.session.count" | "wamp.session.list" => {
+            let ids: Vec<u64> = sessions
+                .iter()
+                .filter(|(_, m)| {
+                    roles_filter
+                        .as_ref()
+                        .is_none_or(|r| r.contains(&m.identity.authrole.as_str()))
+                })
+                .map(|(id, _)| id)
+                .collect();
+            if procedure.ends_with("count") {
+                json!(ids.len())
+            } else {
+                json!(ids)
+            }
+        }
+        "wamp.session.get" => {
+            let id = id_arg("session")?;
+            match sessions.details(id) {
+                Value::Null => {
+                    let text = format!("no session {id} in this realm");
+                    return Err((error::NO_SUCH_SESSION, text));
+                }
+                details => details,
+            }
+        }
+        "wamp.subscription.list" => ids_by_policy(broker.all().map(|s| (s.policy, s.id))),
+        "wamp.subscription.lookup" => json!(broker.lookup(match_arg(), uri_arg()?)),
+        "wamp.subscription.match" => {
+            let ids = broker.matching(uri_arg()?);
+            if ids.is_empty() {
+                Value::Null
+            } else {
+                json!(ids)
+            }
+        }
+        "wamp.subscription.get" => subscription()?.details(),
+        "wamp.subscription.list_subscribers" => json!(subscription()?.subscribers),
+        "wamp.subscription.count_subscribers" => json!(subscription()?.subscribers.len()),
+        "wamp.registration.list" => ids_by_policy(dealer.all().map(|r| (r.policy, r.id))),
+        "wamp.registration.lookup" => json!(dealer.lookup(match_arg(), uri_arg()?)),
+        "wamp.registration.match" => json!(dealer.best_match(uri_arg()?)),
+        "wamp.registration.get" => registration()?.details(),
+        "wamp.registration.list_callees" => json!(registration()?.callees),
+        "wamp.registration.count_callees" => json!(registration()?.callees.len()),
+        _ => {
+            let text = format!("`{procedure}` is not a meta procedure this router offers");
+            return Err((error::NO_SUCH_PROCEDURE, text));
+        }
+    };
+    Ok(json!([result]))
 }
 
 /// The `*.list` answer: IDs grouped by match policy.
@@ -170,9 +154,9 @@ fn ids_by_policy(items: impl Iterator<Item = (MatchPolicy, u64)>) -> Value {
 
 fn no_such(what: &'static str, id: u64) -> MetaError {
     let uri = if what == "subscription" {
-        "wamp.error.no_such_subscription"
+        error::NO_SUCH_SUBSCRIPTION
     } else {
-        "wamp.error.no_such_registration"
+        error::NO_SUCH_REGISTRATION
     };
     (uri, format!("no {what} {id} in this realm"))
 }

@@ -6,10 +6,12 @@ pub mod broker;
 pub mod dealer;
 pub mod message;
 pub mod meta;
+pub mod options;
 pub mod patterns;
 pub mod realm;
 pub mod serializer;
 pub mod session;
+pub mod sessions;
 pub mod uri;
 
 use crate::config;

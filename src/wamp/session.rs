@@ -6,9 +6,11 @@
 use crate::config::WebSocketOptions;
 use crate::lifecycle::ConnInfo;
 use crate::wamp::auth::{self, HelloOutcome, Identity};
-use crate::wamp::message::{self, code, ClientMessage};
-use crate::wamp::realm::{Member, Realm};
+use crate::wamp::message::{self, ClientMessage};
+use crate::wamp::realm::Realm;
 use crate::wamp::serializer::Serializer;
+use crate::wamp::sessions::Member;
+use crate::wamp::uri::error;
 use crate::wamp::Realms;
 use crate::ws::{Outbox, Session};
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -61,19 +63,15 @@ impl WampSession {
     }
 
     /// Sends a message in this session's serializer.
-    fn send(&self, fields: Vec<Value>) {
-        self.out.send(self.serializer.encode(&Value::Array(fields)));
+    fn send(&self, message: Value) {
+        self.out.send(self.serializer.encode(&message));
     }
 
     /// Sends ABORT and ends the connection.
     fn abort(&mut self, reason: &str, text: &str) -> Result<(), CloseFrame> {
         self.leave();
         log::debug!("wamp abort {}: {reason}: {text}", self.info.peer);
-        self.send(vec![
-            json!(code::ABORT),
-            json!({"message": text}),
-            json!(reason),
-        ]);
+        self.send(message::abort(reason, text));
         Err(CloseFrame {
             code: CloseCode::Normal,
             reason: "".into(),
@@ -89,14 +87,14 @@ impl WampSession {
     fn hello(&mut self, realm_name: String, details: Map<String, Value>) -> Result<(), CloseFrame> {
         let Some(realm) = self.realms.get(&realm_name) else {
             return self.abort(
-                "wamp.error.no_such_realm",
+                error::NO_SUCH_REALM,
                 &format!("no realm `{realm_name}` on this router"),
             );
         };
         match auth::hello(&self.options.auth, &realm_name, &details, &self.info) {
             HelloOutcome::Welcome(identity) => self.welcome(realm, identity, &details),
             HelloOutcome::ChallengeTicket { authid } => {
-                self.send(vec![json!(code::CHALLENGE), json!("ticket"), json!({})]);
+                self.send(message::challenge("ticket", json!({})));
                 self.phase = Phase::Challenged {
                     realm,
                     authid,
@@ -120,7 +118,7 @@ impl WampSession {
                 identity.authrole,
                 realm.config.name
             );
-            return self.abort("wamp.error.not_authorized", "authentication failed");
+            return self.abort(error::NOT_AUTHORIZED, "authentication failed");
         };
         let welcome = json!({
             "realm": realm.config.name,
@@ -139,7 +137,7 @@ impl WampSession {
             self.serializer,
             self.options.session_limits,
         ));
-        self.send(vec![json!(code::WELCOME), json!(id), welcome]);
+        self.send(message::welcome(id, welcome));
         self.phase = Phase::Established { realm, id };
         Ok(())
     }
@@ -173,7 +171,7 @@ impl Session for WampSession {
     fn on_message(&mut self, frame: Message, _out: &Outbox) -> Result<(), CloseFrame> {
         let msg = match message::decode(&frame, self.serializer) {
             Ok(msg) => msg,
-            Err(text) => return self.abort("wamp.error.protocol_violation", &text),
+            Err(text) => return self.abort(error::PROTOCOL_VIOLATION, &text),
         };
         match (&self.phase, msg) {
             (Phase::Hello, ClientMessage::Hello { realm, details }) => self.hello(realm, details),
@@ -193,7 +191,7 @@ impl Session for WampSession {
                     &signature,
                 ) {
                     Some(identity) => self.welcome(realm, identity, &details),
-                    None => self.abort("wamp.error.not_authorized", "authentication failed"),
+                    None => self.abort(error::NOT_AUTHORIZED, "authentication failed"),
                 }
             }
             (_, ClientMessage::Abort { reason }) => {
@@ -206,23 +204,19 @@ impl Session for WampSession {
             }
             (Phase::Established { .. }, ClientMessage::Goodbye { .. }) => {
                 self.leave();
-                self.send(vec![
-                    json!(code::GOODBYE),
-                    json!({}),
-                    json!("wamp.close.goodbye_and_out"),
-                ]);
+                self.send(message::goodbye(error::GOODBYE_AND_OUT));
                 Ok(())
             }
             (Phase::Established { realm, id }, msg) => {
                 let (realm, id) = (realm.clone(), *id);
                 match realm.handle(id, msg) {
                     Ok(()) => Ok(()),
-                    Err(text) => self.abort("wamp.error.protocol_violation", &text),
+                    Err(text) => self.abort(error::PROTOCOL_VIOLATION, &text),
                 }
             }
             (Phase::Hello, other) | (Phase::Challenged { .. }, other) => {
                 let text = format!("{} before the session was established", kind_name(&other));
-                self.abort("wamp.error.protocol_violation", &text)
+                self.abort(error::PROTOCOL_VIOLATION, &text)
             }
         }
     }

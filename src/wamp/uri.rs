@@ -8,8 +8,37 @@ use crate::config::MatchPolicy;
 /// every walk over them short. Exact URIs are hash keys and have no such bound.
 pub const MAX_PATTERN_BYTES: usize = 1024;
 
-/// The error URIs of wssnode's own limits (spec "Error URIs": a router may add its own).
+/// The error URIs the router answers with: the spec's ("Predefined URIs"), then wssnode's
+/// own for its limits (a router may add its own).
 pub mod error {
+    /// The session's role may not do this.
+    pub const NOT_AUTHORIZED: &str = "wamp.error.not_authorized";
+    /// A URI that is not one, or that is the router's own (`wamp.`).
+    pub const INVALID_URI: &str = "wamp.error.invalid_uri";
+    /// An option or argument of the wrong type or value.
+    pub const INVALID_ARGUMENT: &str = "wamp.error.invalid_argument";
+    /// No callee registered the procedure.
+    pub const NO_SUCH_PROCEDURE: &str = "wamp.error.no_such_procedure";
+    /// A procedure registered already (and not shareable this way).
+    pub const PROCEDURE_ALREADY_EXISTS: &str = "wamp.error.procedure_already_exists";
+    /// UNSUBSCRIBE of a subscription the session does not hold.
+    pub const NO_SUCH_SUBSCRIPTION: &str = "wamp.error.no_such_subscription";
+    /// UNREGISTER of a registration the session does not hold.
+    pub const NO_SUCH_REGISTRATION: &str = "wamp.error.no_such_registration";
+    /// A session ID the meta API does not know.
+    pub const NO_SUCH_SESSION: &str = "wamp.error.no_such_session";
+    /// A call that ended before its result: canceled, timed out, or its callee left.
+    pub const CANCELED: &str = "wamp.error.canceled";
+    /// The reason of the INTERRUPT a timed-out call sends.
+    pub const TIMEOUT: &str = "wamp.error.timeout";
+    /// HELLO for a realm the router does not have.
+    pub const NO_SUCH_REALM: &str = "wamp.error.no_such_realm";
+    /// HELLO offering no authentication method the transport accepts.
+    pub const NO_AUTH_METHOD: &str = "wamp.error.no_auth_method";
+    /// A message that breaks the protocol; ends the session.
+    pub const PROTOCOL_VIOLATION: &str = "wamp.error.protocol_violation";
+    /// GOODBYE's answer.
+    pub const GOODBYE_AND_OUT: &str = "wamp.close.goodbye_and_out";
     /// The session holds `max_subscriptions` subscriptions.
     pub const TOO_MANY_SUBSCRIPTIONS: &str = "wssnode.error.too_many_subscriptions";
     /// The session holds `max_registrations` registrations.

@@ -1,0 +1,196 @@
+//! The sessions joined to a realm, as the broker and the dealer see them: who each one is,
+//! what its role allows, and where its messages go. The realm owns them and lends them to
+//! the broker and the dealer with each message it dispatches.
+
+use crate::config::{Role, SessionLimits};
+use crate::lifecycle::ConnInfo;
+use crate::wamp::auth::{self, Action, Identity};
+use crate::wamp::message::{self, MAX_ID};
+use crate::wamp::serializer::Serializer;
+use crate::wamp::uri::error;
+use crate::ws::Outbox;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+/// A joined session.
+pub struct Member {
+    /// Who it is.
+    pub identity: Identity,
+    /// Where its messages go.
+    pub outbox: Outbox,
+    /// Its role's permissions.
+    pub role: Role,
+    /// The peer address, for the meta API.
+    pub peer: String,
+    /// The callee announced `call_canceling`: it may receive INTERRUPT.
+    pub callee_cancels: bool,
+    /// Last request ID the router used toward this session (INVOCATION).
+    pub last_request: u64,
+    /// How its messages are encoded.
+    pub serializer: Serializer,
+    /// What it may make the router hold.
+    pub limits: SessionLimits,
+}
+
+impl Member {
+    /// A session about to join, from its HELLO's `details` and its connection.
+    pub fn new(
+        identity: Identity,
+        role: Role,
+        details: &Map<String, Value>,
+        conn: &ConnInfo,
+        outbox: Outbox,
+        serializer: Serializer,
+        limits: SessionLimits,
+    ) -> Member {
+        let callee_cancels = details
+            .get("roles")
+            .and_then(|r| r.get("callee"))
+            .and_then(|c| c.get("features"))
+            .and_then(|f| f.get("call_canceling"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Member {
+            identity,
+            outbox,
+            role,
+            peer: conn.peer.to_string(),
+            callee_cancels,
+            last_request: 0,
+            serializer,
+            limits,
+        }
+    }
+}
+
+/// The joined sessions of a realm, by session ID.
+#[derive(Default)]
+pub struct Sessions {
+    members: HashMap<u64, Member>,
+}
+
+impl Sessions {
+    /// The session with this ID.
+    pub fn get(&self, id: u64) -> Option<&Member> {
+        self.members.get(&id)
+    }
+
+    /// Whether the session is (still) joined.
+    pub fn contains(&self, id: u64) -> bool {
+        self.members.contains_key(&id)
+    }
+
+    /// Every joined session.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &Member)> {
+        self.members.iter().map(|(id, m)| (*id, m))
+    }
+
+    /// Adds a session under `id`.
+    pub fn insert(&mut self, id: u64, member: Member) {
+        self.members.insert(id, member);
+    }
+
+    /// Removes a session.
+    pub fn remove(&mut self, id: u64) -> Option<Member> {
+        self.members.remove(&id)
+    }
+
+    /// What the session may make the router hold (nothing, once it has gone).
+    pub fn limits(&self, id: u64) -> SessionLimits {
+        self.get(id).map_or(
+            SessionLimits {
+                max_subscriptions: 0,
+                max_registrations: 0,
+                max_calls_in_flight: 0,
+                max_invocations_in_flight: 0,
+            },
+            |m| m.limits,
+        )
+    }
+
+    /// Queues a message for a session in its serializer; a gone or too slow session is skipped.
+    pub fn send(&self, id: u64, message: Value) {
+        if let Some(member) = self.members.get(&id) {
+            member.outbox.send(member.serializer.encode(&message));
+        }
+    }
+
+    /// Sends `[ERROR, type, request, {}, uri, [text]]`.
+    pub fn error(
+        &self,
+        id: u64,
+        request_type: u64,
+        request: u64,
+        uri: &str,
+        text: impl Into<String>,
+    ) {
+        self.send(
+            id,
+            message::error_text(request_type, request, uri, &text.into()),
+        );
+    }
+
+    /// Why the session's role may not do `action` on `uri`, if it may not.
+    pub fn refusal(&self, id: u64, uri: &str, action: Action) -> Option<String> {
+        let member = self.members.get(&id)?;
+        if auth::allowed(&member.role, uri, action) {
+            return None;
+        }
+        Some(format!(
+            "role `{}` may not {} `{uri}`",
+            member.identity.authrole,
+            action.verb()
+        ))
+    }
+
+    /// Whether the session's role may do `action` on `uri`; sends `not_authorized` if not.
+    pub fn authorize(
+        &self,
+        id: u64,
+        request_type: u64,
+        request: u64,
+        uri: &str,
+        action: Action,
+    ) -> bool {
+        if !self.contains(id) {
+            return false;
+        }
+        match self.refusal(id, uri, action) {
+            None => true,
+            Some(text) => {
+                self.error(id, request_type, request, error::NOT_AUTHORIZED, text);
+                false
+            }
+        }
+    }
+
+    /// The next router-to-session request ID for `id` (sequential, as the spec asks).
+    pub fn next_request(&mut self, id: u64) -> u64 {
+        match self.members.get_mut(&id) {
+            Some(member) => {
+                member.last_request = if member.last_request >= MAX_ID {
+                    1
+                } else {
+                    member.last_request + 1
+                };
+                member.last_request
+            }
+            None => 0,
+        }
+    }
+
+    /// The details dict of a session, as `wamp.session.get` and `on_join` give it.
+    pub fn details(&self, id: u64) -> Value {
+        match self.members.get(&id) {
+            Some(m) => json!({
+                "session": id,
+                "authid": m.identity.authid,
+                "authrole": m.identity.authrole,
+                "authmethod": m.identity.authmethod,
+                "authprovider": "static",
+                "transport": {"type": "websocket", "peer": m.peer},
+            }),
+            None => Value::Null,
+        }
+    }
+}

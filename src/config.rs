@@ -251,8 +251,6 @@ pub struct WebSocketOptions {
     pub session_limits: SessionLimits,
     /// Authentication methods, Crossbar's `auth` object.
     pub auth: Auth,
-    /// Whether the path gave its own `auth` (else the transport's applies).
-    pub auth_given: bool,
 }
 
 /// wssnode's per-session bounds on what a client can make the router hold (keys in the
@@ -679,7 +677,8 @@ impl<'a> Reader<'a> {
                 for (name, value) in paths.map {
                     let path_key = format!("{key}.paths.{}", quote_key(name));
                     match self.path_service(&path_key, value)? {
-                        Some(PathService::WebSocket(mut ws)) if !ws.auth_given => {
+                        // A path without its own `auth` takes the transport's.
+                        Some(PathService::WebSocket(mut ws)) if value.get("auth").is_none() => {
                             if let Some(auth) = &default_auth {
                                 ws.auth = auth.clone();
                             }
@@ -978,7 +977,6 @@ impl<'a> Reader<'a> {
             slow_client_timeout_ms: 10_000,
             session_limits: SessionLimits::default(),
             auth: Auth::default(),
-            auth_given: false,
         };
         if let Some(value) = obj.get("options") {
             let opts = self.obj(&format!("{key}.options"), value)?;
@@ -1065,7 +1063,6 @@ impl<'a> Reader<'a> {
         }
         if let Some(value) = obj.get("auth") {
             options.auth = self.auth(&format!("{key}.auth"), value)?;
-            options.auth_given = true;
         } else {
             // Crossbar's default when `auth` is absent: anonymous with role `anonymous`.
             options.auth.anonymous = Some("anonymous".to_string());

@@ -38,6 +38,8 @@ pub enum StartError {
     Refused(Vec<StartError>),
     /// The command line is wrong.
     Usage(String),
+    /// The system refused something start-up needs (a file `init` writes, signal handlers).
+    System(String),
 }
 
 impl StartError {
@@ -76,7 +78,7 @@ impl fmt::Display for StartError {
                 let lines: Vec<String> = all.iter().map(ToString::to_string).collect();
                 write!(f, "{}", lines.join("\n"))
             }
-            StartError::Usage(text) => write!(f, "{text}"),
+            StartError::Usage(text) | StartError::System(text) => write!(f, "{text}"),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod ciphers;
 pub mod config;
 pub mod error;
 pub mod http_head;
+pub mod http_io;
 pub mod lifecycle;
 pub mod limits;
 pub mod listener;

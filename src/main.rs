@@ -197,9 +197,10 @@ fn init(dir: &Path) -> Result<(), StartError> {
         )));
     }
     std::fs::create_dir_all(dir.join("web"))
-        .map_err(|e| StartError::Usage(format!("cannot create `{}`: {e}", dir.display())))?;
-    std::fs::write(&config_path, INIT_CONFIG)
-        .map_err(|e| StartError::Usage(format!("cannot write `{}`: {e}", config_path.display())))?;
+        .map_err(|e| StartError::System(format!("cannot create `{}`: {e}", dir.display())))?;
+    std::fs::write(&config_path, INIT_CONFIG).map_err(|e| {
+        StartError::System(format!("cannot write `{}`: {e}", config_path.display()))
+    })?;
     let index = dir.join("web/index.html");
     if !index.exists() {
         let _ = std::fs::write(
@@ -208,7 +209,7 @@ fn init(dir: &Path) -> Result<(), StartError> {
         );
     }
     let print = selfsigned::generate(&dir.join("server_key.pem"), &dir.join("server_cert.pem"))
-        .map_err(StartError::Usage)?;
+        .map_err(StartError::System)?;
     println!(
         "wrote {} with a self-signed certificate (SHA-256 {print}); start it with `wssnode {}`",
         config_path.display(),
@@ -272,7 +273,7 @@ async fn serve(dir: &Path) -> Result<(), StartError> {
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,
     ])
-    .map_err(|e| StartError::Usage(format!("cannot install signal handlers: {e}")))?;
+    .map_err(|e| StartError::System(format!("cannot install signal handlers: {e}")))?;
     let on_signal = lifecycle.clone();
     async_std::task::spawn(async move {
         let mut signals = signals;

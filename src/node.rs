@@ -106,7 +106,8 @@ pub fn prepare(dir: &Path, mode: Mode) -> Result<ReadyNode, StartError> {
 /// One line about a transport: URL, paths, TLS.
 pub fn summary(ready: &ReadyTransport, port: u16) -> String {
     let transport = &ready.transport;
-    let secure = ready.tls.is_some();
+    // From the config, not from `tls`: `check` builds no TLS for a pair still to be made.
+    let secure = transport.endpoint.tls.is_some();
     let host = match &transport.endpoint.interface {
         Some(i) if i.contains(':') => format!("[{i}]"),
         Some(i) => i.clone(),
@@ -137,9 +138,10 @@ pub fn summary(ready: &ReadyTransport, port: u16) -> String {
             format!("{scheme}://{host}:{port}{shown} ({kind})")
         })
         .collect();
-    let tls = match &ready.tls {
-        Some(setup) => setup.summary.clone(),
-        None => "no TLS".to_string(),
+    let tls = match (&ready.tls, secure) {
+        (Some(setup), _) => setup.summary.clone(),
+        (None, true) => "TLS with the self-signed pair generated at start".to_string(),
+        (None, false) => "no TLS".to_string(),
     };
     format!("{}: {}; {tls}", transport.key, paths.join(", "))
 }
@@ -177,15 +179,14 @@ pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartErr
             .tls
             .as_ref()
             .map(|t| futures_rustls::TlsAcceptor::from(t.config.clone()));
-        let app = web::app(site);
-        let limits = ready.transport.limits;
-        tasks.push(async_std::task::spawn(listener::serve(
-            listener,
-            acceptor,
-            app,
-            lifecycle.clone(),
-            limits,
-        )));
+        let listener = listener::Listener {
+            tcp: listener,
+            tls: acceptor,
+            app: web::app(site),
+            lifecycle: lifecycle.clone(),
+            limits: ready.transport.limits,
+        };
+        tasks.push(async_std::task::spawn(listener.run()));
     }
     for task in tasks {
         task.await;

@@ -7,7 +7,7 @@
 
 use crate::config::StaticOptions;
 use async_std::io::BufReader;
-use http_types::conditional::{IfModifiedSince, LastModified};
+use http_types::conditional::{ETag, IfModifiedSince, IfNoneMatch, LastModified};
 use http_types::headers::{
     ACCEPT_RANGES, ALLOW, CACHE_CONTROL, CONTENT_RANGE, CONTENT_TYPE, ETAG, LOCATION,
 };
@@ -268,13 +268,14 @@ fn read_range(file: &File, start: u64, count: u64) -> std::io::Result<Vec<u8>> {
 
 /// RFC 9110 §13.1.2: If-None-Match wins over If-Modified-Since.
 fn not_modified<S>(req: &tide::Request<S>, etag: &str, secs: u64) -> bool {
-    if let Some(values) = req.header("If-None-Match") {
-        let want = etag.trim_start_matches("W/");
-        return values
-            .iter()
-            .flat_map(|v| v.as_str().split(','))
-            .map(|t| t.trim().trim_start_matches("W/"))
-            .any(|t| t == "*" || t == want);
+    // A malformed header counts as absent, as RFC 9110 §13.1 lets a server treat it.
+    if let Ok(Some(if_none_match)) = IfNoneMatch::from_headers(req) {
+        // Weak comparison (§13.1.2): `W/` does not matter.
+        let want = etag.trim_start_matches("W/").trim_matches('"');
+        return if_none_match.wildcard()
+            || if_none_match.iter().any(|tag| match tag {
+                ETag::Strong(tag) | ETag::Weak(tag) => tag == want,
+            });
     }
     match IfModifiedSince::from_headers(req) {
         Ok(Some(since)) => since

@@ -314,9 +314,5 @@ pub fn check_chain(
 
 /// Lower-case hex digest of `data`, as fingerprints are written in configs.
 pub fn fingerprint(algorithm: &'static ::aws_lc_rs::digest::Algorithm, data: &[u8]) -> String {
-    ::aws_lc_rs::digest::digest(algorithm, data)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    data_encoding::HEXLOWER.encode(::aws_lc_rs::digest::digest(algorithm, data).as_ref())
 }

@@ -49,7 +49,8 @@ pub type State = Arc<Site>;
 /// Builds the tide app for a transport.
 pub fn app(site: Site) -> tide::Server<State> {
     let mut app = tide::with_state(Arc::new(site));
-    app.with(Headers);
+    app.with(AccessLog);
+    app.with(SecurityHeaders);
     app.at("/").all(dispatch);
     app.at("*").all(dispatch);
     app
@@ -145,7 +146,7 @@ async fn dispatch(req: Request<State>) -> tide::Result {
                     None,
                     options.clone(),
                     site.lifecycle.clone(),
-                    |_, _| Box::new(ws::Echo),
+                    |_, out| Box::new(ws::Echo(out)),
                 )
                 .await
             }
@@ -185,22 +186,41 @@ fn node_info(site: &Site) -> Response {
     res
 }
 
-/// Adds the security headers and logs one line per request.
-struct Headers;
+/// Logs one line per request: method, path, status, time taken, peer (tide's
+/// `LogMiddleware` is the model; ours is one line and skips the work when not logged).
+struct AccessLog;
 
 #[tide::utils::async_trait]
-impl Middleware<State> for Headers {
+impl Middleware<State> for AccessLog {
     async fn handle(&self, req: Request<State>, next: Next<'_, State>) -> tide::Result {
         // The request line is kept only when it will be logged: formatting it costs more than
         // serving a small file's headers.
-        let logged = log::log_enabled!(log::Level::Info).then(|| {
-            (
-                Instant::now(),
-                req.method(),
-                req.url().path().to_string(),
-                ConnInfo::peer_of(&req),
-            )
-        });
+        if !log::log_enabled!(log::Level::Info) {
+            return Ok(next.run(req).await);
+        }
+        let started = Instant::now();
+        let (method, path, peer) = (
+            req.method(),
+            req.url().path().to_string(),
+            ConnInfo::peer_of(&req),
+        );
+        let res = next.run(req).await;
+        log::info!(
+            "{method} {path} {} {}µs {peer}",
+            u16::from(res.status()),
+            started.elapsed().as_micros()
+        );
+        Ok(res)
+    }
+}
+
+/// Adds the security headers to every response: `nosniff`, and HSTS on TLS transports
+/// that ask for it.
+struct SecurityHeaders;
+
+#[tide::utils::async_trait]
+impl Middleware<State> for SecurityHeaders {
+    async fn handle(&self, req: Request<State>, next: Next<'_, State>) -> tide::Result {
         let tls = req.ext::<ConnInfo>().is_some_and(|info| info.tls);
         let hsts = req.state().hsts_max_age;
         let mut res = next.run(req).await;
@@ -209,13 +229,6 @@ impl Middleware<State> for Headers {
             res.insert_header(
                 "Strict-Transport-Security",
                 format!("max-age={max_age}; includeSubDomains"),
-            );
-        }
-        if let Some((started, method, path, peer)) = logged {
-            log::info!(
-                "{method} {path} {} {}µs {peer}",
-                u16::from(res.status()),
-                started.elapsed().as_micros()
             );
         }
         Ok(res)

@@ -30,7 +30,7 @@ const WRITE_BUFFER: usize = 16 * 1024;
 /// What a session does with the messages of one WebSocket connection.
 pub trait Session: Send + 'static {
     /// Handles a text or binary message. `Err` closes the connection with that frame.
-    fn on_message(&mut self, message: Message, out: &Outbox) -> Result<(), CloseFrame>;
+    fn on_message(&mut self, message: Message) -> Result<(), CloseFrame>;
     /// The connection has ended, for whatever reason.
     fn on_close(&mut self) {}
     /// Whether the session is open (for WAMP: WELCOME sent). A connection that does not get
@@ -512,7 +512,7 @@ async fn run<F>(
                 match message {
                     Message::Text(_) | Message::Binary(_) => {
                         if closing_since.is_none() {
-                            if let Err(frame) = session.on_message(message, &outbox) {
+                            if let Err(frame) = session.on_message(message) {
                                 log::debug!(
                                     "websocket closing {peer}: {} {}",
                                     u16::from(frame.code),
@@ -691,11 +691,11 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
 }
 
 /// The testee transport's session: every text and binary message comes straight back.
-pub struct Echo;
+pub struct Echo(pub Outbox);
 
 impl Session for Echo {
-    fn on_message(&mut self, message: Message, out: &Outbox) -> Result<(), CloseFrame> {
-        out.send(message);
+    fn on_message(&mut self, message: Message) -> Result<(), CloseFrame> {
+        self.0.send(message);
         Ok(())
     }
 }

@@ -168,7 +168,7 @@ fn router_roles() -> Value {
 }
 
 impl Session for WampSession {
-    fn on_message(&mut self, frame: Message, _out: &Outbox) -> Result<(), CloseFrame> {
+    fn on_message(&mut self, frame: Message) -> Result<(), CloseFrame> {
         let msg = match message::decode(&frame, self.serializer) {
             Ok(msg) => msg,
             Err(text) => return self.abort(error::PROTOCOL_VIOLATION, &text),

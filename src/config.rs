@@ -1394,13 +1394,19 @@ fn is_typo_of(key: &str, name: &str) -> bool {
 }
 
 fn kind(value: &Value) -> &'static str {
+    json_kind(value, "an object")
+}
+
+/// What a JSON value is, for error messages; `object` names a JSON object as the reader
+/// knows it ("an object" in a config, "a dict" in WAMP).
+pub fn json_kind(value: &Value, object: &'static str) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
         Value::Number(_) => "a number",
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
+        Value::Object(_) => object,
     }
 }
 

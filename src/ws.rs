@@ -439,25 +439,16 @@ async fn run<F>(
     let peer = info.peer;
     let mut session = make_session(info, outbox.clone());
 
-    let ping_interval = Duration::from_millis(options.auto_ping_interval_ms);
-    let ping_timeout = Duration::from_millis(options.auto_ping_timeout_ms.max(1));
-    let tick = if options.auto_ping_interval_ms == 0 {
-        Duration::from_secs(3600)
-    } else {
-        (ping_interval.min(ping_timeout) / 2).max(Duration::from_millis(10))
-    };
+    let mut clocks = Clocks::new(&options);
     let slow_timeout = Duration::from_millis(options.slow_client_timeout_ms.max(1));
     let mut slow = SlowClient::new(slow_timeout);
     // Often enough to see a stalled queue within half the slow-client timeout.
-    let tick = tick.min(slow_timeout / 2).max(Duration::from_millis(10));
-    let mut last_heard = Instant::now();
-    let mut ping_sent: Option<Instant> = None;
-    let mut closing_since: Option<Instant> = None;
-    let close_timeout = Duration::from_millis(options.close_handshake_timeout_ms.max(1));
+    let tick = clocks
+        .tick()
+        .min(slow_timeout / 2)
+        .max(Duration::from_millis(10));
     let mut close_code: Option<u16> = None;
     let shutdown = lifecycle.shutdown_signal();
-    let opened = Instant::now();
-    let open_timeout = Duration::from_millis(options.open_handshake_timeout_ms.max(1));
 
     // Made once and polled again each turn: a timer or listener made anew per message would
     // register with the reactor (and wake its thread) for every message.
@@ -476,10 +467,11 @@ async fn run<F>(
     loop {
         let waiting_for_session = !session.established();
         // While closing, look often: the close handshake has a short timeout.
-        let wait = if closing_since.is_some() {
+        let wait = if clocks.closing() {
             Duration::from_millis(50)
         } else if waiting_for_session {
-            tick.min(open_timeout / 4).max(Duration::from_millis(10))
+            tick.min(clocks.open_timeout / 4)
+                .max(Duration::from_millis(10))
         } else if slow.watching() {
             tick.min(slow_timeout / 4).max(Duration::from_millis(10))
         } else {
@@ -507,11 +499,10 @@ async fn run<F>(
             .await;
         match event {
             Event::Incoming(Some(Ok(message))) => {
-                last_heard = Instant::now();
-                ping_sent = None;
+                clocks.heard();
                 match message {
                     Message::Text(_) | Message::Binary(_) => {
-                        if closing_since.is_none() {
+                        if !clocks.closing() {
                             if let Err(frame) = session.on_message(message) {
                                 log::debug!(
                                     "websocket closing {peer}: {} {}",
@@ -519,7 +510,7 @@ async fn run<F>(
                                     frame.reason
                                 );
                                 outbox.close(frame.code, &frame.reason);
-                                closing_since = Some(Instant::now());
+                                clocks.start_closing();
                             }
                         }
                     }
@@ -542,9 +533,9 @@ async fn run<F>(
                 break;
             }
             Event::Shutdown => {
-                if closing_since.is_none() {
+                if !clocks.closing() {
                     outbox.close(CloseCode::Away, "the node is shutting down");
-                    closing_since = Some(Instant::now());
+                    clocks.start_closing();
                 }
             }
             // The bottom of the loop notices a queue closed for overflowing.
@@ -552,50 +543,48 @@ async fn run<F>(
                 if matches!(event, Event::Tick) {
                     ticker.set_after(tick_every);
                 }
-                let too_slow = closing_since.is_none() && outbox.is_open();
+                let too_slow = !clocks.closing() && outbox.is_open();
                 if let Some(why) = too_slow.then(|| slow.check(&queue)).flatten() {
                     log::warn!(
                         "websocket closed {peer}: client too slow, {why} for {slow_timeout:?}"
                     );
                     outbox.drop_slow();
-                    closing_since = Some(Instant::now());
+                    clocks.start_closing();
                 } else if matches!(event, Event::Pressure) {
                     // Only the queue's state changed; the bottom of the loop handles overflow.
-                } else if let Some(since) = closing_since {
-                    if since.elapsed() > close_timeout {
+                } else if clocks.closing() {
+                    if clocks.close_overdue() {
                         break;
                     }
-                } else if waiting_for_session && opened.elapsed() > open_timeout {
-                    log::debug!("websocket {peer}: no session opened within {open_timeout:?}");
+                } else if waiting_for_session && clocks.open_overdue() {
+                    let limit = clocks.open_timeout;
+                    log::debug!("websocket {peer}: no session opened within {limit:?}");
                     outbox.close(
                         CloseCode::Policy,
                         "no session opened within the open handshake timeout",
                     );
-                    closing_since = Some(Instant::now());
-                } else if options.auto_ping_interval_ms > 0 {
-                    match ping_sent {
-                        Some(at) if at.elapsed() > ping_timeout => {
-                            log::debug!(
-                                "websocket {peer}: no answer to ping within {ping_timeout:?}"
-                            );
+                    clocks.start_closing();
+                } else {
+                    match clocks.ping() {
+                        Ping::Unanswered(limit) => {
+                            log::debug!("websocket {peer}: no answer to ping within {limit:?}");
                             outbox.close(CloseCode::Away, "auto-ping timeout");
-                            closing_since = Some(Instant::now());
+                            clocks.start_closing();
                         }
-                        None if last_heard.elapsed() >= ping_interval => {
+                        Ping::Due => {
                             let _ = outbox.control.try_send(Message::Ping(Vec::new().into()));
-                            ping_sent = Some(Instant::now());
                         }
-                        _ => {}
+                        Ping::NotYet => {}
                     }
                 }
             }
         }
-        if !outbox.is_open() && closing_since.is_none() {
+        if !outbox.is_open() && !clocks.closing() {
             log::warn!(
                 "websocket closed {peer}: client too slow, its outgoing queue reached twice max_queued_bytes ({} bytes)",
                 2 * queue.bound
             );
-            closing_since = Some(Instant::now());
+            clocks.start_closing();
         }
     }
     session.on_close();
@@ -614,6 +603,93 @@ async fn run<F>(
             .map(|c| c.to_string())
             .unwrap_or_else(|| "none".into())
     );
+}
+
+/// The clocks of a connection loop: when the peer was last heard from and whether a ping
+/// waits for its pong (auto-ping), when the connection opened (the open handshake), and
+/// when the closing handshake began.
+struct Clocks {
+    /// `auto_ping_interval`; `None` when auto-ping is off.
+    ping_interval: Option<Duration>,
+    ping_timeout: Duration,
+    open_timeout: Duration,
+    close_timeout: Duration,
+    opened: Instant,
+    last_heard: Instant,
+    ping_sent: Option<Instant>,
+    closing_since: Option<Instant>,
+}
+
+/// What auto-ping calls for at a tick.
+enum Ping {
+    /// A ping went unanswered for this long: the peer is gone.
+    Unanswered(Duration),
+    /// Silence for the ping interval: send a ping (now counted as sent).
+    Due,
+    NotYet,
+}
+
+impl Clocks {
+    fn new(options: &WebSocketOptions) -> Clocks {
+        let now = Instant::now();
+        let millis = |ms: u64| Duration::from_millis(ms.max(1));
+        Clocks {
+            ping_interval: (options.auto_ping_interval_ms > 0)
+                .then(|| Duration::from_millis(options.auto_ping_interval_ms)),
+            ping_timeout: millis(options.auto_ping_timeout_ms),
+            open_timeout: millis(options.open_handshake_timeout_ms),
+            close_timeout: millis(options.close_handshake_timeout_ms),
+            opened: now,
+            last_heard: now,
+            ping_sent: None,
+            closing_since: None,
+        }
+    }
+
+    /// How often auto-ping needs to look.
+    fn tick(&self) -> Duration {
+        match self.ping_interval {
+            None => Duration::from_secs(3600),
+            Some(interval) => (interval.min(self.ping_timeout) / 2).max(Duration::from_millis(10)),
+        }
+    }
+
+    /// A frame arrived: the peer is alive.
+    fn heard(&mut self) {
+        self.last_heard = Instant::now();
+        self.ping_sent = None;
+    }
+
+    fn closing(&self) -> bool {
+        self.closing_since.is_some()
+    }
+
+    fn start_closing(&mut self) {
+        self.closing_since.get_or_insert_with(Instant::now);
+    }
+
+    fn close_overdue(&self) -> bool {
+        self.closing_since
+            .is_some_and(|since| since.elapsed() > self.close_timeout)
+    }
+
+    fn open_overdue(&self) -> bool {
+        self.opened.elapsed() > self.open_timeout
+    }
+
+    fn ping(&mut self) -> Ping {
+        let Some(interval) = self.ping_interval else {
+            return Ping::NotYet;
+        };
+        match self.ping_sent {
+            Some(at) if at.elapsed() > self.ping_timeout => Ping::Unanswered(self.ping_timeout),
+            None if self.last_heard.elapsed() >= interval => {
+                self.ping_sent = Some(Instant::now());
+                Ping::Due
+            }
+            _ => Ping::NotYet,
+        }
+    }
 }
 
 /// The close code for a read error, if a close frame still makes sense.

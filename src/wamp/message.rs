@@ -278,6 +278,27 @@ pub enum ClientMessage {
     },
 }
 
+impl ClientMessage {
+    /// The spec's name of its type, for error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientMessage::Hello { .. } => "HELLO",
+            ClientMessage::Authenticate { .. } => "AUTHENTICATE",
+            ClientMessage::Abort { .. } => "ABORT",
+            ClientMessage::Goodbye { .. } => "GOODBYE",
+            ClientMessage::Error { .. } => "ERROR",
+            ClientMessage::Publish { .. } => "PUBLISH",
+            ClientMessage::Subscribe { .. } => "SUBSCRIBE",
+            ClientMessage::Unsubscribe { .. } => "UNSUBSCRIBE",
+            ClientMessage::Call { .. } => "CALL",
+            ClientMessage::Cancel { .. } => "CANCEL",
+            ClientMessage::Register { .. } => "REGISTER",
+            ClientMessage::Unregister { .. } => "UNREGISTER",
+            ClientMessage::Yield { .. } => "YIELD",
+        }
+    }
+}
+
 /// Decodes a WebSocket message in the session's serializer.
 pub fn decode(message: &Message, serializer: Serializer) -> Result<ClientMessage, String> {
     decode_value(serializer.decode(message)?)
@@ -543,15 +564,9 @@ pub fn name(kind: u64) -> &'static str {
     }
 }
 
+/// What a JSON value is, in the spec's words (a JSON object is a dict).
 fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a dict",
-    }
+    crate::config::json_kind(value, "a dict")
 }
 
 #[cfg(test)]

@@ -215,7 +215,7 @@ impl Session for WampSession {
                 }
             }
             (Phase::Hello, other) | (Phase::Challenged { .. }, other) => {
-                let text = format!("{} before the session was established", kind_name(&other));
+                let text = format!("{} before the session was established", other.name());
                 self.abort(error::PROTOCOL_VIOLATION, &text)
             }
         }
@@ -227,23 +227,5 @@ impl Session for WampSession {
 
     fn established(&self) -> bool {
         matches!(self.phase, Phase::Established { .. })
-    }
-}
-
-fn kind_name(msg: &ClientMessage) -> &'static str {
-    match msg {
-        ClientMessage::Hello { .. } => "HELLO",
-        ClientMessage::Authenticate { .. } => "AUTHENTICATE",
-        ClientMessage::Abort { .. } => "ABORT",
-        ClientMessage::Goodbye { .. } => "GOODBYE",
-        ClientMessage::Error { .. } => "ERROR",
-        ClientMessage::Publish { .. } => "PUBLISH",
-        ClientMessage::Subscribe { .. } => "SUBSCRIBE",
-        ClientMessage::Unsubscribe { .. } => "UNSUBSCRIBE",
-        ClientMessage::Call { .. } => "CALL",
-        ClientMessage::Cancel { .. } => "CANCEL",
-        ClientMessage::Register { .. } => "REGISTER",
-        ClientMessage::Unregister { .. } => "UNREGISTER",
-        ClientMessage::Yield { .. } => "YIELD",
     }
 }

@@ -102,6 +102,19 @@ impl Audience {
 type Publisher = (u64, String, String);
 
 impl Broker {
+    /// The broker features WELCOME announces (spec "Feature Announcement"): what this
+    /// file implements.
+    pub fn features() -> Value {
+        json!({
+            "pattern_based_subscription": true,
+            "publisher_exclusion": true,
+            "subscriber_blackwhite_listing": true,
+            "publisher_identification": true,
+            "session_meta_api": true,
+            "subscription_meta_api": true,
+        })
+    }
+
     /// The subscription with this ID.
     pub fn get(&self, id: u64) -> Option<&Subscription> {
         self.subscriptions.get(&id)

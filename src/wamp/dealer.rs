@@ -100,6 +100,21 @@ pub struct Dealer {
 }
 
 impl Dealer {
+    /// The dealer features WELCOME announces (spec "Feature Announcement"): what this
+    /// file implements.
+    pub fn features() -> Value {
+        json!({
+            "pattern_based_registration": true,
+            "shared_registration": true,
+            "progressive_call_results": true,
+            "call_canceling": true,
+            "call_timeout": true,
+            "caller_identification": true,
+            "session_meta_api": true,
+            "registration_meta_api": true,
+        })
+    }
+
     /// The registration with this ID.
     pub fn get(&self, id: u64) -> Option<&Registration> {
         self.registrations.get(&id)

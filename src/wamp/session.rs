@@ -6,6 +6,8 @@
 use crate::config::WebSocketOptions;
 use crate::lifecycle::ConnInfo;
 use crate::wamp::auth::{self, HelloOutcome, Identity};
+use crate::wamp::broker::Broker;
+use crate::wamp::dealer::Dealer;
 use crate::wamp::message::{self, ClientMessage};
 use crate::wamp::realm::Realm;
 use crate::wamp::serializer::Serializer;
@@ -143,27 +145,12 @@ impl WampSession {
     }
 }
 
-/// The roles and features this router announces: only what it implements.
+/// The roles and features this router announces: only what it implements, each announced
+/// where it is implemented.
 fn router_roles() -> Value {
     json!({
-        "broker": {"features": {
-            "pattern_based_subscription": true,
-            "publisher_exclusion": true,
-            "subscriber_blackwhite_listing": true,
-            "publisher_identification": true,
-            "session_meta_api": true,
-            "subscription_meta_api": true,
-        }},
-        "dealer": {"features": {
-            "pattern_based_registration": true,
-            "shared_registration": true,
-            "progressive_call_results": true,
-            "call_canceling": true,
-            "call_timeout": true,
-            "caller_identification": true,
-            "session_meta_api": true,
-            "registration_meta_api": true,
-        }},
+        "broker": {"features": Broker::features()},
+        "dealer": {"features": Dealer::features()},
     })
 }
 

@@ -1,409 +1,54 @@
-//! Crossbar.io node config (`config.json`, version 2) read into typed, validated values.
-//!
-//! Implements the subset of Crossbar's config format described in the README: router workers
-//! with realms and roles, `web`, `websocket` and `websocket.testee` transports, TCP endpoints
-//! with `tls`. Every key is either used, or named in one warning line (so a typo such as
-//! `certficate` is visible), or refused with an error naming its JSON path. Paths in the config
-//! are resolved against the node directory here, once; serving code never reads the file.
+//! Crossbar's config read into the model: the node, its router workers, realms and roles,
+//! transports and endpoints, TLS, web paths, WebSocket options and `auth`.
 
-use crate::error::StartError;
-use crate::limits::Limits;
-use serde_json::{Map, Value};
+use super::json::{kind, quote_key, string_list, Obj, Report};
+use super::texts::{unsupported_auth, unsupported_path, unsupported_transport};
+use super::*;
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-/// A whole node: what `config.json` asks for, resolved against the node directory.
-#[derive(Debug, Clone)]
-pub struct NodeConfig {
-    /// The config file that was read.
-    pub file: PathBuf,
-    /// Router workers, each with its realms and transports.
-    pub routers: Vec<Router>,
-    /// Keys we read but do not act on, one sentence each.
-    pub warnings: Vec<String>,
-}
-
-/// One `router` worker.
-#[derive(Debug, Clone)]
-pub struct Router {
-    /// Realms this router serves.
-    pub realms: Vec<Realm>,
-    /// Listening transports.
-    pub transports: Vec<Transport>,
-}
-
-/// A WAMP realm and its roles.
-#[derive(Debug, Clone)]
-pub struct Realm {
-    /// Realm name, e.g. `realm1`.
-    pub name: String,
-    /// Roles clients may be given in this realm.
-    pub roles: Vec<Role>,
-}
-
-/// A role: what its sessions may do.
-#[derive(Debug, Clone)]
-pub struct Role {
-    /// Role name, e.g. `anonymous`.
-    pub name: String,
-    /// Permissions in config order; the most specific matching URI wins.
-    pub permissions: Vec<Permission>,
-}
-
-/// One entry of a role's `permissions`.
-#[derive(Debug, Clone)]
-pub struct Permission {
-    /// URI or pattern.
-    pub uri: String,
-    /// `exact`, `prefix` or `wildcard`.
-    pub match_policy: MatchPolicy,
-    /// Allowed actions.
-    pub call: bool,
-    /// May register.
-    pub register: bool,
-    /// May publish.
-    pub publish: bool,
-    /// May subscribe.
-    pub subscribe: bool,
-    /// Caller identity is disclosed to callees.
-    pub disclose_caller: bool,
-    /// Publisher identity is disclosed to subscribers.
-    pub disclose_publisher: bool,
-}
-
-/// How a URI pattern matches (WAMP spec, "Pattern-based Subscriptions").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MatchPolicy {
-    /// The URI equals the pattern.
-    Exact,
-    /// The URI starts with the pattern.
-    Prefix,
-    /// Empty components of the pattern match any component.
-    Wildcard,
-}
-
-impl MatchPolicy {
-    /// Parses a WAMP `match` option value.
-    pub fn parse(text: &str) -> Option<MatchPolicy> {
-        match text {
-            "exact" => Some(MatchPolicy::Exact),
-            "prefix" => Some(MatchPolicy::Prefix),
-            "wildcard" => Some(MatchPolicy::Wildcard),
-            _ => None,
-        }
-    }
-
-    /// The WAMP name of this policy.
-    pub fn name(self) -> &'static str {
-        match self {
-            MatchPolicy::Exact => "exact",
-            MatchPolicy::Prefix => "prefix",
-            MatchPolicy::Wildcard => "wildcard",
-        }
-    }
-}
-
-/// A listening transport.
-#[derive(Debug, Clone)]
-pub struct Transport {
-    /// The config file it came from.
-    pub config_file: PathBuf,
-    /// JSON path, e.g. `workers[0].transports[0]`, used in log lines.
-    pub key: String,
-    /// Which kind of transport.
-    pub kind: TransportKind,
-    /// Where it listens.
-    pub endpoint: Endpoint,
-    /// For `web`: path services by their URL path ("/" is the root). For `websocket` and
-    /// `websocket.testee`: one entry at "/" that answers on every path.
-    pub paths: Vec<(String, PathService)>,
-    /// `hsts`: send Strict-Transport-Security (seconds) on TLS responses.
-    pub hsts_max_age: Option<u64>,
-    /// Timeouts and the connection cap.
-    pub limits: Limits,
-}
-
-/// The `type` of a transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransportKind {
-    /// `web`: HTTP paths.
-    Web,
-    /// `websocket`: a WAMP WebSocket endpoint on every path.
-    WebSocket,
-    /// `websocket.testee`: echoes WebSocket messages, for conformance suites.
-    Testee,
-}
-
-/// A TCP endpoint.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    /// TCP port; 0 picks a free one.
-    pub port: u16,
-    /// Interface address; `None` for all interfaces (IPv6 and IPv4).
-    pub interface: Option<String>,
-    /// TLS files and options, if the endpoint is secure.
-    pub tls: Option<TlsFiles>,
-    /// Crossbar's `shared`: several workers listen on this port (we listen once).
-    pub shared: bool,
-}
-
-/// A file path from the config: as written, and resolved against the node directory.
-#[derive(Debug, Clone)]
-pub struct NamedFile {
-    /// JSON path of the key that names it.
-    pub key: String,
-    /// As written in the config.
-    pub named: String,
-    /// Resolved against the node directory.
-    pub path: PathBuf,
-}
-
-impl NamedFile {
-    /// An error about this file.
-    pub fn error(&self, problem: impl Into<String>) -> StartError {
-        StartError::file(&self.key, &self.named, &self.path, problem)
-    }
-
-    /// Reads the whole file, or says which key named it and why it cannot be read.
-    pub fn read(&self) -> Result<Vec<u8>, StartError> {
-        std::fs::read(&self.path).map_err(|e| self.error(format!("cannot read it: {e}")))
-    }
-}
-
-/// The endpoint's `tls` object.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    /// The config file, for errors about values (not files).
-    pub config_file: PathBuf,
-    /// JSON path of the `tls` object.
-    pub key_path: String,
-    /// Private key (PEM).
-    pub key: NamedFile,
-    /// Certificate, optionally followed by its chain (PEM).
-    pub certificate: NamedFile,
-    /// Extra chain certificates served after the certificate file's blocks.
-    pub chain_certificates: Vec<NamedFile>,
-    /// CAs that client certificates must be issued by; empty means no client certificates.
-    pub ca_certificates: Vec<NamedFile>,
-    /// A DH parameter file; checked, then unused (rustls has no finite-field DH).
-    pub dhparam: Option<NamedFile>,
-    /// An OpenSSL cipher string for TLS 1.2.
-    pub ciphers: Option<String>,
-}
-
-/// What a web path serves.
-#[derive(Debug, Clone)]
-pub enum PathService {
-    /// Files from a directory.
-    Static(StaticOptions),
-    /// A WebSocket endpoint (WAMP, or echo for testee transports).
-    WebSocket(WebSocketOptions),
-    /// A redirect to `url`.
-    Redirect(String),
-    /// A fixed JSON value.
-    Json(Value),
-    /// A page about this node.
-    NodeInfo,
-}
-
-/// A `static` path.
-#[derive(Debug, Clone)]
-pub struct StaticOptions {
-    /// The directory served.
-    pub directory: NamedFile,
-    /// `options.enable_directory_listing`.
-    pub directory_listing: bool,
-    /// `options.cache_timeout` in seconds; `None` sends no Cache-Control.
-    pub cache_timeout: Option<u64>,
-    /// `options.mime_types`: extra extension → media type pairs.
-    pub mime_types: Vec<(String, String)>,
-    /// `options.default_file`: served for paths that do not exist (single-page apps).
-    pub default_file: Option<String>,
-}
-
-/// A `websocket` path or transport.
-#[derive(Debug, Clone)]
-pub struct WebSocketOptions {
-    /// `serializers`, e.g. `["json", "msgpack"]` (the default).
-    pub serializers: Vec<String>,
-    /// Largest incoming message in bytes.
-    pub max_message_size: usize,
-    /// Largest incoming frame in bytes.
-    pub max_frame_size: usize,
-    /// Ping after this much silence (milliseconds); 0 disables.
-    pub auto_ping_interval_ms: u64,
-    /// Close when a ping is not answered within this time (milliseconds).
-    pub auto_ping_timeout_ms: u64,
-    /// Time from the WebSocket upgrade to an open session, e.g. WAMP's WELCOME (milliseconds).
-    pub open_handshake_timeout_ms: u64,
-    /// Time allowed for the closing handshake (milliseconds).
-    pub close_handshake_timeout_ms: u64,
-    /// `Origin` patterns (`*` wildcards) allowed to connect; `["*"]` allows all.
-    pub allowed_origins: Vec<String>,
-    /// wssnode's `max_queued_bytes`: outgoing bytes a connection may hold for a client
-    /// for longer than `slow_client_timeout_ms`; twice this closes it at once.
-    pub max_queued_bytes: usize,
-    /// wssnode's `slow_client_timeout`: how long a queue may stay over `max_queued_bytes`,
-    /// or hold messages without the client taking any (milliseconds).
-    pub slow_client_timeout_ms: u64,
-    /// What one WAMP session may make the router hold.
-    pub session_limits: SessionLimits,
-    /// Authentication methods, Crossbar's `auth` object.
-    pub auth: Auth,
-}
-
-/// wssnode's per-session bounds on what a client can make the router hold (keys in the
-/// path's or transport's `options`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionLimits {
-    /// `max_subscriptions`: subscriptions a session holds at once.
-    pub max_subscriptions: usize,
-    /// `max_registrations`: registrations a session holds at once.
-    pub max_registrations: usize,
-    /// `max_calls_in_flight`: calls a caller waits on at once.
-    pub max_calls_in_flight: usize,
-    /// `max_invocations_in_flight`: invocations a callee has not yet answered.
-    pub max_invocations_in_flight: usize,
-}
-
-impl Default for SessionLimits {
-    fn default() -> Self {
-        SessionLimits {
-            max_subscriptions: 10_000,
-            max_registrations: 1_000,
-            max_calls_in_flight: 1_000,
-            max_invocations_in_flight: 1_000,
-        }
-    }
-}
-
-/// Crossbar's `auth` object of a WebSocket path.
-#[derive(Debug, Clone, Default)]
-pub struct Auth {
-    /// `anonymous`: the role given.
-    pub anonymous: Option<String>,
-    /// `ticket` principals; `secret` is the ticket.
-    pub ticket: Vec<Principal>,
-    /// `tls` principals; `secret` is the certificate's lower-case hex fingerprint.
-    pub tls: Vec<Principal>,
-}
-
-/// A static principal of `ticket` or `tls` authentication.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    /// The authid it authenticates as.
-    pub authid: String,
-    /// The ticket, or the certificate fingerprint.
-    pub secret: String,
-    /// The role it gets.
-    pub role: String,
-    /// The only realm it may join, when given.
-    pub realm: Option<String>,
-}
-
-impl Auth {
-    /// Method names configured, for errors that list them.
-    pub fn methods(&self) -> Vec<&'static str> {
-        let mut methods = Vec::new();
-        if self.anonymous.is_some() {
-            methods.push("anonymous");
-        }
-        if !self.ticket.is_empty() {
-            methods.push("ticket");
-        }
-        if !self.tls.is_empty() {
-            methods.push("tls");
-        }
-        methods
-    }
-}
-
-/// Default largest WAMP message: generous for RPC payloads, small enough that a few
-/// hundred hostile clients cannot exhaust memory.
-const DEFAULT_MAX_MESSAGE: usize = 1 << 20;
-/// The testee transport runs conformance suites whose cases send 16 MiB messages.
-const TESTEE_MAX_MESSAGE: usize = 16 << 20;
-
-/// Reads `DIR/config.json` and validates everything that does not need another file.
-pub fn load(dir: &Path) -> Result<NodeConfig, StartError> {
-    let file = dir.join("config.json");
-    if !file.exists() && dir.join("config.yaml").exists() {
-        return Err(StartError::ConfigFile {
-            file: dir.join("config.yaml"),
-            problem: "wssnode reads `config.json` only; convert it with `python3 -c 'import json,sys,yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout, indent=2)' < config.yaml > config.json`".into(),
-        });
-    }
-    let text = std::fs::read_to_string(&file).map_err(|e| StartError::ConfigFile {
-        file: file.clone(),
-        problem: format!("cannot read the node config: {e}"),
-    })?;
-    parse(dir, &file, &text)
-}
-
-/// Parses config text; `dir` resolves relative paths, `file` is named in errors.
-pub fn parse(dir: &Path, file: &Path, text: &str) -> Result<NodeConfig, StartError> {
-    // Editors on Windows start UTF-8 files with a byte order mark; most JSON readers skip it.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let root: Value = serde_json::from_str(text).map_err(|e| StartError::ConfigFile {
-        file: file.to_path_buf(),
-        problem: format!(
-            "not valid JSON at line {}, column {}: {e}",
-            e.line(),
-            e.column()
-        ),
-    })?;
-    parse_value(dir, file, &root)
-}
-
-/// Reads a parsed config value (the JSON text already decoded).
-pub fn parse_value(dir: &Path, file: &Path, root: &Value) -> Result<NodeConfig, StartError> {
-    let reader = Reader {
-        dir,
-        file,
-        warnings: RefCell::new(Vec::new()),
-        refusals: RefCell::new(Vec::new()),
-    };
-    let routers = reader.node(root)?;
-    let refusals = reader.refusals.take();
-    if !refusals.is_empty() {
-        return Err(StartError::Refused(refusals));
-    }
-    let routers = merge_shared_ports(routers, &reader);
-    if routers.iter().all(|r| r.transports.is_empty()) {
-        return Err(reader.error("workers", "no router worker has a transport, so there is nothing to serve; add a `router` worker with a `web` or `websocket` transport"));
-    }
-    Ok(NodeConfig {
-        file: file.to_path_buf(),
-        routers,
-        warnings: reader.warnings.into_inner(),
-    })
-}
 
 /// Walks the JSON tree, keeping the config file for errors and collecting warnings.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     dir: &'a Path,
-    file: &'a Path,
-    warnings: RefCell<Vec<String>>,
+    report: Report<'a>,
     /// Features asked for that wssnode does not serve; reading goes on so all are named.
     refusals: RefCell<Vec<StartError>>,
 }
 
-/// A JSON object being read: keys that are never asked for are warned about in `done`.
-struct Obj<'r, 'a> {
-    reader: &'r Reader<'a>,
-    key: String,
-    map: &'r Map<String, Value>,
-    used: RefCell<Vec<&'static str>>,
-}
-
 impl<'a> Reader<'a> {
-    fn error(&self, key: &str, problem: impl Into<String>) -> StartError {
-        StartError::Key {
-            file: self.file.to_path_buf(),
-            key: key.to_string(),
-            problem: problem.into(),
+    pub(super) fn new(dir: &'a Path, file: &'a Path) -> Reader<'a> {
+        Reader {
+            dir,
+            report: Report {
+                file,
+                warnings: RefCell::new(Vec::new()),
+            },
+            refusals: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The read routers as the node's config, or every refusal at once.
+    pub(super) fn finish(
+        self,
+        file: &Path,
+        routers: Vec<Router>,
+    ) -> Result<NodeConfig, StartError> {
+        let refusals = self.refusals.take();
+        if !refusals.is_empty() {
+            return Err(StartError::Refused(refusals));
+        }
+        let routers = merge_shared_ports(routers, &self);
+        if routers.iter().all(|r| r.transports.is_empty()) {
+            return Err(self.error("workers", "no router worker has a transport, so there is nothing to serve; add a `router` worker with a `web` or `websocket` transport"));
+        }
+        Ok(NodeConfig {
+            file: file.to_path_buf(),
+            routers,
+            warnings: self.report.warnings.into_inner(),
+        })
+    }
+
+    fn error(&self, key: &str, problem: impl Into<String>) -> StartError {
+        self.report.error(key, problem)
     }
 
     /// Names a feature we do not serve, and what to do instead.
@@ -413,19 +58,14 @@ impl<'a> Reader<'a> {
     }
 
     fn warn(&self, text: String) {
-        self.warnings.borrow_mut().push(text);
+        self.report.warn(text);
     }
 
-    fn obj<'r>(&'r self, key: &str, value: &'r Value) -> Result<Obj<'r, 'a>, StartError> {
-        match value {
-            Value::Object(map) => Ok(Obj {
-                reader: self,
-                key: key.to_string(),
-                map,
-                used: RefCell::new(Vec::new()),
-            }),
-            other => Err(self.error(key, format!("must be an object, not {}", kind(other)))),
-        }
+    fn obj<'r>(&'r self, key: &str, value: &'r Value) -> Result<Obj<'r, 'r>, StartError>
+    where
+        'a: 'r,
+    {
+        self.report.obj(key, value)
     }
 
     fn resolve(&self, key: &str, named: &str) -> NamedFile {
@@ -436,7 +76,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn node(&self, root: &Value) -> Result<Vec<Router>, StartError> {
+    pub(super) fn node(&self, root: &Value) -> Result<Vec<Router>, StartError> {
         let top = self.obj("(top level)", root)?;
         match top.get("version") {
             None => self
@@ -703,7 +343,7 @@ impl<'a> Reader<'a> {
         };
         transport.done_except(&["paths", "options", "auth", "serializers", "url"]);
         Ok(Some(Transport {
-            config_file: self.file.to_path_buf(),
+            config_file: self.report.file.to_path_buf(),
             key: key.to_string(),
             kind,
             endpoint,
@@ -812,7 +452,7 @@ impl<'a> Reader<'a> {
         let missing =
             |name: &str| tls.missing(name, "`tls` needs both `key` and `certificate` (PEM files)");
         let files = TlsFiles {
-            config_file: self.file.to_path_buf(),
+            config_file: self.report.file.to_path_buf(),
             key_path: key.to_string(),
             key: file("key")?.ok_or_else(|| missing("key"))?,
             certificate: file("certificate")?.ok_or_else(|| missing("certificate"))?,
@@ -927,7 +567,7 @@ impl<'a> Reader<'a> {
             limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX).max(1);
         }
         if let Some(n) = options.u64("max_request_head")? {
-            let max = crate::limits::MAX_HEAD;
+            let max = MAX_HEAD;
             if n as usize > max {
                 self.warn(format!("`max_request_head` {n} is above the HTTP layer's fixed {max} bytes; {max} applies"));
             }
@@ -949,7 +589,7 @@ impl<'a> Reader<'a> {
         let mut serializers = Vec::new();
         for (i, item) in obj.array_or_empty("serializers")?.iter().enumerate() {
             match item.as_str() {
-                Some(name) if crate::wamp::serializer::Serializer::from_config(name).is_some() => {
+                Some(name) if SERIALIZERS.contains(&name) => {
                     serializers.push(name.to_string())
                 }
                 Some(other) => self.warn(format!("`{key}.serializers[{i}]`: serializer `{other}` is not offered; wssnode speaks `json` and `msgpack`")),
@@ -1030,8 +670,11 @@ impl<'a> Reader<'a> {
                 }
             }
             if let Some(list) = opts.get("allowed_origins") {
-                options.allowed_origins =
-                    string_list(self, &format!("{key}.options.allowed_origins"), list)?;
+                options.allowed_origins = string_list(
+                    &self.report,
+                    &format!("{key}.options.allowed_origins"),
+                    list,
+                )?;
             }
             for name in [
                 "enable_webstatus",
@@ -1132,190 +775,6 @@ impl<'a> Reader<'a> {
     }
 }
 
-impl<'r, 'a> Obj<'r, 'a> {
-    fn child_key(&self, name: &str) -> String {
-        if self.key == "(top level)" {
-            name.to_string()
-        } else {
-            format!("{}.{name}", self.key)
-        }
-    }
-
-    fn mark(&self, name: &'static str) {
-        self.used.borrow_mut().push(name);
-    }
-
-    fn get(&self, name: &'static str) -> Option<&'r Value> {
-        self.mark(name);
-        self.map.get(name)
-    }
-
-    fn required(&self, name: &'static str) -> Result<&'r Value, StartError> {
-        self.get(name).ok_or_else(|| self.missing(name, ""))
-    }
-
-    /// "is missing" with `advice`, naming a key of this object that looks like a typo of it.
-    fn missing(&self, name: &str, advice: &str) -> StartError {
-        let mut problem = String::from("is missing");
-        if !advice.is_empty() {
-            problem = format!("{problem}; {advice}");
-        }
-        if let Some(typo) = self.map.keys().find(|k| is_typo_of(k, name)) {
-            problem = format!("{problem}; `{typo}` is there: did you mean `{name}`?");
-        }
-        self.reader.error(&self.child_key(name), problem)
-    }
-
-    fn str(&self, name: &'static str) -> Result<Option<&'r str>, StartError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(self.reader.error(
-                &self.child_key(name),
-                format!("must be a string, not {}", kind(other)),
-            )),
-        }
-    }
-
-    fn required_str(&self, name: &'static str) -> Result<&'r str, StartError> {
-        self.str(name)?.ok_or_else(|| self.missing(name, ""))
-    }
-
-    fn bool(&self, name: &'static str) -> Result<Option<bool>, StartError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(self.reader.error(
-                &self.child_key(name),
-                format!("must be true or false, not {}", kind(other)),
-            )),
-        }
-    }
-
-    fn u64(&self, name: &'static str) -> Result<Option<u64>, StartError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
-            // A number, but not one we take: say which.
-            Some(Value::Number(n)) => Err(self.reader.error(
-                &self.child_key(name),
-                format!("must be a whole number ≥ 0, not {n}"),
-            )),
-            Some(other) => Err(self.reader.error(
-                &self.child_key(name),
-                format!("must be a whole number ≥ 0, not {}", kind(other)),
-            )),
-        }
-    }
-
-    fn array(&self, name: &'static str) -> Result<&'r [Value], StartError> {
-        match self.required(name)? {
-            Value::Array(items) => Ok(items),
-            other => Err(self.reader.error(
-                &self.child_key(name),
-                format!("must be a list, not {}", kind(other)),
-            )),
-        }
-    }
-
-    fn array_or_empty(&self, name: &'static str) -> Result<&'r [Value], StartError> {
-        if self.map.contains_key(name) {
-            self.array(name)
-        } else {
-            self.mark(name);
-            Ok(&[])
-        }
-    }
-
-    /// A key Crossbar accepts that we read past without comment.
-    fn allow(&self, name: &'static str) {
-        self.mark(name);
-    }
-
-    /// A key Crossbar accepts that we do not act on: one warning saying so.
-    fn ignore(&self, name: &'static str, why: &str) {
-        if self.map.contains_key(name) && !self.used.borrow().contains(&name) {
-            self.mark(name);
-            self.reader
-                .warn(format!("`{}` is not used: {why}", self.child_key(name)));
-        }
-    }
-
-    /// Warns about every key that was never asked for.
-    fn done(&self) {
-        self.done_except(&[]);
-    }
-
-    fn done_except(&self, also_used: &[&str]) {
-        let used = self.used.borrow();
-        for name in self.map.keys() {
-            if !used.contains(&name.as_str()) && !also_used.contains(&name.as_str()) {
-                self.reader.warn(format!(
-                    "`{}` is not a key wssnode knows; it is ignored (a typo?)",
-                    self.child_key(name)
-                ));
-            }
-        }
-    }
-}
-
-fn string_list(reader: &Reader<'_>, key: &str, value: &Value) -> Result<Vec<String>, StartError> {
-    let items = value.as_array().ok_or_else(|| {
-        reader.error(
-            key,
-            format!("must be a list of strings, not {}", kind(value)),
-        )
-    })?;
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            item.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| reader.error(&format!("{key}[{i}]"), "must be a string"))
-        })
-        .collect()
-}
-
-/// What to say about a transport type we do not serve.
-fn unsupported_transport(kind: &str) -> String {
-    let advice = match kind {
-        "rawsocket" => "WAMP clients can use WebSocket instead: a `websocket` path of a `web` transport, or a `websocket` transport",
-        "universal" => "use a `web` transport: it serves HTTP and WebSocket on one port (RawSocket and MQTT are not offered)",
-        "mqtt" => "MQTT is not offered; connect MQTT clients through a bridge, or use WAMP over WebSocket",
-        "flashpolicy" => "Flash is gone; remove this transport",
-        _ => "use `web` (with a `websocket` path) or `websocket`",
-    };
-    format!("transport type `{kind}` is not supported; {advice}")
-}
-
-/// What to say about a web path type we do not serve.
-fn unsupported_path(kind: &str) -> String {
-    let advice = match kind {
-        "longpoll" => "WAMP clients without WebSocket are rare today; use the `websocket` path",
-        "caller" | "publisher" | "webhook" => "the HTTP-to-WAMP bridge is not offered; call or publish from a WAMP client (e.g. autobahn) instead",
-        "resource" | "wsgi" | "wap" => "Python web resources cannot run in wssnode; serve them from their own server and `redirect` to it",
-        "archive" => "serve the unpacked files with a `static` path",
-        "upload" => "file uploads are not offered; use your own upload service",
-        "path" => "nested path trees are not offered; list each path at the transport's `paths`",
-        "websocket-reverseproxy" | "reverseproxy" => "proxying is not offered; put a reverse proxy (nginx, Caddy) in front",
-        "cgi" => "CGI is not offered",
-        _ => "wssnode serves `static`, `websocket`, `redirect`, `json` and `nodeinfo`",
-    };
-    format!("path type `{kind}` is not supported; {advice}")
-}
-
-/// What to say about an authentication method we do not offer.
-fn unsupported_auth(method: &str) -> String {
-    let advice = match method {
-        "wampcra" | "scram" => "use `ticket` (over TLS the ticket is as safe on the wire)",
-        "cryptosign" => "use `tls` client certificates, or `ticket`",
-        "cookie" => "use `ticket`; cookie tracking is not offered",
-        _ => "wssnode offers `anonymous`, `ticket` and `tls`",
-    };
-    format!("authentication method `{method}` is not supported; {advice}")
-}
-
 /// Crossbar lets several workers share a port (`shared: true`); wssnode is one process and
 /// listens once: identical shared endpoints after the first are dropped with a warning.
 fn merge_shared_ports(mut routers: Vec<Router>, reader: &Reader<'_>) -> Vec<Router> {
@@ -1341,226 +800,5 @@ fn url_path(name: &str) -> String {
         "/".to_string()
     } else {
         format!("/{trimmed}")
-    }
-}
-
-/// Writes a JSON object key so that a JSON path stays readable: `paths./` → `paths["/"]`.
-fn quote_key(name: &str) -> String {
-    if !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        name.to_string()
-    } else {
-        format!("{name:?}")
-    }
-}
-
-/// Names a JSON value's type for error messages.
-/// Whether `key` looks like a misspelling of `name`: the same but for case, or at most two
-/// letters inserted, deleted, replaced or swapped (`certficate`, `directroy`, `wokers`).
-fn is_typo_of(key: &str, name: &str) -> bool {
-    if key == name || name.len() < 4 {
-        return false;
-    }
-    if key.eq_ignore_ascii_case(name) {
-        return true;
-    }
-    let (a, b): (Vec<char>, Vec<char>) = (key.chars().collect(), name.chars().collect());
-    if a.len().abs_diff(b.len()) > 2 {
-        return false;
-    }
-    // Optimal string alignment distance (Levenshtein with adjacent swaps).
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
-            }
-        }
-    }
-    d[a.len()][b.len()] <= 2
-}
-
-fn kind(value: &Value) -> &'static str {
-    json_kind(value, "an object")
-}
-
-/// What a JSON value is, for error messages; `object` names a JSON object as the reader
-/// knows it ("an object" in a config, "a dict" in WAMP).
-pub fn json_kind(value: &Value, object: &'static str) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => object,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse_text(text: &str) -> Result<NodeConfig, StartError> {
-        parse(Path::new("/node"), Path::new("/node/config.json"), text)
-    }
-
-    const MINIMAL: &str = r#"{"version": 2, "workers": [{"type": "router",
-        "realms": [{"name": "realm1", "roles": [{"name": "anonymous",
-            "permissions": [{"uri": "", "match": "prefix",
-               "allow": {"call": true, "register": true, "publish": true, "subscribe": true},
-               "disclose": {"caller": false, "publisher": false}, "cache": true}]}]}],
-        "transports": [{"type": "web", "endpoint": {"type": "tcp", "port": 8443,
-             "tls": {"key": "k.pem", "certificate": "c.pem"}},
-           "paths": {"/": {"type": "static", "directory": "../www"}, "ws": {"type": "websocket"}}}]}]}"#;
-
-    #[test]
-    fn crossbar_web_transport_is_read_without_warnings() {
-        let node = parse_text(MINIMAL).unwrap();
-        assert!(node.warnings.is_empty(), "{:?}", node.warnings);
-        let transport = &node.routers[0].transports[0];
-        assert_eq!(transport.endpoint.port, 8443);
-        let tls = transport.endpoint.tls.as_ref().unwrap();
-        assert_eq!(tls.key.path, Path::new("/node/k.pem"));
-        assert_eq!(transport.paths.len(), 2);
-        assert!(transport.paths.iter().any(|(p, _)| p == "/ws"));
-    }
-
-    #[test]
-    fn a_misspelt_key_is_warned_about_by_its_json_path() {
-        let text = MINIMAL.replace("\"certificate\"", "\"certficate\"");
-        let err = parse_text(&text).unwrap_err().to_string();
-        assert!(
-            err.contains("workers[0].transports[0].endpoint.tls.certificate"),
-            "{err}"
-        );
-        let text = MINIMAL.replace("\"cache\": true", "\"cache\": true, \"colour\": 1");
-        let node = parse_text(&text).unwrap();
-        assert!(
-            node.warnings[0].contains("permissions[0].colour"),
-            "{:?}",
-            node.warnings
-        );
-    }
-
-    #[test]
-    fn malformed_json_names_line_and_column() {
-        let err = parse_text("{\n  \"version\": 2,\n  oops\n}")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("line 3, column 3"), "{err}");
-    }
-
-    #[test]
-    fn unknown_transport_type_is_refused() {
-        let text = MINIMAL.replace("\"type\": \"web\"", "\"type\": \"rawsocket\"");
-        let err = parse_text(&text).unwrap_err().to_string();
-        assert!(
-            err.contains("transports[0].type") && err.contains("rawsocket"),
-            "{err}"
-        );
-    }
-
-    /// Every JSON pointer in a value, for mutating each place in turn.
-    fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
-        out.push(at.clone());
-        match value {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    pointers(
-                        v,
-                        format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
-                        out,
-                    );
-                }
-            }
-            Value::Array(items) => {
-                for (i, v) in items.iter().enumerate() {
-                    pointers(v, format!("{at}/{i}"), out);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    #[test]
-    fn any_value_at_any_key_of_crossbars_configs_is_an_answer_not_a_panic() {
-        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crossbar-configs");
-        let Ok(entries) = std::fs::read_dir(&corpus) else {
-            panic!("the Crossbar config corpus is not at {}", corpus.display());
-        };
-        let garbage = [
-            Value::Null,
-            serde_json::json!(0),
-            serde_json::json!(-1),
-            serde_json::json!(1e300),
-            serde_json::json!("x"),
-            serde_json::json!([]),
-            serde_json::json!({}),
-            serde_json::json!([[{"type": null}]]),
-            serde_json::json!(true),
-        ];
-        let mut parses = 0;
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.extension().is_none_or(|e| e != "json") {
-                continue;
-            }
-            let mut config: Value =
-                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-            let mut places = Vec::new();
-            pointers(&config, String::new(), &mut places);
-            for place in places.iter().filter(|p| !p.is_empty()) {
-                for junk in &garbage {
-                    // Swap the junk in, parse, swap the original back.
-                    let Some(slot) = config.pointer_mut(place) else {
-                        continue;
-                    };
-                    let original = std::mem::replace(slot, junk.clone());
-                    let result = std::panic::catch_unwind(|| {
-                        parse_value(Path::new("/node"), Path::new("/node/config.json"), &config)
-                            .map(|_| ())
-                    });
-                    assert!(
-                        result.is_ok(),
-                        "{}: {place} = {junk} panicked",
-                        path.display()
-                    );
-                    parses += 1;
-                    if let Some(slot) = config.pointer_mut(place) {
-                        *slot = original;
-                    }
-                }
-            }
-        }
-        assert!(parses > 10_000, "only {parses} variants");
-    }
-
-    #[test]
-    fn wrong_types_anywhere_are_errors_not_panics() {
-        for (from, to) in [
-            ("8443", "\"8443\""),
-            ("8443", "70000"),
-            ("8443", "-1"),
-            ("\"../www\"", "null"),
-            ("\"paths\": {", "\"paths\": [], \"x\": {"),
-            ("\"realms\": [", "\"realms\": 3, \"y\": ["),
-        ] {
-            let text = MINIMAL.replacen(from, to, 1);
-            assert!(parse_text(&text).is_err(), "{from} → {to} was accepted");
-        }
     }
 }

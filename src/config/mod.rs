@@ -1,0 +1,560 @@
+//! Crossbar.io node config (`config.json`, version 2) read into typed, validated values.
+//!
+//! Implements the subset of Crossbar's config format described in the README: router workers
+//! with realms and roles, `web`, `websocket` and `websocket.testee` transports, TCP endpoints
+//! with `tls`. Every key is either used, or named in one warning line (so a typo such as
+//! `certficate` is visible), or refused with an error naming its JSON path. Paths in the config
+//! are resolved against the node directory here, once; serving code never reads the file.
+
+mod json;
+mod reader;
+mod texts;
+
+pub use json::json_kind;
+
+use crate::error::StartError;
+use reader::Reader;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A whole node: what `config.json` asks for, resolved against the node directory.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The config file that was read.
+    pub file: PathBuf,
+    /// Router workers, each with its realms and transports.
+    pub routers: Vec<Router>,
+    /// Keys we read but do not act on, one sentence each.
+    pub warnings: Vec<String>,
+}
+
+/// One `router` worker.
+#[derive(Debug, Clone)]
+pub struct Router {
+    /// Realms this router serves.
+    pub realms: Vec<Realm>,
+    /// Listening transports.
+    pub transports: Vec<Transport>,
+}
+
+/// A WAMP realm and its roles.
+#[derive(Debug, Clone)]
+pub struct Realm {
+    /// Realm name, e.g. `realm1`.
+    pub name: String,
+    /// Roles clients may be given in this realm.
+    pub roles: Vec<Role>,
+}
+
+/// A role: what its sessions may do.
+#[derive(Debug, Clone)]
+pub struct Role {
+    /// Role name, e.g. `anonymous`.
+    pub name: String,
+    /// Permissions in config order; the most specific matching URI wins.
+    pub permissions: Vec<Permission>,
+}
+
+/// One entry of a role's `permissions`.
+#[derive(Debug, Clone)]
+pub struct Permission {
+    /// URI or pattern.
+    pub uri: String,
+    /// `exact`, `prefix` or `wildcard`.
+    pub match_policy: MatchPolicy,
+    /// Allowed actions.
+    pub call: bool,
+    /// May register.
+    pub register: bool,
+    /// May publish.
+    pub publish: bool,
+    /// May subscribe.
+    pub subscribe: bool,
+    /// Caller identity is disclosed to callees.
+    pub disclose_caller: bool,
+    /// Publisher identity is disclosed to subscribers.
+    pub disclose_publisher: bool,
+}
+
+/// How a URI pattern matches (WAMP spec, "Pattern-based Subscriptions").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatchPolicy {
+    /// The URI equals the pattern.
+    Exact,
+    /// The URI starts with the pattern.
+    Prefix,
+    /// Empty components of the pattern match any component.
+    Wildcard,
+}
+
+impl MatchPolicy {
+    /// Parses a WAMP `match` option value.
+    pub fn parse(text: &str) -> Option<MatchPolicy> {
+        match text {
+            "exact" => Some(MatchPolicy::Exact),
+            "prefix" => Some(MatchPolicy::Prefix),
+            "wildcard" => Some(MatchPolicy::Wildcard),
+            _ => None,
+        }
+    }
+
+    /// The WAMP name of this policy.
+    pub fn name(self) -> &'static str {
+        match self {
+            MatchPolicy::Exact => "exact",
+            MatchPolicy::Prefix => "prefix",
+            MatchPolicy::Wildcard => "wildcard",
+        }
+    }
+}
+
+/// A listening transport.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    /// The config file it came from.
+    pub config_file: PathBuf,
+    /// JSON path, e.g. `workers[0].transports[0]`, used in log lines.
+    pub key: String,
+    /// Which kind of transport.
+    pub kind: TransportKind,
+    /// Where it listens.
+    pub endpoint: Endpoint,
+    /// For `web`: path services by their URL path ("/" is the root). For `websocket` and
+    /// `websocket.testee`: one entry at "/" that answers on every path.
+    pub paths: Vec<(String, PathService)>,
+    /// `hsts`: send Strict-Transport-Security (seconds) on TLS responses.
+    pub hsts_max_age: Option<u64>,
+    /// Timeouts and the connection cap.
+    pub limits: Limits,
+}
+
+/// The `type` of a transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// `web`: HTTP paths.
+    Web,
+    /// `websocket`: a WAMP WebSocket endpoint on every path.
+    WebSocket,
+    /// `websocket.testee`: echoes WebSocket messages, for conformance suites.
+    Testee,
+}
+
+/// A TCP endpoint.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// TCP port; 0 picks a free one.
+    pub port: u16,
+    /// Interface address; `None` for all interfaces (IPv6 and IPv4).
+    pub interface: Option<String>,
+    /// TLS files and options, if the endpoint is secure.
+    pub tls: Option<TlsFiles>,
+    /// Crossbar's `shared`: several workers listen on this port (we listen once).
+    pub shared: bool,
+}
+
+/// A file path from the config: as written, and resolved against the node directory.
+#[derive(Debug, Clone)]
+pub struct NamedFile {
+    /// JSON path of the key that names it.
+    pub key: String,
+    /// As written in the config.
+    pub named: String,
+    /// Resolved against the node directory.
+    pub path: PathBuf,
+}
+
+impl NamedFile {
+    /// An error about this file.
+    pub fn error(&self, problem: impl Into<String>) -> StartError {
+        StartError::file(&self.key, &self.named, &self.path, problem)
+    }
+
+    /// Reads the whole file, or says which key named it and why it cannot be read.
+    pub fn read(&self) -> Result<Vec<u8>, StartError> {
+        std::fs::read(&self.path).map_err(|e| self.error(format!("cannot read it: {e}")))
+    }
+}
+
+/// The endpoint's `tls` object.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The config file, for errors about values (not files).
+    pub config_file: PathBuf,
+    /// JSON path of the `tls` object.
+    pub key_path: String,
+    /// Private key (PEM).
+    pub key: NamedFile,
+    /// Certificate, optionally followed by its chain (PEM).
+    pub certificate: NamedFile,
+    /// Extra chain certificates served after the certificate file's blocks.
+    pub chain_certificates: Vec<NamedFile>,
+    /// CAs that client certificates must be issued by; empty means no client certificates.
+    pub ca_certificates: Vec<NamedFile>,
+    /// A DH parameter file; checked, then unused (rustls has no finite-field DH).
+    pub dhparam: Option<NamedFile>,
+    /// An OpenSSL cipher string for TLS 1.2.
+    pub ciphers: Option<String>,
+}
+
+/// What a web path serves.
+#[derive(Debug, Clone)]
+pub enum PathService {
+    /// Files from a directory.
+    Static(StaticOptions),
+    /// A WebSocket endpoint (WAMP, or echo for testee transports).
+    WebSocket(WebSocketOptions),
+    /// A redirect to `url`.
+    Redirect(String),
+    /// A fixed JSON value.
+    Json(Value),
+    /// A page about this node.
+    NodeInfo,
+}
+
+/// A `static` path.
+#[derive(Debug, Clone)]
+pub struct StaticOptions {
+    /// The directory served.
+    pub directory: NamedFile,
+    /// `options.enable_directory_listing`.
+    pub directory_listing: bool,
+    /// `options.cache_timeout` in seconds; `None` sends no Cache-Control.
+    pub cache_timeout: Option<u64>,
+    /// `options.mime_types`: extra extension → media type pairs.
+    pub mime_types: Vec<(String, String)>,
+    /// `options.default_file`: served for paths that do not exist (single-page apps).
+    pub default_file: Option<String>,
+}
+
+/// A `websocket` path or transport.
+#[derive(Debug, Clone)]
+pub struct WebSocketOptions {
+    /// `serializers`, e.g. `["json", "msgpack"]` (the default).
+    pub serializers: Vec<String>,
+    /// Largest incoming message in bytes.
+    pub max_message_size: usize,
+    /// Largest incoming frame in bytes.
+    pub max_frame_size: usize,
+    /// Ping after this much silence (milliseconds); 0 disables.
+    pub auto_ping_interval_ms: u64,
+    /// Close when a ping is not answered within this time (milliseconds).
+    pub auto_ping_timeout_ms: u64,
+    /// Time from the WebSocket upgrade to an open session, e.g. WAMP's WELCOME (milliseconds).
+    pub open_handshake_timeout_ms: u64,
+    /// Time allowed for the closing handshake (milliseconds).
+    pub close_handshake_timeout_ms: u64,
+    /// `Origin` patterns (`*` wildcards) allowed to connect; `["*"]` allows all.
+    pub allowed_origins: Vec<String>,
+    /// wssnode's `max_queued_bytes`: outgoing bytes a connection may hold for a client
+    /// for longer than `slow_client_timeout_ms`; twice this closes it at once.
+    pub max_queued_bytes: usize,
+    /// wssnode's `slow_client_timeout`: how long a queue may stay over `max_queued_bytes`,
+    /// or hold messages without the client taking any (milliseconds).
+    pub slow_client_timeout_ms: u64,
+    /// What one WAMP session may make the router hold.
+    pub session_limits: SessionLimits,
+    /// Authentication methods, Crossbar's `auth` object.
+    pub auth: Auth,
+}
+
+/// wssnode's per-session bounds on what a client can make the router hold (keys in the
+/// path's or transport's `options`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// `max_subscriptions`: subscriptions a session holds at once.
+    pub max_subscriptions: usize,
+    /// `max_registrations`: registrations a session holds at once.
+    pub max_registrations: usize,
+    /// `max_calls_in_flight`: calls a caller waits on at once.
+    pub max_calls_in_flight: usize,
+    /// `max_invocations_in_flight`: invocations a callee has not yet answered.
+    pub max_invocations_in_flight: usize,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            max_subscriptions: 10_000,
+            max_registrations: 1_000,
+            max_calls_in_flight: 1_000,
+            max_invocations_in_flight: 1_000,
+        }
+    }
+}
+
+/// Crossbar's `auth` object of a WebSocket path.
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    /// `anonymous`: the role given.
+    pub anonymous: Option<String>,
+    /// `ticket` principals; `secret` is the ticket.
+    pub ticket: Vec<Principal>,
+    /// `tls` principals; `secret` is the certificate's lower-case hex fingerprint.
+    pub tls: Vec<Principal>,
+}
+
+/// A static principal of `ticket` or `tls` authentication.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The authid it authenticates as.
+    pub authid: String,
+    /// The ticket, or the certificate fingerprint.
+    pub secret: String,
+    /// The role it gets.
+    pub role: String,
+    /// The only realm it may join, when given.
+    pub realm: Option<String>,
+}
+
+impl Auth {
+    /// Method names configured, for errors that list them.
+    pub fn methods(&self) -> Vec<&'static str> {
+        let mut methods = Vec::new();
+        if self.anonymous.is_some() {
+            methods.push("anonymous");
+        }
+        if !self.ticket.is_empty() {
+            methods.push("ticket");
+        }
+        if !self.tls.is_empty() {
+            methods.push("tls");
+        }
+        methods
+    }
+}
+
+/// The `serializers` a WebSocket path may name (`wamp::serializer` speaks each).
+pub const SERIALIZERS: [&str; 2] = ["json", "msgpack"];
+
+/// Default largest WAMP message: generous for RPC payloads, small enough that a few
+/// hundred hostile clients cannot exhaust memory.
+pub(crate) const DEFAULT_MAX_MESSAGE: usize = 1 << 20;
+/// The testee transport runs conformance suites whose cases send 16 MiB messages.
+pub(crate) const TESTEE_MAX_MESSAGE: usize = 16 << 20;
+
+/// async-h1's own fixed limit on a request head (`max_request_head` can only lower it).
+pub const MAX_HEAD: usize = 8 * 1024;
+
+/// The limits of one transport, from its `options`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `tls_handshake_timeout`: time to finish the TLS handshake.
+    pub tls_handshake: Duration,
+    /// `request_head_timeout`: time to send the first request head.
+    pub request_head: Duration,
+    /// `keepalive_timeout`: time to send the next request head on a kept-alive connection.
+    pub keepalive: Duration,
+    /// `send_timeout`: time a response write may make no progress.
+    pub send: Duration,
+    /// `max_connections`: connections over this are closed at once.
+    pub max_connections: usize,
+    /// `max_request_head`: bytes a request head may take (async-h1 caps it at 8 KiB).
+    pub max_request_head: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            tls_handshake: Duration::from_secs(10),
+            request_head: Duration::from_secs(10),
+            keepalive: Duration::from_secs(30),
+            send: Duration::from_secs(60),
+            max_connections: 10_000,
+            max_request_head: MAX_HEAD,
+        }
+    }
+}
+
+/// Reads `DIR/config.json` and validates everything that does not need another file.
+pub fn load(dir: &Path) -> Result<NodeConfig, StartError> {
+    let file = dir.join("config.json");
+    if !file.exists() && dir.join("config.yaml").exists() {
+        return Err(StartError::ConfigFile {
+            file: dir.join("config.yaml"),
+            problem: "wssnode reads `config.json` only; convert it with `python3 -c 'import json,sys,yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout, indent=2)' < config.yaml > config.json`".into(),
+        });
+    }
+    let text = std::fs::read_to_string(&file).map_err(|e| StartError::ConfigFile {
+        file: file.clone(),
+        problem: format!("cannot read the node config: {e}"),
+    })?;
+    parse(dir, &file, &text)
+}
+
+/// Parses config text; `dir` resolves relative paths, `file` is named in errors.
+pub fn parse(dir: &Path, file: &Path, text: &str) -> Result<NodeConfig, StartError> {
+    // Editors on Windows start UTF-8 files with a byte order mark; most JSON readers skip it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let root: Value = serde_json::from_str(text).map_err(|e| StartError::ConfigFile {
+        file: file.to_path_buf(),
+        problem: format!(
+            "not valid JSON at line {}, column {}: {e}",
+            e.line(),
+            e.column()
+        ),
+    })?;
+    parse_value(dir, file, &root)
+}
+
+/// Reads a parsed config value (the JSON text already decoded).
+pub fn parse_value(dir: &Path, file: &Path, root: &Value) -> Result<NodeConfig, StartError> {
+    let reader = Reader::new(dir, file);
+    let routers = reader.node(root)?;
+    reader.finish(file, routers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<NodeConfig, StartError> {
+        parse(Path::new("/node"), Path::new("/node/config.json"), text)
+    }
+
+    const MINIMAL: &str = r#"{"version": 2, "workers": [{"type": "router",
+        "realms": [{"name": "realm1", "roles": [{"name": "anonymous",
+            "permissions": [{"uri": "", "match": "prefix",
+               "allow": {"call": true, "register": true, "publish": true, "subscribe": true},
+               "disclose": {"caller": false, "publisher": false}, "cache": true}]}]}],
+        "transports": [{"type": "web", "endpoint": {"type": "tcp", "port": 8443,
+             "tls": {"key": "k.pem", "certificate": "c.pem"}},
+           "paths": {"/": {"type": "static", "directory": "../www"}, "ws": {"type": "websocket"}}}]}]}"#;
+
+    #[test]
+    fn crossbar_web_transport_is_read_without_warnings() {
+        let node = parse_text(MINIMAL).unwrap();
+        assert!(node.warnings.is_empty(), "{:?}", node.warnings);
+        let transport = &node.routers[0].transports[0];
+        assert_eq!(transport.endpoint.port, 8443);
+        let tls = transport.endpoint.tls.as_ref().unwrap();
+        assert_eq!(tls.key.path, Path::new("/node/k.pem"));
+        assert_eq!(transport.paths.len(), 2);
+        assert!(transport.paths.iter().any(|(p, _)| p == "/ws"));
+    }
+
+    #[test]
+    fn a_misspelt_key_is_warned_about_by_its_json_path() {
+        let text = MINIMAL.replace("\"certificate\"", "\"certficate\"");
+        let err = parse_text(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("workers[0].transports[0].endpoint.tls.certificate"),
+            "{err}"
+        );
+        let text = MINIMAL.replace("\"cache\": true", "\"cache\": true, \"colour\": 1");
+        let node = parse_text(&text).unwrap();
+        assert!(
+            node.warnings[0].contains("permissions[0].colour"),
+            "{:?}",
+            node.warnings
+        );
+    }
+
+    #[test]
+    fn malformed_json_names_line_and_column() {
+        let err = parse_text("{\n  \"version\": 2,\n  oops\n}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3, column 3"), "{err}");
+    }
+
+    #[test]
+    fn unknown_transport_type_is_refused() {
+        let text = MINIMAL.replace("\"type\": \"web\"", "\"type\": \"rawsocket\"");
+        let err = parse_text(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("transports[0].type") && err.contains("rawsocket"),
+            "{err}"
+        );
+    }
+
+    /// Every JSON pointer in a value, for mutating each place in turn.
+    fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
+        out.push(at.clone());
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    pointers(
+                        v,
+                        format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                        out,
+                    );
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    pointers(v, format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn any_value_at_any_key_of_crossbars_configs_is_an_answer_not_a_panic() {
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crossbar-configs");
+        let Ok(entries) = std::fs::read_dir(&corpus) else {
+            panic!("the Crossbar config corpus is not at {}", corpus.display());
+        };
+        let garbage = [
+            Value::Null,
+            serde_json::json!(0),
+            serde_json::json!(-1),
+            serde_json::json!(1e300),
+            serde_json::json!("x"),
+            serde_json::json!([]),
+            serde_json::json!({}),
+            serde_json::json!([[{"type": null}]]),
+            serde_json::json!(true),
+        ];
+        let mut parses = 0;
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let mut config: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let mut places = Vec::new();
+            pointers(&config, String::new(), &mut places);
+            for place in places.iter().filter(|p| !p.is_empty()) {
+                for junk in &garbage {
+                    // Swap the junk in, parse, swap the original back.
+                    let Some(slot) = config.pointer_mut(place) else {
+                        continue;
+                    };
+                    let original = std::mem::replace(slot, junk.clone());
+                    let result = std::panic::catch_unwind(|| {
+                        parse_value(Path::new("/node"), Path::new("/node/config.json"), &config)
+                            .map(|_| ())
+                    });
+                    assert!(
+                        result.is_ok(),
+                        "{}: {place} = {junk} panicked",
+                        path.display()
+                    );
+                    parses += 1;
+                    if let Some(slot) = config.pointer_mut(place) {
+                        *slot = original;
+                    }
+                }
+            }
+        }
+        assert!(parses > 10_000, "only {parses} variants");
+    }
+
+    #[test]
+    fn wrong_types_anywhere_are_errors_not_panics() {
+        for (from, to) in [
+            ("8443", "\"8443\""),
+            ("8443", "70000"),
+            ("8443", "-1"),
+            ("\"../www\"", "null"),
+            ("\"paths\": {", "\"paths\": [], \"x\": {"),
+            ("\"realms\": [", "\"realms\": 3, \"y\": ["),
+        ] {
+            let text = MINIMAL.replacen(from, to, 1);
+            assert!(parse_text(&text).is_err(), "{from} → {to} was accepted");
+        }
+    }
+}

@@ -19,14 +19,14 @@ pub enum StartError {
         /// The config file.
         file: PathBuf,
         /// JSON path of the key, e.g. `workers[0].transports[1].type`.
-        key: String,
+        json_path: String,
         /// What is wrong and what to do.
         problem: String,
     },
     /// A file named by a config key cannot be used.
     KeyFile {
         /// JSON path of the key that names the file.
-        key: String,
+        json_path: String,
         /// The path as written in the config.
         named: String,
         /// The path after resolving it against the node directory.
@@ -46,7 +46,7 @@ impl StartError {
     /// An error about the file that `key` names.
     pub fn file(key: &str, named: &str, resolved: &Path, problem: impl Into<String>) -> Self {
         StartError::KeyFile {
-            key: key.to_string(),
+            json_path: key.to_string(),
             named: named.to_string(),
             resolved: resolved.to_path_buf(),
             problem: problem.into(),
@@ -60,17 +60,21 @@ impl fmt::Display for StartError {
             StartError::ConfigFile { file, problem } => {
                 write!(f, "`{}`: {problem}", shown(file))
             }
-            StartError::Key { file, key, problem } => {
-                write!(f, "`{}`: `{key}`: {problem}", shown(file))
+            StartError::Key {
+                file,
+                json_path,
+                problem,
+            } => {
+                write!(f, "`{}`: `{json_path}`: {problem}", shown(file))
             }
             StartError::KeyFile {
-                key,
+                json_path,
                 named,
                 resolved,
                 problem,
             } => write!(
                 f,
-                "`{key}`: `{}` (resolved to `{}`): {problem}",
+                "`{json_path}`: `{}` (resolved to `{}`): {problem}",
                 named.escape_debug(),
                 shown(resolved)
             ),

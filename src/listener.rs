@@ -20,13 +20,13 @@ use std::time::Duration;
 /// Binds the transport's endpoint: one interface, or all of them (IPv6 and IPv4).
 pub async fn bind(transport: &Transport) -> Result<TcpListener, StartError> {
     let port = transport.endpoint.port;
-    let key = format!("{}.endpoint", transport.key);
+    let endpoint = format!("{}.endpoint", transport.json_path);
     let in_use = |addr: &str, e: std::io::Error| {
         StartError::Key {
         file: transport.config_file.clone(),
-        key: match e.kind() {
-            std::io::ErrorKind::AddrNotAvailable => format!("{key}.interface"),
-            _ => format!("{key}.port"),
+        json_path: match e.kind() {
+            std::io::ErrorKind::AddrNotAvailable => format!("{endpoint}.interface"),
+            _ => format!("{endpoint}.port"),
         },
         problem: match e.kind() {
             std::io::ErrorKind::AddrNotAvailable => format!("cannot listen on {addr}: no interface of this machine has that address"),

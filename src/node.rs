@@ -143,7 +143,7 @@ pub fn summary(ready: &ReadyTransport, port: u16) -> String {
         (None, true) => "TLS with the self-signed pair generated at start".to_string(),
         (None, false) => "no TLS".to_string(),
     };
-    format!("{}: {}; {tls}", transport.key, paths.join(", "))
+    format!("{}: {}; {tls}", transport.json_path, paths.join(", "))
 }
 
 /// Binds every transport, then serves until shutdown.

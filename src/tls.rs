@@ -81,7 +81,7 @@ pub fn setup(files: &TlsFiles) -> Result<TlsSetup, StartError> {
             if chosen.is_empty() {
                 return Err(StartError::Key {
                     file: files.config_file.clone(),
-                    key: format!("{}.ciphers", files.key_path),
+                    json_path: format!("{}.ciphers", files.json_path),
                     problem: format!("`{string}` selects none of the TLS 1.2 suites wssnode offers ({}); include e.g. `ECDHE+AESGCM`", ciphers::TLS12_SUITES.map(|s| s.openssl_name).join(", ")),
                 });
             }
@@ -93,7 +93,7 @@ pub fn setup(files: &TlsFiles) -> Result<TlsSetup, StartError> {
 
     if let Some(dhparam) = &files.dhparam {
         check_dhparam(dhparam)?;
-        warnings.push(format!("`{}`: rustls offers no finite-field DH, so DHE suites are not offered; every suite offered uses ECDHE, so forward secrecy holds", dhparam.key));
+        warnings.push(format!("`{}`: rustls offers no finite-field DH, so DHE suites are not offered; every suite offered uses ECDHE, so forward secrecy holds", dhparam.json_path));
     }
 
     // Load the key and the chain; check they belong together.
@@ -262,7 +262,7 @@ pub fn check_chain(
     let Ok((_, leaf)) = x509_parser::parse_x509_certificate(leaf_der) else {
         warnings.push(format!(
             "`{}`: the first certificate cannot be parsed as X.509",
-            file.key
+            file.json_path
         ));
         return warnings;
     };
@@ -275,19 +275,19 @@ pub fn check_chain(
     if seconds_left < 0 {
         warnings.push(format!(
             "`{}`: the certificate expired on {not_after}; clients will refuse it: renew it",
-            file.key
+            file.json_path
         ));
     } else if seconds_left < 30 * 24 * 3600 {
         warnings.push(format!(
             "`{}`: the certificate expires on {not_after}, in {} days: renew it",
-            file.key,
+            file.json_path,
             seconds_left / 86_400
         ));
     }
     if leaf.validity().not_before.timestamp() > now {
         warnings.push(format!(
             "`{}`: the certificate is not valid before {}",
-            file.key,
+            file.json_path,
             leaf.validity().not_before
         ));
     }
@@ -305,7 +305,7 @@ pub fn check_chain(
     if !self_signed && !issuer_served && !issuer_is_known_root {
         warnings.push(format!(
             "`{}`: the file holds only the server certificate, and its issuer `{issuer}` is not served. If `{issuer}` is a root CA your clients trust (one you made yourself, say), ignore this; if it is an intermediate (as public CAs use), clients that lack it will fail: append it after the certificate (or list it in `chain_certificates`)",
-            file.key,
+            file.json_path,
             issuer = leaf.issuer()
         ));
     }

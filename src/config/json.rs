@@ -17,7 +17,7 @@ impl Report<'_> {
     pub(super) fn error(&self, key: &str, problem: impl Into<String>) -> StartError {
         StartError::Key {
             file: self.file.to_path_buf(),
-            key: key.to_string(),
+            json_path: key.to_string(),
             problem: problem.into(),
         }
     }
@@ -35,7 +35,7 @@ impl Report<'_> {
         match value {
             Value::Object(map) => Ok(Obj {
                 reader: self,
-                key: key.to_string(),
+                json_path: key.to_string(),
                 map,
                 used: RefCell::new(Vec::new()),
             }),
@@ -48,17 +48,17 @@ impl Report<'_> {
 pub(super) struct Obj<'r, 'a> {
     reader: &'r Report<'a>,
     /// Its JSON path.
-    pub(super) key: String,
+    pub(super) json_path: String,
     pub(super) map: &'r Map<String, Value>,
     used: RefCell<Vec<&'static str>>,
 }
 
 impl<'r, 'a> Obj<'r, 'a> {
     pub(super) fn child_key(&self, name: &str) -> String {
-        if self.key == "(top level)" {
+        if self.json_path == "(top level)" {
             name.to_string()
         } else {
-            format!("{}.{name}", self.key)
+            format!("{}.{name}", self.json_path)
         }
     }
 

@@ -115,7 +115,7 @@ pub struct Transport {
     /// The config file it came from.
     pub config_file: PathBuf,
     /// JSON path, e.g. `workers[0].transports[0]`, used in log lines.
-    pub key: String,
+    pub json_path: String,
     /// Which kind of transport.
     pub kind: TransportKind,
     /// Where it listens.
@@ -157,7 +157,7 @@ pub struct Endpoint {
 #[derive(Debug, Clone)]
 pub struct NamedFile {
     /// JSON path of the key that names it.
-    pub key: String,
+    pub json_path: String,
     /// As written in the config.
     pub named: String,
     /// Resolved against the node directory.
@@ -167,7 +167,7 @@ pub struct NamedFile {
 impl NamedFile {
     /// An error about this file.
     pub fn error(&self, problem: impl Into<String>) -> StartError {
-        StartError::file(&self.key, &self.named, &self.path, problem)
+        StartError::file(&self.json_path, &self.named, &self.path, problem)
     }
 
     /// Reads the whole file, or says which key named it and why it cannot be read.
@@ -182,7 +182,7 @@ pub struct TlsFiles {
     /// The config file, for errors about values (not files).
     pub config_file: PathBuf,
     /// JSON path of the `tls` object.
-    pub key_path: String,
+    pub json_path: String,
     /// Private key (PEM).
     pub key: NamedFile,
     /// Certificate, optionally followed by its chain (PEM).

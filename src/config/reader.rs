@@ -70,7 +70,7 @@ impl<'a> Reader<'a> {
 
     fn resolve(&self, key: &str, named: &str) -> NamedFile {
         NamedFile {
-            key: key.to_string(),
+            json_path: key.to_string(),
             named: named.to_string(),
             path: self.dir.join(named),
         }
@@ -344,7 +344,7 @@ impl<'a> Reader<'a> {
         transport.done_except(&["paths", "options", "auth", "serializers", "url"]);
         Ok(Some(Transport {
             config_file: self.report.file.to_path_buf(),
-            key: key.to_string(),
+            json_path: key.to_string(),
             kind,
             endpoint,
             paths,
@@ -453,7 +453,7 @@ impl<'a> Reader<'a> {
             |name: &str| tls.missing(name, "`tls` needs both `key` and `certificate` (PEM files)");
         let files = TlsFiles {
             config_file: self.report.file.to_path_buf(),
-            key_path: key.to_string(),
+            json_path: key.to_string(),
             key: file("key")?.ok_or_else(|| missing("key"))?,
             certificate: file("certificate")?.ok_or_else(|| missing("certificate"))?,
             chain_certificates: files("chain_certificates")?,
@@ -783,7 +783,7 @@ fn merge_shared_ports(mut routers: Vec<Router>, reader: &Reader<'_>) -> Vec<Rout
         router.transports.retain(|t| {
             let at = (t.endpoint.interface.clone(), t.endpoint.port);
             if t.endpoint.port != 0 && seen.contains(&at) && t.endpoint.shared {
-                reader.warn(format!("`{}` shares port {} with an earlier transport; wssnode listens once and serves it there", t.key, t.endpoint.port));
+                reader.warn(format!("`{}` shares port {} with an earlier transport; wssnode listens once and serves it there", t.json_path, t.endpoint.port));
                 return false;
             }
             seen.push(at);

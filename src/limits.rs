@@ -10,7 +10,7 @@
 use async_lock::{Semaphore, SemaphoreGuardArc};
 use std::sync::Arc;
 
-pub use crate::config::{Limits, MAX_HEAD};
+pub use crate::config::Limits;
 
 /// A transport's cap on open connections (`max_connections`), as mini-redis's server
 /// caps its own: one permit per connection, held until both its HTTP task and, after an

@@ -8,56 +8,32 @@ use crate::wamp::serializer::Serializer;
 use async_tungstenite::tungstenite::Message;
 use serde_json::{json, Map, Value};
 
-/// Message type codes.
-pub mod code {
-    /// HELLO
-    pub const HELLO: u64 = 1;
-    /// WELCOME
-    pub const WELCOME: u64 = 2;
-    /// ABORT
-    pub const ABORT: u64 = 3;
-    /// CHALLENGE
-    pub const CHALLENGE: u64 = 4;
-    /// AUTHENTICATE
-    pub const AUTHENTICATE: u64 = 5;
-    /// GOODBYE
-    pub const GOODBYE: u64 = 6;
-    /// ERROR
-    pub const ERROR: u64 = 8;
-    /// PUBLISH
-    pub const PUBLISH: u64 = 16;
-    /// PUBLISHED
-    pub const PUBLISHED: u64 = 17;
-    /// SUBSCRIBE
-    pub const SUBSCRIBE: u64 = 32;
-    /// SUBSCRIBED
-    pub const SUBSCRIBED: u64 = 33;
-    /// UNSUBSCRIBE
-    pub const UNSUBSCRIBE: u64 = 34;
-    /// UNSUBSCRIBED
-    pub const UNSUBSCRIBED: u64 = 35;
-    /// EVENT
-    pub const EVENT: u64 = 36;
-    /// CALL
-    pub const CALL: u64 = 48;
-    /// CANCEL
-    pub const CANCEL: u64 = 49;
-    /// RESULT
-    pub const RESULT: u64 = 50;
-    /// REGISTER
-    pub const REGISTER: u64 = 64;
-    /// REGISTERED
-    pub const REGISTERED: u64 = 65;
-    /// UNREGISTER
-    pub const UNREGISTER: u64 = 66;
-    /// UNREGISTERED
-    pub const UNREGISTERED: u64 = 67;
-    /// INVOCATION
-    pub const INVOCATION: u64 = 68;
-    /// INTERRUPT
-    pub const INTERRUPT: u64 = 69;
-    /// YIELD
-    pub const YIELD: u64 = 70;
+/// Message type codes (spec "Message Codes and Direction").
+pub(crate) mod code {
+    pub(crate) const HELLO: u64 = 1;
+    pub(crate) const WELCOME: u64 = 2;
+    pub(crate) const ABORT: u64 = 3;
+    pub(crate) const CHALLENGE: u64 = 4;
+    pub(crate) const AUTHENTICATE: u64 = 5;
+    pub(crate) const GOODBYE: u64 = 6;
+    pub(crate) const ERROR: u64 = 8;
+    pub(crate) const PUBLISH: u64 = 16;
+    pub(crate) const PUBLISHED: u64 = 17;
+    pub(crate) const SUBSCRIBE: u64 = 32;
+    pub(crate) const SUBSCRIBED: u64 = 33;
+    pub(crate) const UNSUBSCRIBE: u64 = 34;
+    pub(crate) const UNSUBSCRIBED: u64 = 35;
+    pub(crate) const EVENT: u64 = 36;
+    pub(crate) const CALL: u64 = 48;
+    pub(crate) const CANCEL: u64 = 49;
+    pub(crate) const RESULT: u64 = 50;
+    pub(crate) const REGISTER: u64 = 64;
+    pub(crate) const REGISTERED: u64 = 65;
+    pub(crate) const UNREGISTER: u64 = 66;
+    pub(crate) const UNREGISTERED: u64 = 67;
+    pub(crate) const INVOCATION: u64 = 68;
+    pub(crate) const INTERRUPT: u64 = 69;
+    pub(crate) const YIELD: u64 = 70;
 }
 
 /// Largest ID the spec allows: 2^53.

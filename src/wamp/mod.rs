@@ -1,18 +1,18 @@
 //! The WAMP v2 router (wamp-proto, Basic and parts of the Advanced Profile): the realms of a
 //! router worker, and the WebSocket subprotocols it speaks.
 
-pub mod auth;
-pub mod broker;
-pub mod dealer;
+pub(crate) mod auth;
+pub(crate) mod broker;
+pub(crate) mod dealer;
 pub mod message;
-pub mod meta;
-pub mod options;
-pub mod patterns;
-pub mod realm;
+pub(crate) mod meta;
+pub(crate) mod options;
+pub(crate) mod patterns;
+pub(crate) mod realm;
 pub mod serializer;
-pub mod session;
-pub mod sessions;
-pub mod uri;
+pub(crate) mod session;
+pub(crate) mod sessions;
+pub(crate) mod uri;
 
 use crate::config;
 use realm::Realm;

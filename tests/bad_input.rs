@@ -409,3 +409,18 @@ fn no_missing_intermediate_warning_when_the_issuer_is_a_root_in_ca_certificates(
     assert_eq!(code, Some(0), "{out}");
     assert!(!out.contains("is not served"), "{out}");
 }
+
+#[test]
+fn check_shows_tls_for_a_self_signed_pair_still_to_be_generated() {
+    let (dir, _, _) = valid();
+    std::fs::remove_file(dir.path().join("key.pem")).unwrap();
+    std::fs::remove_file(dir.path().join("cert.pem")).unwrap();
+    let (code, out, _) = dir.run(&["check"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("https://127.0.0.1:"), "{out}");
+    assert!(
+        out.contains("TLS with the self-signed pair generated at start"),
+        "{out}"
+    );
+    assert!(!out.contains("no TLS"), "{out}");
+}

@@ -100,15 +100,14 @@ pub fn error(
     uri: &str,
     payload: &Payload,
 ) -> Value {
-    let mut fields = vec![
+    let fields = vec![
         json!(code::ERROR),
         json!(request_type),
         json!(request),
         Value::Object(details),
         json!(uri),
     ];
-    payload.append_to(&mut fields);
-    Value::Array(fields)
+    with_payload(fields, payload)
 }
 
 /// An ERROR from the router itself, its one argument a sentence saying why.
@@ -138,14 +137,13 @@ pub fn event(
     details: Map<String, Value>,
     payload: &Payload,
 ) -> Value {
-    let mut fields = vec![
+    let fields = vec![
         json!(code::EVENT),
         json!(subscription),
         json!(publication),
         Value::Object(details),
     ];
-    payload.append_to(&mut fields);
-    Value::Array(fields)
+    with_payload(fields, payload)
 }
 
 /// `[REGISTERED, REGISTER.Request|id, Registration|id]`
@@ -160,9 +158,7 @@ pub fn unregistered(request: u64) -> Value {
 
 /// `[RESULT, CALL.Request|id, Details|dict, …]`
 pub fn result(request: u64, details: Value, payload: &Payload) -> Value {
-    let mut fields = vec![json!(code::RESULT), json!(request), details];
-    payload.append_to(&mut fields);
-    Value::Array(fields)
+    with_payload(vec![json!(code::RESULT), json!(request), details], payload)
 }
 
 /// `[INVOCATION, Request|id, REGISTERED.Registration|id, Details|dict, …]`
@@ -172,12 +168,17 @@ pub fn invocation(
     details: Map<String, Value>,
     payload: &Payload,
 ) -> Value {
-    let mut fields = vec![
+    let fields = vec![
         json!(code::INVOCATION),
         json!(request),
         json!(registration),
         Value::Object(details),
     ];
+    with_payload(fields, payload)
+}
+
+/// A message's fields followed by its payload, laid out as the spec does.
+fn with_payload(mut fields: Vec<Value>, payload: &Payload) -> Value {
     payload.append_to(&mut fields);
     Value::Array(fields)
 }

@@ -28,7 +28,48 @@ pub struct Subscription {
     /// When it was created (RFC 3339).
     pub created: String,
     /// Subscribed session IDs.
-    pub subscribers: HashSet<u64>,
+    pub subscribers: Subscribers,
+}
+
+/// A subscription's subscribers: a list, because delivering walks it for every event, and
+/// each one's place in it, so that one leaving costs the same however many stay.
+#[derive(Debug, Default)]
+pub struct Subscribers {
+    list: Vec<u64>,
+    at: HashMap<u64, usize>,
+}
+
+impl Subscribers {
+    /// Adds a subscriber; false if it was there.
+    fn insert(&mut self, id: u64) -> bool {
+        if self.at.contains_key(&id) {
+            return false;
+        }
+        self.at.insert(id, self.list.len());
+        self.list.push(id);
+        true
+    }
+
+    /// Removes a subscriber; false if it was not there.
+    fn remove(&mut self, id: u64) -> bool {
+        let Some(at) = self.at.remove(&id) else {
+            return false;
+        };
+        self.list.swap_remove(at);
+        if let Some(moved) = self.list.get(at) {
+            self.at.insert(*moved, at);
+        }
+        true
+    }
+
+    /// The subscribers, in no particular order.
+    pub fn ids(&self) -> &[u64] {
+        &self.list
+    }
+
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
 }
 
 impl Subscription {
@@ -242,6 +283,7 @@ impl Broker {
             };
             let receivers: Vec<u64> = sub
                 .subscribers
+                .ids()
                 .iter()
                 .copied()
                 .filter(|s| audience.admits(sessions, *s))
@@ -351,7 +393,7 @@ impl Broker {
                     uri: topic.to_string(),
                     policy,
                     created: now_rfc3339(),
-                    subscribers: HashSet::new(),
+                    subscribers: Subscribers::default(),
                 };
                 let (sub_id, details) = (sub.id, sub.details());
                 self.subscriptions.insert(sub_id, sub);
@@ -405,7 +447,7 @@ impl Broker {
         let Some(sub) = self.subscriptions.get_mut(&sub_id) else {
             return false;
         };
-        if !sub.subscribers.remove(&id) {
+        if !sub.subscribers.remove(id) {
             return false;
         }
         if let Some(held) = self.by_session.get_mut(&id) {
@@ -426,5 +468,27 @@ impl Broker {
             }
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Subscribers;
+
+    #[test]
+    fn subscribers_keep_their_places_as_others_leave() {
+        let mut subs = Subscribers::default();
+        for id in 1..=5 {
+            assert!(subs.insert(id));
+        }
+        assert!(!subs.insert(3));
+        assert!(subs.remove(2));
+        assert!(!subs.remove(2));
+        assert!(subs.remove(5));
+        assert!(subs.remove(1));
+        let mut left = subs.ids().to_vec();
+        left.sort_unstable();
+        assert_eq!(left, [3, 4]);
+        assert!(subs.remove(4) && subs.remove(3) && subs.is_empty());
     }
 }

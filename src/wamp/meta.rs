@@ -123,8 +123,8 @@ fn answer(
             }
         }
         "wamp.subscription.get" => subscription()?.details(),
-        "wamp.subscription.list_subscribers" => json!(subscription()?.subscribers),
-        "wamp.subscription.count_subscribers" => json!(subscription()?.subscribers.len()),
+        "wamp.subscription.list_subscribers" => json!(subscription()?.subscribers.ids()),
+        "wamp.subscription.count_subscribers" => json!(subscription()?.subscribers.ids().len()),
         "wamp.registration.list" => ids_by_policy(dealer.all().map(|r| (r.policy, r.id))),
         "wamp.registration.lookup" => json!(dealer.lookup(match_arg(), uri_arg()?)),
         "wamp.registration.match" => json!(dealer.best_match(uri_arg()?)),

@@ -99,15 +99,24 @@ async fn a_subscriber_that_stops_reading_is_dropped_and_memory_stays_bounded() {
         assert!(Instant::now() < deadline, "{}", node.log_text());
         async_std::task::sleep(Duration::from_millis(50)).await;
     }
+    // Its connection ends: with a 1008 close frame if that still fit into the socket
+    // before the node gave up on the client, else by the TCP connection closing.
     let mut closed_with = None;
-    while let Ok(Some(message)) =
-        async_std::future::timeout(Duration::from_secs(5), stuck.ws.next()).await
-    {
-        if let Ok(Message::Close(frame)) = message {
-            closed_with = frame.map(|f| u16::from(f.code));
+    let ended = loop {
+        match async_std::future::timeout(Duration::from_secs(5), stuck.ws.next()).await {
+            Err(_) => break false,
+            Ok(None) | Ok(Some(Err(_))) => break true,
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                closed_with = frame.map(|f| u16::from(f.code));
+            }
+            Ok(Some(Ok(_))) => {}
         }
-    }
-    assert_eq!(closed_with, Some(1008));
+    };
+    assert!(ended, "the stuck subscriber's connection is still open");
+    assert!(
+        closed_with.is_none_or(|code| code == 1008),
+        "{closed_with:?}"
+    );
     eprintln!(
         "flood of 60 MB took {:?}; RSS {} KiB before, {} KiB at most",
         started.elapsed(),

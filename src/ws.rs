@@ -425,7 +425,9 @@ async fn run<F>(
     let (mut sink, mut stream) = ws.split();
     let (data_tx, data_rx) = unbounded();
     let (control_tx, control_rx) = bounded(4);
-    let (pressure_tx, pressure_rx) = bounded(1);
+    // The queue may go over its bound again and again; as a stream, the receiver keeps
+    // its one listener between turns.
+    let (pressure_tx, mut pressure_rx) = bounded(1);
     let outbox = Outbox {
         data: data_tx,
         queue: queue.clone(),
@@ -458,9 +460,6 @@ async fn run<F>(
         let _ = shutdown.recv().await;
     }
     .fuse());
-    // The queue may go over its bound again and again; as a stream, the receiver keeps
-    // its one listener between turns.
-    let mut pressure_rx = pressure_rx;
     let mut ticker = async_io::Timer::after(tick);
     let mut tick_every = tick;
 

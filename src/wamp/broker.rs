@@ -7,6 +7,7 @@
 use crate::config::MatchPolicy;
 use crate::time::now_rfc3339;
 use crate::wamp::auth::{self, Action};
+use crate::wamp::held::Held;
 use crate::wamp::message::{self, code, random_id, Payload};
 use crate::wamp::options::{self, Options};
 use crate::wamp::patterns::PatternIndex;
@@ -88,7 +89,7 @@ pub struct Broker {
     index: PatternIndex,
     /// The subscriptions each session holds: its count against the limit, and what it
     /// takes with it when it leaves (without looking at anyone else's).
-    by_session: HashMap<u64, HashSet<u64>>,
+    by_session: Held,
 }
 
 /// Which sessions an event may reach, from PUBLISH.Options. Sets, so that checking a
@@ -179,10 +180,7 @@ impl Broker {
     /// Forgets which subscriptions a leaving session holds and returns them; each is then
     /// ended with `remove_subscriber`.
     pub fn take_session(&mut self, session: u64) -> Vec<u64> {
-        self.by_session
-            .remove(&session)
-            .map(|subs| subs.into_iter().collect())
-            .unwrap_or_default()
+        self.by_session.take(session)
     }
 
     /// PUBLISH: deliver to every matching subscription, then PUBLISHED if asked. Errors
@@ -366,15 +364,14 @@ impl Broker {
         if !sessions.authorize(id, code::SUBSCRIBE, request, topic, Action::Subscribe) {
             return;
         }
-        let held = self.by_session.entry(id).or_default();
         if let Some(existing) = self.index.get(policy, topic) {
-            if held.contains(&existing) {
+            if self.by_session.contains(id, existing) {
                 // Subscribing again to the same pattern answers with the same ID.
                 return sessions.send(id, message::subscribed(request, existing));
             }
         }
         let limit = sessions.limits(id).max_subscriptions;
-        if held.len() >= limit {
+        if self.by_session.count(id) >= limit {
             let text = format!("this session holds {limit} subscriptions, the most it may (option `max_subscriptions`)");
             return sessions.error(
                 id,
@@ -411,7 +408,7 @@ impl Broker {
         if let Some(sub) = self.subscriptions.get_mut(&sub_id) {
             sub.subscribers.insert(id);
         }
-        self.by_session.entry(id).or_default().insert(sub_id);
+        self.by_session.add(id, sub_id);
         sessions.send(id, message::subscribed(request, sub_id));
         if meta {
             let args = vec![json!(id), json!(sub_id)];
@@ -450,9 +447,7 @@ impl Broker {
         if !sub.subscribers.remove(id) {
             return false;
         }
-        if let Some(held) = self.by_session.get_mut(&id) {
-            held.remove(&sub_id);
-        }
+        self.by_session.remove(id, sub_id);
         let meta = announce && !sub.uri.starts_with("wamp.");
         let now_empty = sub.subscribers.is_empty();
         if now_empty {

@@ -9,13 +9,14 @@ use crate::config::MatchPolicy;
 use crate::time::now_rfc3339;
 use crate::wamp::auth::{self, Action};
 use crate::wamp::broker::Broker;
+use crate::wamp::held::Held;
 use crate::wamp::message::{self, code, random_id, Payload};
 use crate::wamp::options::{self, CancelMode, Invoke, Options};
 use crate::wamp::patterns::PatternIndex;
 use crate::wamp::sessions::Sessions;
 use crate::wamp::uri::{self, error};
 use serde_json::{json, Map, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// The answer to a message that ends the session: what was wrong.
@@ -88,15 +89,15 @@ pub struct Dealer {
     /// By pattern: one registration per distinct pattern and policy.
     index: PatternIndex,
     /// The registrations each session holds.
-    by_session: HashMap<u64, HashSet<u64>>,
+    by_session: Held,
     /// By (callee, INVOCATION ID).
     pending: HashMap<(u64, u64), Pending>,
     /// (caller, CALL ID) → (callee, INVOCATION ID).
     by_call: HashMap<(u64, u64), (u64, u64)>,
     /// The CALL IDs in flight of each caller, and the INVOCATION IDs of each callee: the
     /// counts the limits check, and what a leaving session ends.
-    calls_of: HashMap<u64, HashSet<u64>>,
-    invocations_of: HashMap<u64, HashSet<u64>>,
+    calls_of: Held,
+    invocations_of: Held,
 }
 
 impl Dealer {
@@ -161,10 +162,7 @@ impl Dealer {
     /// Forgets which registrations a leaving session holds and returns them; each is then
     /// ended with `remove_callee`.
     pub fn take_session(&mut self, session: u64) -> Vec<u64> {
-        self.by_session
-            .remove(&session)
-            .map(|regs| regs.into_iter().collect())
-            .unwrap_or_default()
+        self.by_session.take(session)
     }
 
     /// Ties a timer to a call in flight (see `Pending::timer`).
@@ -203,7 +201,7 @@ impl Dealer {
             return;
         }
         let limit = sessions.limits(id).max_registrations;
-        if self.by_session.get(&id).map_or(0, HashSet::len) >= limit {
+        if self.by_session.count(id) >= limit {
             let text = format!("this session holds {limit} registrations, the most it may (option `max_registrations`)");
             return sessions.error(
                 id,
@@ -215,10 +213,7 @@ impl Dealer {
         }
         let reg_id = match self.index.get(policy, procedure) {
             Some(existing) => {
-                let again = self
-                    .by_session
-                    .get(&id)
-                    .is_some_and(|r| r.contains(&existing));
+                let again = self.by_session.contains(id, existing);
                 let Some(reg) = self.registrations.get_mut(&existing) else {
                     return;
                 };
@@ -259,7 +254,7 @@ impl Dealer {
                 reg_id
             }
         };
-        self.by_session.entry(id).or_default().insert(reg_id);
+        self.by_session.add(id, reg_id);
         sessions.send(id, message::registered(request, reg_id));
         let args = vec![json!(id), json!(reg_id)];
         broker.meta_event(sessions, "wamp.registration.on_register", args);
@@ -304,9 +299,7 @@ impl Dealer {
             return false;
         };
         reg.callees.remove(at);
-        if let Some(held) = self.by_session.get_mut(&id) {
-            held.remove(&reg_id);
-        }
+        self.by_session.remove(id, reg_id);
         let now_empty = reg.callees.is_empty();
         if now_empty {
             if let Some(reg) = self.registrations.remove(&reg_id) {
@@ -374,7 +367,7 @@ impl Dealer {
             return None;
         };
         let limit = sessions.limits(id).max_calls_in_flight;
-        if self.calls_of.get(&id).map_or(0, HashSet::len) >= limit {
+        if self.calls_of.count(id) >= limit {
             let text = format!("this session has {limit} calls in flight, the most it may (option `max_calls_in_flight`)");
             sessions.error(id, code::CALL, request, error::TOO_MANY_CALLS, text);
             return None;
@@ -386,7 +379,7 @@ impl Dealer {
             return None;
         }
         let callee = self.pick_callee(sessions, reg_id)?;
-        let busy = self.invocations_of.get(&callee).map_or(0, HashSet::len);
+        let busy = self.invocations_of.count(callee);
         let limit = sessions.limits(callee).max_invocations_in_flight;
         if busy >= limit {
             let text = format!("the callee of `{procedure}` has {limit} invocations in flight, the most it may (option `max_invocations_in_flight`); try again later");
@@ -583,33 +576,25 @@ impl Dealer {
         let (callee, invocation) = (pending.callee, pending.invocation);
         self.pending.insert((callee, invocation), pending);
         self.by_call.insert((caller, request), (callee, invocation));
-        self.calls_of.entry(caller).or_default().insert(request);
-        self.invocations_of
-            .entry(callee)
-            .or_default()
-            .insert(invocation);
+        self.calls_of.add(caller, request);
+        self.invocations_of.add(callee, invocation);
     }
 
     fn remove_pending(&mut self, callee: u64, invocation: u64) -> Option<Pending> {
         let pending = self.pending.remove(&(callee, invocation))?;
         self.by_call.remove(&(pending.caller, pending.call_request));
-        remove_from(&mut self.calls_of, pending.caller, pending.call_request);
-        remove_from(&mut self.invocations_of, callee, invocation);
+        self.calls_of.remove(pending.caller, pending.call_request);
+        self.invocations_of.remove(callee, invocation);
         Some(pending)
     }
 
     /// The calls in flight where `session` is the caller or the callee.
     fn pending_of(&self, session: u64) -> Vec<Pending> {
-        let mut keys: Vec<(u64, u64)> = Vec::new();
-        if let Some(requests) = self.calls_of.get(&session) {
-            let callees = requests
-                .iter()
-                .filter_map(|r| self.by_call.get(&(session, *r)));
-            keys.extend(callees.copied());
-        }
-        if let Some(invocations) = self.invocations_of.get(&session) {
-            keys.extend(invocations.iter().map(|i| (session, *i)));
-        }
+        let as_caller = self.calls_of.of(session);
+        let mut keys: Vec<(u64, u64)> = as_caller
+            .filter_map(|request| self.by_call.get(&(session, request)).copied())
+            .collect();
+        keys.extend(self.invocations_of.of(session).map(|i| (session, i)));
         // A session calling itself is both.
         keys.sort_unstable();
         keys.dedup();
@@ -634,15 +619,5 @@ fn unknown_invocation(
         Err(format!(
             "{what} for INVOCATION {invocation}, which the router never sent"
         ))
-    }
-}
-
-/// Removes `item` from the set kept for `session`, and the set once it is empty.
-fn remove_from(sets: &mut HashMap<u64, HashSet<u64>>, session: u64, item: u64) {
-    if let Some(set) = sets.get_mut(&session) {
-        set.remove(&item);
-        if set.is_empty() {
-            sets.remove(&session);
-        }
     }
 }

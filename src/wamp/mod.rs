@@ -4,6 +4,7 @@
 pub(crate) mod auth;
 pub(crate) mod broker;
 pub(crate) mod dealer;
+pub(crate) mod held;
 pub mod message;
 pub(crate) mod meta;
 pub(crate) mod options;

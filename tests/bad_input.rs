@@ -424,3 +424,28 @@ fn check_shows_tls_for_a_self_signed_pair_still_to_be_generated() {
     );
     assert!(!out.contains("no TLS"), "{out}");
 }
+
+#[test]
+fn each_websocket_limit_that_is_not_a_whole_number_is_named() {
+    for key in [
+        "max_queued_bytes",
+        "slow_client_timeout",
+        "max_subscriptions",
+        "max_registrations",
+        "max_calls_in_flight",
+        "max_invocations_in_flight",
+    ] {
+        for bad in [json!("many"), json!(-1), json!(2.5)] {
+            let (dir, _, port) = valid();
+            let paths = json!({"ws": {"type": "websocket", "options": { key: bad }}});
+            dir.config(&web_config(port, json!({}), paths, open_roles()));
+            fails_with(
+                &dir,
+                &[
+                    &format!("workers[0].transports[0].paths.ws.options.{key}"),
+                    "must be a whole number",
+                ],
+            );
+        }
+    }
+}

@@ -149,6 +149,9 @@ pub struct Timed<S> {
     /// Read ahead by `poll_head`, handed out by the next reads.
     ahead: Vec<u8>,
     ahead_from: usize,
+    /// How much of what is pending `poll_head` has searched for a head's end: a head
+    /// trickled in byte by byte is searched once, not again with every byte.
+    scanned: usize,
     /// Which part of a request the next reads hand out.
     frame: Frame,
     /// The body that follows the head being handed out.
@@ -204,6 +207,7 @@ impl<S> Timed<S> {
             write_timer: LazyTimer::default(),
             ahead: Vec::new(),
             ahead_from: 0,
+            scanned: 0,
             frame: Frame::Between,
             next_body: Body::None,
         }
@@ -217,9 +221,18 @@ impl<S: AsyncRead + Unpin> Timed<S> {
     /// would wake the reactor's thread for every request).
     pub fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<HeadRead>> {
         loop {
-            self.ahead_from += http_head::leading_empty_lines(&self.ahead[self.ahead_from..]);
+            let skipped = http_head::leading_empty_lines(&self.ahead[self.ahead_from..]);
+            self.ahead_from += skipped;
             let pending = &self.ahead[self.ahead_from..];
-            let end = http_head::end(pending);
+            // A head's end is at most 3 bytes long: search again from just before where the
+            // last search stopped.
+            let from = self
+                .scanned
+                .saturating_sub(skipped)
+                .saturating_sub(3)
+                .min(pending.len());
+            let end = http_head::end(&pending[from..]).map(|end| from + end);
+            self.scanned = pending.len();
             if let Some(end) = end.filter(|end| *end as u64 <= self.deadline.max_head) {
                 return Poll::Ready(Ok(self.take_head(end)));
             }
@@ -255,6 +268,7 @@ impl<S: AsyncRead + Unpin> Timed<S> {
     /// Checks the head that ends `end` bytes into what is pending.
     fn take_head(&mut self, end: usize) -> HeadRead {
         let start = self.ahead_from;
+        self.scanned = 0;
         match http_head::check(&self.ahead[start..start + end]) {
             http_head::Verdict::Forward(head) => {
                 let head_len = match head.rewritten {

@@ -180,3 +180,19 @@ async fn an_upgrade_that_async_h1_does_not_take_ends_the_connection() {
     assert!(got.starts_with("HTTP/1.1 101 "), "{got}");
     assert!(took < Duration::from_secs(2), "held open {took:?}");
 }
+
+#[async_std::test]
+async fn a_head_that_arrives_a_byte_at_a_time_is_answered() {
+    let (_dir, node) = plain_node();
+    let mut tcp = TcpStream::connect(("127.0.0.1", node.port)).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    // Its end split across writes too: "\r\n" then "\r\n", and bare LF before it.
+    for byte in b"GET / HTTP/1.1\r\nHost: x\nConnection: close\r\n\r\n" {
+        tcp.write_all(&[*byte]).await.unwrap();
+        async_std::task::sleep(Duration::from_millis(2)).await;
+    }
+    let mut got = Vec::new();
+    let _ = async_std::future::timeout(Duration::from_secs(5), tcp.read_to_end(&mut got)).await;
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+}

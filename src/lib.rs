@@ -56,6 +56,7 @@
 
 pub mod ciphers;
 pub mod config;
+pub(crate) mod cookies;
 pub mod error;
 pub mod http_head;
 pub(crate) mod http_io;

@@ -119,7 +119,7 @@ pub fn summary(ready: &ReadyTransport, port: u16) -> String {
         .map(|(path, service)| {
             let (scheme, kind) = match service {
                 Service::Static(_) => ("http", "static"),
-                Service::Wamp(_) => ("ws", "wamp"),
+                Service::Wamp(..) => ("ws", "wamp"),
                 Service::Echo(_) => ("ws", "echo"),
                 Service::Redirect(_) => ("http", "redirect"),
                 Service::Json(_) => ("http", "json"),

@@ -12,6 +12,16 @@ pub fn now_rfc3339() -> String {
     rfc3339(secs)
 }
 
+/// The current time to the millisecond, as Crossbar's `utcnow`: `2026-11-25T13:00:00.123Z`.
+pub fn now_millis_z() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = rfc3339(now.as_secs() as i64);
+    let stem = seconds.trim_end_matches('Z');
+    format!("{stem}.{:03}Z", now.subsec_millis())
+}
+
 /// Seconds since the Unix epoch as RFC 3339 UTC.
 pub fn rfc3339(secs: i64) -> String {
     // Civil-from-days (Howard Hinnant's algorithm).

@@ -4,6 +4,7 @@
 //! Implements Crossbar's "Web Services" path types that wssnode supports.
 
 use crate::config::{PathService, TransportKind, WebSocketOptions};
+use crate::cookies::CookieStore;
 use crate::lifecycle::{ConnInfo, Lifecycle};
 use crate::static_files::{self, html_escape, StaticSite};
 use crate::wamp::Realms;
@@ -17,8 +18,8 @@ use tide::{Middleware, Next, Request, Response, StatusCode};
 pub enum Service {
     /// Files from a directory.
     Static(StaticSite),
-    /// WAMP over WebSocket.
-    Wamp(Arc<WebSocketOptions>),
+    /// WAMP over WebSocket, with the path's cookie store when it tracks cookies.
+    Wamp(Arc<WebSocketOptions>, Option<Arc<CookieStore>>),
     /// Echo over WebSocket (the testee transport).
     Echo(Arc<WebSocketOptions>),
     /// A redirect.
@@ -77,13 +78,42 @@ pub fn service(
             })
         }
         PathService::WebSocket(options) if kind == TransportKind::Testee => {
-            Service::Echo(Arc::new(options.clone()))
+            Service::Echo(Arc::new((**options).clone()))
         }
-        PathService::WebSocket(options) => Service::Wamp(Arc::new(options.clone())),
+        PathService::WebSocket(options) => {
+            let cookies = match &options.cookie {
+                None => None,
+                Some(config) => Some(Arc::new(CookieStore::open(config.clone()).map_err(
+                    |problem| crate::error::StartError::System(format!("cookie store: {problem}")),
+                )?)),
+            };
+            Service::Wamp(Arc::new((**options).clone()), cookies)
+        }
         PathService::Redirect(url) => Service::Redirect(url.clone()),
         PathService::Json(value) => Service::Json(value.to_string()),
         PathService::NodeInfo => Service::NodeInfo,
     })
+}
+
+/// The connection's tracked cookie (the one it sent, if we issued it; else a new one), and
+/// the `Set-Cookie` header a new one needs.
+fn track_cookie(
+    store: Option<&Arc<CookieStore>>,
+    req: &Request<State>,
+) -> (Option<(Arc<CookieStore>, String)>, Option<String>) {
+    let Some(store) = store else {
+        return (None, None);
+    };
+    let sent = req
+        .header("Cookie")
+        .map(|values| values.as_str().to_string());
+    if let Some(value) = store.known(sent.as_deref()) {
+        return (Some((store.clone(), value)), None);
+    }
+    let value = store.issue();
+    let tls = req.ext::<ConnInfo>().is_some_and(|info| info.tls);
+    let header = store.set_cookie(&value, tls);
+    (Some((store.clone(), value)), Some(header))
 }
 
 /// Finds the path service with the longest prefix that ends on a segment boundary.
@@ -111,7 +141,7 @@ async fn dispatch(req: Request<State>) -> tide::Result {
     };
     Ok(match service {
         Service::Static(static_site) => static_files::serve(static_site, rest, &req).await,
-        Service::Wamp(options) => {
+        Service::Wamp(options, cookies) => {
             let protocols = crate::wamp::subprotocols(&options.serializers);
             match ws::check_handshake(&req, options, &protocols) {
                 Err(res) => *res,
@@ -119,7 +149,8 @@ async fn dispatch(req: Request<State>) -> tide::Result {
                     let realms = site.realms.clone();
                     let serializer = protocol.unwrap_or("wamp.2.json");
                     let options_for_session = options.clone();
-                    ws::accept(
+                    let (cookie, set_cookie) = track_cookie(cookies.as_ref(), &req);
+                    let mut res = ws::accept(
                         &req,
                         protocol,
                         options.clone(),
@@ -131,10 +162,15 @@ async fn dispatch(req: Request<State>) -> tide::Result {
                                 serializer,
                                 info,
                                 out,
+                                cookie,
                             ))
                         },
                     )
-                    .await
+                    .await;
+                    if let Some(header) = set_cookie {
+                        res.insert_header("Set-Cookie", header);
+                    }
+                    res
                 }
             }
         }

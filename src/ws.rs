@@ -38,6 +38,17 @@ pub trait Session: Send + 'static {
     fn established(&self) -> bool {
         true
     }
+    /// Whether the session waits on something before it takes its next message (a WAMP
+    /// session asking an authenticator or an authorizer). Meanwhile the loop reads nothing
+    /// more from the client, so its messages keep their order, and polls `poll_ready`.
+    fn waiting(&self) -> bool {
+        false
+    }
+    /// Drives what the session waits on; `Ready` once it takes messages again. `Err` closes
+    /// the connection with that frame.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), CloseFrame>> {
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// The sending half of a connection, shared with whoever sends to it (e.g. a WAMP broker).
@@ -180,6 +191,44 @@ impl Outbox {
     /// Whether the connection still takes messages.
     pub fn is_open(&self) -> bool {
         !self.data.is_closed()
+    }
+
+    /// An outbox with no connection behind it, read by the router itself through the
+    /// returned `Inbox` (the router's own sessions, which call authenticators).
+    pub fn local(bound: usize) -> (Outbox, Inbox) {
+        let (data, data_rx) = unbounded();
+        let (control, control_rx) = bounded(4);
+        let (pressure, _) = bounded(1);
+        let queue = Arc::new(Queue::new(bound));
+        let inbox = Inbox {
+            data: data_rx,
+            queue: queue.clone(),
+            _control: control_rx,
+        };
+        let outbox = Outbox {
+            data,
+            queue,
+            control,
+            pressure,
+        };
+        (outbox, inbox)
+    }
+}
+
+/// The receiving end of a local `Outbox`.
+pub struct Inbox {
+    data: Receiver<Message>,
+    queue: Arc<Queue>,
+    /// Kept so that a close sent to a local outbox is quietly dropped.
+    _control: Receiver<Message>,
+}
+
+impl Inbox {
+    /// The next message; `None` once every outbox is gone or the outbox was closed.
+    pub async fn recv(&self) -> Option<Message> {
+        let message = self.data.recv().await.ok()?;
+        self.queue.took(&message);
+        Some(message)
     }
 }
 
@@ -403,6 +452,8 @@ where
 /// What woke the connection loop.
 enum Event {
     Incoming(Option<Result<Message, WsError>>),
+    /// The session is done with what it waited on (`Session::poll_ready`).
+    Ready(Result<(), CloseFrame>),
     Shutdown,
     Pressure,
     Tick,
@@ -480,36 +531,43 @@ async fn run<F>(
             ticker.set_after(wait);
             tick_every = wait;
         }
-        let event = async { Event::Incoming(stream.next().await) }
-            .or(async {
-                (&mut shutdown).await;
-                Event::Shutdown
-            })
-            .or(async {
-                match pressure_rx.next().await {
-                    Some(()) => Event::Pressure,
-                    None => futures_lite::future::pending().await,
-                }
-            })
-            .or(async {
-                (&mut ticker).await;
-                Event::Tick
-            })
-            .await;
+        let session_waits = session.waiting() && !clocks.closing();
+        let event = async {
+            if session_waits {
+                Event::Ready(std::future::poll_fn(|cx| session.poll_ready(cx)).await)
+            } else {
+                Event::Incoming(stream.next().await)
+            }
+        }
+        .or(async {
+            (&mut shutdown).await;
+            Event::Shutdown
+        })
+        .or(async {
+            match pressure_rx.next().await {
+                Some(()) => Event::Pressure,
+                None => futures_lite::future::pending().await,
+            }
+        })
+        .or(async {
+            (&mut ticker).await;
+            Event::Tick
+        })
+        .await;
         match event {
+            Event::Ready(Ok(())) => {}
+            Event::Ready(Err(frame)) => {
+                if !clocks.closing() {
+                    close_session(peer, &outbox, &mut clocks, frame);
+                }
+            }
             Event::Incoming(Some(Ok(message))) => {
                 clocks.heard();
                 match message {
                     Message::Text(_) | Message::Binary(_) => {
                         if !clocks.closing() {
                             if let Err(frame) = session.on_message(message) {
-                                log::debug!(
-                                    "websocket closing {peer}: {} {}",
-                                    u16::from(frame.code),
-                                    frame.reason
-                                );
-                                outbox.close(frame.code, &frame.reason);
-                                clocks.start_closing();
+                                close_session(peer, &outbox, &mut clocks, frame);
                             }
                         }
                     }
@@ -602,6 +660,22 @@ async fn run<F>(
             .map(|c| c.to_string())
             .unwrap_or_else(|| "none".into())
     );
+}
+
+/// Starts closing a connection whose session ended it.
+fn close_session(
+    peer: std::net::SocketAddr,
+    outbox: &Outbox,
+    clocks: &mut Clocks,
+    frame: CloseFrame,
+) {
+    log::debug!(
+        "websocket closing {peer}: {} {}",
+        u16::from(frame.code),
+        frame.reason
+    );
+    outbox.close(frame.code, &frame.reason);
+    clocks.start_closing();
 }
 
 /// The clocks of a connection loop: when the peer was last heard from and whether a ping

@@ -91,10 +91,10 @@ async fn an_unknown_realm_is_aborted_with_no_such_realm() {
 }
 
 #[async_std::test]
-async fn a_role_missing_from_the_realm_is_not_authorized() {
+async fn a_role_missing_from_the_realm_is_no_such_role() {
     let (_dir, ca, node) = open_node();
     let mut w = hello(node.port, &ca, "realm2", json!({})).await;
-    assert_eq!(w.recv().await[2], json!("wamp.error.not_authorized"));
+    assert_eq!(w.recv().await[2], json!("wamp.error.no_such_role"));
 }
 
 #[async_std::test]

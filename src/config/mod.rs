@@ -54,6 +54,8 @@ pub struct Role {
     pub name: String,
     /// Permissions in config order; the most specific matching URI wins.
     pub permissions: Vec<Permission>,
+    /// Crossbar's `authorizer`: a procedure that decides each action instead.
+    pub authorizer: Option<String>,
 }
 
 /// One entry of a role's `permissions`.
@@ -203,7 +205,7 @@ pub enum PathService {
     /// Files from a directory.
     Static(StaticOptions),
     /// A WebSocket endpoint (WAMP, or echo for testee transports).
-    WebSocket(WebSocketOptions),
+    WebSocket(Box<WebSocketOptions>),
     /// A redirect to `url`.
     Redirect(String),
     /// A fixed JSON value.
@@ -256,6 +258,8 @@ pub struct WebSocketOptions {
     pub session_limits: SessionLimits,
     /// Authentication methods, Crossbar's `auth` object.
     pub auth: Auth,
+    /// Crossbar's `cookie`: cookie tracking, when configured.
+    pub cookie: Option<CookieConfig>,
 }
 
 /// wssnode's per-session bounds on what a client can make the router hold (keys in the
@@ -283,44 +287,168 @@ impl Default for SessionLimits {
     }
 }
 
-/// Crossbar's `auth` object of a WebSocket path.
+/// Crossbar's `auth` object of a WebSocket path: the methods it accepts, each with static
+/// principals or a dynamic authenticator (`wamp::auth` runs them).
 #[derive(Debug, Clone, Default)]
 pub struct Auth {
-    /// `anonymous`: the role given.
-    pub anonymous: Option<String>,
-    /// `ticket` principals; `secret` is the ticket.
-    pub ticket: Vec<Principal>,
-    /// `tls` principals; `secret` is the certificate's lower-case hex fingerprint.
-    pub tls: Vec<Principal>,
+    /// `anonymous`: one principal with no credential (its role, and realm if given).
+    pub anonymous: Option<AuthMethod>,
+    /// `ticket`: principals with `Credential::Ticket`.
+    pub ticket: Option<AuthMethod>,
+    /// `wampcra`: `users` with `Credential::Cra`.
+    pub wampcra: Option<AuthMethod>,
+    /// `cryptosign`: principals with `Credential::Keys`.
+    pub cryptosign: Option<AuthMethod>,
+    /// `scram`: principals with `Credential::Scram`.
+    pub scram: Option<AuthMethod>,
+    /// `tls`: principals with `Credential::Certificate`.
+    pub tls: Option<AuthMethod>,
+    /// `cookie`: a cookie bound by an earlier login is enough.
+    pub cookie: bool,
 }
 
-/// A static principal of `ticket` or `tls` authentication.
+/// One method of `auth`: static principals, or the authenticator to ask.
+#[derive(Debug, Clone, Default)]
+pub struct AuthMethod {
+    /// `principals` (`users` for wampcra), in config order.
+    pub principals: Vec<Principal>,
+    /// `"type": "dynamic"`: the procedure that authenticates instead.
+    pub authenticator: Option<Authenticator>,
+}
+
+/// A dynamic authenticator: Crossbar's `authenticator` and `authenticator-realm`.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    /// The procedure's URI.
+    pub procedure: String,
+    /// The realm it is registered in; by default the realm the client joins.
+    pub realm: Option<String>,
+    /// wssnode's `authenticator-timeout` (milliseconds): how long an answer may take.
+    pub timeout_ms: u64,
+}
+
+/// A static principal.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// The authid it authenticates as.
+    /// The authid it authenticates as (empty for anonymous: a random one is made).
     pub authid: String,
-    /// The ticket, or the certificate fingerprint.
-    pub secret: String,
     /// The role it gets.
     pub role: String,
     /// The only realm it may join, when given.
     pub realm: Option<String>,
+    /// What proves it is who it says.
+    pub credential: Credential,
+}
+
+/// The secret part of a principal, by method.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// anonymous: nothing.
+    None,
+    /// ticket: the ticket.
+    Ticket(String),
+    /// wampcra: the secret (already the derived key when `salt` is given, as in Crossbar).
+    Cra {
+        /// The shared secret (the password).
+        secret: String,
+        /// Salt, iterations and key length, when the key is derived.
+        salt: Option<CraSalt>,
+    },
+    /// cryptosign: `authorized_keys`, Ed25519 public keys in lower-case hex.
+    Keys(Vec<String>),
+    /// scram: the salted verifier.
+    Scram(ScramVerifier),
+    /// tls: the certificate's lower-case hex fingerprint (SHA-1 or SHA-256).
+    Certificate(String),
+}
+
+/// wampcra's salted secret: the client derives its key with PBKDF2 from these.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CraSalt {
+    /// The salt, as text.
+    pub salt: String,
+    /// PBKDF2 iterations (autobahn's default 1000).
+    pub iterations: u64,
+    /// Derived key length in bytes (autobahn's default 32).
+    pub keylen: u64,
+}
+
+/// A WAMP-SCRAM principal's stored verifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScramVerifier {
+    /// `argon2id-13` or `pbkdf2` (sent to the client; the router needs only the keys).
+    pub kdf: String,
+    /// KDF iterations (argon2id's time cost).
+    pub iterations: u64,
+    /// KiB of memory for argon2id.
+    pub memory: u64,
+    /// As given in the config (sent to the client as is).
+    pub salt: String,
+    /// SHA-256 of the client key (32 bytes).
+    pub stored_key: Vec<u8>,
+    /// The server key (32 bytes), which signs the server's proof.
+    pub server_key: Vec<u8>,
 }
 
 impl Auth {
     /// Method names configured, for errors that list them.
     pub fn methods(&self) -> Vec<&'static str> {
         let mut methods = Vec::new();
-        if self.anonymous.is_some() {
-            methods.push("anonymous");
+        for (name, method) in [
+            ("anonymous", &self.anonymous),
+            ("ticket", &self.ticket),
+            ("wampcra", &self.wampcra),
+            ("cryptosign", &self.cryptosign),
+            ("scram", &self.scram),
+            ("tls", &self.tls),
+        ] {
+            if method.is_some() {
+                methods.push(name);
+            }
         }
-        if !self.ticket.is_empty() {
-            methods.push("ticket");
-        }
-        if !self.tls.is_empty() {
-            methods.push("tls");
+        if self.cookie {
+            methods.push("cookie");
         }
         methods
+    }
+}
+
+/// Crossbar's `cookie` of a WebSocket path (cookie tracking), with its defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CookieConfig {
+    /// `name`: the cookie's name (`cbtid`).
+    pub name: String,
+    /// `length`: characters of the random value (24).
+    pub length: usize,
+    /// `max_age`: seconds the cookie lives (7 days, Crossbar's code; its docs say 1 day).
+    pub max_age: u64,
+    /// `secure`: the `Secure` attribute; by default, set on TLS connections.
+    pub secure: Option<bool>,
+    /// `http_strict`: the `HttpOnly` attribute (wssnode: on by default, as no script needs it).
+    pub http_strict: bool,
+    /// `same_site`: `Strict`, `Lax` or `None`; absent by default, as in Crossbar.
+    pub same_site: Option<String>,
+    /// `store`: `memory`, or `file` with this path in the node directory.
+    pub file: Option<PathBuf>,
+    /// `store.purge_on_startup`: forget expired cookies of the file when the node starts.
+    pub purge_on_startup: bool,
+    /// wssnode's `max_cookies`: bound cookies kept at most (and as many unbound ones).
+    pub max_cookies: usize,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        CookieConfig {
+            name: "cbtid".into(),
+            length: 24,
+            max_age: 7 * 24 * 3600,
+            secure: None,
+            http_strict: true,
+            same_site: None,
+            file: None,
+            purge_on_startup: false,
+            max_cookies: 100_000,
+        }
     }
 }
 

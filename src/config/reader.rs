@@ -2,9 +2,11 @@
 //! transports and endpoints, TLS, web paths, WebSocket options and `auth`.
 
 use super::json::{kind, quote_key, string_list, Obj, Report};
-use super::texts::{unsupported_auth, unsupported_path, unsupported_transport};
+use super::texts::{unsupported_path, unsupported_transport};
 use super::*;
 use std::cell::RefCell;
+
+mod auth;
 
 /// Walks the JSON tree, keeping the config file for errors and collecting warnings.
 pub(super) struct Reader<'a> {
@@ -201,8 +203,12 @@ impl<'a> Reader<'a> {
     fn role(&self, key: &str, value: &Value) -> Result<Role, StartError> {
         let role = self.obj(key, value)?;
         let name = role.required_str("name")?.to_string();
-        if role.get("authorizer").is_some() {
-            self.refuse(&format!("{key}.authorizer"), "dynamic authorizers call a WAMP procedure of yours, which wssnode does not do; list static `permissions` instead");
+        let authorizer = role.str("authorizer")?.map(str::to_string);
+        if authorizer.is_some() && role.get("permissions").is_some() {
+            return Err(self.error(
+                &format!("{key}.authorizer"),
+                "a role has an `authorizer` or `permissions`, not both; remove one",
+            ));
         }
         let mut permissions = Vec::new();
         for (i, permission) in role.array_or_empty("permissions")?.iter().enumerate() {
@@ -223,7 +229,11 @@ impl<'a> Reader<'a> {
         }
         role.allow("id");
         role.done();
-        Ok(Role { name, permissions })
+        Ok(Role {
+            name,
+            permissions,
+            authorizer,
+        })
     }
 
     fn permission(&self, key: &str, value: &Value) -> Result<Permission, StartError> {
@@ -338,7 +348,7 @@ impl<'a> Reader<'a> {
             TransportKind::WebSocket | TransportKind::Testee => {
                 let testee = kind == TransportKind::Testee;
                 let options = self.websocket(key, &transport, testee, Some(&mut limits))?;
-                vec![("/".to_string(), PathService::WebSocket(options))]
+                vec![("/".to_string(), PathService::WebSocket(Box::new(options)))]
             }
         };
         transport.done_except(&["paths", "options", "auth", "serializers", "url"]);
@@ -472,7 +482,9 @@ impl<'a> Reader<'a> {
                 Some(options) => PathService::Static(options),
                 None => return Ok(None),
             },
-            "websocket" => PathService::WebSocket(self.websocket(key, &path, false, None)?),
+            "websocket" => {
+                PathService::WebSocket(Box::new(self.websocket(key, &path, false, None)?))
+            }
             "redirect" => PathService::Redirect(path.required_str("url")?.to_string()),
             "json" => {
                 if let Some(options) = path.get("options") {
@@ -617,6 +629,7 @@ impl<'a> Reader<'a> {
             slow_client_timeout_ms: 10_000,
             session_limits: SessionLimits::default(),
             auth: Auth::default(),
+            cookie: None,
         };
         if let Some(value) = obj.get("options") {
             let opts = self.obj(&format!("{key}.options"), value)?;
@@ -708,70 +721,20 @@ impl<'a> Reader<'a> {
             options.auth = self.auth(&format!("{key}.auth"), value)?;
         } else {
             // Crossbar's default when `auth` is absent: anonymous with role `anonymous`.
-            options.auth.anonymous = Some("anonymous".to_string());
+            options.auth.anonymous = Some(AuthMethod {
+                principals: vec![Principal {
+                    authid: String::new(),
+                    role: "anonymous".into(),
+                    realm: None,
+                    credential: Credential::None,
+                }],
+                authenticator: None,
+            });
         }
-        obj.ignore("cookie", "cookie tracking is not supported");
+        if let Some(value) = obj.get("cookie") {
+            options.cookie = Some(self.cookie(&format!("{key}.cookie"), value)?);
+        }
         Ok(options)
-    }
-
-    fn auth(&self, key: &str, value: &Value) -> Result<Auth, StartError> {
-        let auth = self.obj(key, value)?;
-        let mut out = Auth::default();
-        for (method, value) in auth.map {
-            let method_key = format!("{key}.{method}");
-            let config = self.obj(&method_key, value)?;
-            match config.str("type")? {
-                Some("static") | None => {}
-                Some(other) => {
-                    self.refuse(&format!("{method_key}.type"), format!("`{other}` authentication (an authenticator procedure of yours) is not supported; list `static` principals"));
-                    continue;
-                }
-            }
-            match method.as_str() {
-                "anonymous" => {
-                    out.anonymous = Some(config.str("role")?.unwrap_or("anonymous").to_string());
-                }
-                "ticket" | "tls" => {
-                    let principals = self.obj(
-                        &format!("{method_key}.principals"),
-                        config.required("principals")?,
-                    )?;
-                    for (authid, value) in principals.map {
-                        let p_key = format!("{method_key}.principals.{}", quote_key(authid));
-                        let principal = self.obj(&p_key, value)?;
-                        let role = principal.required_str("role")?.to_string();
-                        let secret = if method == "ticket" {
-                            principal.required_str("ticket")?.to_string()
-                        } else {
-                            let print = match principal.str("certificate-sha1")? {
-                                Some(sha1) => sha1,
-                                None => principal.required_str("certificate-sha256")?,
-                            };
-                            print.replace(':', "").to_ascii_lowercase()
-                        };
-                        let realm = principal.str("realm")?.map(str::to_string);
-                        principal.done_except(&["certificate-sha1", "certificate-sha256"]);
-                        let entry = Principal {
-                            authid: authid.clone(),
-                            secret,
-                            role,
-                            realm,
-                        };
-                        if method == "ticket" {
-                            out.ticket.push(entry)
-                        } else {
-                            out.tls.push(entry)
-                        }
-                    }
-                }
-                other => {
-                    self.refuse(&method_key, unsupported_auth(other));
-                    continue;
-                }
-            }
-            config.done_except(&["principals", "role"]);
-        }
-        Ok(out)
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::config::MatchPolicy;
 use crate::time::now_rfc3339;
-use crate::wamp::auth::{self, Action};
+use crate::wamp::authorize::{self, Action};
 use crate::wamp::held::Held;
 use crate::wamp::message::{self, code, random_id, Payload};
 use crate::wamp::options::{self, Options};
@@ -239,7 +239,7 @@ impl Broker {
             audience.exclude.insert(id);
         }
         let disclose_role =
-            auth::permission(&member.role, topic).is_some_and(|p| p.disclose_publisher);
+            authorize::permission(&member.role, topic).is_some_and(|p| p.disclose_publisher);
         let publisher = (disclose_role || disclose_me).then(|| {
             (
                 id,

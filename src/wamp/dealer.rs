@@ -7,7 +7,7 @@
 
 use crate::config::MatchPolicy;
 use crate::time::now_rfc3339;
-use crate::wamp::auth::{self, Action};
+use crate::wamp::authorize::{self, Action};
 use crate::wamp::broker::Broker;
 use crate::wamp::held::Held;
 use crate::wamp::message::{self, code, random_id, Payload};
@@ -397,7 +397,7 @@ impl Dealer {
         }
         if let Some(caller) = sessions.get(id) {
             let disclose =
-                auth::permission(&caller.role, procedure).is_some_and(|p| p.disclose_caller);
+                authorize::permission(&caller.role, procedure).is_some_and(|p| p.disclose_caller);
             if disclose || call.disclose_me {
                 details.insert("caller".into(), json!(id));
                 details.insert("caller_authid".into(), json!(caller.identity.authid));

@@ -199,7 +199,10 @@ pub enum ClientMessage {
         details: Map<String, Value>,
     },
     /// `[AUTHENTICATE, Signature|string, Extra|dict]`
-    Authenticate { signature: String },
+    Authenticate {
+        signature: String,
+        extra: Map<String, Value>,
+    },
     /// `[ABORT, Details|dict, Reason|uri]`
     Abort { reason: String },
     /// `[GOODBYE, Details|dict, Reason|uri]`
@@ -411,8 +414,8 @@ pub fn decode_value(value: Value) -> Result<ClientMessage, String> {
                     ))
                 }
             };
-            fields.dict("Extra")?;
-            ClientMessage::Authenticate { signature }
+            let extra = fields.dict("Extra")?;
+            ClientMessage::Authenticate { signature, extra }
         }
         code::ABORT => {
             fields.dict("Details")?;

@@ -7,8 +7,9 @@ use crate::config::MatchPolicy;
 use crate::wamp::broker::Broker;
 use crate::wamp::dealer::Dealer;
 use crate::wamp::message::{self, code, Payload};
+use crate::wamp::service::TRUSTED;
 use crate::wamp::sessions::Sessions;
-use crate::wamp::uri::error;
+use crate::wamp::uri::{self, error};
 use serde_json::{json, Value};
 
 /// A meta procedure's error: URI and message.
@@ -89,6 +90,7 @@ fn answer(
         "wamp.session.count" | "wamp.session.list" => {
             let ids: Vec<u64> = sessions
                 .iter()
+                .filter(|(_, m)| m.identity.authrole != TRUSTED)
                 .filter(|(_, m)| {
                     roles_filter
                         .as_ref()
@@ -105,12 +107,54 @@ fn answer(
         "wamp.session.get" => {
             let id = id_arg("session")?;
             match sessions.details(id) {
+                _ if is_trusted(sessions, id) => {
+                    return Err((
+                        error::NO_SUCH_SESSION,
+                        format!("no session {id} in this realm"),
+                    ));
+                }
                 Value::Null => {
                     let text = format!("no session {id} in this realm");
                     return Err((error::NO_SUCH_SESSION, text));
                 }
                 details => details,
             }
+        }
+        "wamp.session.kill" => {
+            let id = id_arg("session")?;
+            if sessions.get(id).is_none() || is_trusted(sessions, id) {
+                let text = format!("no session {id} in this realm");
+                return Err((error::NO_SUCH_SESSION, text));
+            }
+            let (reason, text) = kill_reason(procedure, payload)?;
+            sessions.kill(id, &reason, text.as_deref());
+            Value::Null
+        }
+        "wamp.session.kill_by_authid" | "wamp.session.kill_by_authrole" => {
+            let Some(wanted) = args.first().and_then(Value::as_str) else {
+                let what = procedure.trim_start_matches("wamp.session.kill_by_");
+                let text = format!("`{procedure}` takes the {what} as its first argument");
+                return Err((error::INVALID_ARGUMENT, text));
+            };
+            let (reason, text) = kill_reason(procedure, payload)?;
+            let by_role = procedure.ends_with("authrole");
+            let ids: Vec<u64> = sessions
+                .iter()
+                .filter(|(_, m)| m.identity.authrole != TRUSTED)
+                .filter(|(_, m)| {
+                    let value = if by_role {
+                        &m.identity.authrole
+                    } else {
+                        &m.identity.authid
+                    };
+                    value == wanted
+                })
+                .map(|(id, _)| id)
+                .collect();
+            for id in &ids {
+                sessions.kill(*id, &reason, text.as_deref());
+            }
+            json!(ids)
         }
         "wamp.subscription.list" => ids_by_policy(broker.all().map(|s| (s.policy, s.id))),
         "wamp.subscription.lookup" => json!(broker.lookup(match_arg(), uri_arg()?)),
@@ -137,6 +181,38 @@ fn answer(
         }
     };
     Ok(json!([result]))
+}
+
+/// The router's own sessions are not the meta API's to show or to kill.
+fn is_trusted(sessions: &Sessions, id: u64) -> bool {
+    sessions
+        .get(id)
+        .is_some_and(|m| m.identity.authrole == TRUSTED)
+}
+
+/// The `reason` and `message` of a kill, by keyword or after the first argument.
+fn kill_reason(procedure: &str, payload: &Payload) -> Result<(String, Option<String>), MetaError> {
+    let arg = |name: &str, at: usize| {
+        payload
+            .kwargs
+            .as_ref()
+            .and_then(|k| k.get(name))
+            .or_else(|| payload.args.as_ref().and_then(|a| a.get(at)))
+            .filter(|v| !v.is_null())
+    };
+    let reason = match arg("reason", 1) {
+        None => "wamp.close.normal".to_string(),
+        Some(Value::String(text)) if uri::is_valid(text, MatchPolicy::Exact) => text.clone(),
+        Some(other) => {
+            let text = format!("`{procedure}`: `reason` must be a URI, not {other}");
+            return Err((error::INVALID_URI, text));
+        }
+    };
+    let message = arg("message", 2).map(|m| match m {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    Ok((reason, message))
 }
 
 /// The `*.list` answer: IDs grouped by match policy.

@@ -2,6 +2,7 @@
 //! router worker, and the WebSocket subprotocols it speaks.
 
 pub(crate) mod auth;
+pub(crate) mod authorize;
 pub(crate) mod broker;
 pub(crate) mod dealer;
 pub(crate) mod held;
@@ -11,14 +12,16 @@ pub(crate) mod options;
 pub(crate) mod patterns;
 pub(crate) mod realm;
 pub mod serializer;
+pub(crate) mod service;
 pub(crate) mod session;
 pub(crate) mod sessions;
 pub(crate) mod uri;
 
 use crate::config;
 use realm::Realm;
+use service::ServiceSession;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The WebSocket subprotocols for a path's `serializers`, in its order.
 pub fn subprotocols(serializers: &[String]) -> Vec<&'static str> {
@@ -29,10 +32,12 @@ pub fn subprotocols(serializers: &[String]) -> Vec<&'static str> {
         .collect()
 }
 
-/// The realms of one router worker, by name.
+/// The realms of one router worker, by name, and the router's own session in each realm
+/// where it needed one.
 #[derive(Default)]
 pub struct Realms {
     realms: HashMap<String, Arc<Realm>>,
+    services: Mutex<HashMap<String, Arc<ServiceSession>>>,
 }
 
 impl Realms {
@@ -43,11 +48,25 @@ impl Realms {
                 .iter()
                 .map(|c| (c.name.clone(), Arc::new(Realm::new(c.clone()))))
                 .collect(),
+            services: Mutex::default(),
         }
     }
 
     /// The realm with this name.
     pub fn get(&self, name: &str) -> Option<Arc<Realm>> {
         self.realms.get(name).cloned()
+    }
+
+    /// The router's own session in realm `name`, which joins when first needed.
+    pub(crate) fn service(&self, name: &str) -> Option<Arc<ServiceSession>> {
+        let realm = self.get(name)?;
+        let mut services = self
+            .services
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let service = services
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(ServiceSession::join(realm)));
+        Some(service.clone())
     }
 }

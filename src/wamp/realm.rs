@@ -64,14 +64,16 @@ impl Realm {
         self.config.roles.iter().find(|r| r.name == name)
     }
 
-    /// Adds a session; returns its new ID (random in [1, 2^53]).
-    pub fn join(&self, member: Member) -> u64 {
+    /// Adds a session under `preferred` (the ID its authentication already named, random
+    /// in [1, 2^53]) unless another session has it; returns its ID.
+    pub fn join_as(&self, preferred: u64, member: Member) -> u64 {
         let mut state = self.lock();
+        let mut candidate = preferred;
         let id = loop {
-            let candidate = random_id();
             if !state.sessions.contains(candidate) && !state.leaving.contains(&candidate) {
                 break candidate;
             }
+            candidate = random_id();
         };
         state.sessions.insert(id, member);
         let RealmState {

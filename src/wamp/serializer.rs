@@ -36,6 +36,14 @@ impl Serializer {
         }
     }
 
+    /// Its name in a config's `serializers`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Serializer::Json => "json",
+            Serializer::MsgPack => "msgpack",
+        }
+    }
+
     /// Its WebSocket subprotocol.
     pub fn subprotocol(self) -> &'static str {
         match self {

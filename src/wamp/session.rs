@@ -2,15 +2,23 @@
 //! AUTHENTICATE, WELCOME or ABORT, then the realm's messages until GOODBYE. Any protocol
 //! violation ends this session with ABORT `wamp.error.protocol_violation` and a sentence
 //! saying what was wrong; other sessions do not notice.
+//!
+//! Two things make a session wait: a dynamic authenticator's answer during the opening, and
+//! a dynamic authorizer's answer for an action of an established session. While it waits
+//! the connection loop reads nothing more from this client (`ws::Session::waiting`), so its
+//! messages keep their order; other sessions do not wait at all.
 
 use crate::config::WebSocketOptions;
+use crate::cookies::{Binding, CookieStore};
 use crate::lifecycle::ConnInfo;
-use crate::wamp::auth::{self, HelloOutcome, Identity};
+use crate::wamp::auth::{self, Ask, Hello, Identity, Pending, Refusal, Step};
+use crate::wamp::authorize::Action;
 use crate::wamp::broker::Broker;
 use crate::wamp::dealer::Dealer;
-use crate::wamp::message::{self, ClientMessage};
+use crate::wamp::message::{self, code, random_id, ClientMessage};
 use crate::wamp::realm::Realm;
 use crate::wamp::serializer::Serializer;
+use crate::wamp::service::{CallError, Reply};
 use crate::wamp::sessions::Member;
 use crate::wamp::uri::error;
 use crate::wamp::Realms;
@@ -19,21 +27,69 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::Message;
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// How long an authorizer may take before the action is denied.
+const AUTHORIZER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Answers an authorizer said to cache, kept per session; past this the cache starts over.
+const AUTHORIZER_CACHE: usize = 1024;
 
 /// Where a session is in its lifecycle.
 enum Phase {
     /// Waiting for HELLO.
     Hello,
-    /// Ticket CHALLENGE sent; waiting for AUTHENTICATE.
-    Challenged {
+    /// HELLO answered with CHALLENGE, or sent to an authenticator.
+    Opening {
         realm: Arc<Realm>,
-        authid: String,
-        details: Map<String, Value>,
+        hello: HelloParts,
+        pending: Option<Pending>,
     },
     /// Joined a realm.
-    Established { realm: Arc<Realm>, id: u64 },
+    Established {
+        realm: Arc<Realm>,
+        id: u64,
+        authorizer: Option<Authorizer>,
+    },
 }
+
+/// What a HELLO said, kept until the session is established.
+struct HelloParts {
+    realm: String,
+    details: Map<String, Value>,
+    session: u64,
+}
+
+/// A role's dynamic authorizer, and the answers it said to keep.
+struct Authorizer {
+    procedure: String,
+    /// The session's details, the authorizer's first argument.
+    details: Value,
+    cache: HashMap<(Action, String), Verdict>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Verdict {
+    allow: bool,
+    disclose: bool,
+}
+
+/// What a session waited on, once it is there.
+enum Resume {
+    Authenticated(Ask, Result<Reply, CallError>),
+    Authorized {
+        message: ClientMessage,
+        action: Action,
+        uri: String,
+        answer: Result<Reply, CallError>,
+    },
+}
+
+type Waiting = Pin<Box<dyn Future<Output = Resume> + Send>>;
 
 /// A WAMP session: the `ws::Session` of every `websocket` path.
 pub struct WampSession {
@@ -43,6 +99,9 @@ pub struct WampSession {
     info: ConnInfo,
     out: Outbox,
     phase: Phase,
+    /// The path's cookie store and this connection's cookie, with cookie tracking.
+    cookie: Option<(Arc<CookieStore>, String)>,
+    waiting: Option<Waiting>,
 }
 
 impl WampSession {
@@ -53,6 +112,7 @@ impl WampSession {
         subprotocol: &str,
         info: ConnInfo,
         out: Outbox,
+        cookie: Option<(Arc<CookieStore>, String)>,
     ) -> WampSession {
         WampSession {
             serializer: Serializer::from_subprotocol(subprotocol).unwrap_or(Serializer::Json),
@@ -61,6 +121,8 @@ impl WampSession {
             info,
             out,
             phase: Phase::Hello,
+            cookie,
+            waiting: None,
         }
     }
 
@@ -81,8 +143,50 @@ impl WampSession {
     }
 
     fn leave(&mut self) {
-        if let Phase::Established { realm, id } = std::mem::replace(&mut self.phase, Phase::Hello) {
+        self.waiting = None;
+        if let Phase::Established { realm, id, .. } =
+            std::mem::replace(&mut self.phase, Phase::Hello)
+        {
             realm.leave(id);
+        }
+    }
+
+    /// Crossbar's transport details, for authenticators and authorizers.
+    fn transport_details(&self) -> Value {
+        let peer = self.info.peer;
+        let family = if peer.is_ipv4() { "tcp4" } else { "tcp6" };
+        let peer_cert = self.info.client_cert.as_ref().map(|(sha1, sha256)| {
+            json!({
+                "sha1": crate::selfsigned::colon_hex(sha1),
+                "sha256": crate::selfsigned::colon_hex(sha256),
+            })
+        });
+        json!({
+            "channel_type": if self.info.tls { "tls" } else { "tcp" },
+            "channel_framing": "websocket",
+            "channel_serializer": self.serializer.name(),
+            "peer": format!("{family}:{}:{}", peer.ip(), peer.port()),
+            "is_server": true,
+            "is_secure": self.info.tls,
+            "own_pid": std::process::id(),
+            "peer_cert": peer_cert,
+            "websocket_protocol": self.serializer.subprotocol(),
+            "http_cbtid": self.cookie.as_ref().map(|(_, c)| c.as_str()),
+        })
+    }
+
+    fn hello_context<'h>(&'h self, parts: &'h HelloParts) -> Hello<'h> {
+        let cookie = match (&self.cookie, self.options.auth.cookie) {
+            (Some((store, value)), true) => store.binding(value),
+            _ => None,
+        };
+        Hello {
+            realm: &parts.realm,
+            details: &parts.details,
+            conn: &self.info,
+            session: parts.session,
+            transport: self.transport_details(),
+            cookie,
         }
     }
 
@@ -93,55 +197,439 @@ impl WampSession {
                 &format!("no realm `{realm_name}` on this router"),
             );
         };
-        match auth::hello(&self.options.auth, &realm_name, &details, &self.info) {
-            HelloOutcome::Welcome(identity) => self.welcome(realm, identity, &details),
-            HelloOutcome::ChallengeTicket { authid } => {
-                self.send(message::challenge("ticket", json!({})));
-                self.phase = Phase::Challenged {
-                    realm,
-                    authid,
-                    details,
-                };
+        let parts = HelloParts {
+            realm: realm_name,
+            details,
+            session: random_id(),
+        };
+        let step = auth::hello(&self.options.auth, &self.hello_context(&parts));
+        self.phase = Phase::Opening {
+            realm,
+            hello: parts,
+            pending: None,
+        };
+        self.step(step)
+    }
+
+    /// Carries out what authentication decided.
+    fn step(&mut self, step: Step) -> Result<(), CloseFrame> {
+        match step {
+            Step::Welcome(identity) => self.welcome(identity),
+            Step::Challenge {
+                method,
+                extra,
+                pending,
+            } => {
+                self.send(message::challenge(method, extra));
+                if let Phase::Opening { pending: slot, .. } = &mut self.phase {
+                    *slot = Some(pending);
+                }
                 Ok(())
             }
-            HelloOutcome::Abort(reason, text) => self.abort(reason, &text),
+            Step::Ask(ask) => self.ask_authenticator(ask),
+            Step::Refuse(refusal) => self.refuse(refusal),
         }
     }
 
-    fn welcome(
-        &mut self,
-        realm: Arc<Realm>,
-        identity: Identity,
-        details: &Map<String, Value>,
-    ) -> Result<(), CloseFrame> {
-        let Some(role) = realm.role(&identity.authrole).cloned() else {
-            log::warn!(
-                "role `{}` given by auth is not in realm `{}`; add it to the realm's roles",
-                identity.authrole,
-                realm.config.name
-            );
-            return self.abort(error::NOT_AUTHORIZED, "authentication failed");
+    fn refuse(&mut self, refusal: Refusal) -> Result<(), CloseFrame> {
+        let (realm, authid) = match &self.phase {
+            Phase::Opening { hello, .. } => (
+                hello.realm.clone(),
+                hello
+                    .details
+                    .get("authid")
+                    .and_then(Value::as_str)
+                    .unwrap_or("-")
+                    .to_string(),
+            ),
+            _ => ("-".into(), "-".into()),
         };
+        log::info!(
+            "wamp login refused {} realm {realm} authid {authid}: {} ({})",
+            self.info.peer,
+            refusal.why,
+            refusal.reason
+        );
+        self.abort(&refusal.reason, &refusal.message)
+    }
+
+    /// Calls a dynamic authenticator; the session waits for its answer.
+    fn ask_authenticator(&mut self, ask: Ask) -> Result<(), CloseFrame> {
+        let Phase::Opening { hello, .. } = &self.phase else {
+            return Ok(());
+        };
+        let realm = ask
+            .authenticator
+            .realm
+            .clone()
+            .unwrap_or_else(|| hello.realm.clone());
+        let Some(service) = self.realms.service(&realm) else {
+            return self.refuse(Refusal {
+                reason: error::AUTHENTICATION_FAILED.into(),
+                message: "no authenticator is running".into(),
+                why: format!("the authenticator's realm `{realm}` is not on this router"),
+            });
+        };
+        let timeout = Duration::from_millis(ask.authenticator.timeout_ms);
+        self.waiting = Some(Box::pin(async move {
+            let answer = service
+                .call(&ask.authenticator.procedure, ask.args.clone(), timeout)
+                .await;
+            Resume::Authenticated(ask, answer)
+        }));
+        Ok(())
+    }
+
+    fn authenticated(
+        &mut self,
+        ask: Ask,
+        answer: Result<Reply, CallError>,
+    ) -> Result<(), CloseFrame> {
+        let Phase::Opening { hello, .. } = &self.phase else {
+            return Ok(());
+        };
+        let step = auth::answered(ask, &self.hello_context(hello), answer);
+        self.step(step)
+    }
+
+    fn authenticate(&mut self, signature: &str) -> Result<(), CloseFrame> {
+        let pending = match &mut self.phase {
+            Phase::Opening { pending, .. } => pending.take(),
+            _ => None,
+        };
+        let Some(pending) = pending else {
+            return self.abort(
+                error::PROTOCOL_VIOLATION,
+                "AUTHENTICATE without a CHALLENGE to answer",
+            );
+        };
+        let Phase::Opening { hello, .. } = &self.phase else {
+            return Ok(());
+        };
+        let step = auth::authenticate(
+            &self.options.auth,
+            &self.hello_context(hello),
+            pending,
+            signature,
+        );
+        self.step(step)
+    }
+
+    fn welcome(&mut self, identity: Identity) -> Result<(), CloseFrame> {
+        let Phase::Opening { realm, hello, .. } = std::mem::replace(&mut self.phase, Phase::Hello)
+        else {
+            return Ok(());
+        };
+        let Some(role) = realm.role(&identity.authrole).cloned() else {
+            self.phase = Phase::Opening {
+                realm: realm.clone(),
+                hello,
+                pending: None,
+            };
+            return self.refuse(Refusal {
+                reason: error::NO_SUCH_ROLE.into(),
+                message: format!(
+                    "realm `{}` has no role `{}`",
+                    realm.config.name, identity.authrole
+                ),
+                why: format!(
+                    "role `{}` given by auth is not in realm `{}`; add it to the realm's roles",
+                    identity.authrole, realm.config.name
+                ),
+            });
+        };
+        let authextra = self.authextra(&identity);
         let welcome = json!({
             "realm": realm.config.name,
             "authid": identity.authid,
             "authrole": identity.authrole,
             "authmethod": identity.authmethod,
-            "authprovider": "static",
+            "authprovider": identity.authprovider,
+            "authextra": authextra,
             "roles": router_roles(),
         });
-        let id = realm.join(Member::new(
-            identity,
-            role,
-            details,
-            &self.info,
-            self.out.clone(),
-            self.serializer,
-            self.options.session_limits,
-        ));
+        self.remember_in_cookie(&identity, &realm.config.name, &authextra);
+        let authorizer = role.authorizer.clone();
+        let id = realm.join_as(
+            hello.session,
+            Member::new(
+                identity.clone(),
+                role,
+                &hello.details,
+                &self.info,
+                self.out.clone(),
+                self.serializer,
+                self.options.session_limits,
+            ),
+        );
         self.send(message::welcome(id, welcome));
-        self.phase = Phase::Established { realm, id };
+        let authorizer = authorizer.map(|procedure| Authorizer {
+            procedure,
+            details: json!({
+                "session": id,
+                "authid": identity.authid,
+                "authrole": identity.authrole,
+                "authmethod": identity.authmethod,
+                "authprovider": identity.authprovider,
+                "authextra": authextra,
+                "transport": self.transport_details(),
+            }),
+            cache: HashMap::new(),
+        });
+        self.phase = Phase::Established {
+            realm,
+            id,
+            authorizer,
+        };
         Ok(())
+    }
+
+    /// WELCOME's authextra: the method's or authenticator's, and Crossbar's `x_cb_` keys.
+    fn authextra(&self, identity: &Identity) -> Value {
+        let mut extra = match &identity.authextra {
+            Some(Value::Object(map)) => map.clone(),
+            _ => Map::new(),
+        };
+        let peer = self.info.peer;
+        let family = if peer.is_ipv4() { "tcp4" } else { "tcp6" };
+        extra.insert(
+            "x_cb_peer".into(),
+            json!(format!("{family}:{}:{}", peer.ip(), peer.port())),
+        );
+        extra.insert("x_cb_pid".into(), json!(std::process::id()));
+        Value::Object(extra)
+    }
+
+    /// A login on a connection with a tracked cookie binds the cookie to who logged in.
+    fn remember_in_cookie(&self, identity: &Identity, realm: &str, authextra: &Value) {
+        let Some((store, value)) = &self.cookie else {
+            return;
+        };
+        if identity.authprovider == "cookie" {
+            return;
+        }
+        store.bind(
+            value,
+            Binding {
+                authid: identity.authid.clone(),
+                authrole: identity.authrole.clone(),
+                authmethod: identity.authmethod.to_string(),
+                authrealm: realm.to_string(),
+                authextra: Some(authextra.clone()),
+            },
+        );
+    }
+
+    fn goodbye(&mut self, reason: &str) -> Result<(), CloseFrame> {
+        if reason == error::LOGOUT {
+            if let Some((store, value)) = &self.cookie {
+                store.logout(value);
+                log::info!("wamp logout {}: its cookie forgets it", self.info.peer);
+            }
+        }
+        self.leave();
+        self.send(message::goodbye(error::GOODBYE_AND_OUT));
+        Ok(())
+    }
+
+    /// A message of an established session: to the realm, after the authorizer if its role
+    /// has one.
+    fn established(&mut self, msg: ClientMessage) -> Result<(), CloseFrame> {
+        let Phase::Established {
+            realm,
+            id,
+            authorizer,
+        } = &mut self.phase
+        else {
+            return Ok(());
+        };
+        let (realm, id) = (realm.clone(), *id);
+        if let (Some(authorizer), Some((action, uri))) = (authorizer, authorizable(&msg)) {
+            let key = (action, uri.to_string());
+            if let Some(verdict) = authorizer.cache.get(&key).copied() {
+                return self.authorized(msg, verdict);
+            }
+            let Some(service) = self.realms.service(&realm.config.name) else {
+                return Ok(());
+            };
+            let procedure = authorizer.procedure.clone();
+            let args = vec![
+                authorizer.details.clone(),
+                json!(key.1),
+                json!(action.name()),
+                Value::Object(options_of(&msg).clone()),
+            ];
+            self.waiting = Some(Box::pin(async move {
+                let answer = service.call(&procedure, args, AUTHORIZER_TIMEOUT).await;
+                Resume::Authorized {
+                    message: msg,
+                    action,
+                    uri: key.1,
+                    answer,
+                }
+            }));
+            return Ok(());
+        }
+        match realm.handle(id, msg) {
+            Ok(()) => Ok(()),
+            Err(text) => self.abort(error::PROTOCOL_VIOLATION, &text),
+        }
+    }
+
+    /// Acts on an authorizer's answer.
+    fn authorizer_answered(
+        &mut self,
+        msg: ClientMessage,
+        action: Action,
+        uri: String,
+        answer: Result<Reply, CallError>,
+    ) -> Result<(), CloseFrame> {
+        let Phase::Established {
+            authorizer: Some(authorizer),
+            id,
+            ..
+        } = &mut self.phase
+        else {
+            return Ok(());
+        };
+        match read_verdict(answer) {
+            Ok((verdict, cache)) => {
+                if cache {
+                    if authorizer.cache.len() >= AUTHORIZER_CACHE {
+                        authorizer.cache.clear();
+                    }
+                    authorizer.cache.insert((action, uri), verdict);
+                }
+                self.authorized(msg, verdict)
+            }
+            Err(why) => {
+                log::info!(
+                    "wamp authorizer `{}` failed for session {id}, {} `{uri}`: {why}",
+                    authorizer.procedure,
+                    action.name()
+                );
+                let text = format!(
+                    "failed to authorize session for {} `{uri}`: {why}",
+                    action.name()
+                );
+                self.send_refusal(&msg, error::AUTHORIZATION_FAILED, &text);
+                Ok(())
+            }
+        }
+    }
+
+    fn authorized(&mut self, mut msg: ClientMessage, verdict: Verdict) -> Result<(), CloseFrame> {
+        let Phase::Established { realm, id, .. } = &self.phase else {
+            return Ok(());
+        };
+        if !verdict.allow {
+            let text = match authorizable(&msg) {
+                Some((action, uri)) => format!(
+                    "session {id} is not authorized to {} `{uri}` on realm `{}`",
+                    action.verb(),
+                    realm.config.name
+                ),
+                None => "not authorized".into(),
+            };
+            self.send_refusal(&msg, error::NOT_AUTHORIZED, &text);
+            return Ok(());
+        }
+        if verdict.disclose {
+            if let ClientMessage::Publish { options, .. } | ClientMessage::Call { options, .. } =
+                &mut msg
+            {
+                options.insert("disclose_me".into(), Value::Bool(true));
+            }
+        }
+        let (realm, id) = (realm.clone(), *id);
+        match realm.handle(id, msg) {
+            Ok(()) => Ok(()),
+            Err(text) => self.abort(error::PROTOCOL_VIOLATION, &text),
+        }
+    }
+
+    /// ERROR for a refused action; a PUBLISH hears of it only when it asked to be
+    /// acknowledged, as the spec says.
+    fn send_refusal(&self, msg: &ClientMessage, uri: &str, text: &str) {
+        let (kind, request) = match msg {
+            ClientMessage::Publish {
+                request, options, ..
+            } => {
+                if options.get("acknowledge").and_then(Value::as_bool) != Some(true) {
+                    return;
+                }
+                (code::PUBLISH, *request)
+            }
+            ClientMessage::Subscribe { request, .. } => (code::SUBSCRIBE, *request),
+            ClientMessage::Call { request, .. } => (code::CALL, *request),
+            ClientMessage::Register { request, .. } => (code::REGISTER, *request),
+            _ => return,
+        };
+        self.send(message::error_text(kind, request, uri, text));
+    }
+}
+
+/// The action and URI an authorizer decides for a message, if it decides one.
+fn authorizable(msg: &ClientMessage) -> Option<(Action, &str)> {
+    match msg {
+        ClientMessage::Publish { topic, .. } => Some((Action::Publish, topic)),
+        ClientMessage::Subscribe { topic, .. } => Some((Action::Subscribe, topic)),
+        ClientMessage::Call { procedure, .. } => Some((Action::Call, procedure)),
+        ClientMessage::Register { procedure, .. } => Some((Action::Register, procedure)),
+        _ => None,
+    }
+}
+
+fn options_of(msg: &ClientMessage) -> &Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    match msg {
+        ClientMessage::Publish { options, .. }
+        | ClientMessage::Subscribe { options, .. }
+        | ClientMessage::Call { options, .. }
+        | ClientMessage::Register { options, .. } => options,
+        _ => EMPTY.get_or_init(Map::new),
+    }
+}
+
+/// An authorizer's answer, Crossbar's way: `true`/`false`, or `{"allow", "disclose",
+/// "cache"}` with booleans. Returns the verdict and whether to cache it.
+fn read_verdict(answer: Result<Reply, CallError>) -> Result<(Verdict, bool), String> {
+    let reply = answer.map_err(|e| e.to_string())?;
+    match reply.args.into_iter().next() {
+        Some(Value::Bool(allow)) => Ok((
+            Verdict {
+                allow,
+                disclose: false,
+            },
+            false,
+        )),
+        Some(Value::Object(map)) => {
+            if let Some(key) = map
+                .keys()
+                .find(|k| !["allow", "disclose", "cache", "validate"].contains(&k.as_str()))
+            {
+                return Err(format!("the authorizer answered an unknown key `{key}`"));
+            }
+            let flag = |key: &str| match map.get(key) {
+                None => Ok(false),
+                Some(Value::Bool(b)) => Ok(*b),
+                Some(_) => Err(format!("the authorizer's `{key}` must be true or false")),
+            };
+            if !map.contains_key("allow") {
+                return Err("the authorizer's answer has no `allow`".into());
+            }
+            Ok((
+                Verdict {
+                    allow: flag("allow")?,
+                    disclose: flag("disclose")?,
+                },
+                flag("cache")?,
+            ))
+        }
+        other => Err(format!(
+            "the authorizer answered {}, not true, false or a dict",
+            other.unwrap_or(Value::Null)
+        )),
     }
 }
 
@@ -162,24 +650,8 @@ impl Session for WampSession {
         };
         match (&self.phase, msg) {
             (Phase::Hello, ClientMessage::Hello { realm, details }) => self.hello(realm, details),
-            (Phase::Challenged { .. }, ClientMessage::Authenticate { signature }) => {
-                let Phase::Challenged {
-                    realm,
-                    authid,
-                    details,
-                } = std::mem::replace(&mut self.phase, Phase::Hello)
-                else {
-                    return Ok(());
-                };
-                match auth::check_ticket(
-                    &self.options.auth,
-                    &realm.config.name,
-                    &authid,
-                    &signature,
-                ) {
-                    Some(identity) => self.welcome(realm, identity, &details),
-                    None => self.abort(error::NOT_AUTHORIZED, "authentication failed"),
-                }
+            (Phase::Opening { .. }, ClientMessage::Authenticate { signature, .. }) => {
+                self.authenticate(&signature)
             }
             (_, ClientMessage::Abort { reason }) => {
                 log::debug!("wamp client aborted {}: {reason}", self.info.peer);
@@ -189,19 +661,9 @@ impl Session for WampSession {
                     reason: "".into(),
                 })
             }
-            (Phase::Established { .. }, ClientMessage::Goodbye { .. }) => {
-                self.leave();
-                self.send(message::goodbye(error::GOODBYE_AND_OUT));
-                Ok(())
-            }
-            (Phase::Established { realm, id }, msg) => {
-                let (realm, id) = (realm.clone(), *id);
-                match realm.handle(id, msg) {
-                    Ok(()) => Ok(()),
-                    Err(text) => self.abort(error::PROTOCOL_VIOLATION, &text),
-                }
-            }
-            (Phase::Hello, other) | (Phase::Challenged { .. }, other) => {
+            (Phase::Established { .. }, ClientMessage::Goodbye { reason }) => self.goodbye(&reason),
+            (Phase::Established { .. }, msg) => self.established(msg),
+            (Phase::Hello, other) | (Phase::Opening { .. }, other) => {
                 let text = format!("{} before the session was established", other.name());
                 self.abort(error::PROTOCOL_VIOLATION, &text)
             }
@@ -214,5 +676,32 @@ impl Session for WampSession {
 
     fn established(&self) -> bool {
         matches!(self.phase, Phase::Established { .. })
+    }
+
+    fn waiting(&self) -> bool {
+        self.waiting.is_some()
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CloseFrame>> {
+        while let Some(waiting) = &mut self.waiting {
+            let resume = match waiting.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(resume) => resume,
+            };
+            self.waiting = None;
+            let result = match resume {
+                Resume::Authenticated(ask, answer) => self.authenticated(ask, answer),
+                Resume::Authorized {
+                    message,
+                    action,
+                    uri,
+                    answer,
+                } => self.authorizer_answered(message, action, uri, answer),
+            };
+            if let Err(frame) = result {
+                return Poll::Ready(Err(frame));
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }

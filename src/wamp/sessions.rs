@@ -4,7 +4,8 @@
 
 use crate::config::{Role, SessionLimits};
 use crate::lifecycle::ConnInfo;
-use crate::wamp::auth::{self, Action, Identity};
+use crate::wamp::auth::Identity;
+use crate::wamp::authorize::{self, Action};
 use crate::wamp::message::{self, MAX_ID};
 use crate::wamp::serializer::Serializer;
 use crate::wamp::uri::error;
@@ -130,10 +131,24 @@ impl Sessions {
         );
     }
 
+    /// Ends a session from the router's side (the meta API's `wamp.session.kill`): GOODBYE
+    /// with `reason`, then its connection closes, and its leaving is the usual one.
+    pub fn kill(&self, id: u64, reason: &str, text: Option<&str>) {
+        if let Some(member) = self.members.get(&id) {
+            let details = text.map_or_else(|| json!({}), |t| json!({"message": t}));
+            let goodbye = json!([message::code::GOODBYE, details, reason]);
+            member.outbox.send(member.serializer.encode(&goodbye));
+            member.outbox.close(
+                async_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Normal,
+                "",
+            );
+        }
+    }
+
     /// Why the session's role may not do `action` on `uri`, if it may not.
     pub fn refusal(&self, id: u64, uri: &str, action: Action) -> Option<String> {
         let member = self.members.get(&id)?;
-        if auth::allowed(&member.role, uri, action) {
+        if authorize::allowed(&member.role, uri, action) {
             return None;
         }
         Some(format!(
@@ -187,7 +202,7 @@ impl Sessions {
                 "authid": m.identity.authid,
                 "authrole": m.identity.authrole,
                 "authmethod": m.identity.authmethod,
-                "authprovider": "static",
+                "authprovider": m.identity.authprovider,
                 "transport": {"type": "websocket", "peer": m.peer},
             }),
             None => Value::Null,

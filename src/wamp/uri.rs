@@ -35,6 +35,16 @@ pub mod error {
     pub const NO_SUCH_REALM: &str = "wamp.error.no_such_realm";
     /// HELLO offering no authentication method the transport accepts.
     pub const NO_AUTH_METHOD: &str = "wamp.error.no_auth_method";
+    /// An authenticator failed, is missing or gave an answer that is not one.
+    pub const AUTHENTICATION_FAILED: &str = "wamp.error.authentication_failed";
+    /// An authorizer failed, is missing or gave an answer that is not one.
+    pub const AUTHORIZATION_FAILED: &str = "wamp.error.authorization_failed";
+    /// The role given to a session is not one of the realm's.
+    pub const NO_SUCH_ROLE: &str = "wamp.error.no_such_role";
+    /// No authid could be assigned.
+    pub const NO_SUCH_PRINCIPAL: &str = "wamp.error.no_such_principal";
+    /// A session's end when it logs out (its cookie forgets it).
+    pub const LOGOUT: &str = "wamp.close.logout";
     /// A message that breaks the protocol; ends the session.
     pub const PROTOCOL_VIOLATION: &str = "wamp.error.protocol_violation";
     /// GOODBYE's answer.

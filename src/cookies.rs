@@ -1,0 +1,388 @@
+//! Cookie tracking (Crossbar's `cookie` of a WebSocket path): a browser gets a random
+//! cookie on its first WebSocket; once a session on a connection with that cookie has
+//! authenticated, the cookie remembers who it was, and the `cookie` auth method lets the
+//! next connection with it join as the same authid and role without credentials, until the
+//! cookie expires (`max_age`) or the session leaves with `wamp.close.logout`.
+//!
+//! Only cookies the node issued are ever bound (a cookie a client made up is replaced, so
+//! no one can plant a known cookie in someone else's browser and ride their login), and
+//! the store is bounded: at most `max_cookies` bound cookies (wssnode's key), the oldest
+//! dropped first, and at most as many issued-but-unbound ones, which are dropped first.
+
+use crate::config::CookieConfig;
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, Write};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Who a cookie stands for: the session that authenticated on a connection with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Binding {
+    pub authid: String,
+    pub authrole: String,
+    pub authmethod: String,
+    pub authrealm: String,
+    pub authextra: Option<Value>,
+}
+
+struct Record {
+    /// Seconds since the epoch.
+    created: u64,
+    binding: Option<Binding>,
+}
+
+#[derive(Default)]
+struct Store {
+    records: HashMap<String, Record>,
+    /// Issued cookies, oldest first, bound or not; an entry may be stale (already gone).
+    order: VecDeque<String>,
+    bound: usize,
+}
+
+/// The cookies of one WebSocket path.
+pub struct CookieStore {
+    pub config: CookieConfig,
+    store: Mutex<Store>,
+    file: Option<Mutex<std::fs::File>>,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
+}
+
+impl CookieStore {
+    /// A store, loaded from its file when it has one. `Err` names what went wrong.
+    pub fn open(config: CookieConfig) -> Result<CookieStore, String> {
+        let mut store = Store::default();
+        let file = match &config.file {
+            None => None,
+            Some(path) => {
+                load(path, &mut store, &config)?;
+                if config.purge_on_startup {
+                    rewrite(path, &store)?;
+                }
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                Some(Mutex::new(file))
+            }
+        };
+        Ok(CookieStore {
+            config,
+            store: Mutex::new(store),
+            file,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The value of our cookie in a request's `Cookie` header, if it is one we issued and
+    /// it has not expired.
+    pub fn known(&self, cookie_header: Option<&str>) -> Option<String> {
+        let value = find_cookie(cookie_header?, &self.config.name)?;
+        let store = self.lock();
+        let record = store.records.get(value)?;
+        (now() < record.created.saturating_add(self.config.max_age)).then(|| value.to_string())
+    }
+
+    /// Issues a new cookie; returns its value.
+    pub fn issue(&self) -> String {
+        let value = random_value(self.config.length);
+        let mut store = self.lock();
+        store.records.insert(
+            value.clone(),
+            Record {
+                created: now(),
+                binding: None,
+            },
+        );
+        store.order.push_back(value.clone());
+        self.evict(&mut store);
+        value
+    }
+
+    /// Drops the oldest cookies while there are too many: unbound ones are the first to go.
+    fn evict(&self, store: &mut Store) {
+        let max = self.config.max_cookies.max(1);
+        while store.records.len() > 2 * max || store.bound > max {
+            let Some(oldest) = store.order.pop_front() else {
+                return;
+            };
+            let unbound_first = store.records.len() > 2 * max && store.bound <= max;
+            match store.records.get(&oldest) {
+                Some(r) if unbound_first && r.binding.is_some() => {
+                    // Keep it; an unbound one further on goes instead.
+                    store.order.push_back(oldest);
+                    if store
+                        .order
+                        .iter()
+                        .all(|c| store.records.get(c).is_none_or(|r| r.binding.is_some()))
+                    {
+                        return;
+                    }
+                }
+                Some(r) => {
+                    if r.binding.is_some() {
+                        store.bound -= 1;
+                    }
+                    store.records.remove(&oldest);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// The `Set-Cookie` header for a new cookie, as Crossbar writes it.
+    pub fn set_cookie(&self, value: &str, tls: bool) -> String {
+        let c = &self.config;
+        let mut header = format!("{}={value};max-age={}", c.name, c.max_age);
+        if c.secure.unwrap_or(tls) {
+            header.push_str(";Secure");
+        }
+        if c.http_strict {
+            header.push_str(";HttpOnly");
+        }
+        if let Some(same_site) = &c.same_site {
+            header.push_str(&format!(";SameSite={same_site}"));
+        }
+        header
+    }
+
+    /// Who the cookie stands for, if a session bound it.
+    pub fn binding(&self, value: &str) -> Option<Binding> {
+        let store = self.lock();
+        let record = store.records.get(value)?;
+        if now() >= record.created.saturating_add(self.config.max_age) {
+            return None;
+        }
+        record.binding.clone()
+    }
+
+    /// Remembers who authenticated on a connection with this cookie.
+    pub fn bind(&self, value: &str, binding: Binding) {
+        let mut store = self.lock();
+        let Some(record) = store.records.get_mut(value) else {
+            return;
+        };
+        if record.binding.as_ref() == Some(&binding) {
+            return;
+        }
+        let was_bound = record.binding.replace(binding.clone()).is_some();
+        let created = record.created;
+        if !was_bound {
+            store.bound += 1;
+        }
+        self.evict(&mut store);
+        drop(store);
+        self.append(json!({
+            "cbtid": value,
+            "created": created,
+            "authid": binding.authid,
+            "authrole": binding.authrole,
+            "authmethod": binding.authmethod,
+            "authrealm": binding.authrealm,
+            "authextra": binding.authextra,
+        }));
+    }
+
+    /// Logs the cookie out (`wamp.close.logout`): it stands for no one any more.
+    pub fn logout(&self, value: &str) {
+        let mut store = self.lock();
+        if let Some(record) = store.records.remove(value) {
+            if record.binding.is_some() {
+                store.bound -= 1;
+            }
+            drop(store);
+            self.append(json!({"cbtid": value, "deleted": true}));
+        }
+    }
+
+    /// Appends a record to the file store; a failure is logged, the memory store goes on.
+    fn append(&self, record: Value) {
+        let Some(file) = &self.file else { return };
+        let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
+        let line = format!("{record}\n");
+        if let Err(e) = file
+            .write_all(line.as_bytes())
+            .and_then(|()| file.sync_data())
+        {
+            log::warn!("cookie store: cannot write: {e}");
+        }
+    }
+}
+
+/// Reads a file store: one JSON record per line, the last for a cookie wins.
+fn load(path: &std::path::Path, store: &mut Store, config: &CookieConfig) -> Result<(), String> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let now = now();
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let Ok(record) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        let Some(cbtid) = record.get("cbtid").and_then(Value::as_str) else {
+            continue;
+        };
+        if record.get("deleted").and_then(Value::as_bool) == Some(true) {
+            if let Some(old) = store.records.remove(cbtid) {
+                store.bound -= usize::from(old.binding.is_some());
+            }
+            continue;
+        }
+        let created = record.get("created").and_then(Value::as_u64).unwrap_or(0);
+        let text = |k: &str| record.get(k).and_then(Value::as_str).map(str::to_string);
+        let binding = match (
+            text("authid"),
+            text("authrole"),
+            text("authmethod"),
+            text("authrealm"),
+        ) {
+            (Some(authid), Some(authrole), Some(authmethod), Some(authrealm)) => Some(Binding {
+                authid,
+                authrole,
+                authmethod,
+                authrealm,
+                authextra: record.get("authextra").filter(|v| !v.is_null()).cloned(),
+            }),
+            _ => None,
+        };
+        if config.purge_on_startup && now >= created.saturating_add(config.max_age) {
+            continue;
+        }
+        let fresh = Record { created, binding };
+        let bound = fresh.binding.is_some();
+        match store.records.insert(cbtid.to_string(), fresh) {
+            Some(old) => store.bound -= usize::from(old.binding.is_some()),
+            None => store.order.push_back(cbtid.to_string()),
+        }
+        store.bound += usize::from(bound);
+    }
+    Ok(())
+}
+
+/// Writes the file store anew with only what is in memory (after a purge).
+fn rewrite(path: &std::path::Path, store: &Store) -> Result<(), String> {
+    let mut text = String::new();
+    for cbtid in &store.order {
+        let Some(record) = store.records.get(cbtid) else {
+            continue;
+        };
+        let Some(b) = &record.binding else { continue };
+        let line = json!({
+            "cbtid": cbtid, "created": record.created, "authid": b.authid,
+            "authrole": b.authrole, "authmethod": b.authmethod, "authrealm": b.authrealm,
+            "authextra": b.authextra,
+        });
+        text.push_str(&format!("{line}\n"));
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot rewrite {}: {e}", path.display()))
+}
+
+/// The value of cookie `name` in a `Cookie` header.
+fn find_cookie<'h>(header: &'h str, name: &str) -> Option<&'h str> {
+    header.split(';').find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        (key == name).then(|| value.trim_matches('"'))
+    })
+}
+
+/// `length` random characters of base64's alphabet, as Crossbar's `newid`.
+fn random_value(length: usize) -> String {
+    let mut bytes = vec![0u8; length.div_ceil(4) * 3];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    let mut text = data_encoding::BASE64URL_NOPAD.encode(&bytes);
+    text.truncate(length);
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(authid: &str) -> Binding {
+        Binding {
+            authid: authid.into(),
+            authrole: "user".into(),
+            authmethod: "wampcra".into(),
+            authrealm: "realm1".into(),
+            authextra: None,
+        }
+    }
+
+    #[test]
+    fn a_cookie_made_up_by_a_client_is_not_known() {
+        let store = CookieStore::open(CookieConfig::default()).expect("memory store");
+        assert_eq!(store.known(Some("cbtid=madeup")), None);
+        let issued = store.issue();
+        let header = format!("other=1; cbtid={issued}");
+        assert_eq!(store.known(Some(&header)), Some(issued));
+    }
+
+    #[test]
+    fn a_bound_cookie_remembers_until_logout() {
+        let store = CookieStore::open(CookieConfig::default()).expect("memory store");
+        let c = store.issue();
+        assert_eq!(store.binding(&c), None);
+        store.bind(&c, binding("joe"));
+        assert_eq!(store.binding(&c), Some(binding("joe")));
+        store.logout(&c);
+        assert_eq!(store.binding(&c), None);
+        assert_eq!(store.known(Some(&format!("cbtid={c}"))), None);
+    }
+
+    #[test]
+    fn the_store_is_bounded_and_drops_unbound_cookies_first() {
+        let config = CookieConfig {
+            max_cookies: 10,
+            ..CookieConfig::default()
+        };
+        let store = CookieStore::open(config).expect("memory store");
+        let kept = store.issue();
+        store.bind(&kept, binding("joe"));
+        for _ in 0..1000 {
+            store.issue();
+        }
+        assert_eq!(store.binding(&kept), Some(binding("joe")));
+        assert!(store.lock().records.len() <= 20);
+        for i in 0..100 {
+            let c = store.issue();
+            store.bind(&c, binding(&format!("u{i}")));
+        }
+        assert!(store.lock().bound <= 10);
+    }
+
+    #[test]
+    fn the_file_store_survives_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = CookieConfig {
+            file: Some(dir.path().join("cookies.dat")),
+            ..CookieConfig::default()
+        };
+        let store = CookieStore::open(config.clone()).expect("file store");
+        let (joe, ann) = (store.issue(), store.issue());
+        store.bind(&joe, binding("joe"));
+        store.bind(&ann, binding("ann"));
+        store.logout(&ann);
+        drop(store);
+        let again = CookieStore::open(config).expect("file store");
+        assert_eq!(again.binding(&joe), Some(binding("joe")));
+        assert_eq!(again.binding(&ann), None, "a logout is remembered too");
+    }
+}

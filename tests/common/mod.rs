@@ -584,6 +584,17 @@ impl Wamp {
         }
     }
 
+    /// The next WAMP message however long it takes, or None once the connection ended.
+    pub async fn next_or_none(&mut self) -> Option<Value> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).ok(),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
     /// Asserts nothing arrives for a short while.
     pub async fn silent(&mut self, ms: u64) {
         if let Ok(Some(Ok(Message::Text(text)))) =

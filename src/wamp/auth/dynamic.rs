@@ -64,6 +64,17 @@ pub(crate) fn answered(ask: Ask, h: &Hello<'_>, answer: Result<Reply, CallError>
                 format!("authenticator `{procedure}` is not registered; start the component that registers it"),
             )
         }
+        // The dealer ends a call that outlives its timeout as canceled.
+        Err(CallError::Error { uri, .. }) if uri == error::CANCELED || uri == error::TIMEOUT => {
+            return refuse(
+                error::AUTHENTICATION_FAILED,
+                "the authenticator did not answer in time",
+                format!(
+                    "authenticator `{procedure}` did not answer within {} ms",
+                    ask.authenticator.timeout_ms
+                ),
+            )
+        }
         Err(CallError::Error { uri, text }) => {
             let message = match &text {
                 Some(Value::String(s)) => s.clone(),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust tests over real sockets; Autobahn (Python and JS) and headless
-# Chromium against a running node; the Autobahn WebSocket conformance cases; a TLS scan.
+# Chromium against a running node, plain and with every login method; the Autobahn WebSocket conformance cases; a TLS scan.
 # Before the parts after `cargo test`, interop/setup.sh installs what they need and lack
 # (Python venvs and npm modules under target/, Debian packages when run as root).
 set -euo pipefail
@@ -10,6 +10,8 @@ cargo test
 interop/setup.sh
 echo "== interop: autobahn-python, autobahn-js, the demo page in Chromium" >&2
 interop/run.sh
+echo "== interop: logins with autobahn-python, autobahn-js and a cookie in Chromium" >&2
+interop/auth.sh
 echo "== Autobahn WebSocket TestSuite" >&2
 interop/autobahn_testsuite.sh
 echo "== the README's TLS guide, command by command" >&2

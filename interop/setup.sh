@@ -30,10 +30,10 @@ if ((${#missing[@]})); then
   fi
 fi
 
-if ! target/venv/bin/python -c 'import autobahn, kosoku' 2>/dev/null; then
-  say "installing autobahn-python and kosoku into target/venv (pip)"
+if ! target/venv/bin/python -c 'import autobahn, kosoku, nacl, argon2, passlib' 2>/dev/null; then
+  say "installing autobahn-python (with cryptosign and SCRAM) and kosoku into target/venv (pip)"
   python3 -m venv target/venv
-  target/venv/bin/pip install -q --disable-pip-version-check autobahn kosoku
+  target/venv/bin/pip install -q --disable-pip-version-check 'autobahn[encryption,scram]' kosoku
 fi
 
 if [ ! -x target/venv-sslyze/bin/sslyze ]; then

@@ -35,9 +35,56 @@ struct Record {
 #[derive(Default)]
 struct Store {
     records: HashMap<String, Record>,
-    /// Issued cookies, oldest first, bound or not; an entry may be stale (already gone).
-    order: VecDeque<String>,
+    /// Cookies as issued, oldest first, and as bound, oldest first. An entry whose cookie
+    /// has gone or changed state since is stale and skipped (and compacted away).
+    unbound_order: VecDeque<String>,
+    bound_order: VecDeque<String>,
     bound: usize,
+}
+
+impl Store {
+    fn is_bound(&self, value: &str) -> Option<bool> {
+        self.records.get(value).map(|r| r.binding.is_some())
+    }
+
+    fn remove(&mut self, value: &str) {
+        if let Some(old) = self.records.remove(value) {
+            self.bound -= usize::from(old.binding.is_some());
+        }
+    }
+
+    /// Drops the oldest cookies of each kind past `max`: each step pops one entry, so the
+    /// work is what was added since, never the size of the store.
+    fn evict(&mut self, max: usize) {
+        while self.records.len() - self.bound > max {
+            let Some(oldest) = self.unbound_order.pop_front() else {
+                break;
+            };
+            if self.is_bound(&oldest) == Some(false) {
+                self.remove(&oldest);
+            }
+        }
+        while self.bound > max {
+            let Some(oldest) = self.bound_order.pop_front() else {
+                break;
+            };
+            if self.is_bound(&oldest) == Some(true) {
+                self.remove(&oldest);
+            }
+        }
+        // Stale entries (cookies bound, logged out or dropped since) are compacted away
+        // once they outnumber the live ones.
+        if self.unbound_order.len() > 2 * max + 64 {
+            let records = &self.records;
+            self.unbound_order
+                .retain(|c| records.get(c).is_some_and(|r| r.binding.is_none()));
+        }
+        if self.bound_order.len() > 2 * max + 64 {
+            let records = &self.records;
+            self.bound_order
+                .retain(|c| records.get(c).is_some_and(|r| r.binding.is_some()));
+        }
+    }
 }
 
 /// The cookies of one WebSocket path.
@@ -106,40 +153,9 @@ impl CookieStore {
                 binding: None,
             },
         );
-        store.order.push_back(value.clone());
-        self.evict(&mut store);
+        store.unbound_order.push_back(value.clone());
+        store.evict(self.config.max_cookies.max(1));
         value
-    }
-
-    /// Drops the oldest cookies while there are too many: unbound ones are the first to go.
-    fn evict(&self, store: &mut Store) {
-        let max = self.config.max_cookies.max(1);
-        while store.records.len() > 2 * max || store.bound > max {
-            let Some(oldest) = store.order.pop_front() else {
-                return;
-            };
-            let unbound_first = store.records.len() > 2 * max && store.bound <= max;
-            match store.records.get(&oldest) {
-                Some(r) if unbound_first && r.binding.is_some() => {
-                    // Keep it; an unbound one further on goes instead.
-                    store.order.push_back(oldest);
-                    if store
-                        .order
-                        .iter()
-                        .all(|c| store.records.get(c).is_none_or(|r| r.binding.is_some()))
-                    {
-                        return;
-                    }
-                }
-                Some(r) => {
-                    if r.binding.is_some() {
-                        store.bound -= 1;
-                    }
-                    store.records.remove(&oldest);
-                }
-                None => {}
-            }
-        }
     }
 
     /// The `Set-Cookie` header for a new cookie, as Crossbar writes it.
@@ -181,8 +197,9 @@ impl CookieStore {
         let created = record.created;
         if !was_bound {
             store.bound += 1;
+            store.bound_order.push_back(value.to_string());
         }
-        self.evict(&mut store);
+        store.evict(self.config.max_cookies.max(1));
         drop(store);
         self.append(json!({
             "cbtid": value,
@@ -198,10 +215,8 @@ impl CookieStore {
     /// Logs the cookie out (`wamp.close.logout`): it stands for no one any more.
     pub fn logout(&self, value: &str) {
         let mut store = self.lock();
-        if let Some(record) = store.records.remove(value) {
-            if record.binding.is_some() {
-                store.bound -= 1;
-            }
+        if store.records.contains_key(value) {
+            store.remove(value);
             drop(store);
             self.append(json!({"cbtid": value, "deleted": true}));
         }
@@ -238,9 +253,7 @@ fn load(path: &std::path::Path, store: &mut Store, config: &CookieConfig) -> Res
             continue;
         };
         if record.get("deleted").and_then(Value::as_bool) == Some(true) {
-            if let Some(old) = store.records.remove(cbtid) {
-                store.bound -= usize::from(old.binding.is_some());
-            }
+            store.remove(cbtid);
             continue;
         }
         let created = record.get("created").and_then(Value::as_u64).unwrap_or(0);
@@ -263,24 +276,33 @@ fn load(path: &std::path::Path, store: &mut Store, config: &CookieConfig) -> Res
         if config.purge_on_startup && now >= created.saturating_add(config.max_age) {
             continue;
         }
-        let fresh = Record { created, binding };
-        let bound = fresh.binding.is_some();
-        match store.records.insert(cbtid.to_string(), fresh) {
-            Some(old) => store.bound -= usize::from(old.binding.is_some()),
-            None => store.order.push_back(cbtid.to_string()),
+        let bound = binding.is_some();
+        store.remove(cbtid);
+        store
+            .records
+            .insert(cbtid.to_string(), Record { created, binding });
+        if bound {
+            store.bound += 1;
+            store.bound_order.push_back(cbtid.to_string());
+        } else {
+            store.unbound_order.push_back(cbtid.to_string());
         }
-        store.bound += usize::from(bound);
     }
+    store.evict(config.max_cookies.max(1));
     Ok(())
 }
 
 /// Writes the file store anew with only what is in memory (after a purge).
 fn rewrite(path: &std::path::Path, store: &Store) -> Result<(), String> {
     let mut text = String::new();
-    for cbtid in &store.order {
+    let mut written = std::collections::HashSet::new();
+    for cbtid in &store.bound_order {
         let Some(record) = store.records.get(cbtid) else {
             continue;
         };
+        if !written.insert(cbtid) {
+            continue;
+        }
         let Some(b) = &record.binding else { continue };
         let line = json!({
             "cbtid": cbtid, "created": record.created, "authid": b.authid,
@@ -361,6 +383,10 @@ mod tests {
         }
         assert_eq!(store.binding(&kept), Some(binding("joe")));
         assert!(store.lock().records.len() <= 20);
+        assert!(
+            store.lock().unbound_order.len() <= 2 * 10 + 64 + 1,
+            "stale entries are compacted"
+        );
         for i in 0..100 {
             let c = store.issue();
             store.bind(&c, binding(&format!("u{i}")));

@@ -18,12 +18,17 @@
 //!   redirect, a JSON value, the node info page.
 //! - `ws` drives one WebSocket connection: opening handshake, auto-ping, the outgoing queue
 //!   bounded in bytes, close; its messages go to a `ws::Session`.
-//! - `wamp` is the router: `session` (one per WebSocket: HELLO, authentication in `auth`,
-//!   WELCOME, GOODBYE) hands each message to its `realm`, which owns the `sessions` and
-//!   dispatches to the `broker` (subscriptions, found through `patterns`) or the `dealer`
-//!   (registrations and calls in flight); `meta` answers `wamp.*` procedures. `message`
-//!   decodes what clients send and builds what the router sends; `serializer` turns frames
-//!   into JSON values and back; `options` and `uri` read what messages carry.
+//! - `wamp` is the router: `session` (one per WebSocket: HELLO, WELCOME, GOODBYE) asks
+//!   `auth` what a HELLO or AUTHENTICATE gets (it decides, the session carries out) and
+//!   hands each message to its `realm`, which owns the `sessions` and dispatches to the
+//!   `broker` (subscriptions, found through `patterns`) or the `dealer` (registrations and
+//!   calls in flight); `authorize` holds the permission rules; `meta` answers `wamp.*`
+//!   procedures. `service` is the router's own session in a realm, through which a session
+//!   calls an authenticator or authorizer like any caller. `message` decodes what clients
+//!   send and builds what the router sends; `serializer` turns frames into JSON values and
+//!   back; `options` and `uri` read what messages carry.
+//! - `cookies` keeps the cookies of cookie tracking: `web` issues them, `wamp::session`
+//!   binds and reads them.
 //!
 //! # A static file, from accept to bytes
 //!

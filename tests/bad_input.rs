@@ -449,3 +449,62 @@ fn each_websocket_limit_that_is_not_a_whole_number_is_named() {
         }
     }
 }
+
+#[test]
+fn each_wrong_authentication_key_is_named_with_its_problem() {
+    let ws = "workers[0].transports[0].paths.ws";
+    for (path_config, needles) in [
+        (
+            json!({"auth": {"wampcra": {"type": "static", "users": {"joe": {"role": "user"}}}}}),
+            vec![".auth.wampcra.users.joe.secret", "is missing"],
+        ),
+        (
+            json!({"auth": {"cryptosign": {"type": "static", "principals": {"d": {"role": "user", "authorized_keys": ["abc"]}}}}}),
+            vec![".authorized_keys[0]", "64 hex digits"],
+        ),
+        (
+            json!({"auth": {"scram": {"type": "static", "principals": {"a": {"role": "user", "kdf": "md5", "iterations": 1, "salt": "00", "stored-key": "00", "server-key": "00"}}}}}),
+            vec![".kdf", "`argon2id-13` or `pbkdf2`"],
+        ),
+        (
+            json!({"auth": {"ticket": {"type": "dynamic", "authenticator": "com.a", "authenticator-timeout": "5s"}}}),
+            vec![".auth.ticket.authenticator-timeout", "whole number"],
+        ),
+        (
+            json!({"auth": {"ticket": {"type": "function", "create": "a.b"}}}),
+            vec![".auth.ticket.type", "use `\"type\": \"dynamic\"`"],
+        ),
+        (
+            json!({"cookie": {"name": "Bad Name", "store": {"type": "memory"}}}),
+            vec![".cookie.name", "lower-case letters"],
+        ),
+        (
+            json!({"cookie": {"store": {"type": "database", "path": "db"}}}),
+            vec![".cookie.store.type", "use `file`"],
+        ),
+    ] {
+        let (dir, _, port) = valid();
+        let mut ws_path = json!({"type": "websocket"});
+        for (k, v) in path_config.as_object().unwrap() {
+            ws_path[k] = v.clone();
+        }
+        dir.config(&web_config(
+            port,
+            json!({}),
+            json!({"ws": ws_path}),
+            open_roles(),
+        ));
+        let mut all = vec![ws];
+        all.extend(needles.iter().copied());
+        fails_with(&dir, &all);
+    }
+}
+
+#[test]
+fn a_role_with_both_an_authorizer_and_permissions_is_refused() {
+    let (dir, _, port) = valid();
+    let roles = json!([{"name": "app", "authorizer": "com.example.authorize",
+        "permissions": [{"uri": "com.", "match": "prefix", "allow": {"call": true}}]}]);
+    dir.config(&web_config(port, json!({}), json!({}), roles));
+    fails_with(&dir, &["realms[0].roles[0].authorizer", "not both"]);
+}

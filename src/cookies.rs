@@ -4,10 +4,12 @@
 //! next connection with it join as the same authid and role without credentials, until the
 //! cookie expires (`max_age`) or the session leaves with `wamp.close.logout`.
 //!
-//! Only cookies the node issued are ever bound (a cookie a client made up is replaced, so
-//! no one can plant a known cookie in someone else's browser and ride their login), and
-//! the store is bounded: at most `max_cookies` bound cookies (wssnode's key), the oldest
-//! dropped first, and at most as many issued-but-unbound ones, which are dropped first.
+//! Only cookies the node issued are ever bound (a cookie a client made up is replaced), the
+//! cookie is `HttpOnly` and `SameSite=Lax` unless configured otherwise (so another site's
+//! page cannot open a WebSocket that logs in as its visitor), and the store is bounded: at
+//! most `max_cookies` bound cookies (wssnode's key) and as many unbound ones, the oldest of
+//! each dropped first, and a binding holds no more than a login's worth (never what the
+//! client sent).
 
 use crate::config::CookieConfig;
 use serde_json::{json, Value};
@@ -91,7 +93,13 @@ impl Store {
 pub struct CookieStore {
     pub config: CookieConfig,
     store: Mutex<Store>,
-    file: Option<Mutex<std::fs::File>>,
+    file: Option<Mutex<StoreFile>>,
+}
+
+/// The file store: appended to, and written anew once most of its lines are out of date.
+struct StoreFile {
+    file: std::fs::File,
+    lines: usize,
 }
 
 fn now() -> u64 {
@@ -112,12 +120,15 @@ impl CookieStore {
                 if config.purge_on_startup {
                     rewrite(path, &store)?;
                 }
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-                Some(Mutex::new(file))
+                let lines = if config.purge_on_startup {
+                    store.bound
+                } else {
+                    count_lines(path)
+                };
+                Some(Mutex::new(StoreFile {
+                    file: open_append(path)?,
+                    lines,
+                }))
             }
         };
         Ok(CookieStore {
@@ -223,17 +234,45 @@ impl CookieStore {
     }
 
     /// Appends a record to the file store; a failure is logged, the memory store goes on.
+    /// Once the file holds twice as many lines as there are bound cookies (and 1,024 more),
+    /// it is written anew with only those.
     fn append(&self, record: Value) {
-        let Some(file) = &self.file else { return };
+        let (Some(file), Some(path)) = (&self.file, &self.config.file) else {
+            return;
+        };
         let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
         let line = format!("{record}\n");
-        if let Err(e) = file
-            .write_all(line.as_bytes())
-            .and_then(|()| file.sync_data())
-        {
-            log::warn!("cookie store: cannot write: {e}");
+        let written = file.file.write_all(line.as_bytes());
+        if let Err(e) = written.and_then(|()| file.file.sync_data()) {
+            log::warn!("cookie store: cannot write {}: {e}", path.display());
+        }
+        file.lines += 1;
+        let live = self.lock().bound;
+        if file.lines > 2 * live + 1024 {
+            let rewritten = rewrite(path, &self.lock()).and_then(|()| open_append(path));
+            match rewritten {
+                Ok(fresh) => {
+                    file.file = fresh;
+                    file.lines = live;
+                }
+                Err(e) => log::warn!("cookie store: {e}"),
+            }
         }
     }
+}
+
+fn open_append(path: &std::path::Path) -> Result<std::fs::File, String> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))
+}
+
+fn count_lines(path: &std::path::Path) -> usize {
+    std::fs::File::open(path)
+        .map(|f| std::io::BufReader::new(f).lines().count())
+        .unwrap_or(0)
 }
 
 /// Reads a file store: one JSON record per line, the last for a cookie wins.
@@ -407,8 +446,27 @@ mod tests {
         store.bind(&ann, binding("ann"));
         store.logout(&ann);
         drop(store);
-        let again = CookieStore::open(config).expect("file store");
+        let again = CookieStore::open(config.clone()).expect("file store");
         assert_eq!(again.binding(&joe), Some(binding("joe")));
         assert_eq!(again.binding(&ann), None, "a logout is remembered too");
+        // Logins and logouts by the thousand: the file stays about as long as what it holds.
+        for _ in 0..3000 {
+            let c = again.issue();
+            again.bind(&c, binding("someone"));
+            again.logout(&c);
+        }
+        let path = config.file.clone().expect("file");
+        let lines = std::fs::read_to_string(&path)
+            .expect("read")
+            .lines()
+            .count();
+        assert!(lines <= 2 + 1024 + 1, "{lines} lines");
+        drop(again);
+        let third = CookieStore::open(config).expect("file store");
+        assert_eq!(
+            third.binding(&joe),
+            Some(binding("joe")),
+            "joe survives the rewrite"
+        );
     }
 }

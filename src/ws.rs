@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use http_types::upgrade::Connection;
 use http_types::StatusCode;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -79,6 +79,8 @@ struct Queue {
     written: AtomicU64,
     /// `max_queued_bytes`.
     bound: usize,
+    /// A close was queued from outside the loop (the meta API's `wamp.session.kill`).
+    close_requested: AtomicBool,
 }
 
 impl Queue {
@@ -87,6 +89,7 @@ impl Queue {
             bytes: AtomicUsize::new(0),
             written: AtomicU64::new(0),
             bound,
+            close_requested: AtomicBool::new(false),
         }
     }
 
@@ -176,6 +179,10 @@ impl Outbox {
             self.queue.bytes.fetch_sub(len, Ordering::Relaxed);
             let _ = self.control.try_send(e.into_inner());
         }
+        // The loop learns of it (it may not be the one closing), stops reading messages and
+        // waits for the closing handshake.
+        self.queue.close_requested.store(true, Ordering::Relaxed);
+        let _ = self.pressure.try_send(());
     }
 
     /// Closes the connection of a client too slow to read: the close frame overtakes the
@@ -635,6 +642,9 @@ async fn run<F>(
                     }
                 }
             }
+        }
+        if queue.close_requested.load(Ordering::Relaxed) && !clocks.closing() {
+            clocks.start_closing();
         }
         if !outbox.is_open() && !clocks.closing() {
             log::warn!(

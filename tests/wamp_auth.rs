@@ -3,8 +3,10 @@
 
 mod common;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::Message;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use common::*;
+use futures_util::SinkExt;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -677,7 +679,9 @@ async fn a_cookie_remembers_a_login_until_logout() {
         "{set_cookie}"
     );
     assert!(
-        set_cookie.contains(";Secure") && set_cookie.contains(";HttpOnly"),
+        set_cookie.contains(";Secure")
+            && set_cookie.contains(";HttpOnly")
+            && set_cookie.contains(";SameSite=Lax"),
         "{set_cookie}"
     );
     let cookie = set_cookie.split(';').next().unwrap().to_string();
@@ -768,7 +772,15 @@ async fn wamp_session_kill_by_authid_ends_those_sessions_with_the_reason_given()
             joe.recv().await,
             json!([6, {"message": "back soon"}, "com.example.maintenance"])
         );
+        // A killed session's connection closes; what it still sends is not served.
+        let call = json!([48, 9, {}, "com.x", []]).to_string();
+        let _ = joe.ws.send(Message::Text(call.into())).await;
+        assert_eq!(joe.next().await, None);
     }
+    assert!(
+        !node.log_text().contains("too slow"),
+        "a kill is not a slow client"
+    );
     admin
         .send(json!([48, 2, {}, "wamp.session.kill", [12345]]))
         .await;

@@ -426,7 +426,9 @@ pub struct CookieConfig {
     pub secure: Option<bool>,
     /// `http_strict`: the `HttpOnly` attribute (wssnode: on by default, as no script needs it).
     pub http_strict: bool,
-    /// `same_site`: `Strict`, `Lax` or `None`; absent by default, as in Crossbar.
+    /// `same_site`: `Strict`, `Lax` or `None`; wssnode's default is `Lax`, so a page of
+    /// another site cannot open a WebSocket that logs in with a visitor's cookie (Crossbar
+    /// sets none).
     pub same_site: Option<String>,
     /// `store`: `memory`, or `file` with this path in the node directory.
     pub file: Option<PathBuf>,
@@ -444,7 +446,7 @@ impl Default for CookieConfig {
             max_age: 7 * 24 * 3600,
             secure: None,
             http_strict: true,
-            same_site: None,
+            same_site: Some("Lax".into()),
             file: None,
             purge_on_startup: false,
             max_cookies: 100_000,

@@ -203,6 +203,12 @@ impl<'a> Reader<'a> {
     fn role(&self, key: &str, value: &Value) -> Result<Role, StartError> {
         let role = self.obj(key, value)?;
         let name = role.required_str("name")?.to_string();
+        if name == "trusted" {
+            return Err(self.error(
+                &format!("{key}.name"),
+                "`trusted` is the router's own role (as in Crossbar); name yours differently",
+            ));
+        }
         let authorizer = role.str("authorizer")?.map(str::to_string);
         if authorizer.is_some() && role.get("permissions").is_some() {
             return Err(self.error(

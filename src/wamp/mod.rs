@@ -64,9 +64,12 @@ impl Realms {
             .services
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let service = services
-            .entry(name.to_string())
-            .or_insert_with(|| Arc::new(ServiceSession::join(realm)));
-        Some(service.clone())
+        if let Some(service) = services.get(name).filter(|s| s.is_alive()) {
+            return Some(service.clone());
+        }
+        // First use, or the one before has gone: a new one joins.
+        let service = Arc::new(ServiceSession::join(realm));
+        services.insert(name.to_string(), service.clone());
+        Some(service)
     }
 }

@@ -73,6 +73,18 @@ pub(crate) struct ServiceSession {
     id: u64,
     next_request: AtomicU64,
     waiting: Waiting,
+    /// Open while the realm still sends to this session.
+    outbox: Outbox,
+}
+
+/// Forgets a call's waiting place however the wait ends (answered, timed out, or the
+/// waiting session gone).
+struct Forget<'a>(&'a Waiting, u64);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        lock(self.0).remove(&self.1);
+    }
 }
 
 impl ServiceSession {
@@ -91,7 +103,7 @@ impl ServiceSession {
             trusted_role(),
             &Map::new(),
             &ConnInfo::unknown(),
-            outbox,
+            outbox.clone(),
             Serializer::Json,
             SessionLimits {
                 max_calls_in_flight: 10_000,
@@ -106,7 +118,13 @@ impl ServiceSession {
             id,
             next_request: AtomicU64::new(1),
             waiting,
+            outbox,
         }
+    }
+
+    /// Whether the realm still sends to it (its queue closes if answers pile up unread).
+    pub fn is_alive(&self) -> bool {
+        self.outbox.is_open()
     }
 
     /// Calls `procedure` and waits at most `timeout` for its answer.
@@ -119,6 +137,7 @@ impl ServiceSession {
         let request = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = bounded(1);
         lock(&self.waiting).insert(request, tx);
+        let _forget = Forget(&self.waiting, request);
         let mut options = Map::new();
         options.insert("timeout".into(), json!(timeout.as_millis() as u64));
         let call = ClientMessage::Call {
@@ -131,7 +150,6 @@ impl ServiceSession {
             },
         };
         if let Err(text) = self.realm.handle(self.id, call) {
-            lock(&self.waiting).remove(&request);
             return Err(CallError::Error {
                 uri: error::PROTOCOL_VIOLATION.into(),
                 text: Some(Value::String(text)),
@@ -144,7 +162,6 @@ impl ServiceSession {
                 Err(CallError::Timeout)
             })
             .await;
-        lock(&self.waiting).remove(&request);
         answer
     }
 }

@@ -38,6 +38,8 @@ use std::time::Duration;
 const AUTHORIZER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Answers an authorizer said to cache, kept per session; past this the cache starts over.
 const AUTHORIZER_CACHE: usize = 1024;
+/// URIs longer than this are asked about every time, so a cache holds at most 1 MiB.
+const CACHED_URI_BYTES: usize = 1024;
 
 /// Where a session is in its lifecycle.
 enum Phase {
@@ -69,7 +71,9 @@ struct Authorizer {
     procedure: String,
     /// The session's details, the authorizer's first argument.
     details: Value,
-    cache: HashMap<(Action, String), Verdict>,
+    /// By action, URI and match policy (an answer for `com.app` exact is not one for
+    /// `com.app` as a prefix).
+    cache: HashMap<(Action, String, String), Verdict>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -83,8 +87,7 @@ enum Resume {
     Authenticated(Ask, Result<Reply, CallError>),
     Authorized {
         message: ClientMessage,
-        action: Action,
-        uri: String,
+        key: (Action, String, String),
         answer: Result<Reply, CallError>,
     },
 }
@@ -348,7 +351,7 @@ impl WampSession {
             "authextra": authextra,
             "roles": router_roles(),
         });
-        self.remember_in_cookie(&identity, &realm.config.name, &authextra);
+        self.remember_in_cookie(&identity, &realm.config.name);
         let authorizer = role.authorizer.clone();
         let id = realm.join_as(
             hello.session,
@@ -401,7 +404,9 @@ impl WampSession {
     }
 
     /// A login on a connection with a tracked cookie binds the cookie to who logged in.
-    fn remember_in_cookie(&self, identity: &Identity, realm: &str, authextra: &Value) {
+    /// The cookie keeps an authenticator's `extra` (up to 4 KiB), never what the client
+    /// sent, so a client cannot make the store hold more than a login's worth.
+    fn remember_in_cookie(&self, identity: &Identity, realm: &str) {
         let Some((store, value)) = &self.cookie else {
             return;
         };
@@ -415,7 +420,11 @@ impl WampSession {
                 authrole: identity.authrole.clone(),
                 authmethod: identity.authmethod.to_string(),
                 authrealm: realm.to_string(),
-                authextra: Some(authextra.clone()),
+                authextra: identity
+                    .authextra
+                    .clone()
+                    .filter(|_| identity.authprovider == "dynamic")
+                    .filter(|extra| extra.to_string().len() <= 4096),
             },
         );
     }
@@ -445,7 +454,7 @@ impl WampSession {
         };
         let (realm, id) = (realm.clone(), *id);
         if let (Some(authorizer), Some((action, uri))) = (authorizer, authorizable(&msg)) {
-            let key = (action, uri.to_string());
+            let key = (action, uri.to_string(), match_policy(&msg));
             if let Some(verdict) = authorizer.cache.get(&key).copied() {
                 return self.authorized(msg, verdict);
             }
@@ -463,8 +472,7 @@ impl WampSession {
                 let answer = service.call(&procedure, args, AUTHORIZER_TIMEOUT).await;
                 Resume::Authorized {
                     message: msg,
-                    action,
-                    uri: key.1,
+                    key,
                     answer,
                 }
             }));
@@ -480,10 +488,10 @@ impl WampSession {
     fn authorizer_answered(
         &mut self,
         msg: ClientMessage,
-        action: Action,
-        uri: String,
+        key: (Action, String, String),
         answer: Result<Reply, CallError>,
     ) -> Result<(), CloseFrame> {
+        let (action, uri) = (key.0, key.1.clone());
         let Phase::Established {
             authorizer: Some(authorizer),
             id,
@@ -494,11 +502,11 @@ impl WampSession {
         };
         match read_verdict(answer) {
             Ok((verdict, cache)) => {
-                if cache {
+                if cache && uri.len() <= CACHED_URI_BYTES {
                     if authorizer.cache.len() >= AUTHORIZER_CACHE {
                         authorizer.cache.clear();
                     }
-                    authorizer.cache.insert((action, uri), verdict);
+                    authorizer.cache.insert(key, verdict);
                 }
                 self.authorized(msg, verdict)
             }
@@ -578,6 +586,15 @@ fn authorizable(msg: &ClientMessage) -> Option<(Action, &str)> {
         ClientMessage::Register { procedure, .. } => Some((Action::Register, procedure)),
         _ => None,
     }
+}
+
+/// The `match` option of a SUBSCRIBE or REGISTER (`exact` when absent).
+fn match_policy(msg: &ClientMessage) -> String {
+    options_of(msg)
+        .get("match")
+        .and_then(Value::as_str)
+        .unwrap_or("exact")
+        .to_string()
 }
 
 fn options_of(msg: &ClientMessage) -> &Map<String, Value> {
@@ -693,10 +710,9 @@ impl Session for WampSession {
                 Resume::Authenticated(ask, answer) => self.authenticated(ask, answer),
                 Resume::Authorized {
                     message,
-                    action,
-                    uri,
+                    key,
                     answer,
-                } => self.authorizer_answered(message, action, uri, answer),
+                } => self.authorizer_answered(message, key, answer),
             };
             if let Err(frame) = result {
                 return Poll::Ready(Err(frame));

@@ -6,8 +6,9 @@
 //! The client's `authmethods` are tried in its order, and the first one this path has
 //! decides, as in Crossbar. A failure of credentials is the same ABORT whatever was wrong
 //! (`wamp.error.not_authorized`, "authentication failed"), and an unknown authid is
-//! challenged like a known one, so a client learns nothing about which authids exist; the
-//! log line (info) says what was wrong, for the operator.
+//! challenged too, so the answer to a HELLO does not say whether it exists (a decoy
+//! challenge shows no real role or salt, which a careful client could notice); the log
+//! line (info) says what was wrong, for the operator.
 
 mod cra;
 pub(crate) mod crypto;

@@ -6,7 +6,6 @@ use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::Message;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use common::*;
-use futures_util::SinkExt;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -95,6 +95,20 @@ pub fn service(
     })
 }
 
+/// A request's headers as Crossbar gives them to authenticators: lower-case names, each
+/// with its value (several values of one name joined with `, `).
+fn request_headers(req: &Request<State>) -> serde_json::Value {
+    let mut headers = serde_json::Map::new();
+    for (name, values) in req.iter() {
+        let joined: Vec<&str> = values.iter().map(|v| v.as_str()).collect();
+        headers.insert(
+            name.as_str().to_ascii_lowercase(),
+            serde_json::Value::String(joined.join(", ")),
+        );
+    }
+    serde_json::Value::Object(headers)
+}
+
 /// The connection's tracked cookie (the one it sent, if we issued it; else a new one), and
 /// the `Set-Cookie` header a new one needs.
 fn track_cookie(
@@ -150,6 +164,7 @@ async fn dispatch(req: Request<State>) -> tide::Result {
                     let serializer = protocol.unwrap_or("wamp.2.json");
                     let options_for_session = options.clone();
                     let (cookie, set_cookie) = track_cookie(cookies.as_ref(), &req);
+                    let headers = request_headers(&req);
                     let mut res = ws::accept(
                         &req,
                         protocol,
@@ -163,6 +178,7 @@ async fn dispatch(req: Request<State>) -> tide::Result {
                                 info,
                                 out,
                                 cookie,
+                                headers,
                             ))
                         },
                     )

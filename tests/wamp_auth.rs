@@ -16,7 +16,8 @@ fn roles() -> Value {
     json!([
         {"name": "user", "permissions": [{"uri": "com.", "match": "prefix", "allow": {"call": true}}]},
         {"name": "backend", "permissions": [{"uri": "", "match": "prefix", "allow": {"call": true, "register": true, "publish": true, "subscribe": true}}]},
-        {"name": "app", "authorizer": "com.example.authorize"}
+        {"name": "app", "authorizer": "com.example.authorize"},
+        {"name": "hurried", "authorizer": "com.example.slow", "authorizer-timeout": 300}
     ])
 }
 
@@ -132,7 +133,31 @@ async fn component(
     procedure: &str,
     answer: impl Fn(&Value) -> Result<Value, String> + Send + 'static,
 ) -> Arc<AtomicUsize> {
-    let ws = wss(node.port, &ca.der, "/backend", &["wamp.2.json"])
+    component_with(node, client_tls(&ca.der, None), procedure, answer).await
+}
+
+/// A component that takes `delay` over each answer (without holding up anyone else).
+async fn slow_component(
+    node: &Node,
+    ca: &Ca,
+    procedure: &str,
+    delay: std::time::Duration,
+    answer: Value,
+) {
+    component(node, ca, procedure, move |_| {
+        Ok(json!({"delay_ms": delay.as_millis() as u64, "answer": answer.clone()}))
+    })
+    .await;
+}
+
+/// `component`, connecting with this TLS client config.
+async fn component_with(
+    node: &Node,
+    tls: Arc<rustls::ClientConfig>,
+    procedure: &str,
+    answer: impl Fn(&Value) -> Result<Value, String> + Send + 'static,
+) -> Arc<AtomicUsize> {
+    let ws = wss_with(node.port, tls, "/backend", &["wamp.2.json"])
         .await
         .unwrap();
     let mut w = Wamp { ws, session: 0 };
@@ -151,6 +176,12 @@ async fn component(
             }
             counter.fetch_add(1, Ordering::SeqCst);
             let reply = match answer(&msg[4]) {
+                // `slow_component`'s answers say how long to take.
+                Ok(result) if result.get("delay_ms").is_some() => {
+                    let ms = result["delay_ms"].as_u64().unwrap_or(0);
+                    async_std::task::sleep(std::time::Duration::from_millis(ms)).await;
+                    json!([70, msg[1], {}, [result["answer"]]])
+                }
                 Ok(result) => json!([70, msg[1], {}, [result]]),
                 Err(uri) => json!([8, 68, msg[1], {}, uri, ["the component says no"]]),
             };
@@ -447,6 +478,12 @@ async fn a_dynamic_ticket_is_checked_by_the_authenticator() {
     component(&node, &ca, "com.example.authenticate", |args| {
         assert_eq!(args[0], "realm1");
         assert_eq!(args[2]["authmethod"], "ticket");
+        let transport = &args[2]["transport"];
+        assert_eq!(transport["channel_type"], "tls");
+        assert_eq!(
+            transport["http_headers_received"]["sec-websocket-protocol"],
+            "wamp.2.json"
+        );
         match (args[1].as_str(), args[2]["ticket"].as_str()) {
             (Some("joe"), Some("joes-ticket")) => Ok(json!("user")),
             (Some("ann"), Some("anns-ticket")) => {
@@ -550,7 +587,7 @@ async fn a_dynamic_anonymous_role_is_the_authenticators_choice() {
 
 #[async_std::test]
 async fn no_authenticator_a_slow_one_or_an_unknown_role_means_no_session() {
-    let (_dir, ca, node) = node(dynamic("anonymous", 300), json!({}));
+    let (_dir, ca, node) = node(dynamic("anonymous", 5000), json!({}));
     // Nobody registered the authenticator yet.
     let mut w = hello(&node, &ca, json!({})).await;
     let abort = w.recv().await;
@@ -571,12 +608,62 @@ async fn no_authenticator_a_slow_one_or_an_unknown_role_means_no_session() {
 
 async fn node_pair_with_slow_authenticator() -> (NodeDir, Ca, Node) {
     let (dir, ca, node) = node(dynamic("anonymous", 300), json!({}));
-    component(&node, &ca, "com.example.authenticate", |_| {
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        Ok(json!("user"))
-    })
-    .await;
+    let delay = std::time::Duration::from_millis(1500);
+    slow_component(&node, &ca, "com.example.authenticate", delay, json!("user")).await;
     (dir, ca, node)
+}
+
+#[async_std::test]
+async fn a_dynamic_tls_login_is_decided_on_the_certificate_presented() {
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    dir.write("ca.pem", &ca.cert_pem);
+    let port = free_port();
+    let backend = json!({"type": "websocket", "auth": {"ticket": {"type": "static",
+        "principals": {"component": {"ticket": "backend-secret", "role": "backend"}}}}});
+    let ws = json!({"type": "websocket", "auth": dynamic("tls", 5000)});
+    let config = web_config(
+        port,
+        json!({"ca_certificates": ["ca.pem"]}),
+        json!({"ws": ws, "backend": backend}),
+        roles(),
+    );
+    dir.config(&config);
+    let node = dir.start(port);
+    let component_cert = ca.client("component");
+    let alice = ca.client("alice");
+    let alice_sha256 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, alice.der.as_ref());
+    let expected = data_encoding::HEXUPPER.encode(alice_sha256.as_ref());
+    component_with(
+        &node,
+        client_tls(&ca.der, Some(&component_cert)),
+        "com.example.authenticate",
+        move |args| {
+            assert_eq!(args[2]["authmethod"], "tls");
+            let print = args[2]["transport"]["peer_cert"]["sha256"]
+                .as_str()
+                .unwrap_or("");
+            if print.replace(':', "") == expected {
+                Ok(json!({"role": "user", "authid": "alice"}))
+            } else {
+                Err("wamp.error.not_authorized".into())
+            }
+        },
+    )
+    .await;
+    for (who, ok) in [(&alice, true), (&component_cert, false)] {
+        let tls = client_tls(&ca.der, Some(who));
+        let ws = wss_with(port, tls, "/ws", &["wamp.2.json"]).await.unwrap();
+        let mut w = Wamp { ws, session: 0 };
+        w.send(json!([1, "realm1", {"authmethods": ["tls"]}])).await;
+        let answer = w.recv().await;
+        if ok {
+            welcomed(&answer, "alice", "user", "tls", "dynamic");
+        } else {
+            assert_eq!(answer[2], "wamp.error.not_authorized", "{answer}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -636,6 +723,31 @@ async fn an_authorizer_decides_each_action_and_its_cached_answers_are_kept() {
         asked.load(Ordering::SeqCst),
         4,
         "a cached answer is not asked again"
+    );
+}
+
+#[async_std::test]
+async fn an_authorizer_that_does_not_answer_in_time_denies() {
+    let (_dir, ca, node) = node(
+        json!({"ticket": {"type": "static", "principals": {"joe": {"ticket": "t", "role": "hurried"}}}}),
+        json!({}),
+    );
+    let delay = std::time::Duration::from_millis(1500);
+    slow_component(&node, &ca, "com.example.slow", delay, json!(true)).await;
+    let mut w = hello(
+        &node,
+        &ca,
+        json!({"authid": "joe", "authmethods": ["ticket"]}),
+    )
+    .await;
+    assert_eq!(w.recv().await[0], 4);
+    w.send(json!([5, "t", {}])).await;
+    assert_eq!(w.recv().await[0], 2);
+    w.send(json!([32, 1, {}, "com.anything"])).await;
+    let error = w.recv().await;
+    assert_eq!(
+        (&error[0], &error[4]),
+        (&json!(8), &json!("wamp.error.authorization_failed"))
     );
 }
 

@@ -55,7 +55,17 @@ pub struct Role {
     /// Permissions in config order; the most specific matching URI wins.
     pub permissions: Vec<Permission>,
     /// Crossbar's `authorizer`: a procedure that decides each action instead.
-    pub authorizer: Option<String>,
+    pub authorizer: Option<RoleAuthorizer>,
+}
+
+/// A role's dynamic authorizer.
+#[derive(Debug, Clone)]
+pub struct RoleAuthorizer {
+    /// Crossbar's `authorizer`: the procedure's URI.
+    pub procedure: String,
+    /// wssnode's `authorizer-timeout` (milliseconds, default 5000): an answer that takes
+    /// longer denies the action.
+    pub timeout_ms: u64,
 }
 
 /// One entry of a role's `permissions`.

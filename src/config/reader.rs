@@ -209,7 +209,11 @@ impl<'a> Reader<'a> {
                 "`trusted` is the router's own role (as in Crossbar); name yours differently",
             ));
         }
-        let authorizer = role.str("authorizer")?.map(str::to_string);
+        let timeout_ms = role.u64("authorizer-timeout")?.unwrap_or(5_000).max(1);
+        let authorizer = role.str("authorizer")?.map(|procedure| RoleAuthorizer {
+            procedure: procedure.to_string(),
+            timeout_ms,
+        });
         if authorizer.is_some() && role.get("permissions").is_some() {
             return Err(self.error(
                 &format!("{key}.authorizer"),

@@ -34,8 +34,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-/// How long an authorizer may take before the action is denied.
-const AUTHORIZER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Answers an authorizer said to cache, kept per session; past this the cache starts over.
 const AUTHORIZER_CACHE: usize = 1024;
 /// URIs longer than this are asked about every time, so a cache holds at most 1 MiB.
@@ -69,6 +67,7 @@ struct HelloParts {
 /// A role's dynamic authorizer, and the answers it said to keep.
 struct Authorizer {
     procedure: String,
+    timeout: Duration,
     /// The session's details, the authorizer's first argument.
     details: Value,
     /// By action, URI and match policy (an answer for `com.app` exact is not one for
@@ -104,6 +103,9 @@ pub struct WampSession {
     phase: Phase,
     /// The path's cookie store and this connection's cookie, with cookie tracking.
     cookie: Option<(Arc<CookieStore>, String)>,
+    /// The upgrade request's headers, for authenticators (Crossbar's
+    /// `http_headers_received`); let go once the session is established.
+    http_headers: Value,
     waiting: Option<Waiting>,
 }
 
@@ -116,6 +118,7 @@ impl WampSession {
         info: ConnInfo,
         out: Outbox,
         cookie: Option<(Arc<CookieStore>, String)>,
+        http_headers: Value,
     ) -> WampSession {
         WampSession {
             serializer: Serializer::from_subprotocol(subprotocol).unwrap_or(Serializer::Json),
@@ -125,6 +128,7 @@ impl WampSession {
             out,
             phase: Phase::Hello,
             cookie,
+            http_headers,
             waiting: None,
         }
     }
@@ -174,6 +178,7 @@ impl WampSession {
             "own_pid": std::process::id(),
             "peer_cert": peer_cert,
             "websocket_protocol": self.serializer.subprotocol(),
+            "http_headers_received": self.http_headers,
             "http_cbtid": self.cookie.as_ref().map(|(_, c)| c.as_str()),
         })
     }
@@ -366,8 +371,9 @@ impl WampSession {
             ),
         );
         self.send(message::welcome(id, welcome));
-        let authorizer = authorizer.map(|procedure| Authorizer {
-            procedure,
+        let authorizer = authorizer.map(|a| Authorizer {
+            procedure: a.procedure,
+            timeout: Duration::from_millis(a.timeout_ms),
             details: json!({
                 "session": id,
                 "authid": identity.authid,
@@ -384,6 +390,7 @@ impl WampSession {
             id,
             authorizer,
         };
+        self.http_headers = Value::Null;
         Ok(())
     }
 
@@ -462,6 +469,7 @@ impl WampSession {
                 return Ok(());
             };
             let procedure = authorizer.procedure.clone();
+            let timeout = authorizer.timeout;
             let args = vec![
                 authorizer.details.clone(),
                 json!(key.1),
@@ -469,7 +477,7 @@ impl WampSession {
                 Value::Object(options_of(&msg).clone()),
             ];
             self.waiting = Some(Box::pin(async move {
-                let answer = service.call(&procedure, args, AUTHORIZER_TIMEOUT).await;
+                let answer = service.call(&procedure, args, timeout).await;
                 Resume::Authorized {
                     message: msg,
                     key,

@@ -15,6 +15,7 @@ use crate::wamp::broker::Broker;
 use crate::wamp::dealer::{Dealer, Timeout, Violation};
 use crate::wamp::message::{self, code, random_id, ClientMessage};
 use crate::wamp::meta;
+use crate::wamp::service::TRUSTED;
 use crate::wamp::sessions::{Member, Sessions};
 use futures_lite::FutureExt;
 use serde_json::json;
@@ -75,11 +76,15 @@ impl Realm {
             }
             candidate = random_id();
         };
+        let hidden = member.identity.authrole == TRUSTED;
         state.sessions.insert(id, member);
         let RealmState {
             sessions, broker, ..
         } = &*state;
-        broker.meta_event(sessions, "wamp.session.on_join", vec![sessions.details(id)]);
+        // The router's own sessions are not the meta API's to announce.
+        if !hidden {
+            broker.meta_event(sessions, "wamp.session.on_join", vec![sessions.details(id)]);
+        }
         id
     }
 
@@ -314,6 +319,9 @@ impl Leaving {
     /// Ends everything left and announces the departure.
     fn finish(mut self, state: &mut RealmState) {
         while !self.end_batch(state) {}
+        if self.authrole == TRUSTED {
+            return;
+        }
         let args = vec![json!(self.id), json!(self.authid), json!(self.authrole)];
         state
             .broker

@@ -39,8 +39,9 @@ pub trait Session: Send + 'static {
         true
     }
     /// Whether the session waits on something before it takes its next message (a WAMP
-    /// session asking an authenticator or an authorizer). Meanwhile the loop reads nothing
-    /// more from the client, so its messages keep their order, and polls `poll_ready`.
+    /// session asking an authenticator or an authorizer). Meanwhile the loop polls
+    /// `poll_ready` and reads on only until it holds one message back for the session (pings
+    /// are still answered), so the client's messages keep their order.
     fn waiting(&self) -> bool {
         false
     }
@@ -508,6 +509,8 @@ async fn run<F>(
         .min(slow_timeout / 2)
         .max(Duration::from_millis(10));
     let mut close_code: Option<u16> = None;
+    // A message read while the session waits, handed to it once it is ready.
+    let mut held: Option<Message> = None;
     let shutdown = lifecycle.shutdown_signal();
 
     // Made once and polled again each turn: a timer or listener made anew per message would
@@ -539,11 +542,20 @@ async fn run<F>(
             tick_every = wait;
         }
         let session_waits = session.waiting() && !clocks.closing();
+        // While the session waits, the loop goes on reading (pings are answered, a close is
+        // seen) until it holds one message back for the session; then it reads no more.
+        let read = !session_waits || held.is_none();
         let event = async {
-            if session_waits {
-                Event::Ready(std::future::poll_fn(|cx| session.poll_ready(cx)).await)
+            let incoming = async { Event::Incoming(stream.next().await) };
+            if !session_waits {
+                return incoming.await;
+            }
+            let ready =
+                async { Event::Ready(std::future::poll_fn(|cx| session.poll_ready(cx)).await) };
+            if read {
+                ready.or(incoming).await
             } else {
-                Event::Incoming(stream.next().await)
+                ready.await
             }
         }
         .or(async {
@@ -562,7 +574,13 @@ async fn run<F>(
         })
         .await;
         match event {
-            Event::Ready(Ok(())) => {}
+            Event::Ready(Ok(())) => {
+                if let Some(message) = held.take().filter(|_| !clocks.closing()) {
+                    if let Err(frame) = session.on_message(message) {
+                        close_session(peer, &outbox, &mut clocks, frame);
+                    }
+                }
+            }
             Event::Ready(Err(frame)) => {
                 if !clocks.closing() {
                     close_session(peer, &outbox, &mut clocks, frame);
@@ -572,7 +590,9 @@ async fn run<F>(
                 clocks.heard();
                 match message {
                     Message::Text(_) | Message::Binary(_) => {
-                        if !clocks.closing() {
+                        if session.waiting() {
+                            held = Some(message);
+                        } else if !clocks.closing() {
                             if let Err(frame) = session.on_message(message) {
                                 close_session(peer, &outbox, &mut clocks, frame);
                             }

@@ -606,6 +606,17 @@ async fn no_authenticator_a_slow_one_or_an_unknown_role_means_no_session() {
     assert_eq!(w.recv().await[2], "wamp.error.no_such_role");
 }
 
+#[async_std::test]
+async fn a_client_waiting_for_a_slow_authenticator_still_answers_pings() {
+    let options = json!({"auto_ping_interval": 200, "auto_ping_timeout": 200});
+    let (_dir, ca, node) = node(dynamic("anonymous", 5000), json!({"options": options}));
+    let delay = std::time::Duration::from_millis(1500);
+    slow_component(&node, &ca, "com.example.authenticate", delay, json!("user")).await;
+    let mut w = hello(&node, &ca, json!({})).await;
+    let welcome = w.recv().await;
+    assert_eq!(welcome[0], 2, "pinged while waiting, not closed: {welcome}");
+}
+
 async fn node_pair_with_slow_authenticator() -> (NodeDir, Ca, Node) {
     let (dir, ca, node) = node(dynamic("anonymous", 300), json!({}));
     let delay = std::time::Duration::from_millis(1500);

@@ -5,8 +5,9 @@
 //!
 //! Two things make a session wait: a dynamic authenticator's answer during the opening, and
 //! a dynamic authorizer's answer for an action of an established session. While it waits
-//! the connection loop reads nothing more from this client (`ws::Session::waiting`), so its
-//! messages keep their order; other sessions do not wait at all.
+//! the connection loop holds at most one more message of this client back and reads no
+//! further (`ws::Session::waiting`), so its messages keep their order and pings are still
+//! answered; other sessions do not wait at all.
 
 use crate::config::WebSocketOptions;
 use crate::cookies::{Binding, CookieStore};

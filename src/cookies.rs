@@ -12,6 +12,8 @@
 //! client sent).
 
 use crate::config::CookieConfig;
+use crate::ws::Outbox;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, Write};
@@ -94,6 +96,9 @@ pub struct CookieStore {
     pub config: CookieConfig,
     store: Mutex<Store>,
     file: Option<Mutex<StoreFile>>,
+    /// The open connections of each cookie, so a logout closes the others (other tabs).
+    open: Mutex<HashMap<String, Vec<(u64, Outbox)>>>,
+    next_connection: std::sync::atomic::AtomicU64,
 }
 
 /// The file store: appended to, and written anew once most of its lines are out of date.
@@ -135,6 +140,8 @@ impl CookieStore {
             config,
             store: Mutex::new(store),
             file,
+            open: Mutex::default(),
+            next_connection: std::sync::atomic::AtomicU64::new(1),
         })
     }
 
@@ -224,12 +231,53 @@ impl CookieStore {
     }
 
     /// Logs the cookie out (`wamp.close.logout`): it stands for no one any more.
-    pub fn logout(&self, value: &str) {
+    /// Every other open connection with the cookie is closed: its browser is logged out
+    /// too (Crossbar means to do this and does not).
+    pub fn logout(&self, value: &str, connection: u64) {
         let mut store = self.lock();
         if store.records.contains_key(value) {
             store.remove(value);
             drop(store);
             self.append(json!({"cbtid": value, "deleted": true}));
+        }
+        let others = self.open_lock().remove(value).unwrap_or_default();
+        for (id, outbox) in others {
+            if id == connection {
+                self.attach_as(value, id, outbox);
+            } else {
+                outbox.close(CloseCode::Normal, "logged out");
+            }
+        }
+    }
+
+    fn open_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(u64, Outbox)>>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes an open connection with the cookie; returns its number, for `detach`.
+    pub fn attach(&self, value: &str, outbox: Outbox) -> u64 {
+        let id = self
+            .next_connection
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.attach_as(value, id, outbox);
+        id
+    }
+
+    fn attach_as(&self, value: &str, id: u64, outbox: Outbox) {
+        self.open_lock()
+            .entry(value.to_string())
+            .or_default()
+            .push((id, outbox));
+    }
+
+    /// The connection has closed.
+    pub fn detach(&self, value: &str, connection: u64) {
+        let mut open = self.open_lock();
+        if let Some(list) = open.get_mut(value) {
+            list.retain(|(id, _)| *id != connection);
+            if list.is_empty() {
+                open.remove(value);
+            }
         }
     }
 
@@ -403,7 +451,7 @@ mod tests {
         assert_eq!(store.binding(&c), None);
         store.bind(&c, binding("joe"));
         assert_eq!(store.binding(&c), Some(binding("joe")));
-        store.logout(&c);
+        store.logout(&c, 0);
         assert_eq!(store.binding(&c), None);
         assert_eq!(store.known(Some(&format!("cbtid={c}"))), None);
     }
@@ -444,7 +492,7 @@ mod tests {
         let (joe, ann) = (store.issue(), store.issue());
         store.bind(&joe, binding("joe"));
         store.bind(&ann, binding("ann"));
-        store.logout(&ann);
+        store.logout(&ann, 0);
         drop(store);
         let again = CookieStore::open(config.clone()).expect("file store");
         assert_eq!(again.binding(&joe), Some(binding("joe")));
@@ -453,7 +501,7 @@ mod tests {
         for _ in 0..3000 {
             let c = again.issue();
             again.bind(&c, binding("someone"));
-            again.logout(&c);
+            again.logout(&c, 0);
         }
         let path = config.file.clone().expect("file");
         let lines = std::fs::read_to_string(&path)

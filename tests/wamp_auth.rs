@@ -829,8 +829,20 @@ async fn a_cookie_remembers_a_login_until_logout() {
         .send(json!([1, "realm1", {"authmethods": ["cookie", "wampcra"]}]))
         .await;
     welcomed(&second.recv().await, "joe", "user", "wampcra", "cookie");
+    // Another tab of the same browser.
+    let (mut other_tab, _) = wss_with_cookie(&node, &ca, Some(&cookie)).await;
+    other_tab
+        .send(json!([1, "realm1", {"authmethods": ["cookie"]}]))
+        .await;
+    welcomed(&other_tab.recv().await, "joe", "user", "wampcra", "cookie");
+
     second.send(json!([6, {}, "wamp.close.logout"])).await;
     assert_eq!(second.recv().await[0], 6);
+    assert_eq!(
+        other_tab.next().await,
+        None,
+        "a logout closes the other tabs"
+    );
 
     let (mut third, set_again) = wss_with_cookie(&node, &ca, Some(&cookie)).await;
     assert!(set_again.is_some(), "a logged-out cookie is replaced");

@@ -102,8 +102,10 @@ pub struct WampSession {
     info: ConnInfo,
     out: Outbox,
     phase: Phase,
-    /// The path's cookie store and this connection's cookie, with cookie tracking.
+    /// The path's cookie store, this connection's cookie and its number there, with
+    /// cookie tracking.
     cookie: Option<(Arc<CookieStore>, String)>,
+    cookie_connection: u64,
     /// The upgrade request's headers, for authenticators (Crossbar's
     /// `http_headers_received`); let go once the session is established.
     http_headers: Value,
@@ -121,7 +123,12 @@ impl WampSession {
         cookie: Option<(Arc<CookieStore>, String)>,
         http_headers: Value,
     ) -> WampSession {
+        let cookie_connection = match &cookie {
+            Some((store, value)) => store.attach(value, out.clone()),
+            None => 0,
+        };
         WampSession {
+            cookie_connection,
             serializer: Serializer::from_subprotocol(subprotocol).unwrap_or(Serializer::Json),
             realms,
             options,
@@ -440,7 +447,7 @@ impl WampSession {
     fn goodbye(&mut self, reason: &str) -> Result<(), CloseFrame> {
         if reason == error::LOGOUT {
             if let Some((store, value)) = &self.cookie {
-                store.logout(value);
+                store.logout(value, self.cookie_connection);
                 log::info!("wamp logout {}: its cookie forgets it", self.info.peer);
             }
         }
@@ -698,6 +705,9 @@ impl Session for WampSession {
 
     fn on_close(&mut self) {
         self.leave();
+        if let Some((store, value)) = &self.cookie {
+            store.detach(value, self.cookie_connection);
+        }
     }
 
     fn established(&self) -> bool {

@@ -28,13 +28,8 @@ pub(super) fn unsupported_path(kind: &str) -> String {
     format!("path type `{kind}` is not supported; {advice}")
 }
 
-/// What to say about an authentication method we do not offer.
+/// What to say about an authentication method we do not offer (Crossbar's proxy methods,
+/// which belong to its proxy workers, or a name Crossbar does not know either).
 pub(super) fn unsupported_auth(method: &str) -> String {
-    let advice = match method {
-        "wampcra" | "scram" => "use `ticket` (over TLS the ticket is as safe on the wire)",
-        "cryptosign" => "use `tls` client certificates, or `ticket`",
-        "cookie" => "use `ticket`; cookie tracking is not offered",
-        _ => "wssnode offers `anonymous`, `ticket` and `tls`",
-    };
-    format!("authentication method `{method}` is not supported; {advice}")
+    format!("authentication method `{method}` is not supported; wssnode offers `anonymous`, `ticket`, `wampcra`, `cryptosign`, `scram`, `tls` and `cookie`")
 }

@@ -134,3 +134,21 @@ async fn a_msgpack_string_that_is_not_utf8_is_refused_as_such() {
     let text = abort[1]["message"].as_str().unwrap_or_default().to_string();
     assert!(text.contains("not UTF-8"), "{text}");
 }
+
+#[async_std::test]
+async fn a_message_nested_a_million_deep_is_a_protocol_violation_not_a_crash() {
+    let (_dir, ca, node) = wamp_node(open_roles());
+    let mut ws = wss(node.port, &ca.der, "/ws", &["wamp.2.msgpack"])
+        .await
+        .unwrap();
+    // A one-element array inside a one-element array, a million times: 1 MB.
+    let mut bytes = vec![0x91; 1_000_000 - 1];
+    bytes.push(1);
+    ws.send(Message::Binary(bytes.into())).await.unwrap();
+    let abort = recv_mp(&mut ws).await;
+    assert_eq!(abort[0].as_u64(), Some(3), "{abort}");
+    // The node is still there for everyone else.
+    let mut other = Wamp::join(node.port, &ca.der).await;
+    other.send(json!([32, 1, {}, "com.x"])).await;
+    assert_eq!(other.recv().await[0], 33);
+}

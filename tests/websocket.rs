@@ -81,7 +81,7 @@ async fn ws_path_chooses_wamp_json_from_the_clients_list() {
         .unwrap();
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
-        "wamp.2.cbor, wamp.2.json".parse().unwrap(),
+        "wamp.2.ubjson, wamp.2.json".parse().unwrap(),
     );
     let (_ws, response) = async_tungstenite::client_async(request, tls).await.unwrap();
     assert_eq!(response.headers()["sec-websocket-protocol"], "wamp.2.json");

@@ -465,7 +465,7 @@ impl Default for CookieConfig {
 }
 
 /// The `serializers` a WebSocket path may name (`wamp::serializer` speaks each).
-pub const SERIALIZERS: [&str; 2] = ["json", "msgpack"];
+pub const SERIALIZERS: [&str; 3] = ["json", "msgpack", "cbor"];
 
 /// Default largest WAMP message: generous for RPC payloads, small enough that a few
 /// hundred hostile clients cannot exhaust memory.

@@ -614,12 +614,12 @@ impl<'a> Reader<'a> {
                 Some(name) if SERIALIZERS.contains(&name) => {
                     serializers.push(name.to_string())
                 }
-                Some(other) => self.warn(format!("`{key}.serializers[{i}]`: serializer `{other}` is not offered; wssnode speaks `json` and `msgpack`")),
+                Some(other) => self.warn(format!("`{key}.serializers[{i}]`: serializer `{other}` is not offered; wssnode speaks `json`, `msgpack` and `cbor`")),
                 None => return Err(self.error(&format!("{key}.serializers[{i}]"), "must be a serializer name such as `json`")),
             }
         }
         if serializers.is_empty() {
-            serializers = vec!["json".to_string(), "msgpack".to_string()];
+            serializers = SERIALIZERS.iter().map(|s| s.to_string()).collect();
         }
         let max_message = if testee {
             TESTEE_MAX_MESSAGE

@@ -11,6 +11,7 @@ use crate::wamp::held::Held;
 use crate::wamp::message::{self, code, random_id, Payload};
 use crate::wamp::options::{self, Options};
 use crate::wamp::patterns::PatternIndex;
+use crate::wamp::serializer::Serializer;
 use crate::wamp::sessions::Sessions;
 use crate::wamp::uri::{self, error};
 use async_tungstenite::tungstenite::Message;
@@ -300,7 +301,7 @@ impl Broker {
             }
             let event = message::event(sub_id, publication, details, payload);
             // Serialized once per subscription and serializer; receivers share the bytes.
-            let mut encoded: [Option<Message>; 2] = [None, None];
+            let mut encoded: [Option<Message>; Serializer::COUNT] = Default::default();
             for receiver in receivers {
                 let Some(member) = sessions.get(receiver) else {
                     continue;

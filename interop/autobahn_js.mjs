@@ -103,6 +103,24 @@ try {
   check("a wrong ticket is refused with wamp.error.not_authorized", String(e.message).includes("wamp.error.not_authorized"));
 }
 
-for (const c of [a, b, joe]) c.connection.close();
+// CBOR: a wamp.2.cbor session shares the realm with JSON ones, bytes and all.
+const cbor = await open({ serializers: [new autobahn.serializer.CBORSerializer()] });
+check("a session speaks wamp.2.cbor", cbor.connection.transport.info.protocol === "wamp.2.cbor");
+const bytesEvent = new Promise((resolve) => a.session.subscribe("com.js.cbor", (args) => resolve(args)));
+await sleep(100);
+await cbor.session.publish("com.js.cbor", [Buffer.from([0, 1, 2]), "text"], {}, { acknowledge: true });
+const got2 = await bytesEvent;
+// autobahn-js's JSON serializer leaves the spec's JSON form of bytes as it is.
+check("bytes published over CBOR reach a JSON session in the spec's form (NUL + base64)", got2[0] === "\u0000AAEC" && got2[1] === "text");
+const cborBytes = new Promise((resolve) => cbor.session.subscribe("com.js.cbor2", (args) => resolve(args)));
+await sleep(100);
+await a.session.publish("com.js.cbor2", ["\u0000AAEC"], {}, { acknowledge: true });
+const got3 = await cborBytes;
+check("the spec's JSON form of bytes reaches a CBOR session as bytes", Buffer.isBuffer(got3[0]) && got3[0].equals(Buffer.from([0, 1, 2])));
+await cbor.session.register("com.js.cbor.echo", (args) => args[0]);
+const echoed = await a.session.call("com.js.cbor.echo", [{ nested: [1.5, -2, null] }]);
+check("a JSON caller reaches a CBOR callee and back", JSON.stringify(echoed) === '{"nested":[1.5,-2,null]}');
+
+for (const c of [a, b, joe, cbor]) c.connection.close();
 console.log("autobahn-js: all checks passed");
 process.exit(0);

@@ -8,6 +8,7 @@ use crate::error::StartError;
 use crate::http_io::{ConnState, HeadRead, Timed, WriteBuffer};
 use crate::lifecycle::{ConnInfo, Lifecycle};
 use crate::limits::{connection_cap, ConnectionSlot, Limits};
+use crate::rawsocket::RawSocketService;
 use crate::web::State;
 use async_std::net::{TcpListener, TcpStream};
 use futures_lite::FutureExt;
@@ -69,6 +70,8 @@ pub struct Listener {
     pub lifecycle: Lifecycle,
     /// The transport's limits.
     pub limits: Limits,
+    /// For a `rawsocket` transport: its connections speak RawSocket, not HTTP.
+    pub rawsocket: Option<Arc<RawSocketService>>,
 }
 
 impl Listener {
@@ -110,6 +113,7 @@ impl Listener {
                 app: self.app.clone(),
                 limits: self.limits,
                 slot: Arc::new(slot),
+                rawsocket: self.rawsocket.clone(),
             };
             let tls = self.tls.clone();
             async_std::task::spawn(async move { connection.serve(tcp, tls).await });
@@ -125,13 +129,14 @@ struct Connection {
     limits: Limits,
     /// Its place under `max_connections`, shared with the WebSocket after an upgrade.
     slot: Arc<ConnectionSlot>,
+    rawsocket: Option<Arc<RawSocketService>>,
 }
 
 impl Connection {
     async fn serve(self, tcp: TcpStream, tls: Option<TlsAcceptor>) {
         let Some(acceptor) = tls else {
             let info = self.info(false, None);
-            return self.http(tcp, info).await;
+            return self.speak(tcp, info).await;
         };
         let handshake = async_std::future::timeout(self.limits.tls_handshake, acceptor.accept(tcp));
         let stream = match handshake.await {
@@ -161,7 +166,18 @@ impl Connection {
                 )
             });
         let info = self.info(true, client_cert);
-        self.http(stream, info).await
+        self.speak(stream, info).await
+    }
+
+    /// RawSocket on a `rawsocket` transport, HTTP on the others.
+    async fn speak<S>(self, stream: S, info: ConnInfo)
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        match self.rawsocket.clone() {
+            Some(service) => crate::rawsocket::serve(stream, info, service).await,
+            None => self.http(stream, info).await,
+        }
     }
 
     fn info(&self, tls: bool, client_cert: Option<(String, String)>) -> ConnInfo {

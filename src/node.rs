@@ -6,6 +6,7 @@ use crate::config::{self, NodeConfig, TlsFiles, Transport, TransportKind};
 use crate::error::StartError;
 use crate::lifecycle::Lifecycle;
 use crate::listener;
+use crate::rawsocket::RawSocketService;
 use crate::selfsigned::{self, Presence};
 use crate::tls::{self, TlsSetup};
 use crate::wamp::Realms;
@@ -119,6 +120,9 @@ pub fn summary(ready: &ReadyTransport, port: u16) -> String {
         .map(|(path, service)| {
             let (scheme, kind) = match service {
                 Service::Static(_) => ("http", "static"),
+                Service::Wamp(..) if transport.kind == TransportKind::RawSocket => {
+                    ("rs", "wamp rawsocket")
+                }
                 Service::Wamp(..) => ("ws", "wamp"),
                 Service::Echo(_) => ("ws", "echo"),
                 Service::Redirect(_) => ("http", "redirect"),
@@ -179,12 +183,23 @@ pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartErr
             .tls
             .as_ref()
             .map(|t| futures_rustls::TlsAcceptor::from(t.config.clone()));
+        let rawsocket = match (ready.transport.kind, site.paths.first()) {
+            (TransportKind::RawSocket, Some((_, Service::Wamp(options, _)))) => {
+                Some(Arc::new(RawSocketService {
+                    realms: site.realms.clone(),
+                    options: options.clone(),
+                    lifecycle: lifecycle.clone(),
+                }))
+            }
+            _ => None,
+        };
         let listener = listener::Listener {
             tcp: listener,
             tls: acceptor,
             app: web::app(site),
             lifecycle: lifecycle.clone(),
             limits: ready.transport.limits,
+            rawsocket,
         };
         tasks.push(async_std::task::spawn(listener.run()));
     }

@@ -201,8 +201,13 @@ impl Outbox {
         !self.data.is_closed()
     }
 
-    /// An outbox with no connection behind it, read by the router itself through the
-    /// returned `Inbox` (the router's own sessions, which call authenticators).
+    /// Queues a control message (a RawSocket PONG), ahead of the data.
+    pub fn send_control(&self, message: Message) {
+        let _ = self.control.try_send(message);
+    }
+
+    /// An outbox read through the returned `Inbox` rather than by a WebSocket's writer: the
+    /// router's own sessions (which call authenticators), and RawSocket connections.
     pub fn local(bound: usize) -> (Outbox, Inbox) {
         let (data, data_rx) = unbounded();
         let (control, control_rx) = bounded(4);
@@ -211,7 +216,7 @@ impl Outbox {
         let inbox = Inbox {
             data: data_rx,
             queue: queue.clone(),
-            _control: control_rx,
+            control: control_rx,
         };
         let outbox = Outbox {
             data,
@@ -227,16 +232,28 @@ impl Outbox {
 pub struct Inbox {
     data: Receiver<Message>,
     queue: Arc<Queue>,
-    /// Kept so that a close sent to a local outbox is quietly dropped.
-    _control: Receiver<Message>,
+    control: Receiver<Message>,
 }
 
 impl Inbox {
-    /// The next message; `None` once every outbox is gone or the outbox was closed.
+    /// The next message, control messages first; `None` once every outbox is gone or the
+    /// outbox was closed.
     pub async fn recv(&self) -> Option<Message> {
-        let message = self.data.recv().await.ok()?;
-        self.queue.took(&message);
-        Some(message)
+        let next = async { self.control.recv().await.ok() }
+            .or(async {
+                let message = self.data.recv().await.ok();
+                if let Some(message) = &message {
+                    self.queue.took(message);
+                }
+                message
+            })
+            .await;
+        next.or_else(|| self.control.try_recv().ok())
+    }
+
+    /// Whether nothing is queued right now (a writer flushes then).
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty() && self.control.is_empty()
     }
 }
 

@@ -108,13 +108,13 @@ fn an_expired_certificate_is_a_warning_not_an_exit() {
 fn unknown_transport_and_path_types_are_refused() {
     let (dir, _, port) = valid();
     let mut config = web_config(port, json!({}), json!({}), open_roles());
-    config["workers"][0]["transports"][0]["type"] = json!("rawsocket");
+    config["workers"][0]["transports"][0]["type"] = json!("mqtt");
     dir.config(&config);
     fails_with(
         &dir,
         &[
             "workers[0].transports[0].type",
-            "rawsocket",
+            "mqtt",
             "not supported",
         ],
     );

@@ -150,6 +150,8 @@ pub enum TransportKind {
     WebSocket,
     /// `websocket.testee`: echoes WebSocket messages, for conformance suites.
     Testee,
+    /// `rawsocket`: WAMP over RawSocket (one session's options at "/").
+    RawSocket,
 }
 
 /// A TCP endpoint.
@@ -600,10 +602,10 @@ mod tests {
 
     #[test]
     fn unknown_transport_type_is_refused() {
-        let text = MINIMAL.replace("\"type\": \"web\"", "\"type\": \"rawsocket\"");
+        let text = MINIMAL.replace("\"type\": \"web\"", "\"type\": \"mqtt\"");
         let err = parse_text(&text).unwrap_err().to_string();
         assert!(
-            err.contains("transports[0].type") && err.contains("rawsocket"),
+            err.contains("transports[0].type") && err.contains("mqtt"),
             "{err}"
         );
     }

@@ -306,6 +306,7 @@ impl<'a> Reader<'a> {
             (None, "web") => TransportKind::Web,
             (None, "websocket") => TransportKind::WebSocket,
             (None, "websocket.testee") => TransportKind::Testee,
+            (None, "rawsocket") => TransportKind::RawSocket,
             (None, other) => {
                 self.refuse(&format!("{key}.type"), unsupported_transport(other));
                 return Ok(None);
@@ -358,6 +359,24 @@ impl<'a> Reader<'a> {
             TransportKind::WebSocket | TransportKind::Testee => {
                 let testee = kind == TransportKind::Testee;
                 let options = self.websocket(key, &transport, testee, Some(&mut limits))?;
+                vec![("/".to_string(), PathService::WebSocket(Box::new(options)))]
+            }
+            TransportKind::RawSocket => {
+                let mut options = self.websocket(key, &transport, false, Some(&mut limits))?;
+                // Crossbar's RawSocket keys beside `options`: `max_message_size`, and the
+                // older single `serializer`.
+                if let Some(n) = transport.u64("max_message_size")? {
+                    options.max_message_size = usize::try_from(n).unwrap_or(usize::MAX);
+                }
+                if let Some(name) = transport.str("serializer")? {
+                    if !SERIALIZERS.contains(&name) {
+                        return Err(self.error(
+                            &format!("{key}.serializer"),
+                            format!("must be `json`, `msgpack` or `cbor`, not `{name}`"),
+                        ));
+                    }
+                    options.serializers = vec![name.to_string()];
+                }
                 vec![("/".to_string(), PathService::WebSocket(Box::new(options)))]
             }
         };

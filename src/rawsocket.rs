@@ -1,0 +1,319 @@
+//! WAMP over RawSocket (spec "RawSocket Transport"): a 4-byte handshake (magic `0x7F`, the
+//! client's maximum message length and serializer; our answer, or the spec's error code),
+//! then frames of a 4-byte header (type: message, PING or PONG; 24-bit length) and the
+//! serialized message. The session is the same `WampSession` a WebSocket has; its messages
+//! travel as WebSocket `Message`s through the same bounded `Outbox`, and a writer task turns
+//! them into frames.
+
+use crate::config::WebSocketOptions;
+use crate::lifecycle::{ConnInfo, Lifecycle};
+use crate::wamp::serializer::Serializer;
+use crate::wamp::session::WampSession;
+use crate::wamp::Realms;
+use crate::ws::{Inbox, Outbox, Session};
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::{Bytes, Message};
+use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The first byte of every RawSocket handshake.
+const MAGIC: u8 = 0x7F;
+
+/// Frame types (the low 3 bits of a frame header's first byte).
+const MESSAGE: u8 = 0;
+const PING: u8 = 1;
+const PONG: u8 = 2;
+
+/// The spec's handshake error codes.
+const SERIALIZER_UNSUPPORTED: u8 = 1;
+const LENGTH_UNACCEPTABLE: u8 = 2;
+const RESERVED_BITS_USED: u8 = 3;
+
+/// What a RawSocket transport's connections are served with.
+pub struct RawSocketService {
+    /// The realms of its router worker.
+    pub realms: Arc<Realms>,
+    /// Its options (serializers, sizes, timeouts, limits, auth).
+    pub options: Arc<WebSocketOptions>,
+    /// Shutdown.
+    pub lifecycle: Lifecycle,
+}
+
+/// The serializer a handshake's low nibble names.
+fn serializer_of(code: u8) -> Option<Serializer> {
+    match code {
+        1 => Some(Serializer::Json),
+        2 => Some(Serializer::MsgPack),
+        3 => Some(Serializer::Cbor),
+        _ => None,
+    }
+}
+
+/// The largest length exponent (2^(9+n) bytes) not over `max`, for our answer.
+fn length_exponent(max: usize) -> u8 {
+    (0u8..=15)
+        .rev()
+        .find(|n| (1usize << (9 + n)) <= max)
+        .unwrap_or(0)
+}
+
+/// What a client's handshake asks for, or the error code to answer it with; `None` when the
+/// first byte is not RawSocket's at all.
+fn read_handshake(
+    bytes: [u8; 4],
+    serializers: &[String],
+) -> Option<Result<(Serializer, usize), u8>> {
+    if bytes[0] != MAGIC {
+        return None;
+    }
+    if bytes[2] != 0 || bytes[3] != 0 {
+        return Some(Err(RESERVED_BITS_USED));
+    }
+    let client_max = 1usize << (9 + (bytes[1] >> 4));
+    let Some(serializer) = serializer_of(bytes[1] & 0x0F) else {
+        return Some(Err(SERIALIZER_UNSUPPORTED));
+    };
+    if !serializers.iter().any(|s| s == serializer.name()) {
+        return Some(Err(SERIALIZER_UNSUPPORTED));
+    }
+    // The smallest a client may ask for (512 bytes) is below any WAMP session's needs.
+    if client_max < 512 {
+        return Some(Err(LENGTH_UNACCEPTABLE));
+    }
+    Some(Ok((serializer, client_max)))
+}
+
+/// The code of a serializer in our answer.
+fn code_of(serializer: Serializer) -> u8 {
+    match serializer {
+        Serializer::Json => 1,
+        Serializer::MsgPack => 2,
+        Serializer::Cbor => 3,
+    }
+}
+
+/// Serves one RawSocket connection until it ends.
+pub async fn serve<S>(mut stream: S, info: ConnInfo, service: Arc<RawSocketService>)
+where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Send + Unpin + 'static,
+{
+    let options = service.options.clone();
+    let peer = info.peer;
+    let open_timeout = Duration::from_millis(options.open_handshake_timeout_ms.max(1));
+    let opened = Instant::now();
+    let mut hello = [0u8; 4];
+    let read = async_std::future::timeout(open_timeout, stream.read_exact(&mut hello)).await;
+    let (serializer, client_max) = match read {
+        Ok(Ok(())) => match read_handshake(hello, &options.serializers) {
+            None => {
+                log::debug!("rawsocket {peer}: not a RawSocket handshake; closed");
+                return;
+            }
+            Some(Err(code)) => {
+                log::info!("rawsocket {peer}: handshake refused with error {code}");
+                let _ = stream.write_all(&[MAGIC, code << 4, 0, 0]).await;
+                let _ = stream.flush().await;
+                return;
+            }
+            Some(Ok(asked)) => asked,
+        },
+        Ok(Err(_)) => return,
+        Err(_) => {
+            log::debug!("rawsocket {peer}: no handshake within {open_timeout:?}; closed");
+            return;
+        }
+    };
+    let our_max = options.max_message_size.min(1 << 24);
+    let answer = [
+        MAGIC,
+        (length_exponent(our_max) << 4) | code_of(serializer),
+        0,
+        0,
+    ];
+    if stream.write_all(&answer).await.is_err() || stream.flush().await.is_err() {
+        return;
+    }
+    log::info!("rawsocket open {peer} {}", serializer.subprotocol());
+
+    let (reader, writer) = futures_lite::io::split(stream);
+    let (outbox, inbox) = Outbox::local(options.max_queued_bytes);
+    let mut writing = async_std::task::spawn(write_frames(writer, inbox, client_max, peer));
+    let mut session = WampSession::new(
+        service.realms.clone(),
+        options.clone(),
+        serializer.subprotocol(),
+        info,
+        outbox.clone(),
+        None,
+        serde_json::Value::Null,
+    );
+    let shutdown = service.lifecycle.shutdown_signal();
+    let reading = read_frames(
+        reader,
+        &mut session,
+        &outbox,
+        serializer,
+        our_max,
+        opened,
+        open_timeout,
+    );
+    let why = reading
+        .or(async {
+            let _ = (&mut writing).await;
+            "the connection stopped taking messages".to_string()
+        })
+        .or(async {
+            let _ = shutdown.recv().await;
+            "the node is shutting down".to_string()
+        })
+        .await;
+    session.on_close();
+    outbox.close(CloseCode::Normal, "");
+    if async_std::future::timeout(Duration::from_millis(500), &mut writing)
+        .await
+        .is_err()
+    {
+        writing.cancel().await;
+    }
+    log::info!("rawsocket close {peer}: {why}");
+}
+
+/// Reads frames into the session until the connection ends; returns why it ended.
+async fn read_frames<R>(
+    mut reader: R,
+    session: &mut WampSession,
+    outbox: &Outbox,
+    serializer: Serializer,
+    max: usize,
+    opened: Instant,
+    open_timeout: Duration,
+) -> String
+where
+    R: futures_lite::AsyncRead + Unpin,
+{
+    loop {
+        // While the session waits (an authenticator, an authorizer), nothing more is read.
+        if session.waiting() {
+            if let Err(frame) = std::future::poll_fn(|cx| session.poll_ready(cx)).await {
+                return format!("the session ended: {}", frame.reason);
+            }
+        }
+        let mut header = [0u8; 4];
+        let read = reader.read_exact(&mut header);
+        let read = if session.established() {
+            read.await
+        } else {
+            let left = open_timeout.saturating_sub(opened.elapsed());
+            match async_std::future::timeout(left, read).await {
+                Ok(read) => read,
+                Err(_) => return format!("no session opened within {open_timeout:?}"),
+            }
+        };
+        if read.is_err() {
+            return "the client closed the connection".into();
+        }
+        let kind = header[0] & 0x07;
+        if header[0] & 0xF8 != 0 {
+            return "a frame header used reserved bits".into();
+        }
+        let len =
+            usize::from(header[1]) << 16 | usize::from(header[2]) << 8 | usize::from(header[3]);
+        if len > max {
+            return format!("a frame of {len} bytes, over max_message_size ({max})");
+        }
+        let mut payload = vec![0u8; len];
+        if reader.read_exact(&mut payload).await.is_err() {
+            return "the client closed the connection within a frame".into();
+        }
+        match kind {
+            MESSAGE => {
+                let message = match serializer {
+                    Serializer::Json => match String::from_utf8(payload) {
+                        Ok(text) => Message::Text(text.into()),
+                        Err(_) => return "a JSON message that is not UTF-8".into(),
+                    },
+                    _ => Message::Binary(Bytes::from(payload)),
+                };
+                if let Err(frame) = session.on_message(message) {
+                    return format!("the session ended: {}", frame.reason);
+                }
+            }
+            // Answered with the same payload, as the spec asks (Crossbar closes instead).
+            PING => outbox.send_control(Message::Pong(Bytes::from(payload))),
+            PONG => {}
+            other => return format!("a frame of unknown type {other}"),
+        }
+    }
+}
+
+/// Writes the session's messages as frames; ends on a close, on a write error, or when
+/// a message is larger than the client said it takes.
+async fn write_frames<W>(mut writer: W, inbox: Inbox, client_max: usize, peer: std::net::SocketAddr)
+where
+    W: futures_lite::AsyncWrite + Unpin,
+{
+    while let Some(message) = inbox.recv().await {
+        let (kind, payload): (u8, &[u8]) = match &message {
+            Message::Text(text) => (MESSAGE, text.as_bytes()),
+            Message::Binary(bytes) => (MESSAGE, bytes),
+            Message::Ping(bytes) => (PING, bytes),
+            Message::Pong(bytes) => (PONG, bytes),
+            Message::Close(_) | Message::Frame(_) => break,
+        };
+        if payload.len() > client_max || payload.len() >= 1 << 24 {
+            log::warn!(
+                "rawsocket {peer}: a message of {} bytes is more than the client takes ({client_max}); closed",
+                payload.len()
+            );
+            break;
+        }
+        let len = payload.len();
+        let header = [kind, (len >> 16) as u8, (len >> 8) as u8, len as u8];
+        if writer.write_all(&header).await.is_err() || writer.write_all(payload).await.is_err() {
+            return;
+        }
+        if inbox.is_empty() && writer.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.flush().await;
+    let _ = writer.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<String> {
+        vec!["json".into(), "msgpack".into(), "cbor".into()]
+    }
+
+    #[test]
+    fn the_handshake_is_read_as_the_spec_says() {
+        assert_eq!(
+            read_handshake([0x7F, 0xF1, 0, 0], &all()),
+            Some(Ok((Serializer::Json, 1 << 24)))
+        );
+        assert_eq!(
+            read_handshake([0x7F, 0x03, 0, 0], &all()),
+            Some(Ok((Serializer::Cbor, 512)))
+        );
+        assert_eq!(read_handshake([0x7F, 0xF4, 0, 0], &all()), Some(Err(1)));
+        assert_eq!(read_handshake([0x7F, 0xF2, 0, 1], &all()), Some(Err(3)));
+        assert_eq!(
+            read_handshake([0x7F, 0xF2, 0, 0], &["json".to_string()]),
+            Some(Err(1)),
+            "a serializer the transport does not list"
+        );
+        assert_eq!(read_handshake([b'G', b'E', b'T', b' '], &all()), None);
+    }
+
+    #[test]
+    fn our_length_is_the_largest_power_of_two_within_max_message_size() {
+        assert_eq!(length_exponent(1 << 20), 11);
+        assert_eq!(length_exponent((1 << 20) + 5), 11);
+        assert_eq!(length_exponent(1 << 24), 15);
+        assert_eq!(length_exponent(100), 0);
+    }
+}

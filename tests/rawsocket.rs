@@ -1,0 +1,192 @@
+//! WAMP over RawSocket: the handshake and its error codes, framing, PING, the size limit,
+//! a client that never shakes hands, and sessions that share a realm with WebSocket ones.
+
+mod common;
+use async_std::io::{ReadExt, WriteExt};
+use async_std::net::TcpStream;
+use common::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// A node with a web transport (WAMP at `/ws`) and a RawSocket transport; returns the
+/// RawSocket port too.
+fn node(rawsocket_extra: Value) -> (NodeDir, Ca, Node, u16) {
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    let port = free_port();
+    let raw_port = free_port();
+    let mut config = web_config(port, json!({}), json!({}), open_roles());
+    let mut raw = json!({"type": "rawsocket",
+        "endpoint": {"type": "tcp", "port": raw_port, "interface": "127.0.0.1"},
+        "options": {"max_message_size": 4096, "open_handshake_timeout": 500}});
+    for (k, v) in rawsocket_extra.as_object().cloned().unwrap_or_default() {
+        raw[k] = v;
+    }
+    config["workers"][0]["transports"]
+        .as_array_mut()
+        .unwrap()
+        .push(raw);
+    dir.config(&config);
+    let node = dir.start(port);
+    (dir, ca, node, raw_port)
+}
+
+async fn connect(port: u16) -> TcpStream {
+    TcpStream::connect(("127.0.0.1", port)).await.unwrap()
+}
+
+/// Sends a handshake and returns the router's four bytes.
+async fn shake(tcp: &mut TcpStream, byte1: u8) -> [u8; 4] {
+    tcp.write_all(&[0x7F, byte1, 0, 0]).await.unwrap();
+    let mut answer = [0u8; 4];
+    read_within(tcp, &mut answer).await.unwrap();
+    answer
+}
+
+async fn read_within(tcp: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<()> {
+    async_std::future::timeout(Duration::from_secs(5), tcp.read_exact(buf))
+        .await
+        .expect("an answer within 5 s")
+}
+
+async fn send_frame(tcp: &mut TcpStream, kind: u8, payload: &[u8]) {
+    let len = payload.len();
+    tcp.write_all(&[kind, (len >> 16) as u8, (len >> 8) as u8, len as u8])
+        .await
+        .unwrap();
+    tcp.write_all(payload).await.unwrap();
+}
+
+/// The next frame: its type and payload.
+async fn recv_frame(tcp: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
+    let mut header = [0u8; 4];
+    read_within(tcp, &mut header).await?;
+    let len = (header[1] as usize) << 16 | (header[2] as usize) << 8 | header[3] as usize;
+    let mut payload = vec![0u8; len];
+    read_within(tcp, &mut payload).await?;
+    Ok((header[0], payload))
+}
+
+async fn send_json(tcp: &mut TcpStream, message: Value) {
+    send_frame(tcp, 0, message.to_string().as_bytes()).await;
+}
+
+async fn recv_json(tcp: &mut TcpStream) -> Value {
+    let (kind, payload) = recv_frame(tcp).await.unwrap();
+    assert_eq!(kind, 0, "a message frame");
+    serde_json::from_slice(&payload).unwrap()
+}
+
+/// Whether the router has closed the connection (reading gives end of file).
+async fn closed(tcp: &mut TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        async_std::future::timeout(Duration::from_secs(5), tcp.read(&mut byte)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
+}
+
+#[async_std::test]
+async fn a_json_session_joins_and_the_answer_names_our_maximum_length() {
+    let (_dir, _ca, _node, port) = node(json!({}));
+    let mut tcp = connect(port).await;
+    // JSON (1), the largest length the client takes (16 MiB: 0xF).
+    let answer = shake(&mut tcp, 0xF1).await;
+    // max_message_size 4096 = 2^(9+3).
+    assert_eq!(answer, [0x7F, 0x31, 0, 0]);
+    send_json(
+        &mut tcp,
+        json!([1, "realm1", {"roles": {"subscriber": {}}}]),
+    )
+    .await;
+    assert_eq!(recv_json(&mut tcp).await[0], 2);
+    send_json(&mut tcp, json!([32, 1, {}, "com.x"])).await;
+    assert_eq!(recv_json(&mut tcp).await[0], 33);
+}
+
+#[async_std::test]
+async fn a_ping_is_answered_with_a_pong_of_the_same_payload() {
+    let (_dir, _ca, _node, port) = node(json!({}));
+    let mut tcp = connect(port).await;
+    shake(&mut tcp, 0xF1).await;
+    send_frame(&mut tcp, 1, b"are you there").await;
+    assert_eq!(
+        recv_frame(&mut tcp).await.unwrap(),
+        (2, b"are you there".to_vec())
+    );
+}
+
+#[async_std::test]
+async fn each_handshake_error_gets_the_specs_code() {
+    let (_dir, _ca, _node, port) = node(json!({"serializers": ["json"]}));
+    // Serializer 2 (msgpack) is not among this transport's: error 1.
+    let mut tcp = connect(port).await;
+    assert_eq!(shake(&mut tcp, 0xF2).await, [0x7F, 0x10, 0, 0]);
+    assert!(closed(&mut tcp).await);
+    // An unknown serializer: error 1.
+    let mut tcp = connect(port).await;
+    assert_eq!(shake(&mut tcp, 0xF9).await, [0x7F, 0x10, 0, 0]);
+    // Reserved bytes used: error 3.
+    let mut tcp = connect(port).await;
+    tcp.write_all(&[0x7F, 0xF1, 0, 7]).await.unwrap();
+    let mut answer = [0u8; 4];
+    read_within(&mut tcp, &mut answer).await.unwrap();
+    assert_eq!(answer, [0x7F, 0x30, 0, 0]);
+}
+
+#[async_std::test]
+async fn a_frame_over_max_message_size_or_a_silent_client_is_closed() {
+    let (_dir, _ca, node, port) = node(json!({}));
+    let mut tcp = connect(port).await;
+    shake(&mut tcp, 0xF1).await;
+    send_frame(&mut tcp, 0, &vec![b' '; 5000]).await;
+    assert!(closed(&mut tcp).await, "over 4096 bytes");
+    // No handshake at all within open_handshake_timeout (500 ms).
+    let mut silent = connect(port).await;
+    assert!(closed(&mut silent).await);
+    // A handshake but no HELLO.
+    let mut idle = connect(port).await;
+    shake(&mut idle, 0xF1).await;
+    assert!(closed(&mut idle).await);
+    assert!(node.log_text().contains("no session opened within"));
+}
+
+#[async_std::test]
+async fn rawsocket_and_websocket_sessions_share_a_realm() {
+    let (_dir, ca, node, port) = node(json!({}));
+    let mut ws = Wamp::join(node.port, &ca.der).await;
+    ws.send(json!([32, 1, {}, "com.news"])).await;
+    assert_eq!(ws.recv().await[0], 33);
+    // A MessagePack session over RawSocket publishes.
+    let mut tcp = connect(port).await;
+    assert_eq!(shake(&mut tcp, 0xF2).await[1] & 0x0F, 2);
+    let mut hello = Vec::new();
+    let details = rmpv::Value::Map(vec![("roles".into(), rmpv::Value::Map(vec![]))]);
+    rmpv::encode::write_value(
+        &mut hello,
+        &rmpv::Value::Array(vec![1.into(), "realm1".into(), details]),
+    )
+    .unwrap();
+    send_frame(&mut tcp, 0, &hello).await;
+    let (_, welcome) = recv_frame(&mut tcp).await.unwrap();
+    assert_eq!(
+        rmpv::decode::read_value(&mut &welcome[..]).unwrap()[0].as_u64(),
+        Some(2)
+    );
+    let mut publish = Vec::new();
+    let publication = rmpv::Value::Array(vec![
+        16.into(),
+        1.into(),
+        rmpv::Value::Map(vec![]),
+        "com.news".into(),
+        rmpv::Value::Array(vec!["from rawsocket".into()]),
+    ]);
+    rmpv::encode::write_value(&mut publish, &publication).unwrap();
+    send_frame(&mut tcp, 0, &publish).await;
+    let event = ws.recv().await;
+    assert_eq!(
+        (&event[0], &event[4]),
+        (&json!(36), &json!(["from rawsocket"]))
+    );
+}

@@ -70,7 +70,7 @@ pub(crate) mod limits;
 pub mod listener;
 pub mod logging;
 pub mod node;
-pub(crate) mod rawsocket;
+pub mod rawsocket;
 pub mod selfsigned;
 pub mod static_files;
 pub(crate) mod time;

@@ -60,7 +60,7 @@ fn length_exponent(max: usize) -> u8 {
 
 /// What a client's handshake asks for, or the error code to answer it with; `None` when the
 /// first byte is not RawSocket's at all.
-fn read_handshake(
+pub fn read_handshake(
     bytes: [u8; 4],
     serializers: &[String],
 ) -> Option<Result<(Serializer, usize), u8>> {
@@ -213,15 +213,10 @@ where
         if read.is_err() {
             return "the client closed the connection".into();
         }
-        let kind = header[0] & 0x07;
-        if header[0] & 0xF8 != 0 {
-            return "a frame header used reserved bits".into();
-        }
-        let len =
-            usize::from(header[1]) << 16 | usize::from(header[2]) << 8 | usize::from(header[3]);
-        if len > max {
-            return format!("a frame of {len} bytes, over max_message_size ({max})");
-        }
+        let (kind, len) = match frame_header(header, max) {
+            Ok(frame) => frame,
+            Err(why) => return why,
+        };
         let mut payload = vec![0u8; len];
         if reader.read_exact(&mut payload).await.is_err() {
             return "the client closed the connection within a frame".into();
@@ -245,6 +240,20 @@ where
             other => return format!("a frame of unknown type {other}"),
         }
     }
+}
+
+/// A frame header's type and length, or why the connection must close.
+pub fn frame_header(header: [u8; 4], max: usize) -> Result<(u8, usize), String> {
+    if header[0] & 0xF8 != 0 {
+        return Err("a frame header used reserved bits".into());
+    }
+    let len = usize::from(header[1]) << 16 | usize::from(header[2]) << 8 | usize::from(header[3]);
+    if len > max {
+        return Err(format!(
+            "a frame of {len} bytes, over max_message_size ({max})"
+        ));
+    }
+    Ok((header[0] & 0x07, len))
 }
 
 /// Writes the session's messages as frames; ends on a close, on a write error, or when

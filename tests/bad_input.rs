@@ -112,11 +112,7 @@ fn unknown_transport_and_path_types_are_refused() {
     dir.config(&config);
     fails_with(
         &dir,
-        &[
-            "workers[0].transports[0].type",
-            "mqtt",
-            "not supported",
-        ],
+        &["workers[0].transports[0].type", "mqtt", "not supported"],
     );
     let config = web_config(
         port,

@@ -77,11 +77,40 @@ impl Drop for WebSocketGuard {
     }
 }
 
+/// Who is at the other end of a connection: a TCP address, or a Unix socket's path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// A TCP peer.
+    Tcp(SocketAddr),
+    /// A peer on the Unix domain socket at this path.
+    Unix(Arc<str>),
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Tcp(addr) => write!(f, "{addr}"),
+            Peer::Unix(path) => write!(f, "unix:{path}"),
+        }
+    }
+}
+
+impl Peer {
+    /// Crossbar's (Twisted's) form: `tcp4:127.0.0.1:5432`, `tcp6:…`, `unix:/path`.
+    pub fn crossbar_form(&self) -> String {
+        match self {
+            Peer::Tcp(addr) if addr.is_ipv4() => format!("tcp4:{}:{}", addr.ip(), addr.port()),
+            Peer::Tcp(addr) => format!("tcp6:{}:{}", addr.ip(), addr.port()),
+            Peer::Unix(path) => format!("unix:{path}"),
+        }
+    }
+}
+
 /// What a request knows about its connection, set by the listener.
 #[derive(Clone, Debug)]
 pub struct ConnInfo {
-    /// The peer's address.
-    pub peer: SocketAddr,
+    /// The peer.
+    pub peer: Peer,
     /// Whether the connection is TLS.
     pub tls: bool,
     /// SHA-1 and SHA-256 fingerprints (lower-case hex) of the client certificate, if any.
@@ -103,7 +132,7 @@ impl ConnInfo {
     /// For a request that did not come through our listener (tests calling `respond`).
     pub fn unknown() -> ConnInfo {
         ConnInfo {
-            peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+            peer: Peer::Tcp(SocketAddr::from(([0, 0, 0, 0], 0))),
             tls: false,
             client_cert: None,
             slot: None,

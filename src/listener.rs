@@ -3,23 +3,84 @@
 //! HTTP/1.1 requests with async-h1 into the transport's tide app, its I/O in `http_io`. An
 //! upgraded connection leaves here through http-types' upgrade channel (see `ws`).
 
-use crate::config::Transport;
+use crate::config::{Transport, UnixEndpoint};
 use crate::error::StartError;
 use crate::http_io::{ConnState, HeadRead, Timed, WriteBuffer};
-use crate::lifecycle::{ConnInfo, Lifecycle};
+use crate::lifecycle::{ConnInfo, Lifecycle, Peer};
 use crate::limits::{connection_cap, ConnectionSlot, Limits};
 use crate::rawsocket::RawSocketService;
 use crate::web::State;
 use async_std::net::{TcpListener, TcpStream};
+use async_std::os::unix::net::{UnixListener, UnixStream};
 use futures_lite::FutureExt;
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::TlsAcceptor;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Binds the transport's endpoint: one interface, or all of them (IPv6 and IPv4).
-pub async fn bind(transport: &Transport) -> Result<TcpListener, StartError> {
+/// A transport's listening socket.
+pub enum Socket {
+    /// A TCP port.
+    Tcp(TcpListener),
+    /// A Unix domain socket; its file is removed when this is dropped.
+    Unix(UnixListener, SocketFile),
+}
+
+/// A Unix socket's file, removed when the socket closes.
+pub struct SocketFile(std::path::PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl Socket {
+    /// The TCP port it listens on (none for a Unix socket).
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            Socket::Tcp(tcp) => tcp.local_addr().ok().map(|a| a.port()),
+            Socket::Unix(..) => None,
+        }
+    }
+}
+
+/// Binds a Unix socket: a stale file from an earlier run is replaced, a socket a live
+/// process listens on is not taken over (Crossbar takes it silently), and the file gets
+/// `mode` so components running as another user can connect.
+fn bind_unix(unix: &UnixEndpoint) -> Result<Socket, StartError> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let path = &unix.path.path;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(unix.path.error("another process is listening on this socket; stop it, or give this transport another `path`"));
+        }
+        if !meta.file_type().is_socket() {
+            return Err(unix.path.error(
+                "exists and is not a socket; remove it, or give this transport another `path`",
+            ));
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .map_err(|e| unix.path.error(format!("cannot listen on it: {e}")))?;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(unix.mode));
+    Ok(Socket::Unix(
+        UnixListener::from(listener),
+        SocketFile(path.clone()),
+    ))
+}
+
+/// Binds the transport's endpoint: a Unix socket, one interface, or all of them (IPv6 and
+/// IPv4).
+pub async fn bind(transport: &Transport) -> Result<Socket, StartError> {
+    if let Some(unix) = &transport.endpoint.unix {
+        return bind_unix(unix);
+    }
+    bind_tcp(transport).await.map(Socket::Tcp)
+}
+
+async fn bind_tcp(transport: &Transport) -> Result<TcpListener, StartError> {
     let port = transport.endpoint.port;
     let endpoint = format!("{}.endpoint", transport.json_path);
     let in_use = |addr: &str, e: std::io::Error| {
@@ -61,7 +122,7 @@ pub async fn bind(transport: &Transport) -> Result<TcpListener, StartError> {
 /// A transport's listening socket and what each connection it accepts is served with.
 pub struct Listener {
     /// The bound socket.
-    pub tcp: TcpListener,
+    pub socket: Socket,
     /// The TLS acceptor, for TLS endpoints.
     pub tls: Option<TlsAcceptor>,
     /// The transport's paths.
@@ -81,13 +142,13 @@ impl Listener {
         let cap = connection_cap(self.limits.max_connections);
         loop {
             // Accept the next connection, or stop.
-            let accepted = async { Some(self.tcp.accept().await) }
+            let accepted = async { Some(self.accept().await) }
                 .or(async {
                     let _ = shutdown.recv().await;
                     None
                 })
                 .await;
-            let (tcp, peer) = match accepted {
+            let (stream, peer) = match accepted {
                 None => return,
                 Some(Ok(pair)) => pair,
                 Some(Err(e)) => {
@@ -103,11 +164,9 @@ impl Listener {
                     "connection refused {peer}: max_connections ({}) reached",
                     self.limits.max_connections
                 );
-                drop(tcp);
+                drop(stream);
                 continue;
             };
-            // Without TCP_NODELAY each small response waits ~40 ms on delayed ACKs.
-            let _ = tcp.set_nodelay(true);
             let connection = Connection {
                 peer,
                 app: self.app.clone(),
@@ -116,15 +175,44 @@ impl Listener {
                 rawsocket: self.rawsocket.clone(),
             };
             let tls = self.tls.clone();
-            async_std::task::spawn(async move { connection.serve(tcp, tls).await });
+            async_std::task::spawn(async move {
+                match stream {
+                    Stream::Tcp(tcp) => {
+                        // Without TCP_NODELAY each small response waits ~40 ms on delayed ACKs.
+                        let _ = tcp.set_nodelay(true);
+                        connection.serve(tcp, tls).await
+                    }
+                    Stream::Unix(unix) => connection.serve(unix, tls).await,
+                }
+            });
         }
     }
+
+    async fn accept(&self) -> std::io::Result<(Stream, Peer)> {
+        match &self.socket {
+            Socket::Tcp(tcp) => {
+                let (stream, addr) = tcp.accept().await?;
+                Ok((Stream::Tcp(stream), Peer::Tcp(addr)))
+            }
+            Socket::Unix(unix, file) => {
+                let (stream, _) = unix.accept().await?;
+                let path: Arc<str> = file.0.to_string_lossy().into();
+                Ok((Stream::Unix(stream), Peer::Unix(path)))
+            }
+        }
+    }
+}
+
+/// An accepted connection's stream.
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
 }
 
 /// One accepted connection: TLS (if any), then HTTP requests until it closes, idles out or
 /// upgrades.
 struct Connection {
-    peer: SocketAddr,
+    peer: Peer,
     app: tide::Server<State>,
     limits: Limits,
     /// Its place under `max_connections`, shared with the WebSocket after an upgrade.
@@ -133,12 +221,16 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(self, tcp: TcpStream, tls: Option<TlsAcceptor>) {
+    async fn serve<S>(self, stream: S, tls: Option<TlsAcceptor>)
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
         let Some(acceptor) = tls else {
             let info = self.info(false, None);
-            return self.speak(tcp, info).await;
+            return self.speak(stream, info).await;
         };
-        let handshake = async_std::future::timeout(self.limits.tls_handshake, acceptor.accept(tcp));
+        let handshake =
+            async_std::future::timeout(self.limits.tls_handshake, acceptor.accept(stream));
         let stream = match handshake.await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
@@ -182,7 +274,7 @@ impl Connection {
 
     fn info(&self, tls: bool, client_cert: Option<(String, String)>) -> ConnInfo {
         ConnInfo {
-            peer: self.peer,
+            peer: self.peer.clone(),
             tls,
             client_cert,
             slot: Some(self.slot.clone()),
@@ -195,7 +287,7 @@ impl Connection {
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        let peer = self.peer;
+        let peer = self.peer.clone();
         let state = ConnState::new(&self.limits);
         // async-h1 needs a cloneable stream; the mutex is held only within one poll.
         let io = async_dup::Arc::new(async_dup::Mutex::new(WriteBuffer::new(
@@ -315,7 +407,7 @@ where
 /// Ends a connection cleanly: for TLS a close_notify alert, without which clients take the
 /// end for a truncation attack and must not resume the session (OpenSSL drops it), so every
 /// next connection pays a full handshake. Bounded, as the peer may have stopped reading.
-async fn close<IO: async_std::io::Write + Unpin>(mut io: IO, peer: SocketAddr, limit: Duration) {
+async fn close<IO: async_std::io::Write + Unpin>(mut io: IO, peer: Peer, limit: Duration) {
     use futures_lite::AsyncWriteExt;
     match async_std::future::timeout(limit, io.close()).await {
         Ok(Ok(())) => {}

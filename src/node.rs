@@ -139,6 +139,15 @@ pub fn summary(ready: &ReadyTransport, port: u16) -> String {
             } else {
                 "/*"
             };
+            if let Some(unix) = &transport.endpoint.unix {
+                let file = unix.path.path.display();
+                let shown = if transport.kind == TransportKind::RawSocket {
+                    ""
+                } else {
+                    shown
+                };
+                return format!("{scheme}+unix://{file}{shown} ({kind})");
+            }
             format!("{scheme}://{host}:{port}{shown} ({kind})")
         })
         .collect();
@@ -156,10 +165,7 @@ pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartErr
     let mut bound = Vec::new();
     for ready in node.transports {
         let listener = listener::bind(&ready.transport).await?;
-        let port = listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or(ready.transport.endpoint.port);
+        let port = listener.port().unwrap_or(ready.transport.endpoint.port);
         bound.push((ready, listener, port));
     }
     for warning in &node.warnings {
@@ -194,7 +200,7 @@ pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartErr
             _ => None,
         };
         let listener = listener::Listener {
-            tcp: listener,
+            socket: listener,
             tls: acceptor,
             app: web::app(site),
             lifecycle: lifecycle.clone(),

@@ -99,7 +99,7 @@ where
     S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Send + Unpin + 'static,
 {
     let options = service.options.clone();
-    let peer = info.peer;
+    let peer = info.peer.clone();
     let open_timeout = Duration::from_millis(options.open_handshake_timeout_ms.max(1));
     let opened = Instant::now();
     let mut hello = [0u8; 4];
@@ -138,7 +138,7 @@ where
 
     let (reader, writer) = futures_lite::io::split(stream);
     let (outbox, inbox) = Outbox::local(options.max_queued_bytes);
-    let mut writing = async_std::task::spawn(write_frames(writer, inbox, client_max, peer));
+    let mut writing = async_std::task::spawn(write_frames(writer, inbox, client_max, peer.clone()));
     let mut session = WampSession::new(
         service.realms.clone(),
         options.clone(),
@@ -258,8 +258,12 @@ pub fn frame_header(header: [u8; 4], max: usize) -> Result<(u8, usize), String> 
 
 /// Writes the session's messages as frames; ends on a close, on a write error, or when
 /// a message is larger than the client said it takes.
-async fn write_frames<W>(mut writer: W, inbox: Inbox, client_max: usize, peer: std::net::SocketAddr)
-where
+async fn write_frames<W>(
+    mut writer: W,
+    inbox: Inbox,
+    client_max: usize,
+    peer: crate::lifecycle::Peer,
+) where
     W: futures_lite::AsyncWrite + Unpin,
 {
     while let Some(message) = inbox.recv().await {

@@ -514,7 +514,7 @@ async fn run<F>(
     let mut writer = async_std::task::spawn(async move {
         write_loop(&mut sink, data_rx, &writer_queue, control_rx).await
     });
-    let peer = info.peer;
+    let peer = info.peer.clone();
     let mut session = make_session(info, outbox.clone());
 
     let mut clocks = Clocks::new(&options);
@@ -594,13 +594,13 @@ async fn run<F>(
             Event::Ready(Ok(())) => {
                 if let Some(message) = held.take().filter(|_| !clocks.closing()) {
                     if let Err(frame) = session.on_message(message) {
-                        close_session(peer, &outbox, &mut clocks, frame);
+                        close_session(&peer, &outbox, &mut clocks, frame);
                     }
                 }
             }
             Event::Ready(Err(frame)) => {
                 if !clocks.closing() {
-                    close_session(peer, &outbox, &mut clocks, frame);
+                    close_session(&peer, &outbox, &mut clocks, frame);
                 }
             }
             Event::Incoming(Some(Ok(message))) => {
@@ -611,7 +611,7 @@ async fn run<F>(
                             held = Some(message);
                         } else if !clocks.closing() {
                             if let Err(frame) = session.on_message(message) {
-                                close_session(peer, &outbox, &mut clocks, frame);
+                                close_session(&peer, &outbox, &mut clocks, frame);
                             }
                         }
                     }
@@ -711,7 +711,7 @@ async fn run<F>(
 
 /// Starts closing a connection whose session ended it.
 fn close_session(
-    peer: std::net::SocketAddr,
+    peer: &crate::lifecycle::Peer,
     outbox: &Outbox,
     clocks: &mut Clocks,
     frame: CloseFrame,

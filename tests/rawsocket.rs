@@ -190,3 +190,100 @@ async fn rawsocket_and_websocket_sessions_share_a_realm() {
         (&json!(36), &json!(["from rawsocket"]))
     );
 }
+
+/// A node whose RawSocket and web transports listen on Unix sockets in its directory.
+fn unix_node(dir: &NodeDir) -> (u16, std::path::PathBuf, std::path::PathBuf) {
+    let port = free_port();
+    let mut config = web_config(port, json!({}), json!({}), open_roles());
+    let transports = config["workers"][0]["transports"].as_array_mut().unwrap();
+    transports.push(json!({"type": "rawsocket",
+        "endpoint": {"type": "unix", "path": "wamp.sock", "backlog": 1024}}));
+    transports.push(json!({"type": "web",
+        "endpoint": {"type": "unix", "path": "web.sock", "mode": "0660"},
+        "paths": {"/": {"type": "static", "directory": "www"}, "ws": {"type": "websocket"}}}));
+    dir.config(&config);
+    std::fs::create_dir_all(dir.path().join("www")).unwrap();
+    std::fs::write(dir.path().join("www/index.html"), "hello over unix\n").unwrap();
+    (
+        port,
+        dir.path().join("wamp.sock"),
+        dir.path().join("web.sock"),
+    )
+}
+
+#[async_std::test]
+async fn unix_sockets_serve_rawsocket_and_web_with_their_modes_and_are_removed_on_exit() {
+    use async_std::os::unix::net::UnixStream;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    let (port, wamp_sock, web_sock) = unix_node(&dir);
+    // A stale socket file from a node that died is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&wamp_sock).unwrap());
+    let node = dir.start(port);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode(&wamp_sock),
+        0o666,
+        "Crossbar's default, for components of other users"
+    );
+    assert_eq!(mode(&web_sock), 0o660, "wssnode's `mode`");
+
+    let mut raw = UnixStream::connect(&wamp_sock).await.unwrap();
+    raw.write_all(&[0x7F, 0xF1, 0, 0]).await.unwrap();
+    let mut answer = [0u8; 4];
+    raw.read_exact(&mut answer).await.unwrap();
+    assert_eq!(answer[0], 0x7F);
+    let hello = json!([1, "realm1", {"roles": {"caller": {}}}]).to_string();
+    let len = hello.len();
+    raw.write_all(&[0, 0, (len >> 8) as u8, len as u8])
+        .await
+        .unwrap();
+    raw.write_all(hello.as_bytes()).await.unwrap();
+    let mut header = [0u8; 4];
+    raw.read_exact(&mut header).await.unwrap();
+    let mut welcome = vec![0u8; (header[2] as usize) << 8 | header[3] as usize];
+    raw.read_exact(&mut welcome).await.unwrap();
+    let welcome: Value = serde_json::from_slice(&welcome).unwrap();
+    assert_eq!(welcome[0], 2);
+    assert_eq!(
+        welcome[2]["authextra"]["x_cb_peer"],
+        json!(format!("unix:{}", wamp_sock.display()))
+    );
+
+    let mut web = UnixStream::connect(&web_sock).await.unwrap();
+    web.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    web.read_to_string(&mut response).await.unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200") && response.contains("hello over unix"),
+        "{response}"
+    );
+
+    // A second node may not take over a socket the first listens on.
+    let mut only_unix: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+    only_unix["workers"][0]["transports"]
+        .as_array_mut()
+        .unwrap()
+        .remove(0);
+    dir.config(&only_unix);
+    let (code, out, _) = dir.run(&[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("wamp.sock") && out.contains("another process is listening"),
+        "{out}"
+    );
+
+    node.signal("TERM");
+    for _ in 0..200 {
+        if !wamp_sock.exists() && !web_sock.exists() {
+            break;
+        }
+        async_std::task::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!wamp_sock.exists() && !web_sock.exists(), "removed on exit");
+}

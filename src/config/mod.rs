@@ -165,6 +165,18 @@ pub struct Endpoint {
     pub tls: Option<TlsFiles>,
     /// Crossbar's `shared`: several workers listen on this port (we listen once).
     pub shared: bool,
+    /// `"type": "unix"`: a Unix domain socket instead of a TCP port.
+    pub unix: Option<UnixEndpoint>,
+}
+
+/// A Unix domain socket endpoint.
+#[derive(Debug, Clone)]
+pub struct UnixEndpoint {
+    /// `path`, resolved against the node directory.
+    pub path: NamedFile,
+    /// wssnode's `mode`: the socket file's permissions (default 0666, as Crossbar leaves
+    /// it, so components running as another user can connect).
+    pub mode: u32,
 }
 
 /// A file path from the config: as written, and resolved against the node directory.

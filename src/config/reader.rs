@@ -414,10 +414,7 @@ impl<'a> Reader<'a> {
         let endpoint = self.obj(key, value)?;
         match endpoint.required_str("type")? {
             "tcp" => {}
-            "unix" => {
-                self.refuse(&format!("{key}.type"), "Unix domain socket endpoints are not supported; listen on `tcp` (e.g. `\"interface\": \"127.0.0.1\"`) behind your proxy");
-                return Ok(None);
-            }
+            "unix" => return self.unix_endpoint(key, &endpoint).map(Some),
             other => {
                 self.refuse(
                     &format!("{key}.type"),
@@ -462,7 +459,38 @@ impl<'a> Reader<'a> {
             interface,
             tls,
             shared,
+            unix: None,
         }))
+    }
+
+    fn unix_endpoint(&self, key: &str, endpoint: &Obj<'_, '_>) -> Result<Endpoint, StartError> {
+        let named = endpoint.required_str("path")?;
+        let path = self.resolve(&format!("{key}.path"), named);
+        let mode = match endpoint.str("mode")? {
+            None => 0o666,
+            Some(text) => u32::from_str_radix(text, 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(|| {
+                    self.error(
+                        &format!("{key}.mode"),
+                        format!("must be permissions in octal such as \"0660\", not `{text}`"),
+                    )
+                })?,
+        };
+        endpoint.ignore("backlog", "the system's default listen backlog is used");
+        let tls = match endpoint.get("tls") {
+            Some(value) => Some(self.tls(&format!("{key}.tls"), value)?),
+            None => None,
+        };
+        endpoint.done();
+        Ok(Endpoint {
+            port: 0,
+            interface: None,
+            tls,
+            shared: false,
+            unix: Some(UnixEndpoint { path, mode }),
+        })
     }
 
     fn tls(&self, key: &str, value: &Value) -> Result<TlsFiles, StartError> {

@@ -168,8 +168,6 @@ impl WampSession {
 
     /// Crossbar's transport details, for authenticators and authorizers.
     fn transport_details(&self) -> Value {
-        let peer = self.info.peer;
-        let family = if peer.is_ipv4() { "tcp4" } else { "tcp6" };
         let peer_cert = self.info.client_cert.as_ref().map(|(sha1, sha256)| {
             json!({
                 "sha1": crate::selfsigned::colon_hex(sha1),
@@ -177,10 +175,14 @@ impl WampSession {
             })
         });
         json!({
-            "channel_type": if self.info.tls { "tls" } else { "tcp" },
+            "channel_type": match (&self.info.peer, self.info.tls) {
+                (crate::lifecycle::Peer::Unix(_), _) => "unix",
+                (_, true) => "tls",
+                _ => "tcp",
+            },
             "channel_framing": "websocket",
             "channel_serializer": self.serializer.name(),
-            "peer": format!("{family}:{}:{}", peer.ip(), peer.port()),
+            "peer": self.info.peer.crossbar_form(),
             "is_server": true,
             "is_secure": self.info.tls,
             "own_pid": std::process::id(),
@@ -408,12 +410,7 @@ impl WampSession {
             Some(Value::Object(map)) => map.clone(),
             _ => Map::new(),
         };
-        let peer = self.info.peer;
-        let family = if peer.is_ipv4() { "tcp4" } else { "tcp6" };
-        extra.insert(
-            "x_cb_peer".into(),
-            json!(format!("{family}:{}:{}", peer.ip(), peer.port())),
-        );
+        extra.insert("x_cb_peer".into(), json!(self.info.peer.crossbar_form()));
         extra.insert("x_cb_pid".into(), json!(std::process::id()));
         Value::Object(extra)
     }

@@ -1,7 +1,7 @@
 """RawSocket interop: autobahn-python (asyncio) over RawSocket, plain TCP and TLS, with the
 json, msgpack and cbor serializers, sharing realm1 with a WebSocket session.
 
-Usage: python rawsocket_python.py rs://localhost:PORT rss://localhost:PORT wss://localhost:PORT/ws CA_FILE
+Usage: python rawsocket_python.py rs://localhost:PORT rss://localhost:PORT wss://localhost:PORT/ws CA_FILE SOCKET_PATH
 Exits 0 when every check passed; prints one line per check.
 """
 import asyncio
@@ -16,7 +16,8 @@ from autobahn.asyncio.component import Component  # noqa: E402
 from autobahn.websocket.util import parse_url as parse_ws_url  # noqa: E402
 from autobahn.rawsocket.util import parse_url as parse_rs_url  # noqa: E402
 
-RS, RSS, WS, CA = sys.argv[1:5]
+RS, RSS, WS, CA, SOCKET = sys.argv[1:6]
+UNIX = "rs://unix:" + SOCKET
 
 
 def check(name, ok):
@@ -29,14 +30,19 @@ async def join(url, serializer="json"):
     loop = asyncio.get_event_loop()
     joined = loop.create_future()
     tls = url.startswith(("rss", "wss"))
-    if url.startswith("rs"):
+    if url.startswith("rs://unix:"):
+        transport = {"type": "rawsocket", "url": url, "serializer": serializer,
+                     "endpoint": {"type": "unix", "path": SOCKET}, "max_retries": 0}
+        host = port = None
+    elif url.startswith("rs"):
         _, host, port = parse_rs_url(url)[:3]
         transport = {"type": "rawsocket", "url": url, "serializer": serializer}
     else:
         _, host, port = parse_ws_url(url)[:3]
         transport = {"type": "websocket", "url": url, "serializers": [serializer]}
-    transport["endpoint"] = {"type": "tcp", "host": host, "port": port,
-                             "tls": ssl.create_default_context(cafile=CA) if tls else None}
+    if host is not None:
+        transport["endpoint"] = {"type": "tcp", "host": host, "port": port,
+                                 "tls": ssl.create_default_context(cafile=CA) if tls else None}
     transport["max_retries"] = 0
     component = Component(transports=[transport], realm="realm1")
 
@@ -59,9 +65,9 @@ async def main():
     got = asyncio.Queue()
     await ws.subscribe(lambda *args: got.put_nowait(args), "com.rs.news")
     await ws.register(lambda x: x * 2, "com.ws.double")
-    for url in (RS, RSS):
+    for url in (RS, RSS, UNIX):
         for serializer in ("json", "msgpack", "cbor"):
-            name = f"{url.split(':')[0]} {serializer}"
+            name = f"{'unix' if url == UNIX else url.split(':')[0]} {serializer}"
             session = await join(url, serializer)
             check(f"{name}: joins realm1 over RawSocket", session.session_id is not None)
             await session.publish("com.rs.news", name, b"\x00\x01\x02",

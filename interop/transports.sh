@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Transports with clients no one here wrote: autobahn-python over RawSocket on plain TCP and
-# on TLS, with json, msgpack and cbor, sharing a realm with a WebSocket session; autobahn-js
+# Transports with clients no one here wrote: autobahn-python over RawSocket on plain TCP, on
+# TLS and on a Unix socket, with json, msgpack and cbor, sharing a realm with a WebSocket session; autobahn-js
 # over RawSocket (Node).
 #
 # Usage: interop/transports.sh [python|js ...]   (default: both)
@@ -32,7 +32,8 @@ cat > "$node_dir/config.json" <<JSON
       {"type": "web", "endpoint": {"type": "tcp", "port": $port, "interface": "127.0.0.1", "tls": $tls},
        "paths": {"ws": {"type": "websocket"}}},
       {"type": "rawsocket", "endpoint": {"type": "tcp", "port": $rs_port, "interface": "127.0.0.1"}},
-      {"type": "rawsocket", "endpoint": {"type": "tcp", "port": $rss_port, "interface": "127.0.0.1", "tls": $tls}}
+      {"type": "rawsocket", "endpoint": {"type": "tcp", "port": $rss_port, "interface": "127.0.0.1", "tls": $tls}},
+      {"type": "rawsocket", "endpoint": {"type": "unix", "path": "wamp.sock"}}
     ]
   }]
 }
@@ -44,7 +45,8 @@ for check in "${checks[@]}"; do
   echo "== transports $check"
   case $check in
     python) timeout 120 target/venv/bin/python interop/rawsocket_python.py \
-              "rs://localhost:$rs_port" "rss://localhost:$rss_port" "wss://localhost:$port/ws" "$work/ca.pem" || status=1 ;;
+              "rs://localhost:$rs_port" "rss://localhost:$rss_port" "wss://localhost:$port/ws" "$work/ca.pem" \
+              "$PWD/$node_dir/wamp.sock" || status=1 ;;
     js) NODE_EXTRA_CA_CERTS="$work/ca.pem" timeout 60 node interop/rawsocket_js.mjs \
               "$rs_port" "wss://localhost:$port/ws" || status=1 ;;
     *) echo "unknown check $check"; status=1 ;;

@@ -131,8 +131,11 @@ pub struct Listener {
     pub lifecycle: Lifecycle,
     /// The transport's limits.
     pub limits: Limits,
-    /// For a `rawsocket` transport: its connections speak RawSocket, not HTTP.
+    /// For a `rawsocket` transport: its connections speak RawSocket, not HTTP. For a
+    /// `universal` one: those whose first byte is RawSocket's.
     pub rawsocket: Option<Arc<RawSocketService>>,
+    /// `universal`: each connection's first byte chooses RawSocket or HTTP.
+    pub universal: bool,
 }
 
 impl Listener {
@@ -173,6 +176,7 @@ impl Listener {
                 limits: self.limits,
                 slot: Arc::new(slot),
                 rawsocket: self.rawsocket.clone(),
+                universal: self.universal,
             };
             let tls = self.tls.clone();
             async_std::task::spawn(async move {
@@ -203,6 +207,51 @@ impl Listener {
     }
 }
 
+/// A stream whose first byte was already read (to choose the protocol), and is read again.
+struct Prefixed<S> {
+    first: Option<u8>,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if let (Some(byte), Some(slot)) = (self.first, buf.first_mut()) {
+            *slot = byte;
+            self.first = None;
+            return std::task::Poll::Ready(Ok(1));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_close(cx)
+    }
+}
+
 /// An accepted connection's stream.
 enum Stream {
     Tcp(TcpStream),
@@ -218,6 +267,7 @@ struct Connection {
     /// Its place under `max_connections`, shared with the WebSocket after an upgrade.
     slot: Arc<ConnectionSlot>,
     rawsocket: Option<Arc<RawSocketService>>,
+    universal: bool,
 }
 
 impl Connection {
@@ -261,14 +311,34 @@ impl Connection {
         self.speak(stream, info).await
     }
 
-    /// RawSocket on a `rawsocket` transport, HTTP on the others.
-    async fn speak<S>(self, stream: S, info: ConnInfo)
+    /// RawSocket on a `rawsocket` transport, HTTP on `web` and `websocket` ones; on a
+    /// `universal` one, RawSocket when the first byte is its magic `0x7F` (after TLS, on a
+    /// TLS endpoint), else HTTP.
+    async fn speak<S>(self, mut stream: S, info: ConnInfo)
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        match self.rawsocket.clone() {
-            Some(service) => crate::rawsocket::serve(stream, info, service).await,
-            None => self.http(stream, info).await,
+        use futures_lite::AsyncReadExt;
+        let Some(service) = self.rawsocket.clone() else {
+            return self.http(stream, info).await;
+        };
+        if !self.universal {
+            return crate::rawsocket::serve(stream, info, service).await;
+        }
+        let mut first = [0u8; 1];
+        let read =
+            async_std::future::timeout(self.limits.request_head, stream.read_exact(&mut first));
+        if !matches!(read.await, Ok(Ok(()))) {
+            return;
+        }
+        let stream = Prefixed {
+            first: Some(first[0]),
+            inner: stream,
+        };
+        if first[0] == 0x7F {
+            crate::rawsocket::serve(stream, info, service).await
+        } else {
+            self.http(stream, info).await
         }
     }
 

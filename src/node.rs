@@ -134,7 +134,10 @@ pub fn summary(ready: &ReadyTransport, port: u16) -> String {
             } else {
                 scheme.to_string()
             };
-            let shown = if transport.kind == TransportKind::Web {
+            let shown = if matches!(
+                transport.kind,
+                TransportKind::Web | TransportKind::Universal
+            ) {
                 path.as_str()
             } else {
                 "/*"
@@ -151,6 +154,11 @@ pub fn summary(ready: &ReadyTransport, port: u16) -> String {
             format!("{scheme}://{host}:{port}{shown} ({kind})")
         })
         .collect();
+    let mut paths = paths;
+    if transport.rawsocket.is_some() {
+        let scheme = if secure { "rss" } else { "rs" };
+        paths.push(format!("{scheme}://{host}:{port} (wamp rawsocket)"));
+    }
     let tls = match (&ready.tls, secure) {
         (Some(setup), _) => setup.summary.clone(),
         (None, true) => "TLS with the self-signed pair generated at start".to_string(),
@@ -189,16 +197,24 @@ pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartErr
             .tls
             .as_ref()
             .map(|t| futures_rustls::TlsAcceptor::from(t.config.clone()));
-        let rawsocket = match (ready.transport.kind, site.paths.first()) {
+        let raw_options = match (ready.transport.kind, site.paths.first()) {
             (TransportKind::RawSocket, Some((_, Service::Wamp(options, _)))) => {
-                Some(Arc::new(RawSocketService {
-                    realms: site.realms.clone(),
-                    options: options.clone(),
-                    lifecycle: lifecycle.clone(),
-                }))
+                Some(options.clone())
             }
+            (TransportKind::Universal, _) => ready
+                .transport
+                .rawsocket
+                .as_ref()
+                .map(|options| Arc::new((**options).clone())),
             _ => None,
         };
+        let rawsocket = raw_options.map(|options| {
+            Arc::new(RawSocketService {
+                realms: site.realms.clone(),
+                options,
+                lifecycle: lifecycle.clone(),
+            })
+        });
         let listener = listener::Listener {
             socket: listener,
             tls: acceptor,
@@ -206,6 +222,7 @@ pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartErr
             lifecycle: lifecycle.clone(),
             limits: ready.transport.limits,
             rawsocket,
+            universal: ready.transport.kind == TransportKind::Universal,
         };
         tasks.push(async_std::task::spawn(listener.run()));
     }

@@ -287,3 +287,46 @@ async fn unix_sockets_serve_rawsocket_and_web_with_their_modes_and_are_removed_o
     }
     assert!(!wamp_sock.exists() && !web_sock.exists(), "removed on exit");
 }
+
+#[async_std::test]
+async fn a_universal_port_serves_rawsocket_websocket_and_web_told_apart_after_tls() {
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    std::fs::create_dir_all(dir.path().join("www")).unwrap();
+    std::fs::write(dir.path().join("www/index.html"), "hello universal\n").unwrap();
+    let port = free_port();
+    dir.config(&json!({"version": 2, "workers": [{"type": "router",
+        "realms": [{"name": "realm1", "roles": open_roles()}],
+        "transports": [{"type": "universal",
+            "endpoint": {"type": "tcp", "port": port, "interface": "127.0.0.1",
+                "tls": {"key": "key.pem", "certificate": "cert.pem"}},
+            "rawsocket": {"serializers": ["json"]},
+            "websocket": {"ws": {"type": "websocket"}},
+            "web": {"paths": {"/": {"type": "static", "directory": "www"}}}}]}]}));
+    let node = dir.start(port);
+
+    // RawSocket, chosen by its first byte once TLS is up.
+    let mut raw = connect_tls(port, client_tls(&ca.der, None)).await.unwrap();
+    raw.write_all(&[0x7F, 0xF1, 0, 0]).await.unwrap();
+    let mut answer = [0u8; 4];
+    raw.read_exact(&mut answer).await.unwrap();
+    assert_eq!(answer[0], 0x7F);
+    assert_eq!(answer[1] & 0x0F, 1);
+
+    // WebSocket and a static file on the same port.
+    let mut ws = Wamp::join(port, &ca.der).await;
+    ws.send(json!([32, 1, {}, "com.u"])).await;
+    assert_eq!(ws.recv().await[0], 33);
+    let tls = connect_tls(port, client_tls(&ca.der, None)).await.unwrap();
+    let page = http_raw(
+        tls,
+        "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(page.text().contains("hello universal"));
+    assert!(
+        node.log_text().contains("wamp rawsocket"),
+        "the start-up line names it"
+    );
+}

@@ -139,6 +139,8 @@ pub struct Transport {
     pub hsts_max_age: Option<u64>,
     /// Timeouts and the connection cap.
     pub limits: Limits,
+    /// For `universal`: its `rawsocket` section (RawSocket clients, told apart by `0x7F`).
+    pub rawsocket: Option<Box<WebSocketOptions>>,
 }
 
 /// The `type` of a transport.
@@ -152,6 +154,8 @@ pub enum TransportKind {
     Testee,
     /// `rawsocket`: WAMP over RawSocket (one session's options at "/").
     RawSocket,
+    /// `universal`: RawSocket, WebSocket and web on one port, told apart by the first byte.
+    Universal,
 }
 
 /// A TCP endpoint.

@@ -307,6 +307,7 @@ impl<'a> Reader<'a> {
             (None, "websocket") => TransportKind::WebSocket,
             (None, "websocket.testee") => TransportKind::Testee,
             (None, "rawsocket") => TransportKind::RawSocket,
+            (None, "universal") => TransportKind::Universal,
             (None, other) => {
                 self.refuse(&format!("{key}.type"), unsupported_transport(other));
                 return Ok(None);
@@ -321,6 +322,7 @@ impl<'a> Reader<'a> {
         transport.ignore("debug", "use RUST_LOG=debug");
         let mut hsts_max_age = None;
         let mut limits = Limits::default();
+        let mut rawsocket = None;
         let paths = match kind {
             TransportKind::Web => {
                 if let Some(options) = transport.get("options") {
@@ -361,6 +363,13 @@ impl<'a> Reader<'a> {
                 let options = self.websocket(key, &transport, testee, Some(&mut limits))?;
                 vec![("/".to_string(), PathService::WebSocket(Box::new(options)))]
             }
+            TransportKind::Universal => self.universal(
+                key,
+                &transport,
+                &mut limits,
+                &mut hsts_max_age,
+                &mut rawsocket,
+            )?,
             TransportKind::RawSocket => {
                 let mut options = self.websocket(key, &transport, false, Some(&mut limits))?;
                 // Crossbar's RawSocket keys beside `options`: `max_message_size`, and the
@@ -389,7 +398,65 @@ impl<'a> Reader<'a> {
             paths,
             hsts_max_age,
             limits,
+            rawsocket,
         }))
+    }
+
+    /// Crossbar's `universal` transport: `web.paths` and `websocket` paths served over HTTP
+    /// on the port, `rawsocket` for clients whose first byte is RawSocket's.
+    fn universal(
+        &self,
+        key: &str,
+        transport: &Obj<'_, '_>,
+        limits: &mut Limits,
+        hsts_max_age: &mut Option<u64>,
+        rawsocket: &mut Option<Box<WebSocketOptions>>,
+    ) -> Result<Vec<(String, PathService)>, StartError> {
+        if transport.get("mqtt").is_some() {
+            self.refuse(&format!("{key}.mqtt"), unsupported_transport("mqtt"));
+        }
+        let mut out = Vec::new();
+        if let Some(web) = transport.get("web") {
+            let web_key = format!("{key}.web");
+            let web = self.obj(&web_key, web)?;
+            if let Some(options) = web.get("options") {
+                *hsts_max_age = self.web_options(&format!("{web_key}.options"), options, limits)?;
+            }
+            if let Some(paths) = web.get("paths") {
+                let paths = self.obj(&format!("{web_key}.paths"), paths)?;
+                for (name, value) in paths.map {
+                    let path_key = format!("{web_key}.paths.{}", quote_key(name));
+                    if let Some(service) = self.path_service(&path_key, value)? {
+                        out.push((url_path(name), service));
+                    }
+                }
+            }
+            web.done();
+        }
+        if let Some(websocket) = transport.get("websocket") {
+            let ws_key = format!("{key}.websocket");
+            let paths = self.obj(&ws_key, websocket)?;
+            for (name, value) in paths.map {
+                let path_key = format!("{ws_key}.{}", quote_key(name));
+                // Crossbar's entries carry `"type": "websocket"`, or nothing.
+                let options = self.obj(&path_key, value)?;
+                options.allow("type");
+                let ws = self.websocket(&path_key, &options, false, None)?;
+                options.done_except(&["serializers", "options", "auth", "cookie", "url", "debug"]);
+                out.push((url_path(name), PathService::WebSocket(Box::new(ws))));
+            }
+        }
+        if let Some(raw) = transport.get("rawsocket") {
+            let raw_key = format!("{key}.rawsocket");
+            let raw = self.obj(&raw_key, raw)?;
+            let mut options = self.websocket(&raw_key, &raw, false, None)?;
+            if let Some(n) = raw.u64("max_message_size")? {
+                options.max_message_size = usize::try_from(n).unwrap_or(usize::MAX);
+            }
+            raw.done_except(&["serializers", "options", "auth", "url", "debug"]);
+            *rawsocket = Some(Box::new(options));
+        }
+        Ok(out)
     }
 
     fn web_options(

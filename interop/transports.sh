@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Transports with clients no one here wrote: autobahn-python over RawSocket on plain TCP, on
-# TLS and on a Unix socket, with json, msgpack and cbor, sharing a realm with a WebSocket session; autobahn-js
+# Transports with clients no one here wrote: autobahn-python over RawSocket on plain TCP (a
+# `universal` port, which tells RawSocket from HTTP by the first byte), on TLS and on a Unix
+# socket, with json, msgpack and cbor, sharing a realm with a WebSocket session; autobahn-js
 # over RawSocket (Node).
 #
 # Usage: interop/transports.sh [python|js ...]   (default: both)
@@ -31,7 +32,8 @@ cat > "$node_dir/config.json" <<JSON
     "transports": [
       {"type": "web", "endpoint": {"type": "tcp", "port": $port, "interface": "127.0.0.1", "tls": $tls},
        "paths": {"ws": {"type": "websocket"}}},
-      {"type": "rawsocket", "endpoint": {"type": "tcp", "port": $rs_port, "interface": "127.0.0.1"}},
+      {"type": "universal", "endpoint": {"type": "tcp", "port": $rs_port, "interface": "127.0.0.1"},
+       "rawsocket": {}, "websocket": {"ws": {"type": "websocket"}}},
       {"type": "rawsocket", "endpoint": {"type": "tcp", "port": $rss_port, "interface": "127.0.0.1", "tls": $tls}},
       {"type": "rawsocket", "endpoint": {"type": "unix", "path": "wamp.sock"}}
     ]

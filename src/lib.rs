@@ -17,7 +17,9 @@
 //! - `web` routes a request to its path's service: `static_files`, a WebSocket (`ws`), a
 //!   redirect, a JSON value, the node info page.
 //! - `ws` drives one WebSocket connection: opening handshake, auto-ping, the outgoing queue
-//!   bounded in bytes, close; its messages go to a `ws::Session`.
+//!   bounded in bytes, close; its messages go to a `ws::Session`. `rawsocket` drives one
+//!   RawSocket connection (a `rawsocket` transport's, or a `universal` port's whose first
+//!   byte is RawSocket's) into the same kind of session, through the same bounded queue.
 //! - `wamp` is the router: `session` (one per WebSocket: HELLO, WELCOME, GOODBYE) asks
 //!   `auth` what a HELLO or AUTHENTICATE gets (it decides, the session carries out) and
 //!   hands each message to its `realm`, which owns the `sessions` and dispatches to the

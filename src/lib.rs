@@ -71,6 +71,7 @@ pub mod lifecycle;
 pub(crate) mod limits;
 pub mod listener;
 pub mod logging;
+pub(crate) mod longpoll;
 pub mod node;
 pub mod rawsocket;
 pub mod selfsigned;

@@ -128,6 +128,7 @@ pub fn summary(ready: &ReadyTransport, port: u16) -> String {
                 Service::Redirect(_) => ("http", "redirect"),
                 Service::Json(_) => ("http", "json"),
                 Service::NodeInfo => ("http", "nodeinfo"),
+                Service::LongPoll(_) => ("http", "wamp longpoll"),
             };
             let scheme = if secure {
                 format!("{scheme}s")

@@ -28,6 +28,8 @@ pub enum Service {
     Json(String),
     /// The node's info page.
     NodeInfo,
+    /// WAMP over long-poll, with its open transports.
+    LongPoll(Arc<crate::longpoll::LongPoll>),
 }
 
 /// Everything a transport's requests need, shared by its connections.
@@ -92,6 +94,9 @@ pub fn service(
         PathService::Redirect(url) => Service::Redirect(url.clone()),
         PathService::Json(value) => Service::Json(value.to_string()),
         PathService::NodeInfo => Service::NodeInfo,
+        PathService::LongPoll(options) => Service::LongPoll(Arc::new(
+            crate::longpoll::LongPoll::new((**options).clone()),
+        )),
     })
 }
 
@@ -155,6 +160,10 @@ async fn dispatch(req: Request<State>) -> tide::Result {
     };
     Ok(match service {
         Service::Static(static_site) => static_files::serve(static_site, rest, &req).await,
+        Service::LongPoll(longpoll) => {
+            let (longpoll, rest) = (longpoll.clone(), rest.to_string());
+            longpoll.serve(site.realms.clone(), &rest, req).await
+        }
         Service::Wamp(options, cookies) => {
             let protocols = crate::wamp::subprotocols(&options.serializers);
             match ws::check_handshake(&req, options, &protocols) {

@@ -251,6 +251,11 @@ impl Inbox {
         next.or_else(|| self.control.try_recv().ok())
     }
 
+    /// Messages waiting.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
     /// Whether nothing is queued right now (a writer flushes then).
     pub fn is_empty(&self) -> bool {
         self.data.is_empty() && self.control.is_empty()

@@ -117,11 +117,11 @@ fn unknown_transport_and_path_types_are_refused() {
     let config = web_config(
         port,
         json!({}),
-        json!({"lp": {"type": "longpoll"}}),
+        json!({"arc": {"type": "archive"}}),
         open_roles(),
     );
     dir.config(&config);
-    fails_with(&dir, &["paths.lp.type", "longpoll"]);
+    fails_with(&dir, &["paths.arc.type", "archive"]);
 }
 
 #[test]

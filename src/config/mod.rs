@@ -240,6 +240,27 @@ pub enum PathService {
     Json(Value),
     /// A page about this node.
     NodeInfo,
+    /// WAMP over long-poll (Crossbar's "WAMP-over-Longpoll").
+    LongPoll(Box<LongPollOptions>),
+}
+
+/// A `longpoll` path's settings.
+#[derive(Debug, Clone)]
+pub struct LongPollOptions {
+    /// The session's settings (auth, limits, sizes), as a websocket path's.
+    pub session: WebSocketOptions,
+    /// `options.request_timeout` (Crossbar: seconds, default 10): how long a `receive`
+    /// waits for a message before it is answered 204.
+    pub request_timeout_ms: u64,
+    /// `options.session_timeout` (seconds, default 30): a transport no request touched for
+    /// this long is closed and forgotten.
+    pub session_timeout_ms: u64,
+    /// `options.queue_limit_bytes` (default 128 KiB): bytes waiting for `receive`; over it the
+    /// transport is closed.
+    pub queue_limit_bytes: usize,
+    /// `options.queue_limit_messages` (default 100): messages waiting for `receive`; over it
+    /// the transport is closed.
+    pub queue_limit_messages: usize,
 }
 
 /// A `static` path.

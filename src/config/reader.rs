@@ -530,6 +530,42 @@ impl<'a> Reader<'a> {
         }))
     }
 
+    /// A `longpoll` path: Crossbar's `options` (timeouts in seconds) and `auth`.
+    fn longpoll(&self, key: &str, path: &Obj<'_, '_>) -> Result<LongPollOptions, StartError> {
+        let empty = Value::Object(Default::default());
+        let mut session = self.websocket(key, &self.obj(key, &empty)?, false, None)?;
+        session.serializers = vec!["json".to_string()];
+        if let Some(value) = path.get("auth") {
+            session.auth = self.auth(&format!("{key}.auth"), value)?;
+        }
+        let mut out = LongPollOptions {
+            session,
+            request_timeout_ms: 10_000,
+            session_timeout_ms: 30_000,
+            queue_limit_bytes: 128 * 1024,
+            queue_limit_messages: 100,
+        };
+        if let Some(options) = path.get("options") {
+            let o = self.obj(&format!("{key}.options"), options)?;
+            if let Some(s) = o.u64("request_timeout")? {
+                out.request_timeout_ms = s.saturating_mul(1000).max(1);
+            }
+            if let Some(s) = o.u64("session_timeout")? {
+                out.session_timeout_ms = s.saturating_mul(1000).max(1);
+            }
+            if let Some(n) = o.u64("queue_limit_bytes")? {
+                out.queue_limit_bytes = usize::try_from(n).unwrap_or(usize::MAX).max(1024);
+            }
+            if let Some(n) = o.u64("queue_limit_messages")? {
+                out.queue_limit_messages = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+            }
+            o.ignore("debug", "use RUST_LOG=debug");
+            o.ignore("debug_transport_id", "transport IDs are always random");
+            o.done();
+        }
+        Ok(out)
+    }
+
     fn unix_endpoint(&self, key: &str, endpoint: &Obj<'_, '_>) -> Result<Endpoint, StartError> {
         let named = endpoint.required_str("path")?;
         let path = self.resolve(&format!("{key}.path"), named);
@@ -621,6 +657,7 @@ impl<'a> Reader<'a> {
                 PathService::Json(path.required("value")?.clone())
             }
             "nodeinfo" => PathService::NodeInfo,
+            "longpoll" => PathService::LongPoll(Box::new(self.longpoll(key, &path)?)),
             other => {
                 self.refuse(&format!("{key}.type"), unsupported_path(other));
                 return Ok(None);

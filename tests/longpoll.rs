@@ -1,0 +1,180 @@
+//! WAMP over long-poll: open, send, receive and close under the path; a session that shares
+//! its realm with WebSocket sessions; `request_timeout`, `session_timeout` and the queue
+//! limits.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn node(options: Value) -> (NodeDir, Ca, Node) {
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    let port = free_port();
+    let paths = json!({"lp": {"type": "longpoll", "options": options}});
+    dir.config(&web_config(port, json!({}), paths, open_roles()));
+    let node = dir.start(port);
+    (dir, ca, node)
+}
+
+async fn post(node: &Node, ca: &Ca, path: &str, body: &str) -> HttpResponse {
+    let tls = connect_tls(node.port, client_tls(&ca.der, None))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /lp{path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    http_raw(tls, &head).await
+}
+
+async fn open(node: &Node, ca: &Ca) -> String {
+    let res = post(node, ca, "/open", r#"{"protocols": ["wamp.2.json"]}"#).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let body: Value = serde_json::from_str(&res.text()).unwrap();
+    assert_eq!(body["protocol"], "wamp.2.json");
+    body["transport"].as_str().unwrap().to_string()
+}
+
+async fn send(node: &Node, ca: &Ca, id: &str, message: Value) -> u16 {
+    post(node, ca, &format!("/{id}/send"), &message.to_string())
+        .await
+        .status
+}
+
+async fn receive(node: &Node, ca: &Ca, id: &str) -> (u16, Option<Value>) {
+    let res = post(node, ca, &format!("/{id}/receive"), "").await;
+    let body = (res.status == 200).then(|| serde_json::from_str(&res.text()).unwrap());
+    (res.status, body)
+}
+
+#[async_std::test]
+async fn a_long_poll_session_shares_its_realm_with_websocket_sessions() {
+    let (_dir, ca, node) = node(json!({"request_timeout": 2}));
+    let id = open(&node, &ca).await;
+    assert_eq!(
+        send(
+            &node,
+            &ca,
+            &id,
+            json!([1, "realm1", {"roles": {"subscriber": {}, "publisher": {}}}])
+        )
+        .await,
+        204
+    );
+    let (status, welcome) = receive(&node, &ca, &id).await;
+    assert_eq!((status, welcome.unwrap()[0].clone()), (200, json!(2)));
+
+    // The long-poll session subscribes; a WebSocket session publishes.
+    assert_eq!(
+        send(&node, &ca, &id, json!([32, 1, {}, "com.lp"])).await,
+        204
+    );
+    assert_eq!(receive(&node, &ca, &id).await.1.unwrap()[0], 33);
+    let mut ws = Wamp::join(node.port, &ca.der).await;
+    ws.send(json!([16, 1, {}, "com.lp", ["to long-poll"]]))
+        .await;
+    let event = receive(&node, &ca, &id).await.1.unwrap();
+    assert_eq!(
+        (&event[0], &event[4]),
+        (&json!(36), &json!(["to long-poll"]))
+    );
+
+    // And the other way round.
+    ws.send(json!([32, 2, {}, "com.ws"])).await;
+    assert_eq!(ws.recv().await[0], 33);
+    assert_eq!(
+        send(
+            &node,
+            &ca,
+            &id,
+            json!([16, 2, {}, "com.ws", ["to websocket"]])
+        )
+        .await,
+        204
+    );
+    assert_eq!(ws.recv().await[4], json!(["to websocket"]));
+
+    // Nothing more for it: the receive is answered 204 after request_timeout.
+    assert_eq!(receive(&node, &ca, &id).await.0, 204);
+    assert_eq!(
+        post(&node, &ca, &format!("/{id}/close"), "").await.status,
+        204
+    );
+    assert_eq!(
+        send(&node, &ca, &id, json!([6, {}, "wamp.close.normal"])).await,
+        404
+    );
+}
+
+#[async_std::test]
+async fn an_abandoned_transport_is_forgotten_after_session_timeout() {
+    let (_dir, ca, node) = node(json!({"session_timeout": 1, "request_timeout": 1}));
+    let id = open(&node, &ca).await;
+    assert_eq!(
+        send(
+            &node,
+            &ca,
+            &id,
+            json!([1, "realm1", {"roles": {"subscriber": {}}}])
+        )
+        .await,
+        204
+    );
+    assert_eq!(receive(&node, &ca, &id).await.0, 200);
+    async_std::task::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(receive(&node, &ca, &id).await.0, 404);
+    assert!(node
+        .log_text()
+        .contains("no request within session_timeout"));
+}
+
+#[async_std::test]
+async fn a_transport_whose_messages_pass_the_queue_limit_is_closed() {
+    let (_dir, ca, node) = node(json!({"queue_limit_messages": 3, "request_timeout": 1}));
+    let id = open(&node, &ca).await;
+    assert_eq!(
+        send(
+            &node,
+            &ca,
+            &id,
+            json!([1, "realm1", {"roles": {"subscriber": {}}}])
+        )
+        .await,
+        204
+    );
+    assert_eq!(receive(&node, &ca, &id).await.0, 200);
+    assert_eq!(
+        send(&node, &ca, &id, json!([32, 1, {}, "com.flood"])).await,
+        204
+    );
+    assert_eq!(receive(&node, &ca, &id).await.0, 200);
+    let mut ws = Wamp::join(node.port, &ca.der).await;
+    ws.send_all((0..20).map(|i| json!([16, i + 1, {}, "com.flood", [i]])))
+        .await;
+    let mut closed = false;
+    for _ in 0..100 {
+        async_std::task::sleep(Duration::from_millis(50)).await;
+        if node.log_text().contains("queue_limit_messages") {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "{}", node.log_text());
+    assert_eq!(receive(&node, &ca, &id).await.0, 404);
+}
+
+#[async_std::test]
+async fn only_post_only_json_and_only_known_transports() {
+    let (_dir, ca, node) = node(json!({}));
+    assert_eq!(
+        https(node.port, &ca.der, "GET", "/lp/open", &[])
+            .await
+            .status,
+        405
+    );
+    let res = post(&node, &ca, "/open", r#"{"protocols": ["wamp.2.msgpack"]}"#).await;
+    assert_eq!(res.status, 400);
+    assert_eq!(receive(&node, &ca, "nosuchtransport").await.0, 404);
+}

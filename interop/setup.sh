@@ -4,7 +4,8 @@
 #     with apt-get when this runs as root; otherwise it names the command and stops;
 #   - autobahn-python and kosoku (PyPI) in target/venv; sslyze in target/venv-sslyze (it
 #     pins an older `cryptography` than autobahn);
-#   - autobahn-js and playwright-core (npm, interop/package-lock.json) in target/npm,
+#   - autobahn-js, xhr2 (its XMLHttpRequest for long-poll under Node) and playwright-core
+#     (npm, interop/package-lock.json) in target/npm,
 #     linked as interop/node_modules.
 # A first run downloads about 250 MB and takes a few minutes; later runs check and go on.
 set -euo pipefail

@@ -2,14 +2,14 @@
 # Transports with clients no one here wrote: autobahn-python over RawSocket on plain TCP (a
 # `universal` port, which tells RawSocket from HTTP by the first byte), on TLS and on a Unix
 # socket, with json, msgpack and cbor, sharing a realm with a WebSocket session; autobahn-js
-# over RawSocket (Node).
+# over RawSocket and over long-poll (Node).
 #
-# Usage: interop/transports.sh [python|js ...]   (default: both)
+# Usage: interop/transports.sh [python|js|longpoll ...]   (default: all three)
 # Needs what interop/run.sh needs (interop/setup.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source interop/lib.sh
-checks=("${@:-python js}")
+checks=("${@:-python js longpoll}")
 checks=(${checks[@]})
 
 work=target/interop-transports
@@ -31,7 +31,7 @@ cat > "$node_dir/config.json" <<JSON
     ]}],
     "transports": [
       {"type": "web", "endpoint": {"type": "tcp", "port": $port, "interface": "127.0.0.1", "tls": $tls},
-       "paths": {"ws": {"type": "websocket"}}},
+       "paths": {"ws": {"type": "websocket"}, "lp": {"type": "longpoll"}}},
       {"type": "universal", "endpoint": {"type": "tcp", "port": $rs_port, "interface": "127.0.0.1"},
        "rawsocket": {}, "websocket": {"ws": {"type": "websocket"}}},
       {"type": "rawsocket", "endpoint": {"type": "tcp", "port": $rss_port, "interface": "127.0.0.1", "tls": $tls}},
@@ -51,6 +51,8 @@ for check in "${checks[@]}"; do
               "$PWD/$node_dir/wamp.sock" || status=1 ;;
     js) NODE_EXTRA_CA_CERTS="$work/ca.pem" timeout 60 node interop/rawsocket_js.mjs \
               "$rs_port" "wss://localhost:$port/ws" || status=1 ;;
+    longpoll) NODE_EXTRA_CA_CERTS="$work/ca.pem" timeout 60 node interop/longpoll_js.mjs \
+              "https://localhost:$port/lp" "wss://localhost:$port/ws" || status=1 ;;
     *) echo "unknown check $check"; status=1 ;;
   esac
 done

@@ -178,3 +178,94 @@ async fn only_post_only_json_and_only_known_transports() {
     assert_eq!(res.status, 400);
     assert_eq!(receive(&node, &ca, "nosuchtransport").await.0, 404);
 }
+
+/// One realm, every transport: an event published over RawSocket reaches a WebSocket JSON
+/// subscriber, a WebSocket CBOR subscriber and a long-poll subscriber.
+#[async_std::test]
+async fn an_event_over_rawsocket_reaches_websocket_cbor_and_long_poll_subscribers() {
+    use async_std::io::{ReadExt, WriteExt};
+    use async_tungstenite::tungstenite::Message;
+    use futures_util::{SinkExt, StreamExt};
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    let (port, raw_port) = (free_port(), free_port());
+    let paths = json!({"lp": {"type": "longpoll", "options": {"request_timeout": 3}}});
+    let mut config = web_config(port, json!({}), paths, open_roles());
+    config["workers"][0]["transports"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "rawsocket",
+        "endpoint": {"type": "tcp", "port": raw_port, "interface": "127.0.0.1"}}));
+    dir.config(&config);
+    let node = dir.start(port);
+
+    // Subscribers: WebSocket JSON, WebSocket CBOR, long-poll.
+    let mut json_sub = Wamp::join(port, &ca.der).await;
+    json_sub.send(json!([32, 1, {}, "com.all"])).await;
+    assert_eq!(json_sub.recv().await[0], 33);
+    let mut cbor_sub = wss(port, &ca.der, "/ws", &["wamp.2.cbor"]).await.unwrap();
+    let cbor = |v: Value| {
+        let mut bytes = Vec::new();
+        let value: ciborium::value::Value = ciborium::value::Value::serialized(&v).unwrap();
+        ciborium::into_writer(&value, &mut bytes).unwrap();
+        Message::Binary(bytes.into())
+    };
+    let next_cbor = |m: Option<Result<Message, _>>| -> Value {
+        match m {
+            Some(Ok(Message::Binary(b))) => {
+                let v: ciborium::value::Value = ciborium::from_reader(&b[..]).unwrap();
+                v.deserialized().unwrap()
+            }
+            other => panic!("expected CBOR, got {other:?}"),
+        }
+    };
+    cbor_sub
+        .send(cbor(json!([1, "realm1", {"roles": {"subscriber": {}}}])))
+        .await
+        .unwrap();
+    assert_eq!(next_cbor(cbor_sub.next().await)[0], 2);
+    cbor_sub
+        .send(cbor(json!([32, 1, {}, "com.all"])))
+        .await
+        .unwrap();
+    assert_eq!(next_cbor(cbor_sub.next().await)[0], 33);
+    let node_ref = &node;
+    let id = open(node_ref, &ca).await;
+    send(
+        node_ref,
+        &ca,
+        &id,
+        json!([1, "realm1", {"roles": {"subscriber": {}}}]),
+    )
+    .await;
+    assert_eq!(receive(node_ref, &ca, &id).await.1.unwrap()[0], 2);
+    send(node_ref, &ca, &id, json!([32, 1, {}, "com.all"])).await;
+    assert_eq!(receive(node_ref, &ca, &id).await.1.unwrap()[0], 33);
+
+    // The publisher, over RawSocket (JSON).
+    let mut raw = async_std::net::TcpStream::connect(("127.0.0.1", raw_port))
+        .await
+        .unwrap();
+    raw.write_all(&[0x7F, 0xF1, 0, 0]).await.unwrap();
+    let mut answer = [0u8; 4];
+    raw.read_exact(&mut answer).await.unwrap();
+    for message in [
+        json!([1, "realm1", {"roles": {"publisher": {}}}]),
+        json!([16, 1, {}, "com.all", ["everyone"]]),
+    ] {
+        let text = message.to_string();
+        let len = text.len();
+        raw.write_all(&[0, 0, (len >> 8) as u8, len as u8])
+            .await
+            .unwrap();
+        raw.write_all(text.as_bytes()).await.unwrap();
+    }
+
+    assert_eq!(json_sub.recv().await[4], json!(["everyone"]));
+    assert_eq!(next_cbor(cbor_sub.next().await)[4], json!(["everyone"]));
+    assert_eq!(
+        receive(node_ref, &ca, &id).await.1.unwrap()[4],
+        json!(["everyone"])
+    );
+}

@@ -185,7 +185,7 @@ async fn only_post_only_json_and_only_known_transports() {
 async fn an_event_over_rawsocket_reaches_websocket_cbor_and_long_poll_subscribers() {
     use async_std::io::{ReadExt, WriteExt};
     use async_tungstenite::tungstenite::Message;
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::StreamExt;
     let dir = NodeDir::new();
     let ca = Ca::new("Test CA");
     dir.server_pair(&ca);

@@ -149,16 +149,15 @@ where
         serde_json::Value::Null,
     );
     let shutdown = service.lifecycle.shutdown_signal();
-    let reading = read_frames(
+    let (frames_tx, frames) = async_std::channel::bounded(1);
+    let mut reading = Some(async_std::task::spawn(read_frames(
         reader,
-        &mut session,
-        &outbox,
+        outbox.clone(),
         serializer,
         our_max,
-        opened,
-        open_timeout,
-    );
-    let why = reading
+        frames_tx,
+    )));
+    let why = feed(&mut session, frames, &mut reading, opened, open_timeout)
         .or(async {
             let _ = (&mut writing).await;
             "the connection stopped taking messages".to_string()
@@ -169,6 +168,9 @@ where
         })
         .await;
     session.on_close();
+    if let Some(task) = reading {
+        task.cancel().await;
+    }
     outbox.close(CloseCode::Normal, "");
     if async_std::future::timeout(Duration::from_millis(500), &mut writing)
         .await
@@ -179,38 +181,23 @@ where
     log::info!("rawsocket close {peer}: {why}");
 }
 
-/// Reads frames into the session until the connection ends; returns why it ended.
+/// Reads frames until the connection ends, and returns why it ended. PINGs are answered
+/// here, so they are answered while the session waits on something; messages go to the
+/// session through `frames`, which holds one, so a waiting session keeps the client's
+/// messages in order without reading on.
 async fn read_frames<R>(
     mut reader: R,
-    session: &mut WampSession,
-    outbox: &Outbox,
+    outbox: Outbox,
     serializer: Serializer,
     max: usize,
-    opened: Instant,
-    open_timeout: Duration,
+    frames: async_std::channel::Sender<Message>,
 ) -> String
 where
     R: futures_lite::AsyncRead + Unpin,
 {
     loop {
-        // While the session waits (an authenticator, an authorizer), nothing more is read.
-        if session.waiting() {
-            if let Err(frame) = std::future::poll_fn(|cx| session.poll_ready(cx)).await {
-                return format!("the session ended: {}", frame.reason);
-            }
-        }
         let mut header = [0u8; 4];
-        let read = reader.read_exact(&mut header);
-        let read = if session.established() {
-            read.await
-        } else {
-            let left = open_timeout.saturating_sub(opened.elapsed());
-            match async_std::future::timeout(left, read).await {
-                Ok(read) => read,
-                Err(_) => return format!("no session opened within {open_timeout:?}"),
-            }
-        };
-        if read.is_err() {
+        if reader.read_exact(&mut header).await.is_err() {
             return "the client closed the connection".into();
         }
         let (kind, len) = match frame_header(header, max) {
@@ -230,14 +217,67 @@ where
                     },
                     _ => Message::Binary(Bytes::from(payload)),
                 };
-                if let Err(frame) = session.on_message(message) {
-                    return format!("the session ended: {}", frame.reason);
+                if frames.send(message).await.is_err() {
+                    return "the session ended".into();
                 }
             }
             // Answered with the same payload, as the spec asks (Crossbar closes instead).
             PING => outbox.send_control(Message::Pong(Bytes::from(payload))),
             PONG => {}
             other => return format!("a frame of unknown type {other}"),
+        }
+    }
+}
+
+/// What woke a connection's session loop.
+enum Event {
+    Frame(Option<Message>),
+    Ready(Result<(), async_tungstenite::tungstenite::protocol::CloseFrame>),
+    OpenTimeout,
+}
+
+/// Hands the frames read to the session, drives what it waits on, and holds the client to
+/// the open-handshake timeout; returns why the connection ended.
+async fn feed(
+    session: &mut WampSession,
+    frames: async_std::channel::Receiver<Message>,
+    reading: &mut Option<async_std::task::JoinHandle<String>>,
+    opened: Instant,
+    open_timeout: Duration,
+) -> String {
+    loop {
+        let waits = session.waiting();
+        let established = session.established();
+        let event = async {
+            if waits {
+                Event::Ready(std::future::poll_fn(|cx| session.poll_ready(cx)).await)
+            } else {
+                Event::Frame(frames.recv().await.ok())
+            }
+        }
+        .or(async {
+            if established {
+                futures_lite::future::pending::<()>().await;
+            }
+            async_io::Timer::at(opened + open_timeout).await;
+            Event::OpenTimeout
+        })
+        .await;
+        match event {
+            Event::Ready(Ok(())) => {}
+            Event::Ready(Err(frame)) => return format!("the session ended: {}", frame.reason),
+            Event::Frame(Some(message)) => {
+                if let Err(frame) = session.on_message(message) {
+                    return format!("the session ended: {}", frame.reason);
+                }
+            }
+            Event::Frame(None) => {
+                return match reading.take() {
+                    Some(task) => task.await,
+                    None => "the connection ended".into(),
+                }
+            }
+            Event::OpenTimeout => return format!("no session opened within {open_timeout:?}"),
         }
     }
 }

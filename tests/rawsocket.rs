@@ -330,3 +330,33 @@ async fn a_universal_port_serves_rawsocket_websocket_and_web_told_apart_after_tl
         "the start-up line names it"
     );
 }
+
+#[async_std::test]
+async fn a_ping_is_answered_while_the_session_waits_for_its_authenticator() {
+    let auth = json!({"anonymous": {"type": "dynamic", "authenticator": "com.slow.auth"}});
+    let (_dir, ca, _node, port) = node(json!({"auth": auth}));
+    // The authenticator, over WebSocket, answers only once the test says so.
+    let (go, wait_for_go) = async_std::channel::bounded::<()>(1);
+    let mut component = Wamp::join(_node.port, &ca.der).await;
+    component.send(json!([64, 1, {}, "com.slow.auth"])).await;
+    assert_eq!(component.recv().await[0], 65);
+    async_std::task::spawn(async move {
+        while let Some(msg) = component.next_or_none().await {
+            if msg[0] == 68 {
+                let _ = wait_for_go.recv().await;
+                component.send(json!([70, msg[1], {}, ["anonymous"]])).await;
+            }
+        }
+    });
+    let mut tcp = connect(port).await;
+    shake(&mut tcp, 0xF1).await;
+    send_json(&mut tcp, json!([1, "realm1", {"roles": {"caller": {}}}])).await;
+    send_frame(&mut tcp, 1, b"still there?").await;
+    assert_eq!(
+        recv_frame(&mut tcp).await.unwrap(),
+        (2, b"still there?".to_vec()),
+        "the PONG comes while the login waits"
+    );
+    go.send(()).await.unwrap();
+    assert_eq!(recv_json(&mut tcp).await[0], 2);
+}

@@ -89,6 +89,22 @@ pub struct Permission {
     pub disclose_publisher: bool,
 }
 
+impl Permission {
+    /// Every action on every URI: Crossbar's `allow-by-default`, and its `trusted` role.
+    pub fn allow_all() -> Permission {
+        Permission {
+            uri: String::new(),
+            match_policy: MatchPolicy::Prefix,
+            call: true,
+            register: true,
+            publish: true,
+            subscribe: true,
+            disclose_caller: false,
+            disclose_publisher: false,
+        }
+    }
+}
+
 /// How a URI pattern matches (WAMP spec, "Pattern-based Subscriptions").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MatchPolicy {

@@ -226,16 +226,7 @@ impl<'a> Reader<'a> {
         }
         // Crossbar's `allow-by-default`: a last permission that allows everything.
         if role.bool("allow-by-default")?.unwrap_or(false) {
-            permissions.push(Permission {
-                uri: String::new(),
-                match_policy: MatchPolicy::Prefix,
-                call: true,
-                register: true,
-                publish: true,
-                subscribe: true,
-                disclose_caller: false,
-                disclose_publisher: false,
-            });
+            permissions.push(Permission::allow_all());
         }
         role.allow("id");
         role.done();

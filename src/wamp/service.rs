@@ -3,7 +3,7 @@
 //! through the realm's dealer like any other caller, so the callee sees an ordinary
 //! INVOCATION, the realm's limits apply, and the meta API shows who is calling.
 
-use crate::config::{MatchPolicy, Permission, Role, SessionLimits};
+use crate::config::{Permission, Role, SessionLimits};
 use crate::lifecycle::ConnInfo;
 use crate::wamp::auth::Identity;
 use crate::wamp::message::{code, ClientMessage, Payload};
@@ -182,16 +182,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 fn trusted_role() -> Role {
     Role {
         name: TRUSTED.into(),
-        permissions: vec![Permission {
-            uri: String::new(),
-            match_policy: MatchPolicy::Prefix,
-            call: true,
-            register: true,
-            publish: true,
-            subscribe: true,
-            disclose_caller: false,
-            disclose_publisher: false,
-        }],
+        permissions: vec![Permission::allow_all()],
         authorizer: None,
     }
 }

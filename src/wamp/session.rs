@@ -193,9 +193,13 @@ impl WampSession {
         })
     }
 
-    fn hello_context<'h>(&'h self, parts: &'h HelloParts) -> Hello<'h> {
+    fn hello_context<'h>(
+        &'h self,
+        parts: &'h HelloParts,
+        transport: &'h dyn Fn() -> Value,
+    ) -> Hello<'h> {
         let cookie = match (&self.cookie, self.options.auth.cookie) {
-            (Some((store, value)), true) => store.binding(value),
+            (Some((store, value)), true) => Some((&**store, value.as_str())),
             _ => None,
         };
         Hello {
@@ -203,7 +207,7 @@ impl WampSession {
             details: &parts.details,
             conn: &self.info,
             session: parts.session,
-            transport: self.transport_details(),
+            transport,
             cookie,
         }
     }
@@ -220,7 +224,8 @@ impl WampSession {
             details,
             session: random_id(),
         };
-        let step = auth::hello(&self.options.auth, &self.hello_context(&parts));
+        let transport = || self.transport_details();
+        let step = auth::hello(&self.options.auth, &self.hello_context(&parts, &transport));
         self.phase = Phase::Opening {
             realm,
             hello: parts,
@@ -306,7 +311,8 @@ impl WampSession {
         let Phase::Opening { hello, .. } = &self.phase else {
             return Ok(());
         };
-        let step = auth::answered(ask, &self.hello_context(hello), answer);
+        let transport = || self.transport_details();
+        let step = auth::answered(ask, &self.hello_context(hello, &transport), answer);
         self.step(step)
     }
 
@@ -324,9 +330,10 @@ impl WampSession {
         let Phase::Opening { hello, .. } = &self.phase else {
             return Ok(());
         };
+        let transport = || self.transport_details();
         let step = auth::authenticate(
             &self.options.auth,
-            &self.hello_context(hello),
+            &self.hello_context(hello, &transport),
             pending,
             signature,
         );

@@ -17,7 +17,7 @@ mod dynamic;
 mod scram;
 
 use crate::config::{Auth, AuthMethod, Credential, Principal, ScramVerifier};
-use crate::cookies::Binding;
+use crate::cookies::CookieStore;
 use crate::lifecycle::ConnInfo;
 use crate::wamp::uri::error;
 use serde_json::{json, Map, Value};
@@ -49,10 +49,11 @@ pub(crate) struct Hello<'a> {
     pub conn: &'a ConnInfo,
     /// The ID the session will have (it is in the WAMP-CRA challenge).
     pub session: u64,
-    /// Crossbar's transport details, for authenticators.
-    pub transport: Value,
-    /// Who the connection's cookie stands for, when cookie auth is on.
-    pub cookie: Option<Binding>,
+    /// Crossbar's transport details, for authenticators: built only when one is asked.
+    pub transport: &'a dyn Fn() -> Value,
+    /// The connection's tracked cookie and its store, when cookie auth is on: looked up
+    /// only when the client offers `cookie`.
+    pub cookie: Option<(&'a CookieStore, &'a str)>,
 }
 
 impl Hello<'_> {
@@ -71,7 +72,7 @@ impl Hello<'_> {
     /// The `details` an authenticator is called with (Crossbar's `_session_details`).
     fn authenticator_details(&self, method: &str, more: &[(&str, Value)]) -> Value {
         let mut details = Map::new();
-        details.insert("transport".into(), self.transport.clone());
+        details.insert("transport".into(), (self.transport)());
         details.insert("session".into(), json!(self.session));
         details.insert("authmethod".into(), json!(method));
         details.insert(
@@ -156,7 +157,8 @@ pub(crate) fn hello(auth: &Auth, h: &Hello<'_>) -> Step {
     let offered = offered(h.details);
     // A cookie bound by an earlier login is enough, wherever the client lists `cookie`.
     if auth.cookie && offered.contains(&"cookie") {
-        if let Some(binding) = h.cookie.as_ref().filter(|b| b.authrealm == h.realm) {
+        let binding = h.cookie.and_then(|(store, value)| store.binding(value));
+        if let Some(binding) = binding.filter(|b| b.authrealm == h.realm) {
             return Step::Welcome(Identity {
                 authid: binding.authid.clone(),
                 authrole: binding.authrole.clone(),

@@ -162,7 +162,7 @@ impl CookieStore {
 
     /// Issues a new cookie; returns its value.
     pub fn issue(&self) -> String {
-        let value = random_value(self.config.length);
+        let value = crate::wamp::auth::crypto::random_token(self.config.length);
         let mut store = self.lock();
         store.records.insert(
             value.clone(),
@@ -410,15 +410,6 @@ fn find_cookie<'h>(header: &'h str, name: &str) -> Option<&'h str> {
         let (key, value) = pair.trim().split_once('=')?;
         (key == name).then(|| value.trim_matches('"'))
     })
-}
-
-/// `length` random characters of base64's alphabet, as Crossbar's `newid`.
-fn random_value(length: usize) -> String {
-    let mut bytes = vec![0u8; length.div_ceil(4) * 3];
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    let mut text = data_encoding::BASE64URL_NOPAD.encode(&bytes);
-    text.truncate(length);
-    text
 }
 
 #[cfg(test)]

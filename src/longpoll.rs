@@ -187,7 +187,7 @@ impl LongPoll {
                 "too many long-poll transports\n",
             );
         }
-        let id = crate::wamp::auth::crypto::random_text(16).replace(['+', '/'], "x");
+        let id = crate::wamp::auth::crypto::random_token(16);
         // Outbox closes a queue at twice its bound: half the limit makes the limit hold.
         let (outbox, inbox) = Outbox::local((self.options.queue_limit_bytes / 2).max(512));
         let (incoming, incoming_rx) = bounded(INCOMING);

@@ -52,6 +52,16 @@ pub(crate) fn random_text(len: usize) -> String {
     text
 }
 
+/// `len` random characters of URL-safe base64, for values that go in URLs and cookies
+/// (long-poll transport IDs, cookie values).
+pub(crate) fn random_token(len: usize) -> String {
+    let mut bytes = vec![0u8; len.div_ceil(4) * 3];
+    let _ = rand::fill(&mut bytes);
+    let mut text = data_encoding::BASE64URL_NOPAD.encode(&bytes);
+    text.truncate(len);
+    text
+}
+
 /// Constant-time equality of two secrets (their lengths may show).
 pub(crate) fn equal(a: &[u8], b: &[u8]) -> bool {
     #[allow(deprecated)]

@@ -125,19 +125,8 @@ async fn an_abandoned_transport_is_forgotten_after_session_timeout() {
     assert_eq!(receive(&node, &ca, &id).await.0, 200);
     async_std::task::sleep(Duration::from_millis(2500)).await;
     assert_eq!(receive(&node, &ca, &id).await.0, 404);
-    // The log line follows the removal.
-    let mut logged = false;
-    for _ in 0..100 {
-        if node
-            .log_text()
-            .contains("no request within session_timeout")
-        {
-            logged = true;
-            break;
-        }
-        async_std::task::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(logged, "{}", node.log_text());
+    let logged = node.wait_for_log("no request within session_timeout", Duration::from_secs(2));
+    assert!(logged.await, "{}", node.log_text());
 }
 
 #[async_std::test]
@@ -163,15 +152,9 @@ async fn a_transport_whose_messages_pass_the_queue_limit_is_closed() {
     let mut ws = Wamp::join(node.port, &ca.der).await;
     ws.send_all((0..20).map(|i| json!([16, i + 1, {}, "com.flood", [i]])))
         .await;
-    let mut closed = false;
-    for _ in 0..100 {
-        async_std::task::sleep(Duration::from_millis(50)).await;
-        if node.log_text().contains("queue_limit_messages") {
-            closed = true;
-            break;
-        }
-    }
-    assert!(closed, "{}", node.log_text());
+    // Its task looks at the queue every few seconds.
+    let closed = node.wait_for_log("queue_limit_messages", Duration::from_secs(5));
+    assert!(closed.await, "{}", node.log_text());
     assert_eq!(receive(&node, &ca, &id).await.0, 404);
 }
 

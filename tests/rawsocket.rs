@@ -149,16 +149,12 @@ async fn a_frame_over_max_message_size_or_a_silent_client_is_closed() {
     let mut idle = connect(port).await;
     shake(&mut idle, 0xF1).await;
     assert!(closed(&mut idle).await);
-    // The log line follows the close.
-    let mut logged = false;
-    for _ in 0..100 {
-        if node.log_text().contains("no session opened within") {
-            logged = true;
-            break;
-        }
-        async_std::task::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(logged, "{}", node.log_text());
+    assert!(
+        node.wait_for_log("no session opened within", Duration::from_secs(2))
+            .await,
+        "{}",
+        node.log_text()
+    );
 }
 
 #[async_std::test]

@@ -257,6 +257,19 @@ impl Node {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits up to `limit` until the node has logged `text`: a line that follows an event a
+    /// client saw, such as a close, may come a moment after it.
+    pub async fn wait_for_log(&self, text: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.log_text().contains(text) {
+                return true;
+            }
+            async_std::task::sleep(Duration::from_millis(20)).await;
+        }
+        self.log_text().contains(text)
+    }
+
     /// Sends a signal to the node.
     pub fn signal(&self, signal: &str) {
         Command::new("kill")

@@ -191,6 +191,21 @@ async fn component_with(
     asked
 }
 
+/// Logs in with a ticket: HELLO for `authid`, the CHALLENGE answered with `ticket`. Returns
+/// the connection and the router's answer (WELCOME or ABORT).
+async fn ticket_login(node: &Node, ca: &Ca, authid: &str, ticket: &str) -> (Wamp, Value) {
+    let mut w = hello(
+        node,
+        ca,
+        json!({"authid": authid, "authmethods": ["ticket"]}),
+    )
+    .await;
+    assert_eq!(w.recv().await[0], 4, "a ticket CHALLENGE");
+    w.send(json!([5, ticket, {}])).await;
+    let answer = w.recv().await;
+    (w, answer)
+}
+
 // ---------------------------------------------------------------------------------------
 // WAMP-CRA
 
@@ -493,37 +508,14 @@ async fn a_dynamic_ticket_is_checked_by_the_authenticator() {
         }
     })
     .await;
-    let mut w = hello(
-        &node,
-        &ca,
-        json!({"authid": "joe", "authmethods": ["ticket"]}),
-    )
-    .await;
-    assert_eq!(w.recv().await[0], 4);
-    w.send(json!([5, "joes-ticket", {}])).await;
-    welcomed(&w.recv().await, "joe", "user", "ticket", "dynamic");
+    let (_joe, welcome) = ticket_login(&node, &ca, "joe", "joes-ticket").await;
+    welcomed(&welcome, "joe", "user", "ticket", "dynamic");
 
-    let mut w = hello(
-        &node,
-        &ca,
-        json!({"authid": "ann", "authmethods": ["ticket"]}),
-    )
-    .await;
-    assert_eq!(w.recv().await[0], 4);
-    w.send(json!([5, "anns-ticket", {}])).await;
-    let welcome = w.recv().await;
+    let (_ann, welcome) = ticket_login(&node, &ca, "ann", "anns-ticket").await;
     welcomed(&welcome, "ann@example.com", "user", "ticket", "dynamic");
     assert_eq!(welcome[2]["authextra"]["plan"], "gold");
 
-    let mut w = hello(
-        &node,
-        &ca,
-        json!({"authid": "joe", "authmethods": ["ticket"]}),
-    )
-    .await;
-    assert_eq!(w.recv().await[0], 4);
-    w.send(json!([5, "stolen", {}])).await;
-    let abort = w.recv().await;
+    let (_thief, abort) = ticket_login(&node, &ca, "joe", "stolen").await;
     assert_eq!(
         abort[2], "wamp.error.not_authorized",
         "the authenticator's error is the ABORT"
@@ -696,15 +688,8 @@ async fn an_authorizer_decides_each_action_and_its_cached_answers_are_kept() {
         }
     })
     .await;
-    let mut w = hello(
-        &node,
-        &ca,
-        json!({"authid": "joe", "authmethods": ["ticket"]}),
-    )
-    .await;
-    assert_eq!(w.recv().await[0], 4);
-    w.send(json!([5, "t", {}])).await;
-    assert_eq!(w.recv().await[0], 2);
+    let (mut w, answer) = ticket_login(&node, &ca, "joe", "t").await;
+    assert_eq!(answer[0], 2);
 
     w.send(json!([32, 1, {}, "com.open"])).await;
     assert_eq!(w.recv().await[0], 33);
@@ -745,15 +730,8 @@ async fn an_authorizer_that_does_not_answer_in_time_denies() {
     );
     let delay = std::time::Duration::from_millis(1500);
     slow_component(&node, &ca, "com.example.slow", delay, json!(true)).await;
-    let mut w = hello(
-        &node,
-        &ca,
-        json!({"authid": "joe", "authmethods": ["ticket"]}),
-    )
-    .await;
-    assert_eq!(w.recv().await[0], 4);
-    w.send(json!([5, "t", {}])).await;
-    assert_eq!(w.recv().await[0], 2);
+    let (mut w, answer) = ticket_login(&node, &ca, "joe", "t").await;
+    assert_eq!(answer[0], 2);
     w.send(json!([32, 1, {}, "com.anything"])).await;
     let error = w.recv().await;
     assert_eq!(
@@ -872,27 +850,12 @@ async fn wamp_session_kill_by_authid_ends_those_sessions_with_the_reason_given()
     let (_dir, ca, node) = node(auth, json!({}));
     let mut joes = Vec::new();
     for _ in 0..2 {
-        let mut w = hello(
-            &node,
-            &ca,
-            json!({"authid": "joe", "authmethods": ["ticket"]}),
-        )
-        .await;
-        assert_eq!(w.recv().await[0], 4);
-        w.send(json!([5, "t1", {}])).await;
-        let welcome = w.recv().await;
+        let (mut w, welcome) = ticket_login(&node, &ca, "joe", "t1").await;
         w.session = welcome[1].as_u64().unwrap();
         joes.push(w);
     }
-    let mut admin = hello(
-        &node,
-        &ca,
-        json!({"authid": "admin", "authmethods": ["ticket"]}),
-    )
-    .await;
-    assert_eq!(admin.recv().await[0], 4);
-    admin.send(json!([5, "t2", {}])).await;
-    assert_eq!(admin.recv().await[0], 2);
+    let (mut admin, answer) = ticket_login(&node, &ca, "admin", "t2").await;
+    assert_eq!(answer[0], 2);
     admin.send(json!([48, 1, {}, "wamp.session.kill_by_authid", ["joe"], {"reason": "com.example.maintenance", "message": "back soon"}])).await;
     let result = admin.recv().await;
     assert_eq!(result[0], 50);
@@ -925,15 +888,8 @@ async fn wamp_session_kill_by_authid_ends_those_sessions_with_the_reason_given()
 async fn a_joe_may_not_kill_without_the_permission_to_call_it() {
     let auth = json!({"ticket": {"type": "static", "principals": {"joe": {"ticket": "t1", "role": "user"}}}});
     let (_dir, ca, node) = node(auth, json!({}));
-    let mut w = hello(
-        &node,
-        &ca,
-        json!({"authid": "joe", "authmethods": ["ticket"]}),
-    )
-    .await;
-    assert_eq!(w.recv().await[0], 4);
-    w.send(json!([5, "t1", {}])).await;
-    assert_eq!(w.recv().await[0], 2);
+    let (mut w, answer) = ticket_login(&node, &ca, "joe", "t1").await;
+    assert_eq!(answer[0], 2);
     w.send(json!([
         48,
         1,

@@ -504,3 +504,46 @@ fn a_role_with_both_an_authorizer_and_permissions_is_refused() {
     dir.config(&web_config(port, json!({}), json!({}), roles));
     fails_with(&dir, &["realms[0].roles[0].authorizer", "not both"]);
 }
+
+#[test]
+fn each_wrong_transport_key_is_named_with_its_problem() {
+    let rawsocket = |extra: serde_json::Value, endpoint: serde_json::Value| {
+        let mut t = json!({"type": "rawsocket", "endpoint": endpoint});
+        for (k, v) in extra.as_object().unwrap() {
+            t[k] = v.clone();
+        }
+        t
+    };
+    let tcp = json!({"type": "tcp", "port": 1});
+    for (transport, needles) in [
+        (
+            rawsocket(json!({"serializer": "xml"}), tcp.clone()),
+            vec!["transports[1].serializer", "`json`, `msgpack` or `cbor`"],
+        ),
+        (
+            rawsocket(
+                json!({}),
+                json!({"type": "unix", "path": "a.sock", "mode": "999"}),
+            ),
+            vec!["transports[1].endpoint.mode", "octal"],
+        ),
+        (
+            rawsocket(json!({}), json!({"type": "unix"})),
+            vec!["transports[1].endpoint.path", "is missing"],
+        ),
+        (
+            json!({"type": "web", "endpoint": tcp.clone(), "paths": {"lp": {"type": "longpoll",
+                "options": {"request_timeout": "10s"}}}}),
+            vec!["paths.lp.options.request_timeout", "whole number"],
+        ),
+    ] {
+        let (dir, _, port) = valid();
+        let mut config = web_config(port, json!({}), json!({}), open_roles());
+        config["workers"][0]["transports"]
+            .as_array_mut()
+            .unwrap()
+            .push(transport);
+        dir.config(&config);
+        fails_with(&dir, &needles);
+    }
+}

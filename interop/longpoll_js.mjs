@@ -2,31 +2,14 @@
 // XMLHttpRequest) joins over long-poll and meets a WebSocket session in the same realm.
 //
 // Usage: NODE_EXTRA_CA_CERTS=ca.pem node longpoll_js.mjs https://localhost:PORT/lp wss://localhost:PORT/ws
-import autobahn from "autobahn";
+import { check, join } from "./lib.mjs";
 import XMLHttpRequest from "xhr2";
 
 globalThis.XMLHttpRequest = XMLHttpRequest;
 const [lpUrl, wsUrl] = process.argv.slice(2);
 
-function check(name, ok, got) {
-  console.log(`${ok ? "ok  " : "FAIL"} ${name}${ok ? "" : ` (got: ${got})`}`);
-  if (!ok) process.exit(1);
-}
-
-function open(options) {
-  return new Promise((resolve, reject) => {
-    const connection = new autobahn.Connection({ realm: "realm1", max_retries: 0, ...options });
-    connection.onopen = (session) => resolve({ session, connection });
-    connection.onclose = (reason, details) => {
-      reject(new Error(`${reason} ${details.reason || ""}`));
-      return true;
-    };
-    connection.open();
-  });
-}
-
-const ws = await open({ url: wsUrl });
-const lp = await open({ transports: [{ type: "longpoll", url: lpUrl, request_timeout: 3000 }] });
+const ws = await join({ url: wsUrl });
+const lp = await join({ transports: [{ type: "longpoll", url: lpUrl, request_timeout: 3000 }] });
 check("autobahn-js joins realm1 over long-poll", lp.session.id > 0);
 const news = new Promise((resolve) => ws.session.subscribe("com.js.lp", (args) => resolve(args)));
 await new Promise((r) => setTimeout(r, 200));

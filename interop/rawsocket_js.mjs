@@ -2,29 +2,12 @@
 // TCP and meets a WebSocket session in the same realm.
 //
 // Usage: NODE_EXTRA_CA_CERTS=ca.pem node rawsocket_js.mjs RS_PORT wss://localhost:PORT/ws
-import autobahn from "autobahn";
+import { check, join } from "./lib.mjs";
 
 const [rsPort, wsUrl] = process.argv.slice(2);
 
-function check(name, ok, got) {
-  console.log(`${ok ? "ok  " : "FAIL"} ${name}${ok ? "" : ` (got: ${got})`}`);
-  if (!ok) process.exit(1);
-}
-
-function open(options) {
-  return new Promise((resolve, reject) => {
-    const connection = new autobahn.Connection({ realm: "realm1", max_retries: 0, ...options });
-    connection.onopen = (session) => resolve({ session, connection });
-    connection.onclose = (reason, details) => {
-      reject(new Error(details.reason || reason));
-      return true;
-    };
-    connection.open();
-  });
-}
-
-const ws = await open({ url: wsUrl });
-const raw = await open({ transports: [{ type: "rawsocket", host: "127.0.0.1", port: Number(rsPort) }] });
+const ws = await join({ url: wsUrl });
+const raw = await join({ transports: [{ type: "rawsocket", host: "127.0.0.1", port: Number(rsPort) }] });
 check("autobahn-js joins realm1 over RawSocket", raw.session.id > 0);
 const news = new Promise((resolve) => ws.session.subscribe("com.js.rs", (args) => resolve(args)));
 await new Promise((r) => setTimeout(r, 100));

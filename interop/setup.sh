@@ -44,7 +44,7 @@ if [ ! -x target/venv-sslyze/bin/sslyze ]; then
 fi
 
 if ! cmp -s interop/package-lock.json target/npm/package-lock.json || [ ! -d target/npm/node_modules ]; then
-  say "installing autobahn-js and playwright-core into target/npm (npm ci)"
+  say "installing autobahn-js, xhr2 and playwright-core into target/npm (npm ci)"
   mkdir -p target/npm
   cp interop/package.json interop/package-lock.json target/npm/
   (cd target/npm && npm ci --no-audit --no-fund --loglevel=error)

@@ -4,7 +4,8 @@
 #     with apt-get when this runs as root; otherwise it names the command and stops;
 #   - autobahn-python and kosoku (PyPI) in target/venv; sslyze in target/venv-sslyze (it
 #     pins an older `cryptography` than autobahn);
-#   - autobahn-js, xhr2 (its XMLHttpRequest for long-poll under Node) and playwright-core
+#   - autobahn-js, its browser build (autobahn-browser), xhr2 (its XMLHttpRequest for long-poll
+#     under Node) and playwright-core
 #     (npm, interop/package-lock.json) in target/npm,
 #     linked as interop/node_modules.
 # A first run downloads about 250 MB and takes a few minutes; later runs check and go on.
@@ -44,7 +45,7 @@ if [ ! -x target/venv-sslyze/bin/sslyze ]; then
 fi
 
 if ! cmp -s interop/package-lock.json target/npm/package-lock.json || [ ! -d target/npm/node_modules ]; then
-  say "installing autobahn-js, xhr2 and playwright-core into target/npm (npm ci)"
+  say "installing autobahn-js, autobahn-browser, xhr2 and playwright-core into target/npm (npm ci)"
   mkdir -p target/npm
   cp interop/package.json interop/package-lock.json target/npm/
   (cd target/npm && npm ci --no-audit --no-fund --loglevel=error)

@@ -2,19 +2,21 @@
 # Transports with clients no one here wrote: autobahn-python over RawSocket on plain TCP (a
 # `universal` port, which tells RawSocket from HTTP by the first byte), on TLS and on a Unix
 # socket, with json, msgpack and cbor, sharing a realm with a WebSocket session; autobahn-js
-# over RawSocket and over long-poll (Node).
+# over RawSocket and over long-poll, under Node and in headless Chromium (its browser build, in
+# a page without WebSocket).
 #
-# Usage: interop/transports.sh [python|js|longpoll ...]   (default: all three)
+# Usage: interop/transports.sh [python|js|longpoll|browser ...]   (default: all four)
 # Needs what interop/run.sh needs (interop/setup.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source interop/lib.sh
-checks=("${@:-python js longpoll}")
+checks=("${@:-python js longpoll browser}")
 checks=(${checks[@]})
 
 work=target/interop-transports
-rm -rf "$work" && mkdir -p "$work/node"
+rm -rf "$work" && mkdir -p "$work/node/www"
 node_dir=$work/node
+cp interop/longpoll.html interop/node_modules/autobahn-browser/autobahn.min.js "$node_dir/www/"
 make_ca "$work" "wssnode transports interop CA"
 issue "$work" "$work/ca" "$node_dir/server_key.pem" "$node_dir/server_cert.pem" localhost
 
@@ -31,7 +33,7 @@ cat > "$node_dir/config.json" <<JSON
     ]}],
     "transports": [
       {"type": "web", "endpoint": {"type": "tcp", "port": $port, "interface": "127.0.0.1", "tls": $tls},
-       "paths": {"ws": {"type": "websocket"}, "lp": {"type": "longpoll"}}},
+       "paths": {"/": {"type": "static", "directory": "www"}, "ws": {"type": "websocket"}, "lp": {"type": "longpoll"}}},
       {"type": "universal", "endpoint": {"type": "tcp", "port": $rs_port, "interface": "127.0.0.1"},
        "rawsocket": {}, "websocket": {"ws": {"type": "websocket"}}},
       {"type": "rawsocket", "endpoint": {"type": "tcp", "port": $rss_port, "interface": "127.0.0.1", "tls": $tls}},
@@ -53,6 +55,8 @@ for check in "${checks[@]}"; do
               "$rs_port" "wss://localhost:$port/ws" || status=1 ;;
     longpoll) NODE_EXTRA_CA_CERTS="$work/ca.pem" timeout 60 node interop/longpoll_js.mjs \
               "https://localhost:$port/lp" "wss://localhost:$port/ws" || status=1 ;;
+    browser) NODE_EXTRA_CA_CERTS="$work/ca.pem" timeout 90 node interop/longpoll_browser.mjs \
+              "https://localhost:$port/longpoll.html" "wss://localhost:$port/ws" || status=1 ;;
     *) echo "unknown check $check"; status=1 ;;
   esac
 done

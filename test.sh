@@ -12,7 +12,7 @@ echo "== interop: autobahn-python, autobahn-js, the demo page in Chromium" >&2
 interop/run.sh
 echo "== interop: logins with autobahn-python, autobahn-js and a cookie in Chromium" >&2
 interop/auth.sh
-echo "== interop: RawSocket with autobahn-python (TCP, TLS, Unix socket; json, msgpack, cbor) and autobahn-js; long-poll with autobahn-js" >&2
+echo "== interop: RawSocket with autobahn-python (TCP, TLS, Unix socket; json, msgpack, cbor) and autobahn-js; long-poll with autobahn-js under Node and in Chromium" >&2
 interop/transports.sh
 echo "== Autobahn WebSocket TestSuite" >&2
 interop/autobahn_testsuite.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark on one machine, in one run: wssnode against Crossbar.io (WAMP) and
-# nginx (static HTTPS), same certificate, same realm and permissions, same static files, TLS
-# on. Clients: examples/bench.rs for WAMP, wrk for HTTPS. Prints one table; bounded (each
+# Side-by-side benchmark on one machine, in one run: wssnode against Crossbar.io (WAMP over
+# wss and over RawSocket on TCP) and nginx (static HTTPS), same certificate, same realm and
+# permissions, same static files, TLS on (RawSocket: plain TCP, as backends beside the router
+# use it). Clients: examples/bench.rs for WAMP, wrk for HTTPS. Prints one table; bounded (each
 # figure runs BENCH_SECONDS, default 10; the whole run takes about 10 minutes).
 #
 # Usage: bench/compare.sh   (installs nginx and wrk from Debian, Crossbar from PyPI into
@@ -31,7 +32,7 @@ echo "<h1>bench</h1>" > "$work/www/index.html"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # The same Crossbar config serves both routers.
-node_config() { # port, static directory relative to the config's folder
+node_config() { # port, static directory relative to the config's folder, RawSocket port
   cat <<JSON
 {"version": 2, "workers": [{"type": "router",
   "realms": [{"name": "realm1", "roles": [{"name": "anonymous", "permissions": [{"uri": "", "match": "prefix",
@@ -40,7 +41,9 @@ node_config() { # port, static directory relative to the config's folder
   "transports": [{"type": "web", "endpoint": {"type": "tcp", "port": $1, "interface": "127.0.0.1",
       "tls": {"key": "key.pem", "certificate": "cert.pem"}},
     "paths": {"/": {"type": "static", "directory": "$2"}, "ws": {"type": "websocket",
-      "options": {"max_message_size": 1048576}}}}]}]}
+      "options": {"max_message_size": 1048576}}}},
+    {"type": "rawsocket", "endpoint": {"type": "tcp", "port": $3, "interface": "127.0.0.1"},
+      "serializers": ["json"], "options": {"max_message_size": 1048576}}]}]}
 JSON
 }
 wait_port() { for _ in $(seq 3000); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.01; done; return 1; }
@@ -77,6 +80,16 @@ run_wamp() { # name, url, pids
   done
 }
 
+run_rawsocket() { # name, url
+  local name=$1 url=$2 j
+  j=$(bench pubsub --url "$url" --subscribers 10 --payload 100)
+  record "RawSocket pub/sub 1→10, 100 B: events/s" "$name" "$(echo "$j" | jq .events_per_s)"
+  record "RawSocket pub/sub 1→10: latency p50 / p99 ms" "$name" "$(echo "$j" | jq -r '"\(.latency_p50_ms|.*100|round/100) / \(.latency_p99_ms|.*100|round/100)"')"
+  j=$(bench rpc --url "$url" --callers 4 --inflight 8)
+  record "RawSocket RPC 4 callers × 8 in flight: calls/s" "$name" "$(echo "$j" | jq .calls_per_s)"
+  record "RawSocket RPC: round trip p50 / p99 ms" "$name" "$(echo "$j" | jq -r '"\(.rtt_p50_ms|.*100|round/100) / \(.rtt_p99_ms|.*100|round/100)"')"
+}
+
 run_https() { # name, port
   local r
   r=$(wrk_rate "https://localhost:$2/1k.bin" 64); record "HTTPS 1 KiB keep-alive: requests/s" "$1" "${r%% *}"
@@ -90,7 +103,7 @@ run_https() { # name, port
 
 echo "== wssnode" >&2
 mkdir -p "$work/wssnode"; cp "$work/key.pem" "$work/cert.pem" "$work/wssnode/"
-port=$(free_port); node_config "$port" ../www > "$work/wssnode/config.json"
+port=$(free_port); rs_port=$(free_port); node_config "$port" ../www "$rs_port" > "$work/wssnode/config.json"
 start=$(date +%s%N)
 target/release/wssnode --log-level warn "$work/wssnode" > "$work/wssnode.log" 2>&1 &
 pid=$!
@@ -98,12 +111,13 @@ wait_port "$port"
 record "start-up to listening: ms" wssnode "$(( ($(date +%s%N) - start) / 1000000 ))"
 record "idle RSS MB" wssnode "$(awk '/VmRSS/ {printf "%.0f", $2/1024}' /proc/$pid/status)"
 run_wamp wssnode "wss://localhost:$port/ws" "$pid"
+run_rawsocket wssnode "rs://localhost:$rs_port"
 run_https wssnode "$port"
 kill $pid; wait $pid 2>/dev/null || true
 
 echo "== crossbar" >&2
 mkdir -p "$work/crossbar/.crossbar"; cp "$work/key.pem" "$work/cert.pem" "$work/crossbar/.crossbar/"
-port=$(free_port); node_config "$port" ../../www > "$work/crossbar/.crossbar/config.json"
+port=$(free_port); rs_port=$(free_port); node_config "$port" ../../www "$rs_port" > "$work/crossbar/.crossbar/config.json"
 start=$(date +%s%N)
 target/venv-crossbar/bin/crossbar start --cbdir "$work/crossbar/.crossbar" --loglevel warn > "$work/crossbar.log" 2>&1 &
 pid=$!
@@ -111,6 +125,7 @@ wait_port "$port"
 record "start-up to listening: ms" crossbar "$(( ($(date +%s%N) - start) / 1000000 ))"
 record "idle RSS MB" crossbar "$(for p in $(tree_pids $pid | tr , ' '); do awk '/VmRSS/ {print $2}' /proc/$p/status; done | awk '{s+=$1} END {printf "%.0f", s/1024}')"
 run_wamp crossbar "wss://localhost:$port/ws" "$(tree_pids $pid)"
+run_rawsocket crossbar "rs://localhost:$rs_port"
 run_https crossbar "$port"
 kill $pid; sleep 2; pkill -f "crossbar" 2>/dev/null || true
 

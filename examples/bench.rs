@@ -1,4 +1,5 @@
-//! Load generator for a running WAMP router over wss (wssnode, or Crossbar for comparison).
+//! Load generator for a running WAMP router over wss or RawSocket (wssnode, or Crossbar for
+//! comparison). `--url rs://HOST:PORT` (or `rss://` with TLS) speaks RawSocket with JSON.
 //!
 //! Run (release build; the node must be running):
 //!
@@ -29,16 +30,16 @@ use std::time::{Duration, Instant};
 #[path = "common/wamp_client.rs"]
 mod wamp_client;
 use wamp_client::{
-    feed_text, flush, next, next_text, next_text_by, ready_text, tls_trusting, RunDeadline, Ws,
+    feed_text, flush, next, next_text, next_text_by, ready_text, tls_trusting, Conn, RunDeadline,
 };
 
 /// Sends, ignoring failure: a broken connection shows up as a missing answer.
-async fn send(ws: &mut Ws, v: Value) -> bool {
+async fn send(ws: &mut Conn, v: Value) -> bool {
     wamp_client::send(ws, v).await.is_ok()
 }
 
 /// Joins the realm the options name.
-async fn join(o: &Opts, tls: &Arc<rustls::ClientConfig>) -> Result<Ws, String> {
+async fn join(o: &Opts, tls: &Arc<rustls::ClientConfig>) -> Result<Conn, String> {
     wamp_client::join(&o.url, &o.realm, tls).await
 }
 
@@ -408,7 +409,7 @@ async fn handshakes(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
 }
 
 /// Subscribes to `n` unrelated topics and patterns, a thousand per write.
-async fn hold_subscriptions(ws: &mut Ws, n: usize) {
+async fn hold_subscriptions(ws: &mut Conn, n: usize) {
     for start in (0..n).step_by(1000) {
         let end = (start + 1000).min(n);
         for i in start..end {
@@ -471,7 +472,7 @@ async fn subscribe_rate(o: &Opts, tls: &Arc<rustls::ClientConfig>) -> f64 {
 
 /// Sequential acknowledged publishes for `for_how_long`: how many, and the longest round trip.
 async fn publish_round_trips(
-    ws: &mut Ws,
+    ws: &mut Conn,
     for_how_long: Duration,
     window: usize,
 ) -> (u64, Duration) {

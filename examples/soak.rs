@@ -17,7 +17,7 @@ mod wamp_client;
 use wamp_client::{next, send, tls_trusting, Ws};
 
 async fn join(url: &str, tls: &Arc<rustls::ClientConfig>) -> Result<Ws, String> {
-    wamp_client::join(url, "realm1", tls).await
+    wamp_client::join_ws(url, "realm1", tls).await
 }
 
 struct Opts {

@@ -10,6 +10,7 @@ use crate::lifecycle::{ConnInfo, Lifecycle, Peer};
 use crate::limits::{connection_cap, ConnectionSlot, Limits};
 use crate::rawsocket::RawSocketService;
 use crate::web::State;
+use async_lock::Semaphore;
 use async_std::net::{TcpListener, TcpStream};
 use async_std::os::unix::net::{UnixListener, UnixStream};
 use futures_lite::FutureExt;
@@ -17,6 +18,10 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::TlsAcceptor;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Connections over the cap that are answered at once with RawSocket's error 4; more are
+/// closed without an answer.
+const REFUSALS_AT_ONCE: usize = 16;
 
 /// A transport's listening socket.
 pub enum Socket {
@@ -143,6 +148,7 @@ impl Listener {
     pub async fn run(self) {
         let shutdown = self.lifecycle.shutdown_signal();
         let cap = connection_cap(self.limits.max_connections);
+        let refusals = connection_cap(REFUSALS_AT_ONCE);
         loop {
             // Accept the next connection, or stop.
             let accepted = async { Some(self.accept().await) }
@@ -167,7 +173,7 @@ impl Listener {
                     "connection refused {peer}: max_connections ({}) reached",
                     self.limits.max_connections
                 );
-                drop(stream);
+                self.refuse(stream, &refusals);
                 continue;
             };
             let connection = Connection {
@@ -190,6 +196,25 @@ impl Listener {
                 }
             });
         }
+    }
+
+    /// Closes a connection over the cap. A plain RawSocket one first gets the spec's
+    /// "maximum connection count reached" answer, from a few tasks at most, so a flood of
+    /// connections over the cap costs no more than the cap allows; the rest (HTTP, TLS,
+    /// universal, where telling the protocol costs a handshake) are closed at once.
+    fn refuse(&self, stream: Stream, refusals: &Arc<Semaphore>) {
+        let answers = self.rawsocket.is_some() && !self.universal && self.tls.is_none();
+        let Some(permit) = answers.then(|| refusals.try_acquire_arc()).flatten() else {
+            return;
+        };
+        let wait = self.limits.request_head.min(Duration::from_secs(1));
+        async_std::task::spawn(async move {
+            match stream {
+                Stream::Tcp(tcp) => crate::rawsocket::refuse_over_cap(tcp, wait).await,
+                Stream::Unix(unix) => crate::rawsocket::refuse_over_cap(unix, wait).await,
+            }
+            drop(permit);
+        });
     }
 
     async fn accept(&self) -> std::io::Result<(Stream, Peer)> {

@@ -25,10 +25,14 @@ const MESSAGE: u8 = 0;
 const PING: u8 = 1;
 const PONG: u8 = 2;
 
+/// Bytes of a connection's read and write buffers (a larger frame grows the read buffer).
+const IO_BUFFER: usize = 8 * 1024;
+
 /// The spec's handshake error codes.
 const SERIALIZER_UNSUPPORTED: u8 = 1;
 const LENGTH_UNACCEPTABLE: u8 = 2;
 const RESERVED_BITS_USED: u8 = 3;
+const CONNECTION_COUNT_REACHED: u8 = 4;
 
 /// What a RawSocket transport's connections are served with.
 pub struct RawSocketService {
@@ -93,6 +97,23 @@ fn code_of(serializer: Serializer) -> u8 {
     }
 }
 
+/// Answers a connection over the transport's `max_connections` with the spec's error 4
+/// once its handshake has come (so the answer is not lost to a reset), waiting at most
+/// `wait` for it.
+pub async fn refuse_over_cap<S>(mut stream: S, wait: Duration)
+where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
+{
+    let mut hello = [0u8; 4];
+    let read = async_std::future::timeout(wait, stream.read_exact(&mut hello)).await;
+    if matches!(read, Ok(Ok(()))) && hello[0] == MAGIC {
+        let _ = stream
+            .write_all(&[MAGIC, CONNECTION_COUNT_REACHED << 4, 0, 0])
+            .await;
+        let _ = stream.flush().await;
+    }
+}
+
 /// Serves one RawSocket connection until it ends.
 pub async fn serve<S>(mut stream: S, info: ConnInfo, service: Arc<RawSocketService>)
 where
@@ -137,7 +158,13 @@ where
     log::info!("rawsocket open {peer} {}", serializer.subprotocol());
 
     let (reader, writer) = futures_lite::io::split(stream);
+    // The writer is buffered: a frame is a header and a payload, each a system call of its
+    // own without it.
+    let writer = futures_lite::io::BufWriter::with_capacity(IO_BUFFER, writer);
+    let mut frames = FrameReader::new(reader, our_max);
     let (outbox, inbox) = Outbox::local(options.max_queued_bytes);
+    let slow = inbox.watch();
+    let slow_timeout = Duration::from_millis(options.slow_client_timeout_ms.max(1));
     let mut writing = async_std::task::spawn(write_frames(writer, inbox, client_max, peer.clone()));
     let mut session = WampSession::new(
         service.realms.clone(),
@@ -149,18 +176,20 @@ where
         serde_json::Value::Null,
     );
     let shutdown = service.lifecycle.shutdown_signal();
-    let (frames_tx, frames) = async_std::channel::bounded(1);
-    let mut reading = Some(async_std::task::spawn(read_frames(
-        reader,
-        outbox.clone(),
-        serializer,
-        our_max,
-        frames_tx,
-    )));
-    let why = feed(&mut session, frames, &mut reading, opened, open_timeout)
+    let why = feed(&mut session, &mut frames, serializer, &outbox, (opened, open_timeout))
         .or(async {
             let _ = (&mut writing).await;
-            "the connection stopped taking messages".to_string()
+            if outbox.is_open() {
+                return "the connection stopped taking messages".to_string();
+            }
+            let bound = options.max_queued_bytes;
+            log::warn!("rawsocket closed {peer}: client too slow, its outgoing queue reached twice max_queued_bytes ({bound} bytes)");
+            "client too slow".to_string()
+        })
+        .or(async {
+            let why = slow.too_slow(slow_timeout).await;
+            log::warn!("rawsocket closed {peer}: client too slow, {why} for {slow_timeout:?}");
+            format!("client too slow, {why}")
         })
         .or(async {
             let _ = shutdown.recv().await;
@@ -168,9 +197,6 @@ where
         })
         .await;
     session.on_close();
-    if let Some(task) = reading {
-        task.cancel().await;
-    }
     outbox.close(CloseCode::Normal, "");
     if async_std::future::timeout(Duration::from_millis(500), &mut writing)
         .await
@@ -181,102 +207,163 @@ where
     log::info!("rawsocket close {peer}: {why}");
 }
 
-/// Reads frames until the connection ends, and returns why it ended. PINGs are answered
-/// here, so they are answered while the session waits on something; messages go to the
-/// session through `frames`, which holds one, so a waiting session keeps the client's
-/// messages in order without reading on.
-async fn read_frames<R>(
-    mut reader: R,
-    outbox: Outbox,
-    serializer: Serializer,
+/// Reads a connection's frames through its own buffer, so a read given up half way (the
+/// session loop waits on other things too) loses nothing.
+pub struct FrameReader<R> {
+    reader: R,
+    buf: Vec<u8>,
+    /// `buf[start..end]` is read and not yet taken.
+    start: usize,
+    end: usize,
     max: usize,
-    frames: async_std::channel::Sender<Message>,
-) -> String
-where
-    R: futures_lite::AsyncRead + Unpin,
-{
-    loop {
-        let mut header = [0u8; 4];
-        if reader.read_exact(&mut header).await.is_err() {
-            return "the client closed the connection".into();
+}
+
+impl<R: futures_lite::AsyncRead + Unpin> FrameReader<R> {
+    /// Frames of at most `max` bytes from `reader`.
+    pub fn new(reader: R, max: usize) -> Self {
+        FrameReader {
+            reader,
+            buf: vec![0; IO_BUFFER],
+            start: 0,
+            end: 0,
+            max,
         }
-        let (kind, len) = match frame_header(header, max) {
-            Ok(frame) => frame,
-            Err(why) => return why,
-        };
-        let mut payload = vec![0u8; len];
-        if reader.read_exact(&mut payload).await.is_err() {
-            return "the client closed the connection within a frame".into();
-        }
-        match kind {
-            MESSAGE => {
-                let message = match serializer {
-                    Serializer::Json => match String::from_utf8(payload) {
-                        Ok(text) => Message::Text(text.into()),
-                        Err(_) => return "a JSON message that is not UTF-8".into(),
-                    },
-                    _ => Message::Binary(Bytes::from(payload)),
-                };
-                if frames.send(message).await.is_err() {
-                    return "the session ended".into();
+    }
+
+    /// The next frame's type and payload, or why the connection ends.
+    pub async fn next(&mut self) -> Result<(u8, Vec<u8>), String> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_next(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(u8, Vec<u8>), String>> {
+        use std::task::Poll;
+        loop {
+            let mut wanted = 4;
+            if self.end - self.start >= 4 {
+                let header = [0, 1, 2, 3].map(|i| self.buf[self.start + i]);
+                let (kind, len) = frame_header(header, self.max)?;
+                wanted = 4 + len;
+                if self.end - self.start >= wanted {
+                    let payload = self.buf[self.start + 4..self.start + wanted].to_vec();
+                    self.start += wanted;
+                    return Poll::Ready(Ok((kind, payload)));
                 }
             }
-            // Answered with the same payload, as the spec asks (Crossbar closes instead).
-            PING => outbox.send_control(Message::Pong(Bytes::from(payload))),
-            PONG => {}
-            other => return format!("a frame of unknown type {other}"),
+            // Room for the rest of this frame: move what is held to the front, and grow the
+            // buffer only for a frame larger than it (bounded by max_message_size).
+            if self.start + wanted > self.buf.len() {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+                if wanted > self.buf.len() {
+                    self.buf.resize(wanted, 0);
+                }
+            } else if self.start == self.end {
+                (self.start, self.end) = (0, 0);
+            }
+            let end = self.end;
+            match std::pin::Pin::new(&mut self.reader).poll_read(cx, &mut self.buf[end..]) {
+                Poll::Ready(Ok(0)) if self.start == self.end => {
+                    return Poll::Ready(Err("the client closed the connection".into()))
+                }
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(
+                        "the client closed the connection within a frame".into()
+                    ))
+                }
+                Poll::Ready(Ok(n)) => self.end += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(format!("reading failed: {e}"))),
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
 }
 
 /// What woke a connection's session loop.
 enum Event {
-    Frame(Option<Message>),
+    Frame(Result<(u8, Vec<u8>), String>),
     Ready(Result<(), async_tungstenite::tungstenite::protocol::CloseFrame>),
     OpenTimeout,
 }
 
-/// Hands the frames read to the session, drives what it waits on, and holds the client to
-/// the open-handshake timeout; returns why the connection ended.
-async fn feed(
+/// Reads frames and hands their messages to the session, drives what it waits on, answers
+/// PINGs (also while the session waits: then one message is held back and no more read, so
+/// the client's messages stay in order), and holds the client to the open-handshake
+/// timeout; returns why the connection ended. Everything a read brought is handled in one
+/// turn, so a burst of publishes fans out before the writers flush.
+async fn feed<R: futures_lite::AsyncRead + Unpin>(
     session: &mut WampSession,
-    frames: async_std::channel::Receiver<Message>,
-    reading: &mut Option<async_std::task::JoinHandle<String>>,
-    opened: Instant,
-    open_timeout: Duration,
+    frames: &mut FrameReader<R>,
+    serializer: Serializer,
+    outbox: &Outbox,
+    (opened, open_timeout): (Instant, Duration),
 ) -> String {
+    let mut held: Option<Message> = None;
+    // Made once: a timer made anew per message would wake the reactor thread each time.
+    let mut open_timer = async_io::Timer::at(opened + open_timeout);
+    let mut turn = 0u32;
     loop {
+        // A client that keeps the socket full does not keep its thread from other tasks.
+        turn = turn.wrapping_add(1);
+        if turn % 64 == 0 {
+            futures_lite::future::yield_now().await;
+        }
+        if !session.waiting() {
+            if let Some(message) = held.take() {
+                if let Err(frame) = session.on_message(message) {
+                    return format!("the session ended: {}", frame.reason);
+                }
+                continue;
+            }
+        }
         let waits = session.waiting();
         let established = session.established();
+        let reads = held.is_none();
         let event = async {
             if waits {
                 Event::Ready(std::future::poll_fn(|cx| session.poll_ready(cx)).await)
             } else {
-                Event::Frame(frames.recv().await.ok())
+                futures_lite::future::pending().await
             }
         }
+        .or(async {
+            if reads {
+                Event::Frame(frames.next().await)
+            } else {
+                futures_lite::future::pending().await
+            }
+        })
         .or(async {
             if established {
                 futures_lite::future::pending::<()>().await;
             }
-            async_io::Timer::at(opened + open_timeout).await;
+            (&mut open_timer).await;
             Event::OpenTimeout
         })
         .await;
         match event {
             Event::Ready(Ok(())) => {}
             Event::Ready(Err(frame)) => return format!("the session ended: {}", frame.reason),
-            Event::Frame(Some(message)) => {
-                if let Err(frame) = session.on_message(message) {
-                    return format!("the session ended: {}", frame.reason);
+            Event::Frame(Err(why)) => return why,
+            Event::Frame(Ok((kind, payload))) => match kind {
+                MESSAGE => {
+                    let message = match serializer {
+                        Serializer::Json => match String::from_utf8(payload) {
+                            Ok(text) => Message::Text(text.into()),
+                            Err(_) => return "a JSON message that is not UTF-8".into(),
+                        },
+                        _ => Message::Binary(Bytes::from(payload)),
+                    };
+                    held = Some(message);
                 }
-            }
-            Event::Frame(None) => {
-                return match reading.take() {
-                    Some(task) => task.await,
-                    None => "the connection ended".into(),
-                }
-            }
+                // Answered with the same payload, as the spec asks (Crossbar closes instead).
+                PING => outbox.send_control(Message::Pong(Bytes::from(payload))),
+                PONG => {}
+                other => return format!("a frame of unknown type {other}"),
+            },
             Event::OpenTimeout => return format!("no session opened within {open_timeout:?}"),
         }
     }
@@ -323,8 +410,15 @@ async fn write_frames<W>(
         }
         let len = payload.len();
         let header = [kind, (len >> 16) as u8, (len >> 8) as u8, len as u8];
-        if writer.write_all(&header).await.is_err() || writer.write_all(payload).await.is_err() {
+        if writer.write_all(&header).await.is_err() {
             return;
+        }
+        // In pieces, so the slow-client watch sees a large message being read.
+        for piece in payload.chunks(64 * 1024) {
+            if writer.write_all(piece).await.is_err() {
+                return;
+            }
+            inbox.wrote(piece.len());
         }
         if inbox.is_empty() && writer.flush().await.is_err() {
             return;

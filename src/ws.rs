@@ -211,12 +211,13 @@ impl Outbox {
     pub fn local(bound: usize) -> (Outbox, Inbox) {
         let (data, data_rx) = unbounded();
         let (control, control_rx) = bounded(4);
-        let (pressure, _) = bounded(1);
+        let (pressure, pressure_rx) = bounded(1);
         let queue = Arc::new(Queue::new(bound));
         let inbox = Inbox {
             data: data_rx,
             queue: queue.clone(),
             control: control_rx,
+            pressure: pressure_rx,
         };
         let outbox = Outbox {
             data,
@@ -233,6 +234,7 @@ pub struct Inbox {
     data: Receiver<Message>,
     queue: Arc<Queue>,
     control: Receiver<Message>,
+    pressure: Receiver<()>,
 }
 
 impl Inbox {
@@ -259,6 +261,49 @@ impl Inbox {
     /// Whether nothing is queued right now (a writer flushes then).
     pub fn is_empty(&self) -> bool {
         self.data.is_empty() && self.control.is_empty()
+    }
+
+    /// Counts bytes the writer got onto the connection, so a client that reads a large
+    /// message slowly is not taken for one that reads nothing.
+    pub fn wrote(&self, bytes: usize) {
+        self.queue
+            .written
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// What watches this queue for a client too slow to read, from outside the writer.
+    pub fn watch(&self) -> SlowWatch {
+        SlowWatch {
+            queue: self.queue.clone(),
+            pressure: self.pressure.clone(),
+        }
+    }
+}
+
+/// Watches a local outbox's queue the way the WebSocket loop watches its own.
+pub struct SlowWatch {
+    queue: Arc<Queue>,
+    pressure: Receiver<()>,
+}
+
+impl SlowWatch {
+    /// Resolves with the reason once the client has been too slow for `timeout`: its queue
+    /// stayed over `max_queued_bytes`, or nothing of it was written. Sleeps on the queue's
+    /// pressure signal and keeps a timer only while it watches.
+    pub async fn too_slow(&self, timeout: Duration) -> &'static str {
+        let mut slow = SlowClient::new(timeout);
+        let tick = (timeout / 4).max(Duration::from_millis(10));
+        loop {
+            if slow.watching() {
+                async_io::Timer::after(tick).await;
+            } else if self.pressure.recv().await.is_err() {
+                // Every outbox is gone: the connection is ending anyway.
+                futures_lite::future::pending::<()>().await;
+            }
+            if let Some(why) = slow.check(&self.queue) {
+                return why;
+            }
+        }
     }
 }
 

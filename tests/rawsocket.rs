@@ -1,5 +1,6 @@
-//! WAMP over RawSocket: the handshake and its error codes, framing, PING, the size limit,
-//! a client that never shakes hands, and sessions that share a realm with WebSocket ones.
+//! WAMP over RawSocket: the handshake and its error codes (connections over the cap
+//! included), framing, PING, the size limit, a client that never shakes hands, a client too
+//! slow to read, and sessions that share a realm with WebSocket ones.
 
 mod common;
 use async_std::io::{ReadExt, WriteExt};
@@ -133,6 +134,84 @@ async fn each_handshake_error_gets_the_specs_code() {
     let mut answer = [0u8; 4];
     read_within(&mut tcp, &mut answer).await.unwrap();
     assert_eq!(answer, [0x7F, 0x30, 0, 0]);
+}
+
+#[async_std::test]
+async fn a_connection_over_max_connections_gets_error_4() {
+    let (_dir, _ca, _node, port) = node(json!({"options": {"max_connections": 1}}));
+    let mut first = connect(port).await;
+    assert_eq!(shake(&mut first, 0xF1).await[0], 0x7F);
+    // "Maximum connection count reached" (4), then the connection closes.
+    let mut second = connect(port).await;
+    assert_eq!(shake(&mut second, 0xF1).await, [0x7F, 0x40, 0, 0]);
+    assert!(closed(&mut second).await);
+    // The first is untouched.
+    send_frame(&mut first, 1, b"still here").await;
+    assert_eq!(
+        recv_frame(&mut first).await.unwrap(),
+        (2, b"still here".to_vec())
+    );
+}
+
+/// Joins realm1 over RawSocket with JSON and subscribes to `topic` (if any).
+async fn json_session(port: u16, topic: Option<&str>) -> TcpStream {
+    let mut tcp = connect(port).await;
+    shake(&mut tcp, 0xF1).await;
+    send_json(
+        &mut tcp,
+        json!([1, "realm1", {"roles": {"subscriber": {}, "publisher": {}}}]),
+    )
+    .await;
+    assert_eq!(recv_json(&mut tcp).await[0], 2);
+    if let Some(topic) = topic {
+        send_json(&mut tcp, json!([32, 1, {}, topic])).await;
+        assert_eq!(recv_json(&mut tcp).await[0], 33);
+    }
+    tcp
+}
+
+#[async_std::test]
+async fn a_subscriber_that_stops_reading_is_dropped_and_one_that_reads_is_not() {
+    let (_dir, _ca, node, port) = node(json!({"options": {
+        "max_message_size": 65536, "max_queued_bytes": 256 * 1024, "slow_client_timeout": 1000
+    }}));
+    let mut stuck = json_session(port, Some("com.flood")).await;
+    let mut reader = json_session(port, Some("com.flood")).await;
+    let mut publisher = json_session(port, None).await;
+
+    // 40 MB of events, far more than the queue bound and the sockets' buffers; `stuck`
+    // reads nothing, `reader` keeps up.
+    let payload = "y".repeat(10_000);
+    for batch in 0..40u64 {
+        for n in 0..100u64 {
+            let id = batch * 100 + n + 1;
+            send_json(&mut publisher, json!([16, id, {}, "com.flood", [payload]])).await;
+        }
+        for _ in 0..100 {
+            assert_eq!(recv_json(&mut reader).await[0], 36);
+        }
+    }
+    assert!(
+        node.wait_for_log("client too slow", Duration::from_secs(10))
+            .await,
+        "{}",
+        node.log_text()
+    );
+    // The stuck client's connection ends once it reads what the sockets still held.
+    let mut sink = vec![0u8; 1 << 20];
+    let ended = loop {
+        match async_std::future::timeout(Duration::from_secs(5), stuck.read(&mut sink)).await {
+            Err(_) => break false,
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(_)) => {}
+        }
+    };
+    assert!(ended, "the stuck subscriber's connection is still open");
+    send_frame(&mut reader, 1, b"fine").await;
+    assert_eq!(
+        recv_frame(&mut reader).await.unwrap(),
+        (2, b"fine".to_vec())
+    );
 }
 
 #[async_std::test]

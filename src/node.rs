@@ -129,6 +129,7 @@ pub fn summary(ready: &ReadyTransport, port: u16) -> String {
                 Service::Json(_) => ("http", "json"),
                 Service::NodeInfo => ("http", "nodeinfo"),
                 Service::LongPoll(_) => ("http", "wamp longpoll"),
+                Service::Bridge(_) => ("http", "http bridge"),
             };
             let scheme = if secure {
                 format!("{scheme}s")

@@ -44,8 +44,74 @@ pub fn rfc3339(secs: i64) -> String {
     )
 }
 
+/// Reads Crossbar's signed-request timestamp, `%Y-%m-%dT%H:%M:%S.%fZ` (UTC, one to six
+/// fraction digits), as seconds since the Unix epoch.
+pub fn parse_utc_fraction_z(text: &str) -> Option<f64> {
+    let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
+    let number = |part: &str, digits: usize| -> Option<i64> {
+        (part.len() == digits && part.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| part.parse().ok())
+            .flatten()
+    };
+    let mut d = date.split('-');
+    let (year, month, day) = (
+        number(d.next()?, 4)?,
+        number(d.next()?, 2)?,
+        number(d.next()?, 2)?,
+    );
+    let (clock, fraction) = time.split_once('.')?;
+    let mut t = clock.split(':');
+    let (hour, minute, second) = (
+        number(t.next()?, 2)?,
+        number(t.next()?, 2)?,
+        number(t.next()?, 2)?,
+    );
+    if d.next().is_some() || t.next().is_some() || fraction.is_empty() || fraction.len() > 6 {
+        return None;
+    }
+    let micros = number(fraction, fraction.len())? * 10i64.pow(6 - fraction.len() as u32);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    // Days-from-civil (Howard Hinnant's algorithm).
+    let y = year - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(secs as f64 + micros as f64 / 1e6)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn crossbar_timestamps_are_read_to_the_microsecond() {
+        assert_eq!(
+            super::parse_utc_fraction_z("2025-11-25T13:00:00.5Z"),
+            Some(1_764_075_600.5)
+        );
+        assert_eq!(
+            super::parse_utc_fraction_z("1970-01-01T00:00:01.000001Z"),
+            Some(1.000001)
+        );
+        for bad in [
+            "2025-11-25T13:00:00Z",
+            "2025-11-25 13:00:00.1Z",
+            "2025-13-25T13:00:00.1Z",
+            "x",
+        ] {
+            assert_eq!(super::parse_utc_fraction_z(bad), None, "{bad}");
+        }
+    }
+
     #[test]
     fn timestamps_are_rfc3339_utc() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");

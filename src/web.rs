@@ -30,6 +30,8 @@ pub enum Service {
     NodeInfo,
     /// WAMP over long-poll, with its open transports.
     LongPoll(Arc<crate::longpoll::LongPoll>),
+    /// The HTTP bridge (publisher, caller, webhook).
+    Bridge(Arc<crate::bridge::Bridge>),
 }
 
 /// Everything a transport's requests need, shared by its connections.
@@ -97,6 +99,9 @@ pub fn service(
         PathService::LongPoll(options) => Service::LongPoll(Arc::new(
             crate::longpoll::LongPoll::new((**options).clone()),
         )),
+        PathService::Bridge(options) => {
+            Service::Bridge(Arc::new(crate::bridge::Bridge::new((**options).clone())))
+        }
     })
 }
 
@@ -163,6 +168,10 @@ async fn dispatch(req: Request<State>) -> tide::Result {
         Service::LongPoll(longpoll) => {
             let (longpoll, rest) = (longpoll.clone(), rest.to_string());
             longpoll.serve(site.realms.clone(), &rest, req).await
+        }
+        Service::Bridge(bridge) => {
+            let bridge = bridge.clone();
+            bridge.serve(site.realms.clone(), req).await
         }
         Service::Wamp(options, cookies) => {
             let protocols = crate::wamp::subprotocols(&options.serializers);

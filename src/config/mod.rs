@@ -258,6 +258,148 @@ pub enum PathService {
     NodeInfo,
     /// WAMP over long-poll (Crossbar's "WAMP-over-Longpoll").
     LongPoll(Box<LongPollOptions>),
+    /// The HTTP bridge: `publisher`, `caller` or `webhook`.
+    Bridge(Box<BridgeOptions>),
+}
+
+/// A path of Crossbar's HTTP bridge: HTTP requests become publications or calls of a
+/// session the node holds in `realm` with `role`'s permissions.
+#[derive(Debug, Clone)]
+pub struct BridgeOptions {
+    /// Where the path is in the config (for errors about its realm and role).
+    pub json_path: String,
+    /// What a request does.
+    pub kind: BridgeKind,
+    /// `realm`: the realm its session joins.
+    pub realm: String,
+    /// `role`: the role whose permissions its session has.
+    pub role: String,
+    /// `options.key`: the key signed requests name.
+    pub key: Option<String>,
+    /// `options.secret`: when set, requests must be signed with it.
+    pub secret: Option<String>,
+    /// `options.post_body_limit` (bytes; Crossbar's 0 means no limit, here 1 MiB, the
+    /// largest Crossbar's checker allows).
+    pub post_body_limit: usize,
+    /// `options.timestamp_delta_limit` (seconds, default 300; 0 turns the check off).
+    pub timestamp_delta_limit_s: u64,
+    /// `options.require_ip`: networks a request must come from (empty: any).
+    pub require_ip: Vec<IpNet>,
+    /// `options.require_tls`: refuse requests over plain HTTP.
+    pub require_tls: bool,
+    /// wssnode's `options.call_timeout` (ms, default 60000): the longest a `caller`
+    /// request waits for the call's answer; a body's `options.timeout` may ask for less.
+    pub call_timeout_ms: u64,
+}
+
+/// What a bridge path does with a request.
+#[derive(Debug, Clone)]
+pub enum BridgeKind {
+    /// Publishes the body's `topic`, `args`, `kwargs` with its `options`.
+    Publisher,
+    /// Calls the body's `procedure` with its `args`, `kwargs`.
+    Caller,
+    /// Publishes every request (headers and body) to `topic`.
+    Webhook {
+        /// `options.topic`
+        topic: String,
+        /// `options.success_response` (default `OK`), the body of a 202.
+        success_response: String,
+        /// `options.error_response` (default `NOT OK`), the body of a 500.
+        error_response: String,
+        /// `options.github_secret`: requests must carry GitHub's signature made with it.
+        github_secret: Option<String>,
+    },
+}
+
+/// An IP network of `require_ip`, e.g. `10.0.0.0/8` or `::1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    /// The network's address (host bits zero).
+    pub addr: std::net::IpAddr,
+    /// Its prefix length.
+    pub prefix: u8,
+}
+
+impl IpNet {
+    /// Whether `ip` is in the network (an IPv4 address mapped into IPv6 counts as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+
+    /// Reads `a.b.c.d`, `a.b.c.d/len`, `a.b.c.d/netmask` or the IPv6 forms, as Python's
+    /// `ipaddress.ip_network` (strict: host bits must be zero).
+    pub fn parse(text: &str) -> Result<IpNet, String> {
+        use std::net::IpAddr;
+        let (addr, len) = text.split_once('/').unwrap_or((text, ""));
+        let addr: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{text}` is not an IP address or network"))?;
+        let bits: u8 = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = if len.is_empty() {
+            bits
+        } else if let Ok(n) = len.parse::<u8>() {
+            n
+        } else if let Ok(IpAddr::V4(mask)) = len.parse::<IpAddr>() {
+            let m = u32::from(mask);
+            if m.leading_ones() + m.trailing_zeros() != 32 {
+                return Err(format!("`{text}`: `{len}` is not a netmask"));
+            }
+            m.leading_ones() as u8
+        } else {
+            return Err(format!("`{text}`: `{len}` is not a prefix length"));
+        };
+        if prefix > bits {
+            return Err(format!("`{text}`: the prefix length is at most {bits}"));
+        }
+        let net = IpNet { addr, prefix };
+        if !net.contains(addr) || net.host_bits_set() {
+            return Err(format!(
+                "`{text}` has host bits set; write the network's first address"
+            ));
+        }
+        Ok(net)
+    }
+
+    fn host_bits_set(&self) -> bool {
+        use std::net::IpAddr;
+        match self.addr {
+            IpAddr::V4(a) => {
+                u32::from(a)
+                    & !u32::MAX
+                        .checked_shl(32 - u32::from(self.prefix))
+                        .unwrap_or(0)
+                    != 0
+            }
+            IpAddr::V6(a) => {
+                u128::from(a)
+                    & !u128::MAX
+                        .checked_shl(128 - u32::from(self.prefix))
+                        .unwrap_or(0)
+                    != 0
+            }
+        }
+    }
 }
 
 /// A `longpoll` path's settings.

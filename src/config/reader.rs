@@ -7,6 +7,7 @@ use super::*;
 use std::cell::RefCell;
 
 mod auth;
+mod bridge;
 
 /// Walks the JSON tree, keeping the config file for errors and collecting warnings.
 pub(super) struct Reader<'a> {
@@ -150,6 +151,7 @@ impl<'a> Reader<'a> {
             let transport_key = format!("{key}.transports[{i}]");
             transports.extend(self.transport(&transport_key, transport, None)?);
         }
+        self.check_bridges(&realms, &transports)?;
         if worker.get("connections").is_some() {
             self.refuse(
                 &format!("{key}.connections"),
@@ -649,6 +651,9 @@ impl<'a> Reader<'a> {
             }
             "nodeinfo" => PathService::NodeInfo,
             "longpoll" => PathService::LongPoll(Box::new(self.longpoll(key, &path)?)),
+            kind @ ("publisher" | "caller" | "webhook") => {
+                PathService::Bridge(Box::new(self.bridge(key, kind, &path)?))
+            }
             other => {
                 self.refuse(&format!("{key}.type"), unsupported_path(other));
                 return Ok(None);

@@ -1,7 +1,9 @@
-//! The router's own session in a realm (Crossbar's service session): how the router itself
-//! calls a procedure of the application (a dynamic authenticator or authorizer). It calls
-//! through the realm's dealer like any other caller, so the callee sees an ordinary
-//! INVOCATION, the realm's limits apply, and the meta API shows who is calling.
+//! Sessions the node itself holds in a realm: the router's own (Crossbar's service session),
+//! through which it calls a procedure of the application (a dynamic authenticator or
+//! authorizer), and the HTTP bridge's, which publish and call for HTTP requests under their
+//! configured role. They call through the realm's dealer and publish through its broker like
+//! any other session, so the callee sees an ordinary INVOCATION, the realm's limits and
+//! permissions apply, and the meta API shows who is calling.
 
 use crate::config::{Permission, Role, SessionLimits};
 use crate::lifecycle::ConnInfo;
@@ -26,18 +28,28 @@ const QUEUE_BOUND: usize = 16 * 1024 * 1024;
 /// The role of the router's own sessions: Crossbar's `trusted`, allowed everything.
 pub(crate) const TRUSTED: &str = "trusted";
 
-/// What a called procedure answered.
+/// What a called procedure answered, or a publication's ID (in `publication`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Reply {
     /// `Arguments|list` of the RESULT.
     pub args: Vec<Value>,
+    /// `ArgumentsKw|dict` of the RESULT.
+    pub kwargs: Option<Map<String, Value>>,
+    /// PUBLISHED's publication ID.
+    pub publication: u64,
 }
 
-/// Why a call did not give a result.
+/// Why a call or publication did not give a result.
 #[derive(Debug, Clone)]
 pub(crate) enum CallError {
-    /// The procedure, or the dealer, answered ERROR with this URI and first argument.
-    Error { uri: String, text: Option<Value> },
+    /// The procedure, the dealer or the broker answered ERROR with this URI, first argument,
+    /// and all its arguments.
+    Error {
+        uri: String,
+        text: Option<Value>,
+        args: Vec<Value>,
+        kwargs: Option<Map<String, Value>>,
+    },
     /// No answer within the time given.
     Timeout,
     /// The router's session is gone (the realm's queue for it overflowed).
@@ -47,10 +59,13 @@ pub(crate) enum CallError {
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CallError::Error { uri, text: None } => write!(f, "{uri}"),
+            CallError::Error {
+                uri, text: None, ..
+            } => write!(f, "{uri}"),
             CallError::Error {
                 uri,
                 text: Some(text),
+                ..
             } => write!(f, "{uri} ({})", text_of(text)),
             CallError::Timeout => write!(f, "no answer in time"),
             CallError::Gone => write!(f, "the router's own session has gone"),
@@ -90,7 +105,6 @@ impl Drop for Forget<'_> {
 impl ServiceSession {
     /// Joins `realm` as the router's own session.
     pub fn join(realm: Arc<Realm>) -> ServiceSession {
-        let (outbox, inbox) = Outbox::local(QUEUE_BOUND);
         let identity = Identity {
             authid: "wssnode".into(),
             authrole: TRUSTED.into(),
@@ -98,17 +112,29 @@ impl ServiceSession {
             authprovider: "static",
             authextra: None,
         };
+        let limits = SessionLimits {
+            max_calls_in_flight: 10_000,
+            ..SessionLimits::default()
+        };
+        ServiceSession::join_as(realm, identity, trusted_role(), limits)
+    }
+
+    /// Joins `realm` as `identity` with `role`'s permissions (the HTTP bridge's sessions).
+    pub fn join_as(
+        realm: Arc<Realm>,
+        identity: Identity,
+        role: Role,
+        limits: SessionLimits,
+    ) -> ServiceSession {
+        let (outbox, inbox) = Outbox::local(QUEUE_BOUND);
         let member = Member::new(
             identity,
-            trusted_role(),
+            role,
             &Map::new(),
             &ConnInfo::unknown(),
             outbox.clone(),
             Serializer::Json,
-            SessionLimits {
-                max_calls_in_flight: 10_000,
-                ..SessionLimits::default()
-            },
+            limits,
         );
         let id = realm.join_as(crate::wamp::message::random_id(), member);
         let waiting: Waiting = Arc::default();
@@ -134,28 +160,70 @@ impl ServiceSession {
         args: Vec<Value>,
         timeout: Duration,
     ) -> Result<Reply, CallError> {
+        let payload = Payload {
+            args: Some(Value::Array(args)),
+            kwargs: None,
+        };
+        self.call_with(procedure, payload, Map::new(), timeout)
+            .await
+    }
+
+    /// Calls `procedure` with these arguments and CALL options; the dealer cancels the call
+    /// after `timeout`.
+    pub async fn call_with(
+        &self,
+        procedure: &str,
+        payload: Payload,
+        mut options: Map<String, Value>,
+        timeout: Duration,
+    ) -> Result<Reply, CallError> {
+        options.insert("timeout".into(), json!(timeout.as_millis() as u64));
+        self.request(timeout, |request| ClientMessage::Call {
+            request,
+            options,
+            procedure: procedure.to_string(),
+            payload,
+        })
+        .await
+    }
+
+    /// Publishes to `topic` with these options (acknowledged, so the answer carries the
+    /// publication ID or the broker's ERROR).
+    pub async fn publish(
+        &self,
+        topic: &str,
+        payload: Payload,
+        mut options: Map<String, Value>,
+    ) -> Result<Reply, CallError> {
+        options.insert("acknowledge".into(), Value::Bool(true));
+        self.request(PUBLISH_ANSWER_WITHIN, |request| ClientMessage::Publish {
+            request,
+            options,
+            topic: topic.to_string(),
+            payload,
+        })
+        .await
+    }
+
+    /// Sends the message `make` builds for a new request ID, and waits for its answer.
+    async fn request(
+        &self,
+        timeout: Duration,
+        make: impl FnOnce(u64) -> ClientMessage,
+    ) -> Result<Reply, CallError> {
         let request = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = bounded(1);
         lock(&self.waiting).insert(request, tx);
         let _forget = Forget(&self.waiting, request);
-        let mut options = Map::new();
-        options.insert("timeout".into(), json!(timeout.as_millis() as u64));
-        let call = ClientMessage::Call {
-            request,
-            options,
-            procedure: procedure.to_string(),
-            payload: Payload {
-                args: Some(Value::Array(args)),
-                kwargs: None,
-            },
-        };
-        if let Err(text) = self.realm.handle(self.id, call) {
+        if let Err(text) = self.realm.handle(self.id, make(request)) {
             return Err(CallError::Error {
                 uri: error::PROTOCOL_VIOLATION.into(),
-                text: Some(Value::String(text)),
+                text: Some(Value::String(text.clone())),
+                args: vec![Value::String(text)],
+                kwargs: None,
             });
         }
-        // The dealer ends the call at `timeout`; this timer is for a dealer that could not.
+        // The dealer ends a call at `timeout`; this timer is for a dealer that could not.
         let answer = async { rx.recv().await.unwrap_or(Err(CallError::Gone)) }
             .or(async {
                 async_io::Timer::after(timeout + Duration::from_secs(1)).await;
@@ -165,6 +233,9 @@ impl ServiceSession {
         answer
     }
 }
+
+/// How long a publication's acknowledgement may take (the broker answers at once).
+const PUBLISH_ANSWER_WITHIN: Duration = Duration::from_secs(10);
 
 impl Drop for ServiceSession {
     fn drop(&mut self) {
@@ -187,8 +258,8 @@ fn trusted_role() -> Role {
     }
 }
 
-/// Hands each RESULT or ERROR the realm sends the router's session to the call waiting
-/// for it.
+/// Hands each RESULT, PUBLISHED or ERROR the realm sends the session to the request
+/// waiting for it.
 async fn read_answers(inbox: Inbox, waiting: Waiting) {
     while let Some(message) = inbox.recv().await {
         let Ok(Value::Array(fields)) =
@@ -197,30 +268,41 @@ async fn read_answers(inbox: Inbox, waiting: Waiting) {
             continue;
         };
         let kind = fields.first().and_then(Value::as_u64);
+        let args = |at: usize| match fields.get(at) {
+            Some(Value::Array(args)) => args.clone(),
+            _ => Vec::new(),
+        };
+        let kwargs = |at: usize| fields.get(at).and_then(Value::as_object).cloned();
         let (request, answer) = match kind {
             Some(code::RESULT) => {
-                let request = fields.get(1).and_then(Value::as_u64);
                 let reply = Reply {
-                    args: match fields.get(3) {
-                        Some(Value::Array(args)) => args.clone(),
-                        _ => Vec::new(),
-                    },
+                    args: args(3),
+                    kwargs: kwargs(4),
+                    publication: 0,
                 };
-                (request, Ok(reply))
+                (fields.get(1).and_then(Value::as_u64), Ok(reply))
             }
-            Some(code::ERROR) if fields.get(1).and_then(Value::as_u64) == Some(code::CALL) => {
-                let request = fields.get(2).and_then(Value::as_u64);
-                let uri = fields
-                    .get(4)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                let text = fields
-                    .get(5)
-                    .and_then(Value::as_array)
-                    .and_then(|args| args.first())
-                    .cloned();
-                (request, Err(CallError::Error { uri, text }))
+            Some(code::PUBLISHED) => {
+                let reply = Reply {
+                    publication: fields.get(2).and_then(Value::as_u64).unwrap_or(0),
+                    ..Reply::default()
+                };
+                (fields.get(1).and_then(Value::as_u64), Ok(reply))
+            }
+            Some(code::ERROR)
+                if matches!(
+                    fields.get(1).and_then(Value::as_u64),
+                    Some(code::CALL) | Some(code::PUBLISH)
+                ) =>
+            {
+                let uri = fields.get(4).and_then(Value::as_str).unwrap_or("");
+                let error = CallError::Error {
+                    uri: uri.to_string(),
+                    text: args(5).first().cloned(),
+                    args: args(5),
+                    kwargs: kwargs(6),
+                };
+                (fields.get(2).and_then(Value::as_u64), Err(error))
             }
             _ => continue,
         };

@@ -75,7 +75,7 @@ pub(crate) fn answered(ask: Ask, h: &Hello<'_>, answer: Result<Reply, CallError>
                 ),
             )
         }
-        Err(CallError::Error { uri, text }) => {
+        Err(CallError::Error { uri, text, .. }) => {
             let message = match &text {
                 Some(Value::String(s)) => s.clone(),
                 Some(other) => other.to_string(),

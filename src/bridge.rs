@@ -1,0 +1,757 @@
+//! Crossbar's HTTP bridge: `publisher`, `caller` and `webhook` paths turn HTTP requests into
+//! publications and calls of a session the node holds in the path's realm, with the path's
+//! role (so permissions, limits and the meta API apply to it as to any session).
+//!
+//! A request goes through the checks that need no router first (method, TLS, client IP,
+//! content type, size, GitHub signature, signed-request fields, signature, replay, UTF-8,
+//! JSON), each refusal with Crossbar's status, a JSON body `{"error", "args", "kwargs"}`
+//! saying what was wrong, and a log line; only a request that passed them reaches the router.
+//! Two things Crossbar does not do: signatures are compared in constant time, and a signed
+//! request seen before (same key, `seq` and `nonce` within the time window) is refused.
+
+use crate::config::{BridgeKind, BridgeOptions};
+use crate::lifecycle::{ConnInfo, Peer};
+use crate::wamp::auth::Identity;
+use crate::wamp::message::Payload;
+use crate::wamp::service::{CallError, Reply, ServiceSession};
+use crate::wamp::Realms;
+use aws_lc_rs::{constant_time, hmac};
+use futures_lite::AsyncReadExt;
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tide::{Request, Response, StatusCode};
+
+/// Signed requests remembered against replay, at most (the oldest are forgotten first).
+const REMEMBERED_MAX: usize = 100_000;
+
+/// The `options` of a `publisher` request the publication takes (Crossbar's list).
+const PUBLISH_OPTIONS: [&str; 8] = [
+    "retain",
+    "exclude_me",
+    "exclude_authid",
+    "exclude_authrole",
+    "exclude",
+    "eligible_authid",
+    "eligible_authrole",
+    "eligible",
+];
+
+/// A request refused before it reached the router.
+#[derive(Debug, PartialEq)]
+pub struct Refusal {
+    /// The HTTP status.
+    pub status: u16,
+    /// What was wrong, for the body and the log.
+    pub text: String,
+}
+
+fn refuse(status: u16, text: impl Into<String>) -> Refusal {
+    Refusal {
+        status,
+        text: text.into(),
+    }
+}
+
+/// What a request asks the router to do, read from its body.
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    /// Publish to `topic` with these options.
+    Publish {
+        /// The topic.
+        topic: String,
+        /// Its arguments.
+        payload: PayloadParts,
+        /// The options a bridge passes on.
+        options: Map<String, Value>,
+    },
+    /// Call `procedure`, waiting at most `timeout_ms` (when the body asks for less).
+    Call {
+        /// The procedure.
+        procedure: String,
+        /// Its arguments.
+        payload: PayloadParts,
+        /// `options.timeout` of the body, in ms.
+        timeout_ms: Option<u64>,
+    },
+}
+
+/// A body's `args` and `kwargs` (absent or empty ones are left out, as Crossbar does).
+#[derive(Debug, PartialEq, Default)]
+pub struct PayloadParts {
+    /// `args`.
+    pub args: Vec<Value>,
+    /// `kwargs`.
+    pub kwargs: Map<String, Value>,
+}
+
+impl PayloadParts {
+    fn into_payload(self) -> Payload {
+        Payload {
+            args: Some(Value::Array(self.args)),
+            kwargs: (!self.kwargs.is_empty()).then_some(Value::Object(self.kwargs)),
+        }
+    }
+}
+
+/// Reads a `publisher` (`caller` when `call`) body: a JSON object with `topic` (or
+/// `procedure`), `args`, `kwargs` and `options`.
+pub fn read_body(call: bool, body: &[u8]) -> Result<Action, Refusal> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| refuse(400, "Non-decodable request body, was not UTF-8."))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| refuse(400, format!("Request body was invalid JSON ({e}).")))?;
+    let Value::Object(mut body) = value else {
+        return Err(refuse(
+            400,
+            "Request body was valid JSON, but not well formed (must be a dict).",
+        ));
+    };
+    let target = if call { "procedure" } else { "topic" };
+    let name = match body.remove(target) {
+        Some(Value::String(name)) => name,
+        Some(_) => return Err(refuse(
+            400,
+            format!(
+                "Request body was valid JSON, but not well formed ('{target}' must be a string)."
+            ),
+        )),
+        None => {
+            return Err(refuse(
+                400,
+                format!(
+                    "Request body was valid JSON, but not well formed (missing key '{target}')."
+                ),
+            ))
+        }
+    };
+    let payload =
+        PayloadParts {
+            args: match body.remove("args") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(args)) => args,
+                Some(_) => {
+                    return Err(refuse(
+                        400,
+                        "Request body was valid JSON, but not well formed ('args' must be a list).",
+                    ))
+                }
+            },
+            kwargs: match body.remove("kwargs") {
+                None | Some(Value::Null) => Map::new(),
+                Some(Value::Object(kwargs)) => kwargs,
+                Some(_) => return Err(refuse(
+                    400,
+                    "Request body was valid JSON, but not well formed ('kwargs' must be a dict).",
+                )),
+            },
+        };
+    let options = match body.remove("options") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(options)) => options,
+        Some(_) => {
+            return Err(refuse(
+                400,
+                "Request body was valid JSON, but not well formed ('options' must be a dict).",
+            ))
+        }
+    };
+    Ok(if call {
+        Action::Call {
+            procedure: name,
+            payload,
+            timeout_ms: options
+                .get("timeout")
+                .and_then(Value::as_u64)
+                .filter(|t| *t > 0),
+        }
+    } else {
+        let options = options
+            .into_iter()
+            .filter(|(k, _)| PUBLISH_OPTIONS.contains(&k.as_str()))
+            .collect();
+        Action::Publish {
+            topic: name,
+            payload,
+            options,
+        }
+    })
+}
+
+/// The signed-request query fields, as Crossbar reads them.
+#[derive(Debug, Default)]
+pub struct Signed<'a> {
+    /// `key`
+    pub key: Option<&'a str>,
+    /// `timestamp`
+    pub timestamp: Option<&'a str>,
+    /// `seq`
+    pub seq: Option<&'a str>,
+    /// `nonce`
+    pub nonce: Option<&'a str>,
+    /// `signature`
+    pub signature: Option<&'a str>,
+}
+
+/// Crossbar's request signature: URL-safe base64 (padded) of HMAC-SHA256 keyed with the
+/// secret over key, timestamp, seq, nonce and the body, run together.
+pub fn signature(
+    secret: &str,
+    key: &str,
+    timestamp: &str,
+    seq: &str,
+    nonce: &str,
+    body: &[u8],
+) -> String {
+    let mut context =
+        hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()));
+    for part in [
+        key.as_bytes(),
+        timestamp.as_bytes(),
+        seq.as_bytes(),
+        nonce.as_bytes(),
+        body,
+    ] {
+        context.update(part);
+    }
+    data_encoding::BASE64URL.encode(context.sign().as_ref())
+}
+
+/// Whether the GitHub signature headers match the body: `X-Hub-Signature-256`
+/// (`sha256=HEX`) when sent, else `X-Hub-Signature` (`sha1=HEX`, all Crossbar checks).
+pub fn github_signature_ok(
+    secret: &str,
+    sha256: Option<&str>,
+    sha1: Option<&str>,
+    body: &[u8],
+) -> bool {
+    let (algorithm, prefix, header) = match (sha256, sha1) {
+        (Some(header), _) => (hmac::HMAC_SHA256, "sha256=", header),
+        (None, Some(header)) => (hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, "sha1=", header),
+        (None, None) => return false,
+    };
+    let Some(hex) = header
+        .trim()
+        .to_ascii_lowercase()
+        .strip_prefix(prefix)
+        .map(str::to_string)
+    else {
+        return false;
+    };
+    let expected = data_encoding::HEXLOWER
+        .encode(hmac::sign(&hmac::Key::new(algorithm, secret.as_bytes()), body).as_ref());
+    constant_time::verify_slices_are_equal(expected.as_bytes(), hex.as_bytes()).is_ok()
+}
+
+/// Signed requests seen within the time window, so each is served once.
+#[derive(Default)]
+struct Remembered {
+    seen: HashMap<(String, String, String), Instant>,
+    order: VecDeque<((String, String, String), Instant)>,
+}
+
+impl Remembered {
+    /// Remembers the request for `window`; false if it was seen within its window.
+    fn first_time(&mut self, id: (String, String, String), window: Duration) -> bool {
+        let now = Instant::now();
+        while let Some((old, until)) = self.order.front() {
+            if *until > now && self.order.len() < REMEMBERED_MAX {
+                break;
+            }
+            if self.seen.get(old) == Some(until) {
+                self.seen.remove(old);
+            }
+            self.order.pop_front();
+        }
+        if self.seen.get(&id).is_some_and(|until| *until > now) {
+            return false;
+        }
+        let until = now + window;
+        self.seen.insert(id.clone(), until);
+        self.order.push_back((id, until));
+        true
+    }
+}
+
+/// A bridge path, ready to serve requests.
+pub struct Bridge {
+    options: BridgeOptions,
+    session: async_lock::Mutex<Option<Arc<ServiceSession>>>,
+    remembered: Mutex<Remembered>,
+}
+
+impl Bridge {
+    /// A bridge path with these options; its session joins at the first request.
+    pub fn new(options: BridgeOptions) -> Bridge {
+        Bridge {
+            options,
+            session: async_lock::Mutex::new(None),
+            remembered: Mutex::default(),
+        }
+    }
+
+    /// Answers one request.
+    pub async fn serve<S>(&self, realms: Arc<Realms>, req: Request<S>) -> Response {
+        let origin = req.header("Origin").map(|v| v.as_str().to_string());
+        let peer = ConnInfo::peer_of(&req);
+        let mut res = match self.handle(realms, req).await {
+            Ok(res) => res,
+            Err(refusal) => {
+                log::info!(
+                    "bridge {}: refused a request from {peer}: {} {}",
+                    self.options.json_path,
+                    refusal.status,
+                    refusal.text
+                );
+                let mut res = Response::new(refusal.status);
+                res.set_body(json!({"error": refusal.text, "args": [], "kwargs": {}}).to_string());
+                res
+            }
+        };
+        // Crossbar's headers on every answer: any origin may call (the bridge has no
+        // cookies to protect), nothing is cached.
+        let origin = origin.filter(|o| o != "null").unwrap_or_else(|| "*".into());
+        res.insert_header("Access-Control-Allow-Origin", origin);
+        res.insert_header("Access-Control-Allow-Credentials", "true");
+        res.insert_header(
+            "Cache-Control",
+            "no-store,no-cache,must-revalidate,max-age=0",
+        );
+        if res.content_type().is_none() {
+            res.insert_header("Content-Type", "application/json; charset=UTF-8");
+        }
+        res
+    }
+
+    async fn handle<S>(
+        &self,
+        realms: Arc<Realms>,
+        mut req: Request<S>,
+    ) -> Result<Response, Refusal> {
+        let o = &self.options;
+        match req.method() {
+            http_types::Method::Post | http_types::Method::Put => {}
+            http_types::Method::Options => {
+                let mut res = Response::new(StatusCode::Ok);
+                res.insert_header("Allow", "POST,PUT,OPTIONS");
+                res.insert_header("Access-Control-Allow-Methods", "POST,PUT,OPTIONS");
+                if let Some(asked) = req.header("Access-Control-Request-Headers") {
+                    res.insert_header("Access-Control-Allow-Headers", asked.as_str());
+                }
+                return Ok(res);
+            }
+            other => return Err(refuse(
+                405,
+                format!(
+                    "Method not accepted by the REST bridge. ({other} not allowed, only POST, PUT)"
+                ),
+            )),
+        }
+        // Who may ask at all, before anything is read.
+        let info = req.ext::<ConnInfo>().cloned();
+        if o.require_tls && !info.as_ref().is_some_and(|i| i.tls) {
+            return Err(refuse(
+                400,
+                "Request denied: this path takes only HTTPS (require_tls).",
+            ));
+        }
+        if !o.require_ip.is_empty() {
+            let ip = match info.as_ref().map(|i| &i.peer) {
+                Some(Peer::Tcp(addr)) => Some(addr.ip()),
+                _ => None,
+            };
+            if !ip.is_some_and(|ip| o.require_ip.iter().any(|net| net.contains(ip))) {
+                return Err(refuse(400, "Request denied based on IP address."));
+            }
+        }
+        let webhook = matches!(o.kind, BridgeKind::Webhook { .. });
+        check_content_type(req.header("Content-Type").map(|v| v.as_str()), !webhook)?;
+        let body = read_limited(&mut req, o.post_body_limit).await?;
+        if let BridgeKind::Webhook {
+            github_secret: Some(secret),
+            ..
+        } = &o.kind
+        {
+            let header = |name: &str| req.header(name).map(|v| v.as_str().to_string());
+            let (sha256, sha1) = (header("X-Hub-Signature-256"), header("X-Hub-Signature"));
+            if !github_signature_ok(secret, sha256.as_deref(), sha1.as_deref(), &body) {
+                return Err(refuse(401, "GitHub signature (X-Hub-Signature-256 or X-Hub-Signature) missing or not valid."));
+            }
+        }
+        if !webhook {
+            let query: Vec<(String, String)> = req
+                .url()
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let field = |name: &str| {
+                query
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            let signed = Signed {
+                key: field("key"),
+                timestamp: field("timestamp"),
+                seq: field("seq"),
+                nonce: field("nonce"),
+                signature: field("signature"),
+            };
+            self.check_signed(&signed, &body, unix_now())?;
+        }
+        if webhook {
+            return Ok(self.webhook(realms, &req, body).await);
+        }
+        let action = read_body(matches!(o.kind, BridgeKind::Caller), &body)?;
+        Ok(self.act(realms, action).await)
+    }
+
+    /// Crossbar's signed-request checks, and ours against replay.
+    pub fn check_signed(&self, s: &Signed<'_>, body: &[u8], now: f64) -> Result<(), Refusal> {
+        let o = &self.options;
+        let signed = o.secret.is_some();
+        let missing = |field: &str| {
+            refuse(400, format!("REST bridge signature was invalid (missing mandatory field - '{field}' field missing)."))
+        };
+        if signed && s.key.is_none() {
+            return Err(missing("key"));
+        }
+        match s.timestamp {
+            Some(ts) => {
+                let Some(at) = crate::time::parse_utc_fraction_z(ts) else {
+                    return Err(refuse(400, format!("REST bridge signature was invalid (invalid timestamp '{ts}' (must be UTC/ISO-8601, e.g. '2011-10-14T16:59:51.123Z')).")));
+                };
+                let limit = o.timestamp_delta_limit_s as f64;
+                if limit > 0.0 && (at - now).abs() > limit {
+                    return Err(refuse(400, "Request expired, too old timestamp."));
+                }
+            }
+            None if signed => return Err(missing("timestamp")),
+            None => {}
+        }
+        for (name, value) in [("seq", s.seq), ("nonce", s.nonce)] {
+            match value {
+                Some(v) if v.trim().parse::<i128>().is_err() => {
+                    let what = if name == "seq" {
+                        "sequence number"
+                    } else {
+                        "nonce"
+                    };
+                    return Err(refuse(400, format!("REST bridge signature was invalid (invalid {what} '{v}' (must be an integer)).")));
+                }
+                None if signed => return Err(missing(name)),
+                _ => {}
+            }
+        }
+        let Some(secret) = &o.secret else {
+            return Ok(());
+        };
+        let sent = s.signature.ok_or_else(|| missing("signature"))?;
+        let key = s.key.unwrap_or_default();
+        if o.key.as_deref() != Some(key) {
+            return Err(refuse(401, "REST bridge signature key not valid."));
+        }
+        let (ts, seq, nonce) = (
+            s.timestamp.unwrap_or_default(),
+            s.seq.unwrap_or_default(),
+            s.nonce.unwrap_or_default(),
+        );
+        let expected = signature(secret, key, ts, seq, nonce, body);
+        if constant_time::verify_slices_are_equal(expected.as_bytes(), sent.as_bytes()).is_err() {
+            return Err(refuse(401, "REST bridge signature secret not valid."));
+        }
+        // Within its window a timestamp is accepted on both sides of now; remember the
+        // request for all of it (a day when the check is off).
+        let window = match o.timestamp_delta_limit_s {
+            0 => Duration::from_secs(86_400),
+            s => Duration::from_secs(2 * s),
+        };
+        let id = (key.to_string(), seq.to_string(), nonce.to_string());
+        if !lock(&self.remembered).first_time(id, window) {
+            return Err(refuse(400, "REST bridge request was already served (same key, seq and nonce): send a new nonce."));
+        }
+        Ok(())
+    }
+
+    /// The path's session in its realm, joined when first needed (and again if it went).
+    async fn session(&self, realms: &Realms) -> Option<Arc<ServiceSession>> {
+        let mut held = self.session.lock().await;
+        if let Some(session) = held.as_ref().filter(|s| s.is_alive()) {
+            return Some(session.clone());
+        }
+        let realm = realms.get(&self.options.realm)?;
+        let role = realm.role(&self.options.role)?.clone();
+        let identity = Identity {
+            authid: format!("bridge:{}", self.options.json_path),
+            authrole: self.options.role.clone(),
+            authmethod: "bridge",
+            authprovider: "static",
+            authextra: None,
+        };
+        let session = Arc::new(ServiceSession::join_as(
+            realm,
+            identity,
+            role,
+            Default::default(),
+        ));
+        *held = Some(session.clone());
+        Some(session)
+    }
+
+    /// Publishes or calls, and answers as Crossbar does: the result, or a WAMP error with
+    /// status 200 (PHP and shell clients read the body), or 500 for a failure of the bridge.
+    async fn act(&self, realms: Arc<Realms>, action: Action) -> Response {
+        let Some(session) = self.session(&realms).await else {
+            return failure("the bridge's realm or role is gone");
+        };
+        let answer = match action {
+            Action::Publish {
+                topic,
+                payload,
+                options,
+            } => session
+                .publish(&topic, payload.into_payload(), options)
+                .await
+                .map(|reply| json!({"id": reply.publication})),
+            Action::Call {
+                procedure,
+                payload,
+                timeout_ms,
+            } => {
+                let limit = self.options.call_timeout_ms;
+                let timeout = Duration::from_millis(timeout_ms.unwrap_or(limit).min(limit));
+                session
+                    .call_with(&procedure, payload.into_payload(), Map::new(), timeout)
+                    .await
+                    .map(call_result)
+            }
+        };
+        match answer {
+            Ok(body) => json_response(200, body),
+            Err(CallError::Error {
+                uri, args, kwargs, ..
+            }) => json_response(
+                200,
+                json!({"error": uri, "args": args, "kwargs": kwargs.unwrap_or_default()}),
+            ),
+            Err(CallError::Timeout) => json_response(
+                200,
+                json!({"error": crate::wamp::uri::error::CANCELED, "args": ["the call timed out"], "kwargs": {}}),
+            ),
+            Err(CallError::Gone) => failure("the bridge's session has gone"),
+        }
+    }
+
+    /// Publishes the request to the webhook's topic: 202 with `success_response`, or 500
+    /// with `error_response`.
+    async fn webhook<S>(&self, realms: Arc<Realms>, req: &Request<S>, body: Vec<u8>) -> Response {
+        let BridgeKind::Webhook {
+            topic,
+            success_response,
+            error_response,
+            ..
+        } = &self.options.kind
+        else {
+            return failure("not a webhook");
+        };
+        let text = |status: u16, body: &str| {
+            let mut res = Response::new(status);
+            res.set_body(body.to_string());
+            res.insert_header("Content-Type", "text/plain; charset=UTF-8");
+            res
+        };
+        let Ok(body) = String::from_utf8(body) else {
+            return text(400, "Non-decodable request body, was not UTF-8.");
+        };
+        let mut headers = Map::new();
+        for (name, values) in req.iter() {
+            let values: Vec<Value> = values
+                .iter()
+                .map(|v| Value::String(v.as_str().to_string()))
+                .collect();
+            headers.insert(canonical_header(name.as_str()), Value::Array(values));
+        }
+        let event = json!({"headers": headers, "body": body});
+        let payload = Payload {
+            args: Some(json!([event])),
+            kwargs: None,
+        };
+        let published = match self.session(&realms).await {
+            Some(session) => session
+                .publish(topic, payload, Map::new())
+                .await
+                .map_err(|e| e.to_string()),
+            None => Err("the bridge's realm or role is gone".to_string()),
+        };
+        match published {
+            Ok(_) => text(202, success_response),
+            Err(why) => {
+                log::warn!(
+                    "bridge {}: the webhook could not publish to {topic}: {why}",
+                    self.options.json_path
+                );
+                text(500, error_response)
+            }
+        }
+    }
+}
+
+/// A header name as Twisted (and so Crossbar's webhook) writes it: `X-Hub-Signature`.
+fn canonical_header(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            match chars.next() {
+                Some(first) => {
+                    first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase()
+                }
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// A call's result as Crossbar's bridge gives it (autobahn's mapping of RESULT): one value
+/// or none is `{"args": [value]}`, otherwise `args` and `kwargs`, each only when not empty.
+fn call_result(reply: Reply) -> Value {
+    let kwargs = reply.kwargs.filter(|k| !k.is_empty());
+    match (reply.args.len(), kwargs) {
+        (0, None) => json!({"args": [null]}),
+        (_, None) => json!({"args": reply.args}),
+        (0, Some(kwargs)) => json!({"kwargs": kwargs}),
+        (_, Some(kwargs)) => json!({"args": reply.args, "kwargs": kwargs}),
+    }
+}
+
+fn json_response(status: u16, body: Value) -> Response {
+    let mut res = Response::new(status);
+    res.set_body(body.to_string());
+    res.insert_header("Content-Type", "application/json; charset=UTF-8");
+    res
+}
+
+/// A failure of the bridge itself (not of the call): 500, as Crossbar answers it.
+fn failure(why: &str) -> Response {
+    log::warn!("bridge: {why}");
+    json_response(
+        500,
+        json!({"error": "wamp.error.runtime_error", "args": [format!("Sorry, the bridge could not serve this request: {why}.")], "kwargs": {}}),
+    )
+}
+
+/// `publisher` and `caller` take JSON (or no Content-Type at all); every type takes only
+/// UTF-8.
+fn check_content_type(header: Option<&str>, json_only: bool) -> Result<(), Refusal> {
+    let Some(header) = header else { return Ok(()) };
+    let mut parts = header.split(';').map(|p| p.trim().to_ascii_lowercase());
+    let media = parts.next().unwrap_or_default();
+    if json_only && media != "application/json" {
+        return Err(refuse(
+            400,
+            format!(
+                "Non-accepted content type. (must be one of 'application/json', not '{media}')"
+            ),
+        ));
+    }
+    for param in parts {
+        if let Some(charset) = param.strip_prefix("charset=") {
+            if !matches!(charset.trim_matches('"'), "utf-8" | "utf8") {
+                return Err(refuse(400, "Non-accepted request encoding, must be UTF-8."));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The body, refused with 413 past `limit` (by Content-Length before reading, or while
+/// reading one sent without it).
+async fn read_limited<S>(req: &mut Request<S>, limit: usize) -> Result<Vec<u8>, Refusal> {
+    let too_long = |length: usize| {
+        refuse(
+            413,
+            format!("Request too long. ({length} is longer than accepted {limit})"),
+        )
+    };
+    if let Some(length) = req.len() {
+        if length > limit {
+            return Err(too_long(length));
+        }
+    }
+    let mut body = Vec::new();
+    let read = (&mut *req)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut body)
+        .await;
+    if read.is_err() {
+        return Err(refuse(400, "The request body could not be read."));
+    }
+    if body.len() > limit {
+        return Err(too_long(body.len()));
+    }
+    Ok(body)
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_crossbars() {
+        // Computed with Python: base64.urlsafe_b64encode(hmac.new(b"kkjH68GiuUZ", b"foobar" +
+        // b"2011-10-14T16:59:51.123Z" + b"1" + b"2" + b'{"topic": "x"}', hashlib.sha256).digest())
+        let got = signature(
+            "kkjH68GiuUZ",
+            "foobar",
+            "2011-10-14T16:59:51.123Z",
+            "1",
+            "2",
+            br#"{"topic": "x"}"#,
+        );
+        assert_eq!(got, "NoMCOfuYQYMCdXw_Hq2XwQ5faRvNdtLB-smTWNsXcgo=");
+    }
+
+    #[test]
+    fn a_body_names_its_topic_or_procedure() {
+        assert_eq!(
+            read_body(false, br#"{"topic": "a.b", "args": [1], "options": {"acknowledge": false, "exclude_me": false}}"#),
+            Ok(Action::Publish {
+                topic: "a.b".into(),
+                payload: PayloadParts { args: vec![json!(1)], kwargs: Map::new() },
+                options: [("exclude_me".to_string(), json!(false))].into_iter().collect(),
+            })
+        );
+        assert_eq!(read_body(true, b"{}").unwrap_err().status, 400);
+        assert_eq!(read_body(true, b"[1]").unwrap_err().status, 400);
+        assert_eq!(read_body(true, b"\xff").unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn github_signatures_are_checked_with_sha256_first() {
+        let body = b"{\"zen\": \"x\"}";
+        let sha256 = data_encoding::HEXLOWER
+            .encode(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, b"s3"), body).as_ref());
+        assert!(github_signature_ok(
+            "s3",
+            Some(&format!("sha256={sha256}")),
+            None,
+            body
+        ));
+        assert!(!github_signature_ok("s3", Some("sha256=00"), None, body));
+        assert!(!github_signature_ok("s3", None, None, body));
+    }
+}

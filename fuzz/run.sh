@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets with libFuzzer's coverage instrumentation and runs each one for a
-# bounded time (default 15 s each, a minute in all). Same instrumentation as `cargo fuzz`,
+# bounded time (default 15 s each, two minutes in all). Same instrumentation as `cargo fuzz`,
 # without AddressSanitizer (the code forbids `unsafe`), and without installing cargo-fuzz,
 # which keeps CI fast. `cargo fuzz run TARGET` works too, for longer runs by hand.
 #
@@ -17,7 +17,7 @@ export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-co
 host=$(rustc -vV | sed -n 's/^host: //p')
 cargo build --release --quiet --target "$host" --target-dir target/plain --bins
 status=0
-for target in config ciphers wamp_message wamp_binary rawsocket static_path http_head; do
+for target in config ciphers wamp_message wamp_binary rawsocket bridge_body static_path http_head; do
   mkdir -p "corpus/$target" "artifacts/$target"
   if ! "target/plain/$host/release/$target" -max_total_time="$seconds" -print_final_stats=0 \
       -artifact_prefix="artifacts/$target/" "corpus/$target" > "target/$target.log" 2>&1; then

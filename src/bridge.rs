@@ -111,12 +111,14 @@ pub fn read_body(call: bool, body: &[u8]) -> Result<Action, Refusal> {
     let target = if call { "procedure" } else { "topic" };
     let name = match body.remove(target) {
         Some(Value::String(name)) => name,
-        Some(_) => return Err(refuse(
-            400,
-            format!(
+        Some(_) => {
+            return Err(refuse(
+                400,
+                format!(
                 "Request body was valid JSON, but not well formed ('{target}' must be a string)."
             ),
-        )),
+            ))
+        }
         None => {
             return Err(refuse(
                 400,
@@ -341,12 +343,14 @@ impl Bridge {
                 }
                 return Ok(res);
             }
-            other => return Err(refuse(
-                405,
-                format!(
+            other => {
+                return Err(refuse(
+                    405,
+                    format!(
                     "Method not accepted by the REST bridge. ({other} not allowed, only POST, PUT)"
                 ),
-            )),
+                ))
+            }
         }
         // Who may ask at all, before anything is read.
         let info = req.ext::<ConnInfo>().cloned();
@@ -647,7 +651,9 @@ fn check_content_type(header: Option<&str>, json_only: bool) -> Result<(), Refus
     let Some(header) = header else { return Ok(()) };
     let mut parts = header.split(';').map(|p| p.trim().to_ascii_lowercase());
     let media = parts.next().unwrap_or_default();
-    if json_only && media != "application/json" {
+    // async-h1 reports a request without Content-Type as `application/octet-stream`, so
+    // that is taken as none (Crossbar accepts a request without one).
+    if json_only && media != "application/json" && media != "application/octet-stream" {
         return Err(refuse(
             400,
             format!(

@@ -547,3 +547,50 @@ fn each_wrong_transport_key_is_named_with_its_problem() {
         fails_with(&dir, &needles);
     }
 }
+
+#[test]
+fn a_bridge_path_with_a_wrong_realm_role_network_or_topic_is_named_with_its_problem() {
+    let bridge = |path: serde_json::Value| json!({"bridge": path});
+    for (paths, needles) in [
+        (
+            bridge(json!({"type": "publisher", "realm": "nowhere", "role": "anonymous"})),
+            vec!["paths.bridge.realm", "realm `nowhere` is not defined"],
+        ),
+        (
+            bridge(json!({"type": "caller", "realm": "realm1", "role": "boss"})),
+            vec!["paths.bridge.role", "has no role `boss`"],
+        ),
+        (
+            bridge(
+                json!({"type": "publisher", "realm": "realm1", "role": "anonymous",
+                "options": {"require_ip": ["10.0.0.0/33"]}}),
+            ),
+            vec!["paths.bridge.options.require_ip[0]", "at most 32"],
+        ),
+        (
+            bridge(
+                json!({"type": "publisher", "realm": "realm1", "role": "anonymous",
+                "options": {"secret": "s"}}),
+            ),
+            vec!["paths.bridge.options.key", "is missing"],
+        ),
+        (
+            bridge(
+                json!({"type": "webhook", "realm": "realm1", "role": "anonymous",
+                "options": {"github_secret": "s"}}),
+            ),
+            vec!["paths.bridge.options.topic", "is missing"],
+        ),
+        (
+            bridge(
+                json!({"type": "caller", "realm": "realm1", "role": "anonymous",
+                "options": {"post_body_limit": 2_000_000}}),
+            ),
+            vec!["paths.bridge.options.post_body_limit", "at most 1048576"],
+        ),
+    ] {
+        let (dir, _, port) = valid();
+        dir.config(&web_config(port, json!({}), paths, open_roles()));
+        fails_with(&dir, &needles);
+    }
+}

@@ -347,7 +347,7 @@ impl IpNet {
     }
 
     /// Reads `a.b.c.d`, `a.b.c.d/len`, `a.b.c.d/netmask` or the IPv6 forms, as Python's
-    /// `ipaddress.ip_network` (strict: host bits must be zero).
+    /// `ipaddress.ip_network`.
     pub fn parse(text: &str) -> Result<IpNet, String> {
         use std::net::IpAddr;
         let (addr, len) = text.split_once('/').unwrap_or((text, ""));
@@ -372,33 +372,30 @@ impl IpNet {
         if prefix > bits {
             return Err(format!("`{text}`: the prefix length is at most {bits}"));
         }
-        let net = IpNet { addr, prefix };
-        if !net.contains(addr) || net.host_bits_set() {
-            return Err(format!(
-                "`{text}` has host bits set; write the network's first address"
-            ));
-        }
-        Ok(net)
+        Ok(IpNet { addr, prefix })
     }
 
-    fn host_bits_set(&self) -> bool {
+    /// The network's first address, when `addr` has host bits set (`192.168.1.1/24` is
+    /// `192.168.1.0`); `None` when it has none.
+    pub fn host_bits_cleared(&self) -> Option<std::net::IpAddr> {
         use std::net::IpAddr;
-        match self.addr {
-            IpAddr::V4(a) => {
-                u32::from(a)
-                    & !u32::MAX
+        let first = match self.addr {
+            IpAddr::V4(a) => IpAddr::V4(
+                (u32::from(a)
+                    & u32::MAX
                         .checked_shl(32 - u32::from(self.prefix))
-                        .unwrap_or(0)
-                    != 0
-            }
-            IpAddr::V6(a) => {
-                u128::from(a)
-                    & !u128::MAX
+                        .unwrap_or(0))
+                .into(),
+            ),
+            IpAddr::V6(a) => IpAddr::V6(
+                (u128::from(a)
+                    & u128::MAX
                         .checked_shl(128 - u32::from(self.prefix))
-                        .unwrap_or(0)
-                    != 0
-            }
-        }
+                        .unwrap_or(0))
+                .into(),
+            ),
+        };
+        (first != self.addr).then_some(first)
     }
 }
 

@@ -104,8 +104,18 @@ impl Reader<'_> {
                 let text = net.as_str().ok_or_else(|| {
                     self.error(&net_key, "must be an IP network such as \"10.0.0.0/8\"")
                 })?;
-                out.require_ip
-                    .push(IpNet::parse(text).map_err(|problem| self.error(&net_key, problem))?);
+                let mut net =
+                    IpNet::parse(text).map_err(|problem| self.error(&net_key, problem))?;
+                // Crossbar (Python's strict `ip_network`) fails to start on these, though
+                // three of its own examples write one; the meaning is plain.
+                if let Some(first) = net.host_bits_cleared() {
+                    self.warn(format!(
+                        "`{net_key}`: `{text}` has host bits set; taken as {first}/{}",
+                        net.prefix
+                    ));
+                    net.addr = first;
+                }
+                out.require_ip.push(net);
             }
         }
         options.done();

@@ -45,6 +45,19 @@ pub struct Realm {
     pub name: String,
     /// Roles clients may be given in this realm.
     pub roles: Vec<Role>,
+    /// `store`: the topics whose last events the realm keeps (event history).
+    pub history: Vec<HistoryTopic>,
+}
+
+/// One entry of a realm's `store.event-history`.
+#[derive(Debug, Clone)]
+pub struct HistoryTopic {
+    /// `uri`
+    pub uri: String,
+    /// `match` (default exact)
+    pub policy: MatchPolicy,
+    /// `limit`: events kept (default the store's `limit`, 100).
+    pub limit: usize,
 }
 
 /// A role: what its sessions may do.

@@ -188,7 +188,10 @@ impl<'a> Reader<'a> {
         for (i, role) in realm.array_or_empty("roles")?.iter().enumerate() {
             roles.push(self.role(&format!("{key}.roles[{i}]"), role)?);
         }
-        realm.ignore("store", "event history is not kept");
+        let history = match realm.get("store") {
+            Some(store) => self.store(&format!("{key}.store"), store)?,
+            None => Vec::new(),
+        };
         realm.ignore("stats", "realm statistics are not published");
         realm.ignore("trace", "message tracing is not offered");
         if realm.get("rlinks").is_some() {
@@ -199,7 +202,51 @@ impl<'a> Reader<'a> {
         }
         realm.allow("id");
         realm.done();
-        Ok(Realm { name, roles })
+        Ok(Realm {
+            name,
+            roles,
+            history,
+        })
+    }
+
+    /// A realm's `store` (Crossbar's realm store): `type` `memory`, `limit` (events kept per
+    /// topic, default 100) and `event-history`, the topics whose events are kept.
+    fn store(&self, key: &str, value: &Value) -> Result<Vec<HistoryTopic>, StartError> {
+        let store = self.obj(key, value)?;
+        match store.required_str("type")? {
+            "memory" => {}
+            other => {
+                return Err(self.error(
+                    &format!("{key}.type"),
+                    format!("store type `{other}` is not offered; use `memory` (events are kept in memory, not across restarts)"),
+                ))
+            }
+        }
+        let limit = usize::try_from(store.u64("limit")?.unwrap_or(100)).unwrap_or(usize::MAX);
+        store.ignore("call-queue", "calls are not queued for absent callees");
+        let mut history = Vec::new();
+        for (i, topic) in store.array_or_empty("event-history")?.iter().enumerate() {
+            let topic_key = format!("{key}.event-history[{i}]");
+            let topic = self.obj(&topic_key, topic)?;
+            let uri = topic.required_str("uri")?.to_string();
+            let policy = match topic.str("match")? {
+                None => MatchPolicy::Exact,
+                Some(name) => MatchPolicy::parse(name).ok_or_else(|| {
+                    self.error(
+                        &format!("{topic_key}.match"),
+                        "must be `exact`, `prefix` or `wildcard`",
+                    )
+                })?,
+            };
+            let limit = topic
+                .u64("limit")?
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+                .unwrap_or(limit);
+            topic.done();
+            history.push(HistoryTopic { uri, policy, limit });
+        }
+        store.done();
+        Ok(history)
     }
 
     fn role(&self, key: &str, value: &Value) -> Result<Role, StartError> {

@@ -4,19 +4,22 @@
 //! sessions with each message. Each EVENT is serialized once per subscription and
 //! serializer, and the same bytes are queued for every receiver.
 
-use crate::config::MatchPolicy;
+use crate::config::{HistoryTopic, MatchPolicy};
 use crate::time::now_rfc3339;
+use crate::wamp::audience::Audience;
 use crate::wamp::authorize::{self, Action};
 use crate::wamp::held::Held;
 use crate::wamp::message::{self, code, random_id, Payload};
 use crate::wamp::options::{self, Options};
 use crate::wamp::patterns::PatternIndex;
+use crate::wamp::remembered::{Remembered, StoredEvent};
 use crate::wamp::serializer::Serializer;
 use crate::wamp::sessions::Sessions;
 use crate::wamp::uri::{self, error};
 use async_tungstenite::tungstenite::Message;
 use serde_json::{json, Map, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// One subscription: a topic or pattern and its subscribers.
 #[derive(Debug)]
@@ -91,60 +94,25 @@ pub struct Broker {
     /// The subscriptions each session holds: its count against the limit, and what it
     /// takes with it when it leaves (without looking at anyone else's).
     by_session: Held,
-}
-
-/// Which sessions an event may reach, from PUBLISH.Options. Sets, so that checking a
-/// receiver costs the same however long the lists a publisher sends.
-#[derive(Default)]
-struct Audience {
-    exclude: HashSet<u64>,
-    exclude_authid: HashSet<String>,
-    exclude_authrole: HashSet<String>,
-    eligible: Option<HashSet<u64>>,
-    eligible_authid: Option<HashSet<String>>,
-    eligible_authrole: Option<HashSet<String>>,
-}
-
-impl Audience {
-    fn read(options: &Options) -> Result<Audience, String> {
-        let set = |list: Option<Vec<u64>>| list.map(|l| l.into_iter().collect::<HashSet<_>>());
-        let names = |list: Option<Vec<String>>| list.map(|l| l.into_iter().collect::<HashSet<_>>());
-        Ok(Audience {
-            exclude: set(options::ids(options, "exclude")?).unwrap_or_default(),
-            exclude_authid: names(options::strings(options, "exclude_authid")?).unwrap_or_default(),
-            exclude_authrole: names(options::strings(options, "exclude_authrole")?)
-                .unwrap_or_default(),
-            eligible: set(options::ids(options, "eligible")?),
-            eligible_authid: names(options::strings(options, "eligible_authid")?),
-            eligible_authrole: names(options::strings(options, "eligible_authrole")?),
-        })
-    }
-
-    fn admits(&self, sessions: &Sessions, session: u64) -> bool {
-        let Some(member) = sessions.get(session) else {
-            return false;
-        };
-        let authid = &member.identity.authid;
-        let authrole = &member.identity.authrole;
-        !self.exclude.contains(&session)
-            && !self.exclude_authid.contains(authid)
-            && !self.exclude_authrole.contains(authrole)
-            && self.eligible.as_ref().is_none_or(|e| e.contains(&session))
-            && self
-                .eligible_authid
-                .as_ref()
-                .is_none_or(|e| e.contains(authid))
-            && self
-                .eligible_authrole
-                .as_ref()
-                .is_none_or(|e| e.contains(authrole))
-    }
+    /// Events kept after delivery: history and retained events.
+    remembered: Remembered,
+    /// The realm's name, for the history's records.
+    realm: Arc<str>,
 }
 
 /// Who published an event, when it is disclosed: (session, authid, authrole).
 type Publisher = (u64, String, String);
 
 impl Broker {
+    /// The broker of realm `realm`, keeping the history of these topics.
+    pub fn new(realm: &str, history: &[HistoryTopic]) -> Broker {
+        Broker {
+            remembered: Remembered::new(history),
+            realm: realm.into(),
+            ..Broker::default()
+        }
+    }
+
     /// The broker features WELCOME announces (spec "Feature Announcement"): what this
     /// file implements.
     pub fn features() -> Value {
@@ -155,7 +123,16 @@ impl Broker {
             "publisher_identification": true,
             "session_meta_api": true,
             "subscription_meta_api": true,
+            "event_retention": true,
+            "event_history": true,
         })
+    }
+
+    /// The last `limit` events kept for subscription `id`'s pattern, newest first; `None`
+    /// when no history is kept for it.
+    pub fn history(&self, id: u64, limit: usize) -> Option<Vec<Value>> {
+        let sub = self.subscriptions.get(&id)?;
+        self.remembered.events(sub.policy, &sub.uri, limit)
     }
 
     /// The subscription with this ID.
@@ -187,7 +164,7 @@ impl Broker {
     /// PUBLISH: deliver to every matching subscription, then PUBLISHED if asked. Errors
     /// reach the publisher only when it asked for acknowledgement, as the spec says.
     pub fn publish(
-        &self,
+        &mut self,
         sessions: &Sessions,
         id: u64,
         request: u64,
@@ -229,13 +206,19 @@ impl Broker {
             Ok(a) => a,
             Err(text) => return refuse(error::INVALID_ARGUMENT, text),
         };
-        let (exclude_me, disclose_me) = match (
+        let (exclude_me, disclose_me, retain) = match (
             options::flag(options, "exclude_me"),
             options::flag(options, "disclose_me"),
+            options::flag(options, "retain"),
         ) {
-            (Ok(e), Ok(d)) => (e.unwrap_or(true), d.unwrap_or(false)),
-            (Err(text), _) | (_, Err(text)) => return refuse(error::INVALID_ARGUMENT, text),
+            (Ok(e), Ok(d), Ok(r)) => (e.unwrap_or(true), d.unwrap_or(false), r.unwrap_or(false)),
+            (Err(text), _, _) | (_, Err(text), _) | (_, _, Err(text)) => {
+                return refuse(error::INVALID_ARGUMENT, text)
+            }
         };
+        // Kept before the publisher is excluded: a retained event may reach its publisher
+        // when it subscribes later, as in Crossbar.
+        let retained_audience = retain.then(|| Audience::read(options).unwrap_or_default());
         if exclude_me {
             audience.exclude.insert(id);
         }
@@ -249,6 +232,27 @@ impl Broker {
             )
         });
         let publication = random_id();
+        if retain || self.remembered.keeps_history_of(topic) {
+            let event = Arc::new(StoredEvent {
+                time_ns: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0),
+                realm: self.realm.clone(),
+                session_id: id,
+                authid: member.identity.authid.clone(),
+                authrole: member.identity.authrole.clone(),
+                publication,
+                topic: topic.to_string(),
+                args: payload.args.clone().unwrap_or(Value::Null),
+                kwargs: payload.kwargs.clone().unwrap_or(Value::Null),
+            });
+            self.remembered.record(&event);
+            if let Some(retained_audience) = retained_audience {
+                self.remembered
+                    .retain(event, publisher.clone(), retained_audience);
+            }
+        }
         let subscriptions = self.matching(topic);
         self.deliver(
             sessions,
@@ -352,9 +356,12 @@ impl Broker {
         options: &Options,
         topic: &str,
     ) {
-        let policy = match options::match_policy(options) {
-            Ok(p) => p,
-            Err(text) => {
+        let (policy, get_retained) = match (
+            options::match_policy(options),
+            options::flag(options, "get_retained"),
+        ) {
+            (Ok(p), Ok(g)) => (p, g.unwrap_or(false)),
+            (Err(text), _) | (_, Err(text)) => {
                 return sessions.error(id, code::SUBSCRIBE, request, error::INVALID_ARGUMENT, text)
             }
         };
@@ -368,7 +375,8 @@ impl Broker {
         if let Some(existing) = self.index.get(policy, topic) {
             if self.by_session.contains(id, existing) {
                 // Subscribing again to the same pattern answers with the same ID.
-                return sessions.send(id, message::subscribed(request, existing));
+                sessions.send(id, message::subscribed(request, existing));
+                return self.send_retained(sessions, id, existing, get_retained);
             }
         }
         let limit = sessions.limits(id).max_subscriptions;
@@ -411,10 +419,41 @@ impl Broker {
         }
         self.by_session.add(id, sub_id);
         sessions.send(id, message::subscribed(request, sub_id));
+        self.send_retained(sessions, id, sub_id, get_retained);
         if meta {
             let args = vec![json!(id), json!(sub_id)];
             self.meta_event(sessions, "wamp.subscription.on_subscribe", args);
         }
+    }
+
+    /// After SUBSCRIBED with `get_retained`: the topic's retained event, if the session
+    /// may have it. Only an exact subscription has a topic to look up (as in Crossbar).
+    fn send_retained(&self, sessions: &Sessions, id: u64, sub_id: u64, asked: bool) {
+        let Some(sub) = self.subscriptions.get(&sub_id).filter(|_| asked) else {
+            return;
+        };
+        if sub.policy != MatchPolicy::Exact {
+            return;
+        }
+        let Some(retained) = self.remembered.retained(&sub.uri) else {
+            return;
+        };
+        if !retained.audience.admits(sessions, id) {
+            return;
+        }
+        let mut details = Map::new();
+        details.insert("retained".into(), json!(true));
+        if let Some((pid, authid, authrole)) = &retained.publisher {
+            details.insert("publisher".into(), json!(pid));
+            details.insert("publisher_authid".into(), json!(authid));
+            details.insert("publisher_authrole".into(), json!(authrole));
+        }
+        let payload = Payload {
+            args: Some(retained.event.args.clone()).filter(|a| !a.is_null()),
+            kwargs: Some(retained.event.kwargs.clone()).filter(|k| !k.is_null()),
+        };
+        let event = message::event(sub_id, random_id(), details, &payload);
+        sessions.send(id, event);
     }
 
     /// UNSUBSCRIBE.

@@ -37,6 +37,26 @@ pub fn call(
     }
 }
 
+/// Answers a meta procedure served elsewhere (the realm's testaments): RESULT with its
+/// value, or ERROR.
+pub fn reply(
+    sessions: &Sessions,
+    caller: u64,
+    request: u64,
+    answer: Result<Value, (&'static str, String)>,
+) {
+    match answer {
+        Ok(value) => {
+            let result = Payload {
+                args: Some(json!([value])),
+                kwargs: None,
+            };
+            sessions.send(caller, message::result(request, json!({}), &result));
+        }
+        Err((uri, text)) => sessions.error(caller, code::CALL, request, uri, text),
+    }
+}
+
 /// The RESULT's Arguments list for a meta procedure.
 fn answer(
     sessions: &Sessions,
@@ -167,6 +187,19 @@ fn answer(
             }
         }
         "wamp.subscription.get" => subscription()?.details(),
+        "wamp.subscription.get_events" => {
+            let id = subscription()?.id;
+            let limit = args
+                .get(1)
+                .or_else(|| payload.kwargs.as_ref().and_then(|k| k.get("limit")))
+                .and_then(Value::as_u64)
+                .unwrap_or(10);
+            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+            json!(broker.history(id, limit).ok_or_else(|| (
+                error::HISTORY_UNAVAILABLE,
+                "event history for the given subscription is not available or enabled".to_string()
+            ))?)
+        }
         "wamp.subscription.list_subscribers" => json!(subscription()?.subscribers.ids()),
         "wamp.subscription.count_subscribers" => json!(subscription()?.subscribers.ids().len()),
         "wamp.registration.list" => ids_by_policy(dealer.all().map(|r| (r.policy, r.id))),

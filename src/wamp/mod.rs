@@ -1,6 +1,7 @@
 //! The WAMP v2 router (wamp-proto, Basic and parts of the Advanced Profile): the realms of a
 //! router worker, and the WebSocket subprotocols it speaks.
 
+pub(crate) mod audience;
 pub(crate) mod auth;
 pub(crate) mod authorize;
 pub(crate) mod broker;
@@ -11,10 +12,12 @@ pub(crate) mod meta;
 pub(crate) mod options;
 pub(crate) mod patterns;
 pub(crate) mod realm;
+pub(crate) mod remembered;
 pub mod serializer;
 pub(crate) mod service;
 pub(crate) mod session;
 pub(crate) mod sessions;
+pub(crate) mod testament;
 pub(crate) mod uri;
 
 use crate::config;

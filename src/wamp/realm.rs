@@ -17,6 +17,7 @@ use crate::wamp::message::{self, code, random_id, ClientMessage};
 use crate::wamp::meta;
 use crate::wamp::service::TRUSTED;
 use crate::wamp::sessions::{Member, Sessions};
+use crate::wamp::testament::Testaments;
 use futures_lite::FutureExt;
 use serde_json::json;
 use std::collections::HashSet;
@@ -36,6 +37,8 @@ struct RealmState {
     sessions: Sessions,
     broker: Broker,
     dealer: Dealer,
+    /// What sessions want published when they end.
+    testaments: Testaments,
     /// Sessions gone but still being removed in batches; their IDs are not reused.
     leaving: HashSet<u64>,
 }
@@ -47,9 +50,13 @@ const LEAVE_BATCH: usize = 256;
 impl Realm {
     /// A realm with no sessions yet.
     pub fn new(config: config::Realm) -> Realm {
+        let state = RealmState {
+            broker: Broker::new(&config.name, &config.history),
+            ..RealmState::default()
+        };
         Realm {
             config,
-            state: Mutex::new(RealmState::default()),
+            state: Mutex::new(state),
         }
     }
 
@@ -96,6 +103,7 @@ impl Realm {
             sessions,
             broker,
             dealer,
+            testaments,
             ..
         } = &mut *guard;
         match msg {
@@ -136,7 +144,11 @@ impl Realm {
                 else {
                     return Ok(());
                 };
-                if procedure.starts_with("wamp.") {
+                if procedure == "wamp.session.add_testament" {
+                    meta::reply(sessions, id, request, testaments.add(id, &payload));
+                } else if procedure == "wamp.session.flush_testaments" {
+                    meta::reply(sessions, id, request, testaments.flush(id, &payload));
+                } else if procedure.starts_with("wamp.") {
                     meta::call(sessions, broker, dealer, id, request, &procedure, &payload);
                 } else if let Some(timeout) =
                     dealer.call(sessions, id, request, call, &procedure, &payload)
@@ -215,6 +227,14 @@ impl Realm {
     pub fn leave(self: &Arc<Self>, id: u64) {
         let mut guard = self.lock();
         let state = &mut *guard;
+        // Its testaments first, published as the session itself (its role's permissions
+        // apply), while it is still a member.
+        for testament in state.testaments.take(id) {
+            let (topic, options) = (&testament.topic, &testament.options);
+            state
+                .broker
+                .publish(&state.sessions, id, 0, options, topic, &testament.payload);
+        }
         let Some(member) = state.sessions.remove(id) else {
             return;
         };

@@ -47,6 +47,10 @@ pub mod error {
     pub const LOGOUT: &str = "wamp.close.logout";
     /// A message that breaks the protocol; ends the session.
     pub const PROTOCOL_VIOLATION: &str = "wamp.error.protocol_violation";
+    /// `wamp.subscription.get_events` for a subscription whose events are not kept.
+    pub const HISTORY_UNAVAILABLE: &str = "wamp.error.history_unavailable";
+    /// A testament with a wrong scope, or one too many.
+    pub const TESTAMENT_ERROR: &str = "wamp.error.testament_error";
     /// GOODBYE's answer.
     pub const GOODBYE_AND_OUT: &str = "wamp.close.goodbye_and_out";
     /// The session holds `max_subscriptions` subscriptions.

@@ -17,7 +17,7 @@ export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-co
 host=$(rustc -vV | sed -n 's/^host: //p')
 cargo build --release --quiet --target "$host" --target-dir target/plain --bins
 status=0
-for target in config ciphers wamp_message wamp_binary rawsocket bridge_body static_path http_head; do
+for target in config ciphers wamp_message wamp_binary rawsocket bridge_body archive_name static_path http_head; do
   mkdir -p "corpus/$target" "artifacts/$target"
   if ! "target/plain/$host/release/$target" -max_total_time="$seconds" -print_final_stats=0 \
       -artifact_prefix="artifacts/$target/" "corpus/$target" > "target/$target.log" 2>&1; then

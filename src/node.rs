@@ -130,6 +130,7 @@ pub fn summary(ready: &ReadyTransport, port: u16) -> String {
                 Service::NodeInfo => ("http", "nodeinfo"),
                 Service::LongPoll(_) => ("http", "wamp longpoll"),
                 Service::Bridge(_) => ("http", "http bridge"),
+                Service::Archive(_) => ("http", "archive"),
             };
             let scheme = if secure {
                 format!("{scheme}s")

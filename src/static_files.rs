@@ -146,7 +146,8 @@ pub async fn serve<S>(site: &StaticSite, url_path: &str, req: &tide::Request<S>)
     file_response(site, &path, file, meta, req).await
 }
 
-fn not_found() -> Response {
+/// 404 with a short text body.
+pub(crate) fn not_found() -> Response {
     let mut res = Response::new(StatusCode::NotFound);
     res.set_body("Not Found\n");
     res.set_content_type(http_types::mime::PLAIN);
@@ -219,6 +220,54 @@ async fn file_response<S>(
     };
     let reader = BufReader::with_capacity(64 * 1024, slice);
     res.set_body(Body::from_reader(reader, Some(count as usize)));
+    res
+}
+
+/// A body held in memory (an archive's entry) answered as a file is: ETag and
+/// Last-Modified with 304, a single byte range with 206 or 416, Cache-Control.
+pub(crate) fn memory_response<S>(
+    req: &tide::Request<S>,
+    etag: &str,
+    modified: std::time::SystemTime,
+    media: String,
+    body: &[u8],
+    cache_timeout: Option<u64>,
+) -> Response {
+    let len = body.len() as u64;
+    let secs = modified
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut res = Response::new(StatusCode::Ok);
+    res.insert_header(ETAG, etag);
+    LastModified::new(modified).apply(&mut res);
+    res.insert_header(ACCEPT_RANGES, "bytes");
+    if let Some(max_age) = cache_timeout {
+        res.insert_header(CACHE_CONTROL, format!("public, max-age={max_age}"));
+    }
+    if not_modified(req, etag, secs) {
+        res.set_status(StatusCode::NotModified);
+        return res;
+    }
+    res.insert_header(CONTENT_TYPE, media);
+    let range = req
+        .header("Range")
+        .filter(|_| if_range_matches(req, etag, secs))
+        .map(|v| parse_range(v.as_str(), len));
+    let (start, end) = match range {
+        Some(RangeAsk::Satisfiable(start, end)) => {
+            res.set_status(StatusCode::PartialContent);
+            res.insert_header(CONTENT_RANGE, format!("bytes {start}-{end}/{len}"));
+            (start as usize, end as usize + 1)
+        }
+        Some(RangeAsk::Unsatisfiable) => {
+            let mut res = Response::new(StatusCode::RequestedRangeNotSatisfiable);
+            res.insert_header(CONTENT_RANGE, format!("bytes */{len}"));
+            return res;
+        }
+        Some(RangeAsk::Ignore) | None => (0, body.len()),
+    };
+    res.set_body(Body::from_bytes(body[start..end].to_vec()));
     res
 }
 
@@ -359,12 +408,17 @@ pub fn parse_range(header: &str, len: u64) -> RangeAsk {
 }
 
 fn media_type(site: &StaticSite, path: &Path) -> String {
+    media_type_of(path, &site.options.mime_types)
+}
+
+/// The media type of a file by its extension: `extra` (extension → type) first.
+pub(crate) fn media_type_of(path: &Path, extra: &[(String, String)]) -> String {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    if let Some((_, media)) = site.options.mime_types.iter().find(|(e, _)| *e == ext) {
+    if let Some((_, media)) = extra.iter().find(|(e, _)| *e == ext) {
         return media.clone();
     }
     let mime = match ext.as_str() {

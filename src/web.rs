@@ -32,6 +32,8 @@ pub enum Service {
     LongPoll(Arc<crate::longpoll::LongPoll>),
     /// The HTTP bridge (publisher, caller, webhook).
     Bridge(Arc<crate::bridge::Bridge>),
+    /// Files out of a ZIP archive.
+    Archive(Arc<crate::archive::Archive>),
 }
 
 /// Everything a transport's requests need, shared by its connections.
@@ -102,6 +104,9 @@ pub fn service(
         PathService::Bridge(options) => {
             Service::Bridge(Arc::new(crate::bridge::Bridge::new((**options).clone())))
         }
+        PathService::Archive(options) => Service::Archive(Arc::new(crate::archive::Archive::open(
+            (**options).clone(),
+        )?)),
     })
 }
 
@@ -168,6 +173,10 @@ async fn dispatch(req: Request<State>) -> tide::Result {
         Service::LongPoll(longpoll) => {
             let (longpoll, rest) = (longpoll.clone(), rest.to_string());
             longpoll.serve(site.realms.clone(), &rest, req).await
+        }
+        Service::Archive(archive) => {
+            let archive = archive.clone();
+            archive.serve(rest, &req).await
         }
         Service::Bridge(bridge) => {
             let bridge = bridge.clone();

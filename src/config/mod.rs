@@ -273,6 +273,31 @@ pub enum PathService {
     LongPoll(Box<LongPollOptions>),
     /// The HTTP bridge: `publisher`, `caller` or `webhook`.
     Bridge(Box<BridgeOptions>),
+    /// Files out of a ZIP archive.
+    Archive(Box<ArchiveOptions>),
+}
+
+/// An `archive` path: files served out of a ZIP archive.
+#[derive(Debug, Clone)]
+pub struct ArchiveOptions {
+    /// `archive`: the ZIP file, relative to the node directory.
+    pub archive: NamedFile,
+    /// `origin`: where Crossbar would download it from, for the error when it is missing.
+    pub origin: Option<String>,
+    /// `cache`: keep what was read in memory (bounded).
+    pub cache: bool,
+    /// `default_object`: the name served for the path itself and for names ending in `/`.
+    pub default_object: Option<String>,
+    /// `object_prefix`: put before every name looked up in the archive.
+    pub object_prefix: Option<String>,
+    /// `mime_types`: `{".ext": "type"}`, longest matching ending first.
+    pub mime_types: Vec<(String, String)>,
+    /// `hashes`: SHA-256 fingerprints (hex), one of which the archive must have.
+    pub hashes: Vec<String>,
+    /// `options.default_file`: served for names the archive lacks (single-page apps).
+    pub default_file: Option<String>,
+    /// `options.cache_timeout` as for `static` (default 43200 s).
+    pub cache_timeout: Option<u64>,
 }
 
 /// A path of Crossbar's HTTP bridge: HTTP requests become publications or calls of a

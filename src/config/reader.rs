@@ -6,6 +6,7 @@ use super::texts::{unsupported_path, unsupported_transport};
 use super::*;
 use std::cell::RefCell;
 
+mod archive;
 mod auth;
 mod bridge;
 
@@ -216,10 +217,11 @@ impl<'a> Reader<'a> {
         match store.required_str("type")? {
             "memory" => {}
             other => {
-                return Err(self.error(
+                self.refuse(
                     &format!("{key}.type"),
-                    format!("store type `{other}` is not offered; use `memory` (events are kept in memory, not across restarts)"),
-                ))
+                    format!("realm store type `{other}` is not offered; use `memory` (events are kept in memory, not across restarts)"),
+                );
+                return Ok(Vec::new());
             }
         }
         let limit = usize::try_from(store.u64("limit")?.unwrap_or(100)).unwrap_or(usize::MAX);
@@ -377,20 +379,8 @@ impl<'a> Reader<'a> {
                     None => None,
                 };
                 let mut out = Vec::new();
-                for (name, value) in paths.map {
-                    let path_key = format!("{key}.paths.{}", quote_key(name));
-                    match self.path_service(&path_key, value)? {
-                        // A path without its own `auth` takes the transport's.
-                        Some(PathService::WebSocket(mut ws)) if value.get("auth").is_none() => {
-                            if let Some(auth) = &default_auth {
-                                ws.auth = auth.clone();
-                            }
-                            out.push((url_path(name), PathService::WebSocket(ws)));
-                        }
-                        Some(service) => out.push((url_path(name), service)),
-                        None => {}
-                    }
-                }
+                let paths_key = format!("{key}.paths");
+                self.web_paths(&paths_key, &paths, "/", default_auth.as_ref(), &mut out)?;
                 if paths.map.is_empty() {
                     return Err(
                         self.error(&format!("{key}.paths"), "is empty; add at least `\"/\"`")
@@ -463,13 +453,9 @@ impl<'a> Reader<'a> {
                 *hsts_max_age = self.web_options(&format!("{web_key}.options"), options, limits)?;
             }
             if let Some(paths) = web.get("paths") {
-                let paths = self.obj(&format!("{web_key}.paths"), paths)?;
-                for (name, value) in paths.map {
-                    let path_key = format!("{web_key}.paths.{}", quote_key(name));
-                    if let Some(service) = self.path_service(&path_key, value)? {
-                        out.push((url_path(name), service));
-                    }
-                }
+                let paths_key = format!("{web_key}.paths");
+                let paths = self.obj(&paths_key, paths)?;
+                self.web_paths(&paths_key, &paths, "/", None, &mut out)?;
             }
             web.done();
         }
@@ -675,6 +661,48 @@ impl<'a> Reader<'a> {
         Ok(files)
     }
 
+    /// The services of a `paths` object mounted at `prefix`; a `path`-type entry (Crossbar's
+    /// nested paths) adds its own `paths` under its name. A websocket path without its own
+    /// `auth` takes `default_auth` (the transport's).
+    fn web_paths(
+        &self,
+        key: &str,
+        paths: &Obj<'_, '_>,
+        prefix: &str,
+        default_auth: Option<&Auth>,
+        out: &mut Vec<(String, PathService)>,
+    ) -> Result<(), StartError> {
+        for (name, value) in paths.map {
+            let path_key = format!("{key}.{}", quote_key(name));
+            let url = match (prefix, url_path(name).as_str()) {
+                ("/", own) => own.to_string(),
+                (prefix, "/") => prefix.to_string(),
+                (prefix, own) => format!("{prefix}{own}"),
+            };
+            if value.get("type").and_then(Value::as_str) == Some("path") {
+                let nested = self.obj(&path_key, value)?;
+                nested.allow("type");
+                nested.allow("id");
+                let inner_key = format!("{path_key}.paths");
+                let inner = self.obj(&inner_key, nested.required("paths")?)?;
+                nested.done();
+                self.web_paths(&inner_key, &inner, &url, default_auth, out)?;
+                continue;
+            }
+            match self.path_service(&path_key, value)? {
+                Some(PathService::WebSocket(mut ws)) if value.get("auth").is_none() => {
+                    if let Some(auth) = default_auth {
+                        ws.auth = auth.clone();
+                    }
+                    out.push((url, PathService::WebSocket(ws)));
+                }
+                Some(service) => out.push((url, service)),
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
     fn path_service(&self, key: &str, value: &Value) -> Result<Option<PathService>, StartError> {
         let path = self.obj(key, value)?;
         let service = match path.required_str("type")? {
@@ -698,6 +726,7 @@ impl<'a> Reader<'a> {
             }
             "nodeinfo" => PathService::NodeInfo,
             "longpoll" => PathService::LongPoll(Box::new(self.longpoll(key, &path)?)),
+            "archive" => PathService::Archive(Box::new(self.archive(key, &path)?)),
             kind @ ("publisher" | "caller" | "webhook") => {
                 PathService::Bridge(Box::new(self.bridge(key, kind, &path)?))
             }

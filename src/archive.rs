@@ -37,7 +37,14 @@ pub struct Archive {
     zip: Mutex<zip::ZipArchive<std::fs::File>>,
     entries: HashMap<String, Entry>,
     modified: SystemTime,
-    cache: Mutex<(HashMap<String, Arc<Vec<u8>>>, usize)>,
+    cache: Mutex<Cache>,
+}
+
+/// Entries kept in memory (with `cache`), and their bytes in all.
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<String, Arc<Vec<u8>>>,
+    bytes: usize,
 }
 
 /// Whether a name inside an archive is one a URL may reach: relative, `/`-separated, with
@@ -190,7 +197,7 @@ impl Archive {
 
     /// The entry's bytes: from the cache, or decompressed on a blocking thread.
     async fn read(self: &Arc<Self>, entry: Entry, name: &str) -> std::io::Result<Arc<Vec<u8>>> {
-        if let Some(bytes) = lock(&self.cache).0.get(name) {
+        if let Some(bytes) = lock(&self.cache).entries.get(name) {
             return Ok(bytes.clone());
         }
         let archive = self.clone();
@@ -206,9 +213,9 @@ impl Archive {
         let bytes = Arc::new(bytes);
         if self.options.cache {
             let mut cache = lock(&self.cache);
-            if cache.1 + bytes.len() <= CACHE_MAX_BYTES {
-                cache.1 += bytes.len();
-                cache.0.insert(name.to_string(), bytes.clone());
+            if cache.bytes + bytes.len() <= CACHE_MAX_BYTES {
+                cache.bytes += bytes.len();
+                cache.entries.insert(name.to_string(), bytes.clone());
             }
         }
         Ok(bytes)

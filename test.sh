@@ -14,6 +14,8 @@ echo "== interop: logins with autobahn-python, autobahn-js and a cookie in Chrom
 interop/auth.sh
 echo "== interop: RawSocket with autobahn-python (TCP, TLS, Unix socket; json, msgpack, cbor) and autobahn-js; long-poll with autobahn-js under Node and in Chromium" >&2
 interop/transports.sh
+echo "== interop: retained events, history and testaments with autobahn-python; the HTTP bridge with curl and openssl" >&2
+interop/remembered.sh
 echo "== Autobahn WebSocket TestSuite" >&2
 interop/autobahn_testsuite.sh
 echo "== the README's TLS guide, command by command" >&2

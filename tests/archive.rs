@@ -53,7 +53,7 @@ fn archive_node(paths: serde_json::Value) -> (NodeDir, Ca, Node) {
 
 #[async_std::test]
 async fn files_come_out_of_the_archive_as_static_files_do() {
-    let paths = json!({"app": {"type": "archive", "archive": "app.zip", "default_object": "index.html",
+    let paths = json!({"app": {"type": "archive", "archive": "app.zip", "default_object": "index.html", "cache": true,
         "mime_types": {".min.js": "text/javascript"}, "hashes": [sha256_hex(&app_zip())],
         "options": {"default_file": "index.html"}}});
     let (_dir, ca, node) = archive_node(paths);
@@ -85,6 +85,11 @@ async fn files_come_out_of_the_archive_as_static_files_do() {
         "mime_types, longest ending"
     );
 
+    let cached = get("/app/js/app.min.js", &[]).await;
+    assert_eq!(
+        cached.body, script.body,
+        "the second read (from the cache) is the same"
+    );
     let etag = script.header("etag").unwrap().to_string();
     let again = https(
         node.port,

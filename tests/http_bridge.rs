@@ -346,3 +346,53 @@ async fn a_webhook_publishes_the_whole_request_when_githubs_signature_matches() 
     assert_eq!(res.status, 401, "{}", res.text());
     subscriber.silent(300).await;
 }
+
+#[async_std::test]
+async fn require_tls_refuses_plain_http_and_a_webhook_answers_its_defaults() {
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    let (port, plain_port) = (free_port(), free_port());
+    let bridge = json!({"type": "publisher", "realm": "realm1", "role": "anonymous", "options": {"require_tls": true}});
+    let hook = json!({"type": "webhook", "realm": "realm1", "role": "anonymous", "options": {"topic": "com.hook"}});
+    let mut config = web_config(
+        port,
+        json!({}),
+        json!({"pub": bridge.clone(), "hook": hook}),
+        open_roles(),
+    );
+    config["workers"][0]["transports"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "web",
+        "endpoint": {"type": "tcp", "port": plain_port, "interface": "127.0.0.1"},
+        "paths": {"pub": bridge}}));
+    dir.config(&config);
+    let node = dir.start(port);
+    let body = r#"{"topic": "com.x"}"#;
+    let tcp = async_std::net::TcpStream::connect(("127.0.0.1", plain_port))
+        .await
+        .unwrap();
+    let head = format!("POST /pub HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    let res = http_raw(tcp, &head).await;
+    assert_eq!(res.status, 400, "{}", res.text());
+    assert!(body_json(&res)["error"]
+        .as_str()
+        .unwrap()
+        .contains("require_tls"));
+    assert_eq!(
+        post(&node, &ca, "/pub", body, &[]).await.status,
+        200,
+        "the same path over TLS"
+    );
+
+    let res = post(
+        &node,
+        &ca,
+        "/hook",
+        "anything at all",
+        &[("Content-Type", "text/plain")],
+    )
+    .await;
+    assert_eq!((res.status, res.text()), (202, "OK".to_string()));
+}

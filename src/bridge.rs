@@ -383,7 +383,7 @@ impl Bridge {
                 return Err(refuse(401, "GitHub signature (X-Hub-Signature-256 or X-Hub-Signature) missing or not valid."));
             }
         }
-        if !webhook {
+        {
             let query: Vec<(String, String)> = req
                 .url()
                 .query_pairs()

@@ -355,10 +355,12 @@ async fn require_tls_refuses_plain_http_and_a_webhook_answers_its_defaults() {
     let (port, plain_port) = (free_port(), free_port());
     let bridge = json!({"type": "publisher", "realm": "realm1", "role": "anonymous", "options": {"require_tls": true}});
     let hook = json!({"type": "webhook", "realm": "realm1", "role": "anonymous", "options": {"topic": "com.hook"}});
+    let lan_hook = json!({"type": "webhook", "realm": "realm1", "role": "anonymous",
+        "options": {"topic": "com.hook", "require_ip": ["10.0.0.0/8"]}});
     let mut config = web_config(
         port,
         json!({}),
-        json!({"pub": bridge.clone(), "hook": hook}),
+        json!({"pub": bridge.clone(), "hook": hook, "lanhook": lan_hook}),
         open_roles(),
     );
     config["workers"][0]["transports"]
@@ -395,4 +397,11 @@ async fn require_tls_refuses_plain_http_and_a_webhook_answers_its_defaults() {
     )
     .await;
     assert_eq!((res.status, res.text()), (202, "OK".to_string()));
+    let res = post(&node, &ca, "/lanhook", "anything", &[]).await;
+    assert_eq!(
+        res.status,
+        400,
+        "require_ip applies to webhooks too: {}",
+        res.text()
+    );
 }

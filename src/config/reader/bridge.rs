@@ -80,7 +80,9 @@ impl Reader<'_> {
                 }
             }
         };
-        if kind != "webhook" {
+        // On all three types (Crossbar's checker allows them on publisher and caller only,
+        // but its request handler applies them to webhooks too).
+        {
             out.key = options.str("key")?.map(str::to_string);
             out.secret = options.str("secret")?.map(str::to_string);
             if out.secret.is_some() && out.key.is_none() {

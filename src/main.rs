@@ -121,7 +121,11 @@ fn main() {
             Ok(())
         }
         Command::Version => {
-            println!("wssnode {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "wssnode {} ({})",
+                env!("CARGO_PKG_VERSION"),
+                env!("WSSNODE_COMMIT")
+            );
             Ok(())
         }
         Command::Init(dir) => init(&dir),

@@ -234,7 +234,21 @@ fn wssnode(args: &[&std::ffi::OsStr]) -> std::process::Output {
 fn help_and_version() {
     let dir = NodeDir::new();
     let out = wssnode(&["--version".as_ref()]);
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("wssnode "));
+    let version = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The version and the commit it was built from (or that it was not built from git).
+    let built_from = if std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".git")
+        .exists()
+    {
+        "(commit "
+    } else {
+        "(not built from a git checkout)"
+    };
+    assert!(
+        version.starts_with(&format!("wssnode {} ", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    assert!(version.contains(built_from), "{version}");
     let out = wssnode(&["--help".as_ref()]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("wssnode check"));
     let (code, out, _) = dir.run(&["--bogus"]);

@@ -117,11 +117,11 @@ fn unknown_transport_and_path_types_are_refused() {
     let config = web_config(
         port,
         json!({}),
-        json!({"arc": {"type": "archive"}}),
+        json!({"app": {"type": "wsgi"}}),
         open_roles(),
     );
     dir.config(&config);
-    fails_with(&dir, &["paths.arc.type", "archive"]);
+    fails_with(&dir, &["paths.app.type", "wsgi"]);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use crate::limits::ConnectionSlot;
 use async_std::channel::{bounded, Receiver, Sender};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -22,6 +22,8 @@ struct Inner {
     stop_rx: Receiver<()>,
     websockets: AtomicUsize,
     started: Instant,
+    /// Between SIGTERM and shutdown: health paths answer 503, everything else serves.
+    draining: AtomicBool,
 }
 
 impl Default for Lifecycle {
@@ -33,6 +35,7 @@ impl Default for Lifecycle {
                 stop_rx: rx,
                 websockets: AtomicUsize::new(0),
                 started: Instant::now(),
+                draining: AtomicBool::new(false),
             }),
         }
     }
@@ -49,6 +52,16 @@ impl Lifecycle {
         if let Ok(mut tx) = self.inner.stop_tx.lock() {
             tx.take();
         }
+    }
+
+    /// Begins draining; false if it had begun already.
+    pub fn start_draining(&self) -> bool {
+        !self.inner.draining.swap(true, Ordering::SeqCst)
+    }
+
+    /// Whether the node is draining (health paths answer 503).
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::SeqCst)
     }
 
     /// Counts an open WebSocket until the guard is dropped.

@@ -279,11 +279,25 @@ async fn serve(dir: &Path) -> Result<(), StartError> {
     ])
     .map_err(|e| StartError::System(format!("cannot install signal handlers: {e}")))?;
     let on_signal = lifecycle.clone();
+    let drain = Duration::from_secs(ready.drain_secs());
     async_std::task::spawn(async move {
         let mut signals = signals;
         while let Some(signal) = signals.next().await {
             if signal == signal_hook::consts::SIGHUP {
                 node::reload_tls(&tls_endpoints);
+            } else if signal == signal_hook::consts::SIGTERM
+                && !drain.is_zero()
+                && on_signal.start_draining()
+            {
+                // A load balancer sees the health path fail and stops sending new clients;
+                // everything else is served until the drain ends (or a second signal).
+                log::info!("draining: health paths answer 503 for {drain:?}, then the node stops");
+                let stopping = on_signal.clone();
+                async_std::task::spawn(async move {
+                    async_std::task::sleep(drain).await;
+                    log::info!("stopping: closing WebSockets with 1001");
+                    stopping.shutdown();
+                });
             } else {
                 log::info!("stopping: closing WebSockets with 1001");
                 on_signal.shutdown();

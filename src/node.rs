@@ -131,6 +131,7 @@ pub fn summary(ready: &ReadyTransport, port: u16) -> String {
                 Service::LongPoll(_) => ("http", "wamp longpoll"),
                 Service::Bridge(_) => ("http", "http bridge"),
                 Service::Archive(_) => ("http", "archive"),
+                Service::Health => ("http", "health"),
             };
             let scheme = if secure {
                 format!("{scheme}s")
@@ -252,6 +253,19 @@ pub fn reload_tls(endpoints: &[(TlsFiles, Arc<tls::ReloadableCert>)]) {
 }
 
 impl ReadyNode {
+    /// The longest `drain` of the node's health paths, in seconds (0: none).
+    pub fn drain_secs(&self) -> u64 {
+        self.transports
+            .iter()
+            .flat_map(|t| &t.transport.paths)
+            .filter_map(|(_, p)| match p {
+                crate::config::PathService::Health { drain_s } => Some(*drain_s),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Each TLS endpoint's files with the holder that serves its certificate.
     pub fn tls_endpoints(&self) -> Vec<(TlsFiles, Arc<tls::ReloadableCert>)> {
         self.transports

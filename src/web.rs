@@ -34,7 +34,14 @@ pub enum Service {
     Bridge(Arc<crate::bridge::Bridge>),
     /// Files out of a ZIP archive.
     Archive(Arc<crate::archive::Archive>),
+    /// The health check.
+    Health,
 }
+
+/// Marks a response the access log keeps at debug (health checks, which load balancers
+/// send every few seconds).
+#[derive(Clone, Copy)]
+struct QuietLog;
 
 /// Everything a transport's requests need, shared by its connections.
 pub struct Site {
@@ -107,6 +114,7 @@ pub fn service(
         PathService::Archive(options) => Service::Archive(Arc::new(crate::archive::Archive::open(
             (**options).clone(),
         )?)),
+        PathService::Health { .. } => Service::Health,
     })
 }
 
@@ -242,7 +250,28 @@ async fn dispatch(req: Request<State>) -> tide::Result {
             res
         }
         Service::NodeInfo => node_info(&site),
+        Service::Health => health(&site),
     })
+}
+
+/// 200 while the node serves, 503 while it drains before shutdown; any method (HAProxy's
+/// default probe is `OPTIONS / HTTP/1.0`, Kubernetes' a GET).
+fn health(site: &Site) -> Response {
+    let (status, state) = if site.lifecycle.is_draining() {
+        (StatusCode::ServiceUnavailable, "draining")
+    } else {
+        (StatusCode::Ok, "ok")
+    };
+    let mut res = Response::new(status);
+    res.set_body(
+        serde_json::json!({"status": state, "version": env!("CARGO_PKG_VERSION"),
+            "uptime_s": site.lifecycle.uptime_secs()})
+        .to_string(),
+    );
+    res.set_content_type(http_types::mime::JSON);
+    res.insert_header("Cache-Control", "no-store");
+    res.insert_ext(QuietLog);
+    res
 }
 
 fn node_info(site: &Site) -> Response {
@@ -284,7 +313,13 @@ impl Middleware<State> for AccessLog {
             ConnInfo::peer_of(&req),
         );
         let res = next.run(req).await;
-        log::info!(
+        let level = if res.ext::<QuietLog>().is_some() {
+            log::Level::Debug
+        } else {
+            log::Level::Info
+        };
+        log::log!(
+            level,
             "{method} {path} {} {}µs {peer}",
             u16::from(res.status()),
             started.elapsed().as_micros()

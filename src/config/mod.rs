@@ -275,6 +275,12 @@ pub enum PathService {
     Bridge(Box<BridgeOptions>),
     /// Files out of a ZIP archive.
     Archive(Box<ArchiveOptions>),
+    /// wssnode's health check: 200 while the node serves, 503 while it drains; `drain`
+    /// seconds between SIGTERM and shutdown.
+    Health {
+        /// `drain` (seconds, default 0).
+        drain_s: u64,
+    },
 }
 
 /// An `archive` path: files served out of a ZIP archive.

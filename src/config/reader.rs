@@ -727,6 +727,9 @@ impl<'a> Reader<'a> {
             "nodeinfo" => PathService::NodeInfo,
             "longpoll" => PathService::LongPoll(Box::new(self.longpoll(key, &path)?)),
             "archive" => PathService::Archive(Box::new(self.archive(key, &path)?)),
+            "health" => PathService::Health {
+                drain_s: path.u64("drain")?.unwrap_or(0),
+            },
             kind @ ("publisher" | "caller" | "webhook") => {
                 PathService::Bridge(Box::new(self.bridge(key, kind, &path)?))
             }

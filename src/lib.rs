@@ -74,6 +74,7 @@ pub(crate) mod limits;
 pub mod listener;
 pub mod logging;
 pub(crate) mod longpoll;
+pub mod metrics;
 pub mod node;
 pub mod rawsocket;
 pub mod selfsigned;

@@ -19,5 +19,25 @@ pub fn connection_cap(max_connections: usize) -> Arc<Semaphore> {
     Arc::new(Semaphore::new(max_connections))
 }
 
-/// One connection's place under the cap; dropped when the connection ends.
-pub type ConnectionSlot = SemaphoreGuardArc;
+/// One connection's place under the cap, and its count in the metrics; dropped when the
+/// connection ends.
+pub struct ConnectionSlot {
+    _permit: SemaphoreGuardArc,
+    _counted: crate::metrics::ConnectionCount,
+}
+
+impl ConnectionSlot {
+    /// Holds `permit` for a connection of the transport named `transport`.
+    pub fn new(permit: SemaphoreGuardArc, transport: &str) -> ConnectionSlot {
+        ConnectionSlot {
+            _permit: permit,
+            _counted: crate::metrics::metrics().connection_opened(transport),
+        }
+    }
+}
+
+impl std::fmt::Debug for ConnectionSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnectionSlot")
+    }
+}

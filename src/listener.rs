@@ -141,6 +141,8 @@ pub struct Listener {
     pub rawsocket: Option<Arc<RawSocketService>>,
     /// `universal`: each connection's first byte chooses RawSocket or HTTP.
     pub universal: bool,
+    /// The transport's JSON path, naming it in the metrics.
+    pub name: Arc<str>,
 }
 
 impl Listener {
@@ -180,7 +182,7 @@ impl Listener {
                 peer,
                 app: self.app.clone(),
                 limits: self.limits,
-                slot: Arc::new(slot),
+                slot: Arc::new(ConnectionSlot::new(slot, &self.name)),
                 rawsocket: self.rawsocket.clone(),
                 universal: self.universal,
             };
@@ -229,6 +231,25 @@ impl Listener {
                 Ok((Stream::Unix(stream), Peer::Unix(path)))
             }
         }
+    }
+}
+
+/// What kind of failure a TLS handshake error is, for the metrics' label.
+fn failure_kind(e: &std::io::Error) -> &'static str {
+    let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        return "failed_io";
+    };
+    match tls {
+        rustls::Error::NoCertificatesPresented | rustls::Error::InvalidCertificate(_) => {
+            "failed_certificate"
+        }
+        rustls::Error::PeerIncompatible(_) => "failed_incompatible",
+        rustls::Error::InvalidMessage(_) | rustls::Error::PeerMisbehaved(_) => "failed_protocol",
+        rustls::Error::AlertReceived(_) => "failed_alert",
+        _ => "failed_other",
     }
 }
 
@@ -310,9 +331,11 @@ impl Connection {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
                 log::info!("tls handshake failed {}: {e}", self.peer);
+                crate::metrics::metrics().tls_handshake(failure_kind(&e));
                 return;
             }
             Err(_) => {
+                crate::metrics::metrics().tls_handshake("failed_timeout");
                 let limit = self.limits.tls_handshake;
                 log::info!(
                     "tls handshake failed {}: not finished within {limit:?}",
@@ -321,6 +344,8 @@ impl Connection {
                 return;
             }
         };
+        let resumed = stream.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+        crate::metrics::metrics().tls_handshake(if resumed { "resumed" } else { "full" });
         let client_cert = stream
             .get_ref()
             .1

@@ -132,6 +132,7 @@ pub fn summary(ready: &ReadyTransport, port: u16) -> String {
                 Service::Bridge(_) => ("http", "http bridge"),
                 Service::Archive(_) => ("http", "archive"),
                 Service::Health => ("http", "health"),
+                Service::Metrics(_) => ("http", "metrics"),
             };
             let scheme = if secure {
                 format!("{scheme}s")
@@ -227,6 +228,7 @@ pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartErr
             limits: ready.transport.limits,
             rawsocket,
             universal: ready.transport.kind == TransportKind::Universal,
+            name: ready.transport.json_path.as_str().into(),
         };
         tasks.push(async_std::task::spawn(listener.run()));
     }

@@ -184,11 +184,13 @@ where
             }
             let bound = options.max_queued_bytes;
             log::warn!("rawsocket closed {peer}: client too slow, its outgoing queue reached twice max_queued_bytes ({bound} bytes)");
+            crate::metrics::metrics().slow_client();
             "client too slow".to_string()
         })
         .or(async {
             let why = slow.too_slow(slow_timeout).await;
             log::warn!("rawsocket closed {peer}: client too slow, {why} for {slow_timeout:?}");
+            crate::metrics::metrics().slow_client();
             format!("client too slow, {why}")
         })
         .or(async {

@@ -36,6 +36,8 @@ pub enum Service {
     Archive(Arc<crate::archive::Archive>),
     /// The health check.
     Health,
+    /// The metrics page, for these networks (empty: any).
+    Metrics(Arc<Vec<crate::config::IpNet>>),
 }
 
 /// Marks a response the access log keeps at debug (health checks, which load balancers
@@ -115,6 +117,7 @@ pub fn service(
             (**options).clone(),
         )?)),
         PathService::Health { .. } => Service::Health,
+        PathService::Metrics { require_ip } => Service::Metrics(Arc::new(require_ip.clone())),
     })
 }
 
@@ -251,6 +254,7 @@ async fn dispatch(req: Request<State>) -> tide::Result {
         }
         Service::NodeInfo => node_info(&site),
         Service::Health => health(&site),
+        Service::Metrics(allowed) => metrics_page(allowed, &req),
     })
 }
 
@@ -269,6 +273,27 @@ fn health(site: &Site) -> Response {
         .to_string(),
     );
     res.set_content_type(http_types::mime::JSON);
+    res.insert_header("Cache-Control", "no-store");
+    res.insert_ext(QuietLog);
+    res
+}
+
+/// The OpenMetrics text, for a client in `allowed` (any, when empty); 403 otherwise.
+fn metrics_page(allowed: &[crate::config::IpNet], req: &Request<State>) -> Response {
+    let ip = match req.ext::<ConnInfo>().map(|i| &i.peer) {
+        Some(crate::lifecycle::Peer::Tcp(addr)) => Some(addr.ip()),
+        _ => None,
+    };
+    let admitted =
+        allowed.is_empty() || ip.is_some_and(|ip| allowed.iter().any(|n| n.contains(ip)));
+    if !admitted {
+        let mut res = Response::new(StatusCode::Forbidden);
+        res.set_body("Forbidden: this client is not in the metrics path's require_ip\n");
+        return res;
+    }
+    let mut res = Response::new(StatusCode::Ok);
+    res.set_body(crate::metrics::metrics().render());
+    res.insert_header("Content-Type", crate::metrics::CONTENT_TYPE);
     res.insert_header("Cache-Control", "no-store");
     res.insert_ext(QuietLog);
     res
@@ -304,7 +329,9 @@ impl Middleware<State> for AccessLog {
         // The request line is kept only when it will be logged: formatting it costs more than
         // serving a small file's headers.
         if !log::log_enabled!(log::Level::Info) {
-            return Ok(next.run(req).await);
+            let res = next.run(req).await;
+            crate::metrics::metrics().http_answered(res.status().into());
+            return Ok(res);
         }
         let started = Instant::now();
         let (method, path, peer) = (
@@ -313,6 +340,7 @@ impl Middleware<State> for AccessLog {
             ConnInfo::peer_of(&req),
         );
         let res = next.run(req).await;
+        crate::metrics::metrics().http_answered(res.status().into());
         let level = if res.ext::<QuietLog>().is_some() {
             log::Level::Debug
         } else {

@@ -548,6 +548,7 @@ async fn run<F>(
 {
     let _guard = lifecycle.websocket_opened();
     log::info!("websocket open {} {}", info.peer, protocol.unwrap_or("-"));
+    crate::metrics::metrics().websocket_opened();
     let (mut sink, mut stream) = ws.split();
     let (data_tx, data_rx) = unbounded();
     let (control_tx, control_rx) = bounded(4);
@@ -699,6 +700,7 @@ async fn run<F>(
                     log::warn!(
                         "websocket closed {peer}: client too slow, {why} for {slow_timeout:?}"
                     );
+                    crate::metrics::metrics().slow_client();
                     outbox.drop_slow();
                     clocks.start_closing();
                 } else if matches!(event, Event::Pressure) {
@@ -738,6 +740,7 @@ async fn run<F>(
                 "websocket closed {peer}: client too slow, its outgoing queue reached twice max_queued_bytes ({} bytes)",
                 2 * queue.bound
             );
+            crate::metrics::metrics().slow_client();
             clocks.start_closing();
         }
     }
@@ -751,6 +754,7 @@ async fn run<F>(
     {
         writer.cancel().await;
     }
+    crate::metrics::metrics().websocket_closed(close_code);
     log::info!(
         "websocket close {peer} code {}",
         close_code

@@ -281,6 +281,11 @@ pub enum PathService {
         /// `drain` (seconds, default 0).
         drain_s: u64,
     },
+    /// wssnode's metrics page (OpenMetrics text), for clients in `options.require_ip`.
+    Metrics {
+        /// `options.require_ip` (empty: any client).
+        require_ip: Vec<IpNet>,
+    },
 }
 
 /// An `archive` path: files served out of a ZIP archive.

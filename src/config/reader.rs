@@ -730,6 +730,14 @@ impl<'a> Reader<'a> {
             "health" => PathService::Health {
                 drain_s: path.u64("drain")?.unwrap_or(0),
             },
+            "metrics" => {
+                let empty = Value::Object(Default::default());
+                let options_key = format!("{key}.options");
+                let options = self.obj(&options_key, path.get("options").unwrap_or(&empty))?;
+                let require_ip = self.ip_networks(&options_key, &options)?;
+                options.done();
+                PathService::Metrics { require_ip }
+            }
             kind @ ("publisher" | "caller" | "webhook") => {
                 PathService::Bridge(Box::new(self.bridge(key, kind, &path)?))
             }

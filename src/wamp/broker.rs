@@ -313,6 +313,7 @@ impl Broker {
                 let slot = &mut encoded[member.serializer as usize];
                 let frame = slot.get_or_insert_with(|| member.serializer.encode(&event));
                 member.outbox.send(frame.clone());
+                crate::metrics::metrics().message_out(code::EVENT);
             }
         }
     }

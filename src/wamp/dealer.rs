@@ -58,6 +58,8 @@ struct Pending {
     /// Held while the call's timeout is watched: dropped with the call, which ends the
     /// timer's task then, not when the timeout would have expired.
     timer: Option<async_std::channel::Sender<()>>,
+    /// When the call was routed, for the call-duration metric.
+    started: std::time::Instant,
 }
 
 /// A call whose `timeout` the dealer enforces: what its timer needs.
@@ -415,6 +417,7 @@ impl Dealer {
             invocation,
             receive_progress: call.receive_progress,
             timer: None,
+            started: std::time::Instant::now(),
         });
         (call.timeout_ms > 0).then_some(Timeout {
             after: Duration::from_millis(call.timeout_ms),
@@ -572,6 +575,7 @@ impl Dealer {
     }
 
     fn add_pending(&mut self, pending: Pending) {
+        crate::metrics::metrics().call_started();
         let (caller, request) = (pending.caller, pending.call_request);
         let (callee, invocation) = (pending.callee, pending.invocation);
         self.pending.insert((callee, invocation), pending);
@@ -582,6 +586,7 @@ impl Dealer {
 
     fn remove_pending(&mut self, callee: u64, invocation: u64) -> Option<Pending> {
         let pending = self.pending.remove(&(callee, invocation))?;
+        crate::metrics::metrics().call_ended(pending.started.elapsed().as_secs_f64());
         self.by_call.remove(&(pending.caller, pending.call_request));
         self.calls_of.remove(pending.caller, pending.call_request);
         self.invocations_of.remove(callee, invocation);

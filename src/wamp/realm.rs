@@ -85,6 +85,7 @@ impl Realm {
         };
         let hidden = member.identity.authrole == TRUSTED;
         state.sessions.insert(id, member);
+        crate::metrics::metrics().session(&self.config.name, true);
         let RealmState {
             sessions, broker, ..
         } = &*state;
@@ -238,6 +239,7 @@ impl Realm {
         let Some(member) = state.sessions.remove(id) else {
             return;
         };
+        crate::metrics::metrics().session(&self.config.name, false);
         state.dealer.end_calls(&state.sessions, id);
         let mut leaving = Leaving {
             id,

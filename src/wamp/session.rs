@@ -143,6 +143,9 @@ impl WampSession {
 
     /// Sends a message in this session's serializer.
     fn send(&self, message: Value) {
+        if let Some(code) = message.get(0).and_then(Value::as_u64) {
+            crate::metrics::metrics().message_out(code);
+        }
         self.out.send(self.serializer.encode(&message));
     }
 
@@ -267,6 +270,17 @@ impl WampSession {
             ),
             _ => ("-".into(), "-".into()),
         };
+        let method = match &self.phase {
+            Phase::Opening { hello, .. } => hello
+                .details
+                .get("authmethods")
+                .and_then(|m| m.get(0))
+                .and_then(Value::as_str)
+                .unwrap_or("anonymous")
+                .to_string(),
+            _ => "-".into(),
+        };
+        crate::metrics::metrics().authenticated(&method, false);
         log::info!(
             "wamp login refused {} realm {realm} authid {authid}: {} ({})",
             self.info.peer,
@@ -363,6 +377,7 @@ impl WampSession {
                 ),
             });
         };
+        crate::metrics::metrics().authenticated(identity.authmethod, true);
         let authextra = self.authextra(&identity);
         let welcome = json!({
             "realm": realm.config.name,
@@ -685,6 +700,7 @@ impl Session for WampSession {
             Ok(msg) => msg,
             Err(text) => return self.abort(error::PROTOCOL_VIOLATION, &text),
         };
+        crate::metrics::metrics().message_in(msg.name());
         match (&self.phase, msg) {
             (Phase::Hello, ClientMessage::Hello { realm, details }) => self.hello(realm, details),
             (Phase::Opening { .. }, ClientMessage::Authenticate { signature, .. }) => {

@@ -112,6 +112,9 @@ impl Sessions {
     /// Queues a message for a session in its serializer; a gone or too slow session is skipped.
     pub fn send(&self, id: u64, message: Value) {
         if let Some(member) = self.members.get(&id) {
+            if let Some(code) = message.get(0).and_then(Value::as_u64) {
+                crate::metrics::metrics().message_out(code);
+            }
             member.outbox.send(member.serializer.encode(&message));
         }
     }

@@ -101,27 +101,37 @@ impl Reader<'_> {
                 out.timestamp_delta_limit_s = n;
             }
             out.require_tls = options.bool("require_tls")?.unwrap_or(false);
-            for (i, net) in options.array_or_empty("require_ip")?.iter().enumerate() {
-                let net_key = format!("{options_key}.require_ip[{i}]");
-                let text = net.as_str().ok_or_else(|| {
-                    self.error(&net_key, "must be an IP network such as \"10.0.0.0/8\"")
-                })?;
-                let mut net =
-                    IpNet::parse(text).map_err(|problem| self.error(&net_key, problem))?;
-                // Crossbar (Python's strict `ip_network`) fails to start on these, though
-                // three of its own examples write one; the meaning is plain.
-                if let Some(first) = net.host_bits_cleared() {
-                    self.warn(format!(
-                        "`{net_key}`: `{text}` has host bits set; taken as {first}/{}",
-                        net.prefix
-                    ));
-                    net.addr = first;
-                }
-                out.require_ip.push(net);
-            }
+            out.require_ip = self.ip_networks(&options_key, &options)?;
         }
         options.done();
         path.done_except(&["options"]);
+        Ok(out)
+    }
+
+    /// `require_ip` of `options` (at `key`): the networks a request must come from.
+    pub(in crate::config) fn ip_networks(
+        &self,
+        key: &str,
+        options: &Obj<'_, '_>,
+    ) -> Result<Vec<IpNet>, StartError> {
+        let mut out = Vec::new();
+        for (i, net) in options.array_or_empty("require_ip")?.iter().enumerate() {
+            let net_key = format!("{key}.require_ip[{i}]");
+            let text = net.as_str().ok_or_else(|| {
+                self.error(&net_key, "must be an IP network such as \"10.0.0.0/8\"")
+            })?;
+            let mut net = IpNet::parse(text).map_err(|problem| self.error(&net_key, problem))?;
+            // Crossbar (Python's strict `ip_network`) fails to start on these, though
+            // three of its own examples write one; the meaning is plain.
+            if let Some(first) = net.host_bits_cleared() {
+                self.warn(format!(
+                    "`{net_key}`: `{text}` has host bits set; taken as {first}/{}",
+                    net.prefix
+                ));
+                net.addr = first;
+            }
+            out.push(net);
+        }
         Ok(out)
     }
 

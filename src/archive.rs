@@ -213,7 +213,7 @@ impl Archive {
         let bytes = Arc::new(bytes);
         if self.options.cache {
             let mut cache = lock(&self.cache);
-            if cache.bytes + bytes.len() <= CACHE_MAX_BYTES {
+            if !cache.entries.contains_key(name) && cache.bytes + bytes.len() <= CACHE_MAX_BYTES {
                 cache.bytes += bytes.len();
                 cache.entries.insert(name.to_string(), bytes.clone());
             }

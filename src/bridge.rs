@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tide::{Request, Response, StatusCode};
 
-/// Signed requests remembered against replay, at most (the oldest are forgotten first).
+/// Signed requests remembered against replay, at most: past it, signed requests are refused
+/// until the oldest leave their window.
 const REMEMBERED_MAX: usize = 100_000;
 
 /// The `options` of a `publisher` request the publication takes (Crossbar's list).
@@ -254,11 +255,13 @@ struct Remembered {
 }
 
 impl Remembered {
-    /// Remembers the request for `window`; false if it was seen within its window.
-    fn first_time(&mut self, id: (String, String, String), window: Duration) -> bool {
+    /// Remembers the request for `window`; `Ok(false)` if it was seen within its window,
+    /// `Err` when as many are remembered as may be (then nothing is served until some
+    /// expire: forgetting one still in its window would let it be replayed).
+    fn first_time(&mut self, id: (String, String, String), window: Duration) -> Result<bool, ()> {
         let now = Instant::now();
         while let Some((old, until)) = self.order.front() {
-            if *until > now && self.order.len() < REMEMBERED_MAX {
+            if *until > now {
                 break;
             }
             if self.seen.get(old) == Some(until) {
@@ -267,12 +270,15 @@ impl Remembered {
             self.order.pop_front();
         }
         if self.seen.get(&id).is_some_and(|until| *until > now) {
-            return false;
+            return Ok(false);
+        }
+        if self.seen.len() >= REMEMBERED_MAX {
+            return Err(());
         }
         let until = now + window;
         self.seen.insert(id.clone(), until);
         self.order.push_back((id, until));
-        true
+        Ok(true)
     }
 }
 
@@ -472,8 +478,10 @@ impl Bridge {
             s => Duration::from_secs(2 * s),
         };
         let id = (key.to_string(), seq.to_string(), nonce.to_string());
-        if !lock(&self.remembered).first_time(id, window) {
-            return Err(refuse(400, "REST bridge request was already served (same key, seq and nonce): send a new nonce."));
+        match lock(&self.remembered).first_time(id, window) {
+            Ok(true) => {}
+            Ok(false) => return Err(refuse(400, "REST bridge request was already served (same key, seq and nonce): send a new nonce.")),
+            Err(()) => return Err(refuse(503, format!("{REMEMBERED_MAX} signed requests were served within the time window, the most remembered against replay; try again shortly."))),
         }
         Ok(())
     }

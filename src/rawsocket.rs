@@ -254,17 +254,23 @@ impl<R: futures_lite::AsyncRead + Unpin> FrameReader<R> {
                     return Poll::Ready(Ok((kind, payload)));
                 }
             }
-            // Room for the rest of this frame: move what is held to the front, and grow the
-            // buffer only for a frame larger than it (bounded by max_message_size).
-            if self.start + wanted > self.buf.len() {
+            // Room for more of this frame: move what is held to the front, and grow the
+            // buffer as the frame's bytes arrive (doubling, up to the frame), never ahead of
+            // them: a header alone must not make the node hold its announced length.
+            if self.start == self.end {
+                (self.start, self.end) = (0, 0);
+                // Back to the usual size after a large frame.
+                if self.buf.len() > IO_BUFFER {
+                    self.buf = vec![0; IO_BUFFER];
+                }
+            } else if self.start + wanted > self.buf.len() && self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
-                if wanted > self.buf.len() {
-                    self.buf.resize(wanted, 0);
-                }
-            } else if self.start == self.end {
-                (self.start, self.end) = (0, 0);
+            }
+            if self.end == self.buf.len() {
+                let grown = (self.buf.len() * 2).min(wanted.max(self.buf.len() + 1));
+                self.buf.resize(grown, 0);
             }
             let end = self.end;
             match std::pin::Pin::new(&mut self.reader).poll_read(cx, &mut self.buf[end..]) {
@@ -456,6 +462,50 @@ mod tests {
             "a serializer the transport does not list"
         );
         assert_eq!(read_handshake([b'G', b'E', b'T', b' '], &all()), None);
+    }
+
+    /// Hands out `bytes`, then waits for ever (a client that stopped sending).
+    struct ThenSilence(Vec<u8>);
+
+    impl futures_lite::AsyncRead for ThenSilence {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut [u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            if self.0.is_empty() {
+                return std::task::Poll::Pending;
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0.drain(..n);
+            std::task::Poll::Ready(Ok(n))
+        }
+    }
+
+    #[test]
+    fn a_frame_header_alone_does_not_make_the_reader_hold_its_length() {
+        // A header announcing 16 MiB - 1, then 20 KiB of it, then nothing.
+        let mut bytes = vec![0, 0xFF, 0xFF, 0xFF];
+        bytes.extend(vec![b' '; 20 * 1024]);
+        let mut frames = FrameReader::new(ThenSilence(bytes), 1 << 24);
+        let waiting =
+            futures_lite::future::block_on(futures_lite::future::poll_once(frames.next()));
+        assert!(waiting.is_none(), "the frame is not complete");
+        assert!(
+            frames.buf.len() <= 64 * 1024,
+            "held {} bytes",
+            frames.buf.len()
+        );
+        // A whole frame after a large one: the buffer is back to its usual size.
+        let mut bytes = vec![0, 0, 0x50, 0];
+        bytes.extend(vec![b'x'; 0x5000]);
+        bytes.extend([0, 0, 0, 2, b'h', b'i']);
+        let mut frames = FrameReader::new(ThenSilence(bytes), 1 << 24);
+        let read = |f: &mut FrameReader<ThenSilence>| futures_lite::future::block_on(f.next());
+        assert_eq!(read(&mut frames).map(|(_, p)| p.len()), Ok(0x5000));
+        assert_eq!(read(&mut frames), Ok((0, b"hi".to_vec())));
+        assert!(frames.buf.len() <= IO_BUFFER * 4);
     }
 
     #[test]

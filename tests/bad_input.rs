@@ -608,3 +608,21 @@ fn a_bridge_path_with_a_wrong_realm_role_network_or_topic_is_named_with_its_prob
         fails_with(&dir, &needles);
     }
 }
+
+#[test]
+fn a_bridge_whose_role_has_an_authorizer_is_refused() {
+    let (dir, _, port) = valid();
+    let roles = json!([{"name": "app", "authorizer": "com.example.authorize"}]);
+    let paths = json!({"pub": {"type": "publisher", "realm": "realm1", "role": "app"}});
+    dir.config(&web_config(port, json!({}), paths, roles));
+    fails_with(&dir, &["paths.pub.role", "dynamic authorizer"]);
+}
+
+#[test]
+fn two_paths_mounted_at_one_url_are_refused() {
+    let (dir, _, port) = valid();
+    let paths = json!({"a/b": {"type": "nodeinfo"},
+        "a": {"type": "path", "paths": {"b": {"type": "nodeinfo"}}}});
+    dir.config(&web_config(port, json!({}), paths, open_roles()));
+    fails_with(&dir, &["`/a/b` is already mounted"]);
+}

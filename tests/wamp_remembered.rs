@@ -241,3 +241,75 @@ async fn a_testament_is_published_when_its_session_ends_however_it_ends() {
     drop(changed_mind);
     watcher.silent(300).await;
 }
+
+#[async_std::test]
+async fn a_testament_needs_the_right_to_publish_and_stays_within_its_budget() {
+    let roles = json!([{"name": "anonymous", "permissions": [
+        {"uri": "", "match": "prefix", "allow": {"call": true, "subscribe": true}},
+        {"uri": "com.mine.", "match": "prefix", "allow": {"publish": true}}]}]);
+    let (_dir, ca, node) = wamp_node(roles);
+    let mut session = Wamp::join(node.port, &ca.der).await;
+    let refused = call(
+        &mut session,
+        "wamp.session.add_testament",
+        json!(["com.theirs", [], {}]),
+    )
+    .await;
+    assert_eq!(
+        (&refused[0], &refused[4]),
+        (&json!(8), &json!("wamp.error.not_authorized"))
+    );
+    let refused = call(
+        &mut session,
+        "wamp.session.add_testament",
+        json!(["wamp.session.on_leave", [], {}]),
+    )
+    .await;
+    assert_eq!(refused[4], json!("wamp.error.invalid_uri"));
+    // 256 KiB of testaments per session: a few large ones fill it.
+    let big = vec![0; 4000];
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(
+            call(
+                &mut session,
+                "wamp.session.add_testament",
+                json!(["com.mine.t", big, {}]),
+            )
+            .await,
+        );
+    }
+    assert_eq!(answers[0][0], 50, "{}", answers[0]);
+    assert!(
+        answers
+            .iter()
+            .any(|a| a[4] == json!("wamp.error.testament_error")),
+        "{answers:?}"
+    );
+}
+
+#[async_std::test]
+async fn the_history_keeps_no_event_meant_for_chosen_sessions_only() {
+    let (_dir, ca, node) = history_node();
+    let mut publisher = Wamp::join(node.port, &ca.der).await;
+    let mut reader = Wamp::join(node.port, &ca.der).await;
+    let sub = subscribe(&mut reader, "com.h", json!({})).await;
+    publish(
+        &mut publisher,
+        "com.h",
+        json!({"eligible": [reader.session]}),
+        json!(["private"]),
+    )
+    .await;
+    reader.recv().await;
+    publish(&mut publisher, "com.h", json!({}), json!(["public"])).await;
+    reader.recv().await;
+    let result = call(&mut reader, "wamp.subscription.get_events", json!([sub])).await;
+    let kept: Vec<Value> = result[3][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["args"][0].clone())
+        .collect();
+    assert_eq!(kept, [json!("public")]);
+}

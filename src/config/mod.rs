@@ -421,6 +421,15 @@ impl IpNet {
         if prefix > bits {
             return Err(format!("`{text}`: the prefix length is at most {bits}"));
         }
+        // `::ffff:10.0.0.0/104` is the IPv4 network it maps (addresses are compared so).
+        if let (IpAddr::V6(v6), true) = (addr, prefix >= 96) {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return Ok(IpNet {
+                    addr: IpAddr::V4(v4),
+                    prefix: prefix - 96,
+                });
+            }
+        }
         Ok(IpNet { addr, prefix })
     }
 
@@ -789,6 +798,19 @@ pub fn parse_value(dir: &Path, file: &Path, root: &Value) -> Result<NodeConfig, 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn networks_are_read_as_python_reads_them_and_v4_mapped_ones_as_ipv4() {
+        let net = |t: &str| IpNet::parse(t).unwrap();
+        let ip = |t: &str| t.parse::<std::net::IpAddr>().unwrap();
+        assert!(net("10.0.0.0/8").contains(ip("10.1.2.3")));
+        assert!(net("192.168.1.0/255.255.255.0").contains(ip("192.168.1.9")));
+        assert!(net("0.0.0.0/0").contains(ip("8.8.8.8")));
+        assert!(net("::1").contains(ip("::1")) && !net("::1").contains(ip("127.0.0.1")));
+        assert!(net("::ffff:10.0.0.0/104").contains(ip("10.9.9.9")));
+        assert!(net("127.0.0.1").contains(ip("::ffff:127.0.0.1")));
+        assert!(IpNet::parse("10.0.0.0/33").is_err() && IpNet::parse("nope").is_err());
+    }
     use super::*;
 
     fn parse_text(text: &str) -> Result<NodeConfig, StartError> {

@@ -689,6 +689,12 @@ impl<'a> Reader<'a> {
                 self.web_paths(&inner_key, &inner, &url, default_auth, out)?;
                 continue;
             }
+            if out.iter().any(|(mounted, _)| *mounted == url) {
+                return Err(self.error(
+                    &path_key,
+                    format!("`{url}` is already mounted by another path; give this one its own"),
+                ));
+            }
             match self.path_service(&path_key, value)? {
                 Some(PathService::WebSocket(mut ws)) if value.get("auth").is_none() => {
                     if let Some(auth) = default_auth {

@@ -18,6 +18,28 @@ pub(crate) struct Audience {
 }
 
 impl Audience {
+    /// Whether any list restricts who may have the event.
+    pub fn restricts(&self) -> bool {
+        !self.exclude.is_empty()
+            || !self.exclude_authid.is_empty()
+            || !self.exclude_authrole.is_empty()
+            || self.eligible.is_some()
+            || self.eligible_authid.is_some()
+            || self.eligible_authrole.is_some()
+    }
+
+    /// About the memory its lists hold.
+    pub fn size(&self) -> usize {
+        let names = |set: &HashSet<String>| set.iter().map(|s| 48 + s.len()).sum::<usize>();
+        let ids = |set: &HashSet<u64>| set.len() * 16;
+        ids(&self.exclude)
+            + names(&self.exclude_authid)
+            + names(&self.exclude_authrole)
+            + self.eligible.as_ref().map_or(0, ids)
+            + self.eligible_authid.as_ref().map_or(0, names)
+            + self.eligible_authrole.as_ref().map_or(0, names)
+    }
+
     /// The lists of PUBLISH.Options.
     pub fn read(options: &Options) -> Result<Audience, String> {
         let set = |list: Option<Vec<u64>>| list.map(|l| l.into_iter().collect::<HashSet<_>>());

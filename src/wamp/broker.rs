@@ -219,6 +219,7 @@ impl Broker {
         // Kept before the publisher is excluded: a retained event may reach its publisher
         // when it subscribes later, as in Crossbar.
         let retained_audience = retain.then(|| Audience::read(options).unwrap_or_default());
+        let restricted = audience.restricts();
         if exclude_me {
             audience.exclude.insert(id);
         }
@@ -247,7 +248,10 @@ impl Broker {
                 args: payload.args.clone().unwrap_or(Value::Null),
                 kwargs: payload.kwargs.clone().unwrap_or(Value::Null),
             });
-            self.remembered.record(&event);
+            // An event for chosen sessions only is not kept for whoever asks the history.
+            if !restricted {
+                self.remembered.record(&event);
+            }
             if let Some(retained_audience) = retained_audience {
                 self.remembered
                     .retain(event, publisher.clone(), retained_audience);

@@ -39,6 +39,25 @@ pub(crate) mod code {
 /// Largest ID the spec allows: 2^53.
 pub const MAX_ID: u64 = 1 << 53;
 
+/// About the memory a decoded value holds: a value's own slot for every node, and the bytes
+/// of its strings and keys. What a client makes the router keep (retained events, history,
+/// testaments) is counted with it, since decoded values take far more room than their wire
+/// form (a MessagePack 0 is one byte on the wire and a 32-byte node here).
+pub fn value_size(value: &Value) -> usize {
+    const NODE: usize = std::mem::size_of::<Value>();
+    match value {
+        Value::String(s) => NODE + s.len(),
+        Value::Array(items) => NODE + items.iter().map(value_size).sum::<usize>(),
+        Value::Object(map) => {
+            NODE + map
+                .iter()
+                .map(|(k, v)| NODE + k.len() + value_size(v))
+                .sum::<usize>()
+        }
+        _ => NODE,
+    }
+}
+
 /// A random ID in [1, 2^53], as the spec asks for session, publication, subscription and
 /// registration IDs.
 pub fn random_id() -> u64 {

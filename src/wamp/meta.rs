@@ -25,7 +25,7 @@ pub fn call(
     procedure: &str,
     payload: &Payload,
 ) {
-    match answer(sessions, broker, dealer, procedure, payload) {
+    match answer(sessions, broker, dealer, caller, procedure, payload) {
         Ok(args) => {
             let result = Payload {
                 args: Some(args),
@@ -62,6 +62,7 @@ fn answer(
     sessions: &Sessions,
     broker: &Broker,
     dealer: &Dealer,
+    caller: u64,
     procedure: &str,
     payload: &Payload,
 ) -> Result<Value, MetaError> {
@@ -188,7 +189,13 @@ fn answer(
         }
         "wamp.subscription.get" => subscription()?.details(),
         "wamp.subscription.get_events" => {
-            let id = subscription()?.id;
+            // The history is for those who may subscribe to its topic.
+            let sub = subscription()?;
+            let action = crate::wamp::authorize::Action::Subscribe;
+            if let Some(text) = sessions.refusal(caller, &sub.uri, action) {
+                return Err((error::NOT_AUTHORIZED, text));
+            }
+            let id = sub.id;
             let limit = args
                 .get(1)
                 .or_else(|| payload.kwargs.as_ref().and_then(|k| k.get("limit")))

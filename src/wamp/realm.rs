@@ -146,7 +146,9 @@ impl Realm {
                     return Ok(());
                 };
                 if procedure == "wamp.session.add_testament" {
-                    meta::reply(sessions, id, request, testaments.add(id, &payload));
+                    let may_publish = |topic: &str| may_leave_testament(sessions, id, topic);
+                    let answer = testaments.add(id, &payload, may_publish);
+                    meta::reply(sessions, id, request, answer);
                 } else if procedure == "wamp.session.flush_testaments" {
                     meta::reply(sessions, id, request, testaments.flush(id, &payload));
                 } else if procedure.starts_with("wamp.") {
@@ -286,6 +288,33 @@ impl Realm {
             // to itself, and the others' tasks wait for the CPU instead of the lock.
             async_std::task::sleep(Duration::from_millis(1)).await;
         }
+    }
+}
+
+/// Whether session `id` may leave a testament on `topic`: a valid topic outside `wamp.`,
+/// that its role's permissions let it publish to. A role with a dynamic authorizer cannot
+/// leave one: the authorizer could not be asked when the session has gone.
+fn may_leave_testament(
+    sessions: &Sessions,
+    id: u64,
+    topic: &str,
+) -> Result<(), (&'static str, String)> {
+    use crate::wamp::uri::{self, error};
+    if !uri::is_valid(topic, config::MatchPolicy::Exact) || topic.starts_with("wamp.") {
+        let text = format!("`{topic}` is not a topic a testament may publish to");
+        return Err((error::INVALID_URI, text));
+    }
+    if sessions
+        .get(id)
+        .is_some_and(|m| m.role.authorizer.is_some())
+    {
+        let text = "testaments are not offered to roles with a dynamic authorizer: it could not be asked when the session has gone".to_string();
+        return Err((error::TESTAMENT_ERROR, text));
+    }
+    let action = crate::wamp::authorize::Action::Publish;
+    match sessions.refusal(id, topic, action) {
+        Some(text) => Err((error::NOT_AUTHORIZED, text)),
+        None => Ok(()),
     }
 }
 

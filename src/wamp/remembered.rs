@@ -15,8 +15,12 @@ use std::sync::Arc;
 /// Topics with a retained event a realm keeps, at most.
 pub const RETAINED_MAX: usize = 10_000;
 
-/// Bytes of retained payloads a realm keeps, at most.
+/// Bytes of retained events (payloads and their black- and whitelists, as decoded in
+/// memory) a realm keeps, at most.
 pub const RETAINED_MAX_BYTES: usize = 64 << 20;
+
+/// Bytes of events one history topic keeps, at most, whatever its `limit`.
+pub const HISTORY_MAX_BYTES: usize = 16 << 20;
 
 /// A published event as the history keeps it (Crossbar's fields).
 #[derive(Debug)]
@@ -51,10 +55,15 @@ impl StoredEvent {
         })
     }
 
-    /// Roughly the memory its payload takes (its JSON length).
-    fn bytes(&self) -> usize {
-        let len = |v: &Value| if v.is_null() { 0 } else { v.to_string().len() };
-        self.topic.len() + len(&self.args) + len(&self.kwargs)
+    /// About the memory it holds.
+    pub fn bytes(&self) -> usize {
+        use crate::wamp::message::value_size;
+        std::mem::size_of::<StoredEvent>()
+            + self.topic.len()
+            + self.authid.len()
+            + self.authrole.len()
+            + value_size(&self.args)
+            + value_size(&self.kwargs)
     }
 }
 
@@ -78,6 +87,7 @@ pub struct Retained {
 struct History {
     topic: HistoryTopic,
     events: VecDeque<Arc<StoredEvent>>,
+    bytes: usize,
 }
 
 /// What a realm remembers.
@@ -100,6 +110,7 @@ impl Remembered {
                 .map(|topic| History {
                     topic: topic.clone(),
                     events: VecDeque::new(),
+                    bytes: 0,
                 })
                 .collect(),
             ..Remembered::default()
@@ -121,8 +132,12 @@ impl Remembered {
                 continue;
             }
             history.events.push_back(event.clone());
-            while history.events.len() > history.topic.limit {
-                history.events.pop_front();
+            history.bytes += event.bytes();
+            while history.events.len() > history.topic.limit || history.bytes > HISTORY_MAX_BYTES {
+                let Some(old) = history.events.pop_front() else {
+                    break;
+                };
+                history.bytes -= old.bytes();
             }
         }
     }
@@ -155,7 +170,7 @@ impl Remembered {
     ) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        let bytes = event.bytes();
+        let bytes = event.bytes() + audience.size();
         let topic = event.topic.clone();
         self.order.push_back((topic.clone(), seq));
         let retained = Retained {

@@ -12,6 +12,9 @@ use std::collections::HashMap;
 /// Testaments one session may leave, at most.
 pub const MAX_PER_SESSION: usize = 64;
 
+/// Bytes (as decoded in memory) of testaments one session may leave, at most.
+pub const MAX_BYTES_PER_SESSION: usize = 256 * 1024;
+
 /// One event to publish when its session ends.
 #[derive(Debug)]
 pub struct Testament {
@@ -23,6 +26,8 @@ pub struct Testament {
     pub payload: Payload,
     /// The publish options (without `acknowledge` and `exclude_me`, as in Crossbar).
     pub options: Options,
+    /// About the memory it holds.
+    bytes: usize,
 }
 
 /// The testaments of a realm's sessions.
@@ -36,8 +41,14 @@ pub type Answer = Result<Value, (&'static str, String)>;
 
 impl Testaments {
     /// `wamp.session.add_testament(topic, args, kwargs, publish_options, scope)`: answers
-    /// an ID for the testament.
-    pub fn add(&mut self, session: u64, payload: &Payload) -> Answer {
+    /// an ID for the testament. `may_publish` says whether the session may publish to the
+    /// topic (checked now: when the testament fires, the session is gone).
+    pub fn add(
+        &mut self,
+        session: u64,
+        payload: &Payload,
+        may_publish: impl Fn(&str) -> Result<(), (&'static str, String)>,
+    ) -> Answer {
         let (args, kwargs) = arguments(payload);
         let arg = |i: usize, name: &str| args.get(i).or_else(|| kwargs.get(name));
         let invalid = |text: &str| (error::INVALID_ARGUMENT, text.to_string());
@@ -62,9 +73,17 @@ impl Testaments {
         options.remove("acknowledge");
         options.remove("exclude_me");
         let detached = scope(arg(4, "scope"))?;
+        may_publish(topic)?;
+        use crate::wamp::message::value_size;
+        let size = |v: &Option<Value>| v.as_ref().map_or(0, value_size);
+        let bytes = topic.len()
+            + size(&event_args)
+            + size(&event_kwargs)
+            + value_size(&Value::Object(options.clone()));
         let held = self.by_session.entry(session).or_default();
-        if held.len() >= MAX_PER_SESSION {
-            let text = format!("this session holds {MAX_PER_SESSION} testaments, the most it may");
+        let held_bytes: usize = held.iter().map(|t| t.bytes).sum();
+        if held.len() >= MAX_PER_SESSION || held_bytes + bytes > MAX_BYTES_PER_SESSION {
+            let text = format!("this session holds {} testaments of {held_bytes} bytes; the most are {MAX_PER_SESSION} and {MAX_BYTES_PER_SESSION} bytes", held.len());
             return Err((error::TESTAMENT_ERROR, text));
         }
         held.push(Testament {
@@ -75,6 +94,7 @@ impl Testaments {
                 kwargs: event_kwargs,
             },
             options,
+            bytes,
         });
         Ok(json!(random_id()))
     }

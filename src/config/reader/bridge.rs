@@ -158,10 +158,16 @@ impl Reader<'_> {
                     ),
                 ));
             };
-            if !realm.roles.iter().any(|r| r.name == bridge.role) {
+            let Some(role) = realm.roles.iter().find(|r| r.name == bridge.role) else {
                 return Err(self.error(
                     &format!("{}.role", bridge.json_path),
                     format!("realm `{}` has no role `{}`", bridge.realm, bridge.role),
+                ));
+            };
+            if role.authorizer.is_some() {
+                return Err(self.error(
+                    &format!("{}.role", bridge.json_path),
+                    format!("role `{}` has a dynamic authorizer; the bridge needs a role with `permissions` (its requests are not put to an authorizer)", bridge.role),
                 ));
             }
         }

@@ -277,7 +277,14 @@ impl Metrics {
 
     /// A message of this WAMP type code went to a client.
     pub fn message_out(&self, code: u64) {
-        self.messages_out[type_index(&TYPES_OUT, crate::wamp::message::name(code))].inc();
+        self.messages_out(code, 1);
+    }
+
+    /// `n` messages of this WAMP type code went to clients.
+    pub fn messages_out(&self, code: u64, n: u64) {
+        if n > 0 {
+            self.messages_out[type_index(&TYPES_OUT, crate::wamp::message::name(code))].inc_by(n);
+        }
     }
 
     /// A client dropped for reading too slowly.

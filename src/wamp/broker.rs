@@ -310,6 +310,9 @@ impl Broker {
             let event = message::event(sub_id, publication, details, payload);
             // Serialized once per subscription and serializer; receivers share the bytes.
             let mut encoded: [Option<Message>; Serializer::COUNT] = Default::default();
+            // Counted once per subscription, not per receiver: one shared counter touched
+            // per EVENT would cost the fan-out.
+            let mut sent = 0;
             for receiver in receivers {
                 let Some(member) = sessions.get(receiver) else {
                     continue;
@@ -317,8 +320,9 @@ impl Broker {
                 let slot = &mut encoded[member.serializer as usize];
                 let frame = slot.get_or_insert_with(|| member.serializer.encode(&event));
                 member.outbox.send(frame.clone());
-                crate::metrics::metrics().message_out(code::EVENT);
+                sent += 1;
             }
+            crate::metrics::metrics().messages_out(code::EVENT, sent);
         }
     }
 

@@ -205,8 +205,14 @@ impl Archive {
             let mut zip = lock(&archive.zip);
             let file = zip.by_index(entry.index).map_err(std::io::Error::other)?;
             let mut bytes = Vec::with_capacity(entry.size as usize);
-            // No more than the directory said, whatever the compressed stream holds.
-            file.take(entry.size).read_to_end(&mut bytes)?;
+            // No more than the directory said, whatever the compressed stream holds; read to
+            // the end, where the zip reader checks the CRC-32.
+            file.take(entry.size + 1).read_to_end(&mut bytes)?;
+            if bytes.len() as u64 != entry.size {
+                return Err(std::io::Error::other(
+                    "the entry is not the size the archive's directory says",
+                ));
+            }
             Ok(bytes)
         })
         .await?;

@@ -230,7 +230,7 @@ pub(crate) fn memory_response<S>(
     etag: &str,
     modified: std::time::SystemTime,
     media: String,
-    body: &[u8],
+    body: &std::sync::Arc<Vec<u8>>,
     cache_timeout: Option<u64>,
 ) -> Response {
     let len = body.len() as u64;
@@ -267,8 +267,30 @@ pub(crate) fn memory_response<S>(
         }
         Some(RangeAsk::Ignore) | None => (0, body.len()),
     };
-    res.set_body(Body::from_bytes(body[start..end].to_vec()));
+    // Read out of the shared bytes as the client takes them: no copy per response.
+    let part = SharedSlice {
+        bytes: body.clone(),
+        start,
+        end,
+    };
+    res.set_body(Body::from_reader(
+        futures_lite::io::Cursor::new(part),
+        Some(end - start),
+    ));
     res
+}
+
+/// `bytes[start..end]`, shared (a cached archive entry read by several clients at once).
+struct SharedSlice {
+    bytes: std::sync::Arc<Vec<u8>>,
+    start: usize,
+    end: usize,
+}
+
+impl AsRef<[u8]> for SharedSlice {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[self.start..self.end]
+    }
 }
 
 /// `left` bytes of a file from `offset`, read with pread.

@@ -224,7 +224,16 @@ impl<'a> Reader<'a> {
                 return Ok(Vec::new());
             }
         }
-        let limit = usize::try_from(store.u64("limit")?.unwrap_or(100)).unwrap_or(usize::MAX);
+        let at_least_one = |key: String, n: u64| -> Result<usize, StartError> {
+            if n == 0 {
+                return Err(self.error(
+                    &key,
+                    "must be at least 1 (leave the topic out to keep nothing)",
+                ));
+            }
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        };
+        let limit = at_least_one(format!("{key}.limit"), store.u64("limit")?.unwrap_or(100))?;
         store.ignore("call-queue", "calls are not queued for absent callees");
         let mut history = Vec::new();
         for (i, topic) in store.array_or_empty("event-history")?.iter().enumerate() {
@@ -240,10 +249,10 @@ impl<'a> Reader<'a> {
                     )
                 })?,
             };
-            let limit = topic
-                .u64("limit")?
-                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
-                .unwrap_or(limit);
+            let limit = match topic.u64("limit")? {
+                Some(n) => at_least_one(format!("{topic_key}.limit"), n)?,
+                None => limit,
+            };
             topic.done();
             history.push(HistoryTopic { uri, policy, limit });
         }

@@ -25,6 +25,12 @@ async fn the_metrics_page_counts_what_the_node_did() {
     dir.config(&web_config(port, json!({}), paths, open_roles()));
     let node = dir.start(port);
 
+    // One session that comes and goes.
+    drop(Wamp::join(node.port, &ca.der).await);
+    assert!(
+        node.wait_for_log("websocket close", std::time::Duration::from_secs(5))
+            .await
+    );
     let mut callee = Wamp::join(node.port, &ca.der).await;
     let mut caller = Wamp::join(node.port, &ca.der).await;
     callee.send(json!([64, 1, {}, "com.add"])).await;
@@ -69,16 +75,17 @@ async fn the_metrics_page_counts_what_the_node_did() {
         ),
         (
             r#"wssnode_wamp_messages_total{direction="out",type="WELCOME"}"#,
-            2.0,
+            3.0,
         ),
         (
             r#"wssnode_authentications_total{method="anonymous",result="success"}"#,
-            2.0,
+            3.0,
         ),
-        ("wssnode_websocket_opens_total", 2.0),
+        ("wssnode_websocket_opens_total", 3.0),
         ("wssnode_wamp_calls_in_flight", 0.0),
+        (r#"wssnode_websocket_closes_total{code="none"}"#, 1.0),
         ("wssnode_wamp_call_duration_seconds_count", 3.0),
-        (r#"wssnode_http_requests_total{class="1xx"}"#, 2.0),
+        (r#"wssnode_http_requests_total{class="1xx"}"#, 3.0),
     ];
     for (name, value) in expect {
         assert_eq!(sample(&text, name), Some(value), "{name} in:\n{text}");
@@ -92,6 +99,22 @@ async fn the_metrics_page_counts_what_the_node_did() {
     assert!(
         sample(&text, r#"wssnode_tls_handshakes_total{result="full"}"#).is_some_and(|n| n >= 1.0)
     );
+
+    // Every metric the example Grafana dashboard graphs is one the node serves.
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/grafana-dashboard.json"
+    ))
+    .unwrap();
+    for token in dashboard.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if let Some(name) = token.strip_prefix("wssnode_") {
+            let family = name.trim_end_matches("_total").trim_end_matches("_bucket");
+            assert!(
+                text.contains(&format!("# TYPE wssnode_{family} ")),
+                "the dashboard's {token} is not served"
+            );
+        }
+    }
 
     let refused = https(node.port, &ca.der, "GET", "/lan-only", &[]).await;
     assert_eq!(refused.status, 403);

@@ -61,6 +61,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms)]
 
+pub mod acme;
 pub mod archive;
 pub mod bridge;
 pub mod ciphers;

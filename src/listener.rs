@@ -344,6 +344,14 @@ impl Connection {
                 return;
             }
         };
+        if stream.get_ref().1.alpn_protocol() == Some(crate::acme::ACME_TLS_ALPN) {
+            // The CA's TLS-ALPN-01 validation: the handshake was the answer.
+            log::info!(
+                "acme: answered the TLS-ALPN-01 challenge from {}",
+                self.peer
+            );
+            return;
+        }
         let resumed = stream.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
         crate::metrics::metrics().tls_handshake(if resumed { "resumed" } else { "full" });
         let client_cert = stream

@@ -55,6 +55,13 @@ pub fn prepare(dir: &Path, mode: Mode) -> Result<ReadyNode, StartError> {
         for transport in &router.transports {
             let tls = match &transport.endpoint.tls {
                 None => None,
+                Some(files) if files.acme.is_some() => {
+                    // The certificate comes from the ACME client (in its cache after the
+                    // first run); nothing to generate or check on disk.
+                    let setup = tls::setup(files)?;
+                    warnings.extend(setup.warnings.iter().cloned());
+                    Some(setup)
+                }
                 Some(files) => {
                     match selfsigned::presence(files)? {
                         Presence::Both => {}
@@ -202,6 +209,13 @@ pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartErr
             .tls
             .as_ref()
             .map(|t| futures_rustls::TlsAcceptor::from(t.config.clone()));
+        // An ACME endpoint's client runs beside its listener (the challenge comes to it).
+        if let Some(acme) = ready.tls.as_ref().and_then(|t| t.acme.clone()) {
+            let lifecycle = lifecycle.clone();
+            tasks.push(async_std::task::spawn(
+                async move { acme.run(lifecycle).await },
+            ));
+        }
         let raw_options = match (ready.transport.kind, site.paths.first()) {
             (TransportKind::RawSocket, Some((_, Service::Wamp(options, _)))) => {
                 Some(options.clone())
@@ -275,7 +289,7 @@ impl ReadyNode {
             .filter_map(|t| {
                 Some((
                     t.transport.endpoint.tls.clone()?,
-                    t.tls.as_ref()?.certs.clone(),
+                    t.tls.as_ref()?.certs.clone()?,
                 ))
             })
             .collect()

@@ -21,8 +21,10 @@ use std::time::{Duration, SystemTime};
 pub struct TlsSetup {
     /// The rustls server configuration.
     pub config: Arc<ServerConfig>,
-    /// The certificate holder, so SIGHUP can swap in renewed files.
-    pub certs: Arc<ReloadableCert>,
+    /// The certificate holder, so SIGHUP can swap in renewed files (none with ACME).
+    pub certs: Option<Arc<ReloadableCert>>,
+    /// The ACME client that obtains and renews the certificate, to be run by the node.
+    pub acme: Option<Arc<crate::acme::Acme>>,
     /// One line: versions, suites, key exchange, client-certificate mode.
     pub summary: String,
     /// Things that work but deserve attention (expiry soon, missing intermediate, dhparam).
@@ -96,6 +98,9 @@ pub fn setup(files: &TlsFiles) -> Result<TlsSetup, StartError> {
         warnings.push(format!("`{}`: rustls offers no finite-field DH, so DHE suites are not offered; every suite offered uses ECDHE, so forward secrecy holds", dhparam.json_path));
     }
 
+    if let Some(settings) = &files.acme {
+        return setup_acme(files, settings, provider, warnings);
+    }
     // Load the key and the chain; check they belong together.
     let key = load_key(&files.key)?;
     let chain = load_chain(files)?;
@@ -105,7 +110,45 @@ pub fn setup(files: &TlsFiles) -> Result<TlsSetup, StartError> {
     }
     warnings.extend(check_chain(&files.certificate, &chain, &known_roots));
     let certified = certified_key(files, chain, key, &provider)?;
+    let certs = Arc::new(ReloadableCert(RwLock::new(Arc::new(certified))));
+    let (config, summary) = server_config(files, provider, certs.clone(), &[])?;
+    Ok(TlsSetup {
+        config,
+        certs: Some(certs),
+        acme: None,
+        summary,
+        warnings,
+    })
+}
 
+/// The TLS configuration of an `acme` endpoint: the certificate comes from the ACME client
+/// (and, to the CA's validation, the TLS-ALPN-01 challenge's).
+fn setup_acme(
+    files: &TlsFiles,
+    settings: &crate::config::AcmeSettings,
+    provider: Arc<CryptoProvider>,
+    warnings: Vec<String>,
+) -> Result<TlsSetup, StartError> {
+    let acme = Arc::new(crate::acme::Acme::prepare(settings)?);
+    let alpn = [crate::acme::ACME_TLS_ALPN.to_vec()];
+    let (config, summary) = server_config(files, provider, acme.resolver(), &alpn)?;
+    Ok(TlsSetup {
+        config,
+        certs: None,
+        acme: Some(acme),
+        summary: format!("{summary}; certificate from ACME ({})", settings.directory),
+        warnings,
+    })
+}
+
+/// The server configuration around a certificate resolver: versions, client certificates,
+/// ALPN (plus `extra_alpn`), session tickets; and its one-line summary.
+fn server_config(
+    files: &TlsFiles,
+    provider: Arc<CryptoProvider>,
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    extra_alpn: &[Vec<u8>],
+) -> Result<(Arc<ServerConfig>, String), StartError> {
     // Client certificates, when `ca_certificates` is given.
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -139,14 +182,14 @@ pub fn setup(files: &TlsFiles) -> Result<TlsSetup, StartError> {
             format!("required (issued by {})", names.join(", ")),
         )
     };
-    let certs = Arc::new(ReloadableCert(RwLock::new(Arc::new(certified))));
-    let mut config = builder.with_cert_resolver(certs.clone());
+    let mut config = builder.with_cert_resolver(resolver);
     // With an explicit cipher string the operator's order is the preference, as nginx's
     // ssl_prefer_server_ciphers; otherwise the client's order (it knows its hardware).
     config.ignore_client_order = files.ciphers.is_some();
     // http/1.0 too, as nginx does: a client that offers only it (`curl --http1.0`) would
     // otherwise fail the handshake with "no application protocol"; ours comes first.
     config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
+    config.alpn_protocols.extend(extra_alpn.iter().cloned());
     // Session tickets (TLS 1.2 and 1.3): a returning client resumes without a new signature,
     // as nginx does by default. Keys rotate every 6 hours.
     config.ticketer = aws_lc_rs::Ticketer::new().map_err(|e| {
@@ -164,12 +207,7 @@ pub fn setup(files: &TlsFiles) -> Result<TlsSetup, StartError> {
         "TLS 1.2, 1.3; suites {}; key exchange X25519MLKEM768, X25519, P-256, P-384; client certificates {client_mode}",
         suites.join(" ")
     );
-    Ok(TlsSetup {
-        config: Arc::new(config),
-        certs,
-        summary,
-        warnings,
-    })
+    Ok((Arc::new(config), summary))
 }
 
 /// Loads the key and certificate again (for SIGHUP): same checks, new value.

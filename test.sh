@@ -8,6 +8,8 @@ cd "$(dirname "$0")"
 echo "== cargo test" >&2
 cargo test
 interop/setup.sh
+echo "== ACME with pebble: a certificate obtained, renewed under an open session, served from the cache" >&2
+cargo test --test acme -- --ignored
 echo "== interop: autobahn-python, autobahn-js, the demo page in Chromium" >&2
 interop/run.sh
 echo "== interop: logins with autobahn-python, autobahn-js and a cookie in Chromium" >&2

@@ -626,3 +626,31 @@ fn two_paths_mounted_at_one_url_are_refused() {
     dir.config(&web_config(port, json!({}), paths, open_roles()));
     fails_with(&dir, &["`/a/b` is already mounted"]);
 }
+
+#[test]
+fn a_wrong_acme_section_is_named_with_its_problem() {
+    for (tls, needles) in [
+        (
+            json!({"acme": {"contact": ["mailto:a@example.com"]}}),
+            vec!["tls.acme.domains", "is missing"],
+        ),
+        (
+            json!({"acme": {"domains": ["example.com"], "contact": ["a@example.com"]}}),
+            vec!["tls.acme.contact", "mailto:"],
+        ),
+        (
+            json!({"acme": {"domains": ["example.com"], "directory": "http://ca.example/dir"}}),
+            vec!["tls.acme.directory", "https://"],
+        ),
+        (
+            json!({"key": "key.pem", "certificate": "cert.pem", "acme": {"domains": ["example.com"]}}),
+            vec!["tls.acme", "not both"],
+        ),
+    ] {
+        let (dir, _, port) = valid();
+        let mut config = web_config(port, json!({}), json!({}), open_roles());
+        config["workers"][0]["transports"][0]["endpoint"]["tls"] = tls;
+        dir.config(&config);
+        fails_with(&dir, &needles);
+    }
+}

@@ -493,7 +493,7 @@ impl Bridge {
             return Some(session.clone());
         }
         let realm = realms.get(&self.options.realm)?;
-        let role = realm.role(&self.options.role)?.clone();
+        let role = realm.role(&self.options.role)?;
         let identity = Identity {
             authid: format!("bridge:{}", self.options.json_path),
             authrole: self.options.role.clone(),

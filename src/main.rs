@@ -280,11 +280,14 @@ async fn serve(dir: &Path) -> Result<(), StartError> {
     .map_err(|e| StartError::System(format!("cannot install signal handlers: {e}")))?;
     let on_signal = lifecycle.clone();
     let drain = Duration::from_secs(ready.drain_secs());
+    let (node_dir, routers) = (dir.to_path_buf(), ready.routers.clone());
+    let mut in_force = ready.config.clone();
     async_std::task::spawn(async move {
         let mut signals = signals;
         while let Some(signal) = signals.next().await {
             if signal == signal_hook::consts::SIGHUP {
                 node::reload_tls(&tls_endpoints);
+                in_force = node::reload_config(&node_dir, &in_force, &routers);
             } else if signal == signal_hook::consts::SIGTERM
                 && !drain.is_zero()
                 && on_signal.start_draining()

@@ -43,6 +43,8 @@ pub struct ReadyNode {
     pub transports: Vec<ReadyTransport>,
     /// Everything worth a warning, one sentence each.
     pub warnings: Vec<String>,
+    /// Each router worker's realms, in config order (for SIGHUP's new roles).
+    pub routers: Vec<Arc<Realms>>,
 }
 
 /// Reads and checks everything the node directory's config names.
@@ -50,8 +52,10 @@ pub fn prepare(dir: &Path, mode: Mode) -> Result<ReadyNode, StartError> {
     let config = config::load(dir)?;
     let mut warnings = config.warnings.clone();
     let mut transports = Vec::new();
+    let mut routers = Vec::new();
     for router in &config.routers {
         let realms = Arc::new(Realms::new(&router.realms));
+        routers.push(realms.clone());
         for transport in &router.transports {
             let tls = match &transport.endpoint.tls {
                 None => None,
@@ -108,7 +112,70 @@ pub fn prepare(dir: &Path, mode: Mode) -> Result<ReadyNode, StartError> {
         config,
         transports,
         warnings,
+        routers,
     })
+}
+
+/// Re-reads `config.json` (SIGHUP) against `running`, the config in force: realms' roles and
+/// permissions take effect at once; any other change is logged with the restart it needs.
+/// Answers the config now in force.
+pub fn reload_config(dir: &Path, running: &NodeConfig, routers: &[Arc<Realms>]) -> NodeConfig {
+    let new = match config::load(dir) {
+        Ok(new) => new,
+        Err(e) => {
+            log::warn!("config.json not reloaded, the running config stays: {e}");
+            return running.clone();
+        }
+    };
+    let restart = |what: String| {
+        log::warn!("{what} changed in config.json: restart wssnode to apply it (SIGHUP applies realms' roles and permissions only)")
+    };
+    if new.routers.len() != running.routers.len() {
+        restart("the number of router workers".into());
+    }
+    for (i, (now, then)) in new.routers.iter().zip(&running.routers).enumerate() {
+        for realm in &now.realms {
+            let Some(before) = then.realms.iter().find(|r| r.name == realm.name) else {
+                restart(format!("`workers[{i}]`: realm `{}` (new)", realm.name));
+                continue;
+            };
+            if format!("{:?}", realm.history) != format!("{:?}", before.history) {
+                restart(format!("`workers[{i}]`: realm `{}`'s store", realm.name));
+            }
+            if format!("{:?}", realm.roles) == format!("{:?}", before.roles) {
+                continue;
+            }
+            if let Some(live) = routers.get(i).and_then(|r| r.get(&realm.name)) {
+                let (updated, closed) = live.replace_roles(realm.roles.clone());
+                log::info!(
+                    "reloaded the roles of realm `{}`: {updated} session(s) have their new permissions, {closed} closed (their role is gone)",
+                    realm.name
+                );
+            }
+        }
+        for gone in then
+            .realms
+            .iter()
+            .filter(|r| !now.realms.iter().any(|n| n.name == r.name))
+        {
+            restart(format!("`workers[{i}]`: realm `{}` (removed)", gone.name));
+        }
+        if format!("{:?}", now.transports) != format!("{:?}", then.transports) {
+            restart(format!(
+                "`workers[{i}].transports` (endpoints, paths, auth or options)"
+            ));
+        }
+    }
+    // What was not applied stays as it runs: the next SIGHUP compares against that.
+    let mut in_force = running.clone();
+    for (now, then) in new.routers.iter().zip(in_force.routers.iter_mut()) {
+        for realm in then.realms.iter_mut() {
+            if let Some(new_realm) = now.realms.iter().find(|r| r.name == realm.name) {
+                realm.roles = new_realm.roles.clone();
+            }
+        }
+    }
+    in_force
 }
 
 /// One line about a transport: URL, paths, TLS.

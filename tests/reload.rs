@@ -1,4 +1,6 @@
-//! SIGHUP re-reads the TLS key and certificate for new connections; open ones stay up.
+//! SIGHUP re-reads the TLS key and certificate for new connections, and the realms' roles
+//! and permissions for every session; open connections stay up, and what needs a restart
+//! is logged as such.
 
 mod common;
 use common::*;
@@ -49,4 +51,94 @@ async fn sighup_serves_a_renewed_certificate_to_new_connections_only() {
     }
     let tls = connect_tls(port, client_tls(&ca.der, None)).await.unwrap();
     assert_eq!(tls.get_ref().1.peer_certificates().unwrap()[0], renewed.der);
+}
+
+/// realm1 with role `anonymous` allowed to publish under `prefix` (and to subscribe).
+fn roles_publishing_under(prefix: &str) -> serde_json::Value {
+    json!([{"name": "anonymous", "permissions": [
+        {"uri": "", "match": "prefix", "allow": {"subscribe": true}},
+        {"uri": prefix, "match": "prefix", "allow": {"publish": true}}]}])
+}
+
+async fn publish(session: &mut Wamp, topic: &str) -> serde_json::Value {
+    session
+        .send(json!([16, 1, {"acknowledge": true}, topic, []]))
+        .await;
+    session.recv().await
+}
+
+#[async_std::test]
+async fn sighup_gives_open_sessions_their_roles_new_permissions_and_names_what_needs_a_restart() {
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    let port = free_port();
+    dir.config(&web_config(
+        port,
+        json!({}),
+        json!({}),
+        roles_publishing_under("com.old."),
+    ));
+    let node = dir.start(port);
+    let mut open = Wamp::join(port, &ca.der).await;
+    assert_eq!(publish(&mut open, "com.old.x").await[0], 17);
+    assert_eq!(
+        publish(&mut open, "com.new.x").await[4],
+        "wamp.error.not_authorized"
+    );
+
+    // New permissions, and a new path (which needs a restart).
+    let config = web_config(
+        port,
+        json!({}),
+        json!({"info": {"type": "nodeinfo"}}),
+        roles_publishing_under("com.new."),
+    );
+    dir.config(&config);
+    node.signal("HUP");
+    assert!(
+        node.wait_for_log(
+            "reloaded the roles of realm `realm1`",
+            std::time::Duration::from_secs(5)
+        )
+        .await,
+        "{}",
+        node.log_text()
+    );
+    assert_eq!(
+        publish(&mut open, "com.new.x").await[0],
+        17,
+        "the open session has the new permissions"
+    );
+    assert_eq!(
+        publish(&mut open, "com.old.x").await[4],
+        "wamp.error.not_authorized"
+    );
+    assert!(node.log_text().contains(
+        "transports` (endpoints, paths, auth or options) changed in config.json: restart"
+    ));
+
+    // A role removed: its sessions are closed; a broken config keeps the running one.
+    let config = web_config(
+        port,
+        json!({}),
+        json!({}),
+        json!([{"name": "other", "permissions": []}]),
+    );
+    dir.config(&config);
+    node.signal("HUP");
+    let goodbye = open.recv().await;
+    assert_eq!(
+        (&goodbye[0], &goodbye[2]),
+        (&json!(6), &json!("wamp.close.killed"))
+    );
+    dir.write("config.json", "{ not json");
+    node.signal("HUP");
+    assert!(
+        node.wait_for_log(
+            "config.json not reloaded",
+            std::time::Duration::from_secs(5)
+        )
+        .await
+    );
 }

@@ -26,8 +26,10 @@ use std::time::{Duration, Instant};
 
 /// A realm and its live state.
 pub struct Realm {
-    /// The realm's config (name, roles).
+    /// The realm's config as read at start (name, history; its roles are `roles`).
     pub config: config::Realm,
+    /// Its roles now: the config's, until a SIGHUP reads new ones.
+    roles: std::sync::RwLock<Vec<Role>>,
     state: Mutex<RealmState>,
 }
 
@@ -55,6 +57,7 @@ impl Realm {
             ..RealmState::default()
         };
         Realm {
+            roles: std::sync::RwLock::new(config.roles.clone()),
             config,
             state: Mutex::new(state),
         }
@@ -68,8 +71,31 @@ impl Realm {
     }
 
     /// The role with this name, if the realm has it.
-    pub fn role(&self, name: &str) -> Option<&Role> {
-        self.config.roles.iter().find(|r| r.name == name)
+    pub fn role(&self, name: &str) -> Option<Role> {
+        let roles = self
+            .roles
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        roles.iter().find(|r| r.name == name).cloned()
+    }
+
+    /// Takes new roles (SIGHUP): sessions joined with a role get its new permissions for
+    /// what they do next; a session whose role is gone is closed. Answers how many sessions
+    /// were updated and how many closed.
+    pub fn replace_roles(&self, roles: Vec<Role>) -> (usize, usize) {
+        let mut state = self.lock();
+        let (updated, gone) = state
+            .sessions
+            .reassign_roles(|name| roles.iter().find(|r| r.name == name).cloned());
+        for id in &gone {
+            let text = "its role was removed from the realm's config";
+            state.sessions.kill(*id, "wamp.close.killed", Some(text));
+        }
+        *self
+            .roles
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = roles;
+        (updated, gone.len())
     }
 
     /// Adds a session under `preferred` (the ID its authentication already named, random

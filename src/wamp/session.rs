@@ -359,7 +359,7 @@ impl WampSession {
         else {
             return Ok(());
         };
-        let Some(role) = realm.role(&identity.authrole).cloned() else {
+        let Some(role) = realm.role(&identity.authrole) else {
             self.phase = Phase::Opening {
                 realm: realm.clone(),
                 hello,

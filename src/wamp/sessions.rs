@@ -134,6 +134,25 @@ impl Sessions {
         );
     }
 
+    /// Gives every session (but the router's own) the role `find` answers for its role
+    /// name; answers how many it gave one, and the sessions it found none for.
+    pub fn reassign_roles(&mut self, find: impl Fn(&str) -> Option<Role>) -> (usize, Vec<u64>) {
+        let (mut updated, mut gone) = (0, Vec::new());
+        for (id, member) in self.members.iter_mut() {
+            if member.identity.authrole == crate::wamp::service::TRUSTED {
+                continue;
+            }
+            match find(&member.identity.authrole) {
+                Some(role) => {
+                    member.role = role;
+                    updated += 1;
+                }
+                None => gone.push(*id),
+            }
+        }
+        (updated, gone)
+    }
+
     /// Ends a session from the router's side (the meta API's `wamp.session.kill`): GOODBYE
     /// with `reason`, then its connection closes, and its leaving is the usual one.
     pub fn kill(&self, id: u64, reason: &str, text: Option<&str>) {

@@ -23,6 +23,14 @@ use std::sync::{Arc, Mutex};
 /// The ALPN protocol of the TLS-ALPN-01 challenge (RFC 8737).
 pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 
+/// Where HTTP-01 challenges are asked (RFC 8555 §8.3).
+pub const HTTP_01_PREFIX: &str = "/.well-known/acme-challenge/";
+
+/// The HTTP-01 answer for `token`, from whichever of `clients` is being validated.
+pub fn http_01_answer(clients: &[Arc<ResolvesServerCertAcme>], token: &str) -> Option<String> {
+    clients.iter().find_map(|c| c.get_http_01_key_auth(token))
+}
+
 type State = AcmeState<std::io::Error, std::io::Error>;
 
 /// An endpoint's ACME client, ready to run.
@@ -44,7 +52,13 @@ impl Acme {
         let files = Files {
             dir: cache.path.clone(),
         };
+        let challenge = if settings.http_01 {
+            rustls_acme::UseChallenge::Http01
+        } else {
+            rustls_acme::UseChallenge::TlsAlpn01
+        };
         let mut config = AcmeConfig::new(&settings.domains)
+            .challenge_type(challenge)
             .contact(settings.contact.iter().map(String::as_str))
             .directory(&settings.directory)
             .cache(CompositeCache::new(files.clone(), files));
@@ -77,6 +91,11 @@ impl Acme {
     /// What serves the endpoint's certificate (and the challenge's, to the CA).
     pub fn resolver(&self) -> Arc<ResolvesServerCertAcme> {
         self.resolver.clone()
+    }
+
+    /// Whether its challenge is HTTP-01 (answered by the node's plain transports).
+    pub fn uses_http_01(&self) -> bool {
+        self.settings.http_01
     }
 
     /// Runs the client until shutdown: loads the cache, orders when needed, renews, and logs

@@ -264,8 +264,22 @@ pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartErr
         log::info!("listening {line}");
     }
     let mut tasks = Vec::new();
+    // Plain transports answer the HTTP-01 challenges of the node's ACME clients that use it.
+    let http_01: Vec<_> = bound
+        .iter()
+        .filter_map(|(ready, _, _)| ready.tls.as_ref()?.acme.clone())
+        .filter(|acme| acme.uses_http_01())
+        .map(|acme| acme.resolver())
+        .collect();
+    let http_01 = Arc::new(http_01);
     for (ready, listener, _) in bound {
+        let plain = ready.tls.is_none();
         let site = Site {
+            acme_http_01: if plain {
+                http_01.clone()
+            } else {
+                Arc::default()
+            },
             paths: ready.services,
             hsts_max_age: ready.transport.hsts_max_age,
             lifecycle: lifecycle.clone(),

@@ -57,6 +57,9 @@ pub struct Site {
     pub realms: Arc<Realms>,
     /// One line per transport for the node info page.
     pub transport_lines: Arc<Vec<String>>,
+    /// On a plain transport: the node's ACME clients that use HTTP-01, whose challenges it
+    /// answers.
+    pub acme_http_01: Arc<Vec<Arc<rustls_acme::ResolvesServerCertAcme>>>,
 }
 
 /// The tide state of a transport's app.
@@ -174,6 +177,18 @@ fn route<'a>(paths: &'a [(String, Service)], url_path: &'a str) -> Option<(&'a S
 async fn dispatch(req: Request<State>) -> tide::Result {
     let site = req.state().clone();
     let url_path = req.url().path().to_string();
+    if let Some(token) = url_path.strip_prefix(crate::acme::HTTP_01_PREFIX) {
+        if let Some(answer) = crate::acme::http_01_answer(&site.acme_http_01, token) {
+            log::info!(
+                "acme: answered the HTTP-01 challenge from {}",
+                ConnInfo::peer_of(&req)
+            );
+            let mut res = Response::new(StatusCode::Ok);
+            res.set_body(answer);
+            res.set_content_type(http_types::mime::PLAIN);
+            return Ok(res);
+        }
+    }
     let Some((service, rest)) = route(&site.paths, &url_path) else {
         let mut res = Response::new(StatusCode::NotFound);
         res.set_body("Not Found\n");

@@ -27,13 +27,18 @@ impl Drop for Pebble {
     }
 }
 
-/// Starts pebble on free ports, validating TLS-ALPN-01 on `tls_port`; its own HTTPS pair
-/// is issued by `ca`, written into `dir`.
-fn start_pebble(dir: &std::path::Path, ca: &Ca, tls_port: u16, validity_s: u64) -> Pebble {
+/// Starts pebble on free ports, validating TLS-ALPN-01 on `tls_port` and HTTP-01 on
+/// `http_port`; its own HTTPS pair is issued by `ca`, written into `dir`.
+fn start_pebble(
+    dir: &std::path::Path,
+    ca: &Ca,
+    (tls_port, http_port): (u16, u16),
+    validity_s: u64,
+) -> Pebble {
     let issued = ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
     std::fs::write(dir.join("pebble.pem"), &issued.cert_pem).unwrap();
     std::fs::write(dir.join("pebble.key"), &issued.key_pem).unwrap();
-    let (port, management, http) = (free_port(), free_port(), free_port());
+    let (port, management, http) = (free_port(), free_port(), http_port);
     let config = json!({"pebble": {
         "listenAddress": format!("127.0.0.1:{port}"),
         "managementListenAddress": format!("127.0.0.1:{management}"),
@@ -100,7 +105,7 @@ async fn a_certificate_is_obtained_renewed_under_an_open_session_and_served_from
     let pebble_ca = Ca::new("pebble HTTPS test CA");
     dir.write("pebble-ca.pem", &pebble_ca.cert_pem);
     let port = free_port();
-    let pebble = start_pebble(dir.path(), &pebble_ca, port, 45);
+    let pebble = start_pebble(dir.path(), &pebble_ca, (port, free_port()), 45);
     // No `interface`: pebble resolves `localhost` itself, to 127.0.0.1 or ::1.
     let config = json!({"version": 2, "workers": [{"type": "router",
         "realms": [{"name": "realm1", "roles": open_roles()}],
@@ -165,4 +170,42 @@ async fn a_certificate_is_obtained_renewed_under_an_open_session_and_served_from
         node.log_text()
     );
     assert_eq!(served_certificate(port, &root).await, second);
+}
+
+#[async_std::test]
+#[ignore = "needs pebble; ./test.sh runs it after installing pebble"]
+async fn with_http_01_the_challenge_is_answered_on_a_plain_transport() {
+    let dir = NodeDir::new();
+    let pebble_ca = Ca::new("pebble HTTPS test CA");
+    dir.write("pebble-ca.pem", &pebble_ca.cert_pem);
+    let (port, plain) = (free_port(), free_port());
+    let pebble = start_pebble(dir.path(), &pebble_ca, (free_port(), plain), 3600);
+    let config = json!({"version": 2, "workers": [{"type": "router",
+        "realms": [{"name": "realm1", "roles": open_roles()}],
+        "transports": [
+          {"type": "web", "endpoint": {"type": "tcp", "port": port,
+            "tls": {"acme": {"domains": ["localhost"], "directory": pebble.directory,
+                "challenge": "http-01", "directory_ca_certificates": ["pebble-ca.pem"]}}},
+           "paths": {"ws": {"type": "websocket"}}},
+          {"type": "web", "endpoint": {"type": "tcp", "port": plain},
+           "paths": {"/": {"type": "health"}}}]}]});
+    dir.config(&config);
+    let node = dir.start(port);
+    wait_for_count(&node, "certificate obtained", 1, Duration::from_secs(30)).await;
+    assert!(
+        node.log_text().contains("answered the HTTP-01 challenge"),
+        "{}",
+        node.log_text()
+    );
+    let tls = connect_tls(pebble.management, client_tls(&pebble_ca.der, None))
+        .await
+        .unwrap();
+    let root = http_raw(
+        tls,
+        "GET /roots/0 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let root: rustls::pki_types::CertificateDer<'static> =
+        rustls::pki_types::pem::PemObject::from_pem_slice(&root.body).unwrap();
+    served_certificate(port, &root).await;
 }

@@ -646,6 +646,10 @@ fn a_wrong_acme_section_is_named_with_its_problem() {
             json!({"key": "key.pem", "certificate": "cert.pem", "acme": {"domains": ["example.com"]}}),
             vec!["tls.acme", "not both"],
         ),
+        (
+            json!({"acme": {"domains": ["example.com"], "challenge": "dns-01"}}),
+            vec!["tls.acme.challenge", "tls-alpn-01"],
+        ),
     ] {
         let (dir, _, port) = valid();
         let mut config = web_config(port, json!({}), json!({}), open_roles());

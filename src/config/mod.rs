@@ -275,6 +275,9 @@ pub struct AcmeSettings {
     /// `directory_ca_certificates`: CAs trusted for the ACME server's own HTTPS (default
     /// the usual public roots).
     pub directory_ca_certificates: Vec<NamedFile>,
+    /// `challenge`: `tls-alpn-01` (default: on this endpoint's port) or `http-01` (answered
+    /// on the node's plain HTTP transports, at `/.well-known/acme-challenge/`).
+    pub http_01: bool,
 }
 
 /// Let's Encrypt's production directory, the default `directory`.

@@ -736,6 +736,16 @@ impl<'a> Reader<'a> {
             &format!("{key}.cache"),
             acme.str("cache")?.unwrap_or("acme"),
         );
+        let http_01 = match acme.str("challenge")? {
+            None | Some("tls-alpn-01") => false,
+            Some("http-01") => true,
+            Some(other) => {
+                return Err(self.error(
+                    &format!("{key}.challenge"),
+                    format!("`{other}` is not a challenge wssnode answers: `tls-alpn-01` (the default) or `http-01`"),
+                ))
+            }
+        };
         let mut directory_ca_certificates = Vec::new();
         for (i, item) in acme
             .array_or_empty("directory_ca_certificates")?
@@ -756,6 +766,7 @@ impl<'a> Reader<'a> {
             directory,
             cache,
             directory_ca_certificates,
+            http_01,
         })
     }
 

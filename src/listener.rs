@@ -192,9 +192,11 @@ impl Listener {
                     Stream::Tcp(tcp) => {
                         // Without TCP_NODELAY each small response waits ~40 ms on delayed ACKs.
                         let _ = tcp.set_nodelay(true);
-                        connection.serve(tcp, tls).await
+                        connection.serve(crate::metrics::Counted(tcp), tls).await
                     }
-                    Stream::Unix(unix) => connection.serve(unix, tls).await,
+                    Stream::Unix(unix) => {
+                        connection.serve(crate::metrics::Counted(unix), tls).await
+                    }
                 }
             });
         }

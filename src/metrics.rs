@@ -79,6 +79,11 @@ struct MessageLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabel {
+    direction: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AuthLabel {
     method: String,
     result: String,
@@ -104,6 +109,8 @@ pub struct Metrics {
     tls: Family<HandshakeLabel, Counter>,
     calls_in_flight: Gauge,
     call_seconds: Histogram,
+    bytes_in: Counter,
+    bytes_out: Counter,
 }
 
 /// The process's metrics, made at first use.
@@ -201,7 +208,21 @@ impl Metrics {
             "Time from CALL to its answer (RESULT or ERROR) or its end",
             call_seconds.clone(),
         );
+        let bytes = Family::<DirectionLabel, Counter>::default();
+        registry.register("bytes", "Bytes read from and written to clients' connections (TLS records included), by direction", bytes.clone());
+        let bytes_in = bytes
+            .get_or_create(&DirectionLabel {
+                direction: "in".into(),
+            })
+            .clone();
+        let bytes_out = bytes
+            .get_or_create(&DirectionLabel {
+                direction: "out".into(),
+            })
+            .clone();
         Metrics {
+            bytes_in,
+            bytes_out,
             registry,
             connections,
             http,
@@ -335,6 +356,51 @@ pub struct ConnectionCount(Gauge);
 impl Drop for ConnectionCount {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+/// A client's connection, counting the bytes read from and written to it.
+pub struct Counted<S>(pub S);
+
+impl<S: futures_lite::AsyncRead + Unpin> futures_lite::AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let poll = std::pin::Pin::new(&mut self.0).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &poll {
+            metrics().bytes_in.inc_by(*n as u64);
+        }
+        poll
+    }
+}
+
+impl<S: futures_lite::AsyncWrite + Unpin> futures_lite::AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let poll = std::pin::Pin::new(&mut self.0).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &poll {
+            metrics().bytes_out.inc_by(*n as u64);
+        }
+        poll
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_close(cx)
     }
 }
 

@@ -116,6 +116,17 @@ async fn the_metrics_page_counts_what_the_node_did() {
         }
     }
 
+    for direction in ["in", "out"] {
+        let bytes = sample(
+            &text,
+            &format!(r#"wssnode_bytes_total{{direction="{direction}"}}"#),
+        );
+        assert!(
+            bytes.is_some_and(|n| n > 1000.0),
+            "bytes {direction}: {bytes:?}"
+        );
+    }
+
     let refused = https(node.port, &ca.der, "GET", "/lan-only", &[]).await;
     assert_eq!(refused.status, 403);
     assert!(!refused.text().contains("wssnode_"));

@@ -116,6 +116,41 @@ pub fn prepare(dir: &Path, mode: Mode) -> Result<ReadyNode, StartError> {
     })
 }
 
+/// What differs between a transport's new and running config, one key each: a path by its
+/// URL (its type, options, auth principals), or the rest (endpoint, TLS, options).
+fn transport_changes(
+    new: &crate::config::Transport,
+    old: &crate::config::Transport,
+) -> Vec<String> {
+    let mut changed = Vec::new();
+    let shown = |paths: &[(String, crate::config::PathService)], url: &str| {
+        paths
+            .iter()
+            .find(|(u, _)| u == url)
+            .map(|(_, p)| format!("{p:?}"))
+    };
+    let mut urls: Vec<&String> = new.paths.iter().chain(&old.paths).map(|(u, _)| u).collect();
+    urls.sort();
+    urls.dedup();
+    for url in urls {
+        if shown(&new.paths, url) != shown(&old.paths, url) {
+            changed.push(format!("`{}.paths` `{url}`", new.json_path));
+        }
+    }
+    let rest = |t: &crate::config::Transport| {
+        let mut t = t.clone();
+        t.paths.clear();
+        format!("{t:?}")
+    };
+    if rest(new) != rest(old) {
+        changed.push(format!(
+            "`{}` (endpoint, TLS, auth or options)",
+            new.json_path
+        ));
+    }
+    changed
+}
+
 /// Re-reads `config.json` (SIGHUP) against `running`, the config in force: realms' roles and
 /// permissions take effect at once; any other change is logged with the restart it needs.
 /// Answers the config now in force.
@@ -160,10 +195,11 @@ pub fn reload_config(dir: &Path, running: &NodeConfig, routers: &[Arc<Realms>]) 
         {
             restart(format!("`workers[{i}]`: realm `{}` (removed)", gone.name));
         }
-        if format!("{:?}", now.transports) != format!("{:?}", then.transports) {
-            restart(format!(
-                "`workers[{i}].transports` (endpoints, paths, auth or options)"
-            ));
+        if now.transports.len() != then.transports.len() {
+            restart(format!("the number of `workers[{i}].transports`"));
+        }
+        for (a, b) in now.transports.iter().zip(&then.transports) {
+            transport_changes(a, b).into_iter().for_each(&restart);
         }
     }
     // What was not applied stays as it runs: the next SIGHUP compares against that.

@@ -114,9 +114,9 @@ async fn sighup_gives_open_sessions_their_roles_new_permissions_and_names_what_n
         publish(&mut open, "com.old.x").await[4],
         "wamp.error.not_authorized"
     );
-    assert!(node.log_text().contains(
-        "transports` (endpoints, paths, auth or options) changed in config.json: restart"
-    ));
+    assert!(node
+        .log_text()
+        .contains("paths` `/info` changed in config.json: restart"));
 
     // A role removed: its sessions are closed; a broken config keeps the running one.
     let config = web_config(

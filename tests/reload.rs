@@ -114,9 +114,13 @@ async fn sighup_gives_open_sessions_their_roles_new_permissions_and_names_what_n
         publish(&mut open, "com.old.x").await[4],
         "wamp.error.not_authorized"
     );
-    assert!(node
-        .log_text()
-        .contains("paths` `/info` changed in config.json: restart"));
+    let restart = "paths` `/info` changed in config.json: restart";
+    assert!(
+        node.wait_for_log(restart, std::time::Duration::from_secs(5))
+            .await,
+        "{}",
+        node.log_text()
+    );
 
     // A role removed: its sessions are closed; a broken config keeps the running one.
     let config = web_config(

@@ -8,6 +8,7 @@
 
 use crate::config::ArchiveOptions;
 use crate::error::StartError;
+use crate::lock;
 use crate::static_files::{memory_response, not_found};
 use http_types::Method;
 use std::collections::HashMap;
@@ -237,12 +238,6 @@ impl Archive {
         }
         crate::static_files::media_type_of(std::path::Path::new(name), &[])
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@
 //! request seen before (same key, `seq` and `nonce` within the time window) is refused.
 
 use crate::config::{BridgeKind, BridgeOptions};
-use crate::lifecycle::{ConnInfo, Peer};
+use crate::lifecycle::ConnInfo;
+use crate::lock;
 use crate::wamp::auth::Identity;
 use crate::wamp::message::Payload;
 use crate::wamp::service::{CallError, Reply, ServiceSession};
@@ -366,14 +367,8 @@ impl Bridge {
                 "Request denied: this path takes only HTTPS (require_tls).",
             ));
         }
-        if !o.require_ip.is_empty() {
-            let ip = match info.as_ref().map(|i| &i.peer) {
-                Some(Peer::Tcp(addr)) => Some(addr.ip()),
-                _ => None,
-            };
-            if !ip.is_some_and(|ip| o.require_ip.iter().any(|net| net.contains(ip))) {
-                return Err(refuse(400, "Request denied based on IP address."));
-            }
+        if !o.require_ip.is_empty() && !info.is_some_and(|i| i.admitted_by(&o.require_ip)) {
+            return Err(refuse(400, "Request denied based on IP address."));
         }
         let webhook = matches!(o.kind, BridgeKind::Webhook { .. });
         check_content_type(req.header("Content-Type").map(|v| v.as_str()), !webhook)?;
@@ -712,12 +707,6 @@ fn unix_now() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -61,6 +61,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, rust_2018_idioms)]
 
+/// Locks a mutex whose data stays valid whatever a holder did: a panic elsewhere must not
+/// take every later user down with it.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub mod acme;
 pub mod archive;
 pub mod bridge;

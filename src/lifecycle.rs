@@ -135,6 +135,15 @@ pub struct ConnInfo {
 }
 
 impl ConnInfo {
+    /// Whether the peer is in one of `networks` (`require_ip`); a Unix socket peer, having
+    /// no address, is in none.
+    pub fn admitted_by(&self, networks: &[crate::config::IpNet]) -> bool {
+        match &self.peer {
+            Peer::Tcp(addr) => networks.iter().any(|net| net.contains(addr.ip())),
+            Peer::Unix(_) => false,
+        }
+    }
+
     /// The peer of a request, for log lines ("-" when unknown).
     pub fn peer_of<S>(req: &tide::Request<S>) -> String {
         req.ext::<ConnInfo>()

@@ -295,12 +295,10 @@ fn health(site: &Site) -> Response {
 
 /// The OpenMetrics text, for a client in `allowed` (any, when empty); 403 otherwise.
 fn metrics_page(allowed: &[crate::config::IpNet], req: &Request<State>) -> Response {
-    let ip = match req.ext::<ConnInfo>().map(|i| &i.peer) {
-        Some(crate::lifecycle::Peer::Tcp(addr)) => Some(addr.ip()),
-        _ => None,
-    };
-    let admitted =
-        allowed.is_empty() || ip.is_some_and(|ip| allowed.iter().any(|n| n.contains(ip)));
+    let admitted = allowed.is_empty()
+        || req
+            .ext::<ConnInfo>()
+            .is_some_and(|i| i.admitted_by(allowed));
     if !admitted {
         let mut res = Response::new(StatusCode::Forbidden);
         res.set_body("Forbidden: this client is not in the metrics path's require_ip\n");

@@ -20,6 +20,15 @@ struct Pebble {
     management: u16,
 }
 
+impl Pebble {
+    /// Pebble's root, from its management API (over HTTPS with its own pair, from `ca`).
+    async fn root(&self, ca: &Ca) -> rustls::pki_types::CertificateDer<'static> {
+        let res = https(self.management, &ca.der, "GET", "/roots/0", &[]).await;
+        assert_eq!(res.status, 200);
+        rustls::pki_types::pem::PemObject::from_pem_slice(&res.body).unwrap()
+    }
+}
+
 impl Drop for Pebble {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -121,18 +130,7 @@ async fn a_certificate_is_obtained_renewed_under_an_open_session_and_served_from
         .log_text()
         .contains("answered the TLS-ALPN-01 challenge"));
 
-    // Pebble's root, from its management API (over HTTPS with its own pair).
-    let tls = connect_tls(pebble.management, client_tls(&pebble_ca.der, None))
-        .await
-        .unwrap();
-    let root = http_raw(
-        tls,
-        "GET /roots/0 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-    )
-    .await;
-    assert_eq!(root.status, 200);
-    let root: rustls::pki_types::CertificateDer<'static> =
-        rustls::pki_types::pem::PemObject::from_pem_slice(&root.body).unwrap();
+    let root = pebble.root(&pebble_ca).await;
     let first = served_certificate(port, &root).await;
 
     // A session opens, and stays open across the renewal.
@@ -197,15 +195,6 @@ async fn with_http_01_the_challenge_is_answered_on_a_plain_transport() {
         "{}",
         node.log_text()
     );
-    let tls = connect_tls(pebble.management, client_tls(&pebble_ca.der, None))
-        .await
-        .unwrap();
-    let root = http_raw(
-        tls,
-        "GET /roots/0 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-    )
-    .await;
-    let root: rustls::pki_types::CertificateDer<'static> =
-        rustls::pki_types::pem::PemObject::from_pem_slice(&root.body).unwrap();
+    let root = pebble.root(&pebble_ca).await;
     served_certificate(port, &root).await;
 }

@@ -7,6 +7,7 @@
 
 use crate::config::{Permission, Role, SessionLimits};
 use crate::lifecycle::ConnInfo;
+use crate::lock;
 use crate::wamp::auth::Identity;
 use crate::wamp::message::{code, ClientMessage, Payload};
 use crate::wamp::realm::Realm;
@@ -241,12 +242,6 @@ impl Drop for ServiceSession {
     fn drop(&mut self) {
         self.realm.leave(self.id);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Crossbar's `trusted` role: every action on every URI.

@@ -73,6 +73,7 @@ pub mod acme;
 pub mod archive;
 pub mod bridge;
 pub mod ciphers;
+pub mod cluster;
 pub mod config;
 pub(crate) mod cookies;
 pub mod error;

@@ -111,6 +111,10 @@ pub struct Metrics {
     call_seconds: Histogram,
     bytes_in: Counter,
     bytes_out: Counter,
+    cluster_connected: Gauge,
+    cluster_dropped: Counter,
+    cluster_bytes_out: Counter,
+    cluster_bytes_in: Counter,
 }
 
 /// The process's metrics, made at first use.
@@ -220,7 +224,36 @@ impl Metrics {
                 direction: "out".into(),
             })
             .clone();
+        let cluster_connected = Gauge::default();
+        registry.register(
+            "cluster_connected",
+            "1 while the node is connected to the cluster's Redis (0 otherwise, or alone)",
+            cluster_connected.clone(),
+        );
+        let cluster_dropped = Counter::default();
+        registry.register(
+            "cluster_messages_dropped",
+            "Messages for other nodes dropped: Redis was unreachable or the outgoing queue full",
+            cluster_dropped.clone(),
+        );
+        let cluster = Family::<DirectionLabel, Counter>::default();
+        registry.register(
+            "cluster_bytes",
+            "Bytes of messages sent to and received from the cluster's Redis, by direction",
+            cluster.clone(),
+        );
+        let cluster_bytes = |direction: &str| {
+            cluster
+                .get_or_create(&DirectionLabel {
+                    direction: direction.into(),
+                })
+                .clone()
+        };
         Metrics {
+            cluster_bytes_out: cluster_bytes("out"),
+            cluster_bytes_in: cluster_bytes("in"),
+            cluster_connected,
+            cluster_dropped,
             bytes_in,
             bytes_out,
             registry,
@@ -306,6 +339,26 @@ impl Metrics {
         if n > 0 {
             self.messages_out[type_index(&TYPES_OUT, crate::wamp::message::name(code))].inc_by(n);
         }
+    }
+
+    /// Whether the node is connected to the cluster's Redis.
+    pub fn cluster_connected(&self, connected: bool) {
+        self.cluster_connected.set(i64::from(connected));
+    }
+
+    /// Messages for other nodes dropped.
+    pub fn cluster_dropped(&self, n: u64) {
+        self.cluster_dropped.inc_by(n);
+    }
+
+    /// Bytes sent to (`out`) or received from Redis.
+    pub fn cluster_bytes(&self, out: bool, n: usize) {
+        let counter = if out {
+            &self.cluster_bytes_out
+        } else {
+            &self.cluster_bytes_in
+        };
+        counter.inc_by(n as u64);
     }
 
     /// A client dropped for reading too slowly.

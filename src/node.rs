@@ -45,6 +45,17 @@ pub struct ReadyNode {
     pub warnings: Vec<String>,
     /// Each router worker's realms, in config order (for SIGHUP's new roles).
     pub routers: Vec<Arc<Realms>>,
+    /// The router worker in a cluster, if one is: what its engine needs to start.
+    cluster: Option<ClusterSetup>,
+}
+
+/// A cluster's engine, ready to start when the node serves.
+struct ClusterSetup {
+    config: crate::config::Cluster,
+    client: redis::Client,
+    link: Arc<crate::wamp::cluster::Link>,
+    queues: crate::wamp::cluster::LinkQueues,
+    realms: Arc<Realms>,
 }
 
 /// Reads and checks everything the node directory's config names.
@@ -53,8 +64,33 @@ pub fn prepare(dir: &Path, mode: Mode) -> Result<ReadyNode, StartError> {
     let mut warnings = config.warnings.clone();
     let mut transports = Vec::new();
     let mut routers = Vec::new();
-    for router in &config.routers {
-        let realms = Arc::new(Realms::new(&router.realms));
+    let mut cluster = None;
+    for (i, router) in config.routers.iter().enumerate() {
+        let link = match &router.cluster {
+            Some(c) => {
+                let client = crate::cluster::client(c).map_err(|problem| StartError::Key {
+                    file: config.file.clone(),
+                    json_path: format!("workers[{i}].cluster.url"),
+                    problem,
+                })?;
+                let (link, queues) = crate::wamp::cluster::Link::new(&c.node, c.max_queued_bytes);
+                Some((c.clone(), client, link, queues))
+            }
+            None => None,
+        };
+        let realms = Arc::new(Realms::new(
+            &router.realms,
+            link.as_ref().map(|(_, _, link, _)| link.clone()),
+        ));
+        if let Some((config, client, link, queues)) = link {
+            cluster = Some(ClusterSetup {
+                config,
+                client,
+                link,
+                queues,
+                realms: realms.clone(),
+            });
+        }
         routers.push(realms.clone());
         for transport in &router.transports {
             let tls = match &transport.endpoint.tls {
@@ -113,6 +149,7 @@ pub fn prepare(dir: &Path, mode: Mode) -> Result<ReadyNode, StartError> {
         transports,
         warnings,
         routers,
+        cluster,
     })
 }
 
@@ -293,6 +330,9 @@ pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartErr
     }
     for warning in &node.warnings {
         log::warn!("{warning}");
+    }
+    if let Some(c) = node.cluster {
+        crate::cluster::start(c.config, c.client, c.link, c.queues, c.realms);
     }
     let lines: Arc<Vec<String>> =
         Arc::new(bound.iter().map(|(r, _, port)| summary(r, *port)).collect());

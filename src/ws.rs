@@ -68,6 +68,18 @@ pub struct Outbox {
     control: Sender<Message>,
     /// Wakes the connection loop when the queue went over its bound or overflowed.
     pressure: Sender<()>,
+    /// Set for a session that lives on another node of a cluster: its messages go there.
+    forward: Option<Forward>,
+}
+
+/// Where the messages of a session on another node go (`Outbox::forwarding`).
+#[derive(Clone)]
+pub struct Forward(pub std::sync::Arc<dyn Fn(Message) + Send + Sync>);
+
+impl std::fmt::Debug for Forward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Forward")
+    }
 }
 
 /// What the connection loop and the writer know of the queue.
@@ -141,6 +153,9 @@ impl Outbox {
     /// Queues a message; never waits. A queue over twice its bound belongs to a client that
     /// cannot keep up: it is closed with 1008 instead of holding memory or slowing the sender.
     pub fn send(&self, message: Message) {
+        if let Some(forward) = &self.forward {
+            return (forward.0)(message);
+        }
         if self.data.is_closed() {
             return;
         }
@@ -169,6 +184,9 @@ impl Outbox {
     /// Starts the closing handshake with `code` and `reason`, after what is already queued
     /// (an ABORT must arrive before the close); a full queue is overtaken.
     pub fn close(&self, code: CloseCode, reason: &str) {
+        if self.forward.is_some() {
+            return;
+        }
         let frame = Message::Close(Some(CloseFrame {
             code,
             reason: reason.into(),
@@ -198,7 +216,7 @@ impl Outbox {
 
     /// Whether the connection still takes messages.
     pub fn is_open(&self) -> bool {
-        !self.data.is_closed()
+        self.forward.is_some() || !self.data.is_closed()
     }
 
     /// Queues a control message (a RawSocket PONG), ahead of the data.
@@ -224,8 +242,16 @@ impl Outbox {
             queue,
             control,
             pressure,
+            forward: None,
         };
         (outbox, inbox)
+    }
+
+    /// An outbox that hands each message to `forward` (a session on another node).
+    pub fn forwarding(forward: Forward) -> Outbox {
+        let (mut outbox, _) = Outbox::local(0);
+        outbox.forward = Some(forward);
+        outbox
     }
 }
 
@@ -560,6 +586,7 @@ async fn run<F>(
         queue: queue.clone(),
         control: control_tx,
         pressure: pressure_tx,
+        forward: None,
     };
     let writer_queue = queue.clone();
     let mut writer = async_std::task::spawn(async move {

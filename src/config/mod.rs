@@ -36,6 +36,25 @@ pub struct Router {
     pub realms: Vec<Realm>,
     /// Listening transports.
     pub transports: Vec<Transport>,
+    /// wssnode's `cluster`: other nodes serving the same realms through Redis.
+    pub cluster: Option<Cluster>,
+}
+
+/// A router worker's `cluster` section (wssnode's own key): several nodes with the same
+/// config serve its realms as one router, through one Redis (or Valkey).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// `url`: `redis://host:port/db` or `rediss://` (TLS), without a password.
+    pub url: String,
+    /// The password, from the environment variable `password_env` names.
+    pub password: Option<String>,
+    /// `node`: this node's name, unique in the cluster (default hostname and process ID).
+    pub node: String,
+    /// `lease` (seconds, 1 to 10, default 5): how long a node that stops answering keeps
+    /// its registrations and sessions in the others' eyes.
+    pub lease: std::time::Duration,
+    /// `max_queued_bytes` (default 16 MiB): what the node holds for Redis before it drops.
+    pub max_queued_bytes: usize,
 }
 
 /// A WAMP realm and its roles.

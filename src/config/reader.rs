@@ -104,6 +104,12 @@ impl<'a> Reader<'a> {
                 routers.push(router);
             }
         }
+        if routers.iter().filter(|r| r.cluster.is_some()).count() > 1 {
+            return Err(self.error(
+                "workers",
+                "more than one router worker has a `cluster` section; a node joins one cluster, so give it to one worker",
+            ));
+        }
         top.done();
         Ok(routers)
     }
@@ -159,8 +165,16 @@ impl<'a> Reader<'a> {
                 "outgoing router connections (router-to-router) are not supported; run one router",
             );
         }
+        let cluster = match worker.get("cluster") {
+            Some(value) => Some(self.cluster(&format!("{key}.cluster"), value)?),
+            None => None,
+        };
         worker.done();
-        Ok(Some(Router { realms, transports }))
+        Ok(Some(Router {
+            realms,
+            transports,
+            cluster,
+        }))
     }
 
     /// Crossbar's older testee form: a worker with one `transport`.
@@ -179,7 +193,79 @@ impl<'a> Reader<'a> {
         Ok(Some(Router {
             realms: Vec::new(),
             transports: transport.into_iter().collect(),
+            cluster: None,
         }))
+    }
+
+    /// wssnode's `cluster` section: `type` `redis`, `url`, `node`, `password_env`, `lease`,
+    /// `max_queued_bytes`.
+    fn cluster(&self, key: &str, value: &Value) -> Result<Cluster, StartError> {
+        let cluster = self.obj(key, value)?;
+        let kind = cluster.required_str("type")?;
+        if kind != "redis" {
+            return Err(self.error(
+                &format!("{key}.type"),
+                format!("cluster type `{kind}` is not offered; the one engine is `redis` (Redis or Valkey)"),
+            ));
+        }
+        let url = cluster.required_str("url")?;
+        let url_key = format!("{key}.url");
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(self.error(&url_key, format!("`{url}` is not a Redis URL; write `redis://host:6379/0` (or `rediss://` for TLS)")));
+        };
+        if scheme != "redis" && scheme != "rediss" {
+            return Err(self.error(&url_key, format!("scheme `{scheme}` is not Redis's; write `redis://host:6379/0` (or `rediss://` for TLS)")));
+        }
+        let authority = rest.split('/').next().unwrap_or("");
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            if userinfo.contains(':') {
+                return Err(self.error(&url_key, "holds a password: keep it out of config.json, in the environment variable `password_env` names (default WSSNODE_REDIS_PASSWORD)"));
+            }
+        }
+        let env_key = cluster.str("password_env")?;
+        let env_name = env_key.unwrap_or("WSSNODE_REDIS_PASSWORD");
+        let password = match std::env::var(env_name) {
+            Ok(p) if !p.is_empty() => Some(p),
+            _ if env_key.is_some() => {
+                return Err(self.error(
+                    &format!("{key}.password_env"),
+                    format!("the environment variable `{env_name}` is not set; set it to Redis's password, or remove `password_env`"),
+                ))
+            }
+            _ => None,
+        };
+        let node = match cluster.str("node")? {
+            Some(name)
+                if name.is_empty()
+                    || name.len() > 128
+                    || name.contains(|c: char| c.is_whitespace() || c.is_control()) =>
+            {
+                return Err(self.error(
+                    &format!("{key}.node"),
+                    "must be 1 to 128 characters without spaces",
+                ));
+            }
+            Some(name) => name.to_string(),
+            None => default_node_name(),
+        };
+        let lease = cluster.u64("lease")?.unwrap_or(5);
+        if !(1..=10).contains(&lease) {
+            return Err(self.error(
+                &format!("{key}.lease"),
+                format!("{lease} is outside 1 to 10 (seconds): a shorter lease mistakes a busy node for a dead one, a longer one keeps a dead node's callees"),
+            ));
+        }
+        let max_queued_bytes = cluster.u64("max_queued_bytes")?.unwrap_or(16 << 20);
+        let max_queued_bytes =
+            usize::try_from(max_queued_bytes.max(64 << 10)).unwrap_or(usize::MAX);
+        cluster.done();
+        Ok(Cluster {
+            url: url.to_string(),
+            password,
+            node,
+            lease: std::time::Duration::from_secs(lease),
+            max_queued_bytes,
+        })
     }
 
     fn realm(&self, key: &str, value: &Value) -> Result<Realm, StartError> {
@@ -1123,4 +1209,15 @@ fn url_path(name: &str) -> String {
     } else {
         format!("/{trimmed}")
     }
+}
+
+/// A cluster node's name when the config gives none: the host's name and the process ID,
+/// unique among nodes on one machine and across machines.
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "wssnode".into());
+    format!("{host}-{}", std::process::id())
 }

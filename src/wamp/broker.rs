@@ -8,6 +8,7 @@ use crate::config::{HistoryTopic, MatchPolicy};
 use crate::time::now_rfc3339;
 use crate::wamp::audience::Audience;
 use crate::wamp::authorize::{self, Action};
+use crate::wamp::cluster::{stable_id, Channel, Link, Wire};
 use crate::wamp::held::Held;
 use crate::wamp::message::{self, code, random_id, Payload};
 use crate::wamp::options::{self, Options};
@@ -98,6 +99,8 @@ pub struct Broker {
     remembered: Remembered,
     /// The realm's name, for the history's records.
     realm: Arc<str>,
+    /// The other nodes, in a cluster: events go to them, and each subscription listens.
+    cluster: Option<Arc<Link>>,
 }
 
 /// Who published an event, when it is disclosed: (session, authid, authrole).
@@ -105,10 +108,11 @@ type Publisher = (u64, String, String);
 
 impl Broker {
     /// The broker of realm `realm`, keeping the history of these topics.
-    pub fn new(realm: &str, history: &[HistoryTopic]) -> Broker {
+    pub fn new(realm: &str, history: &[HistoryTopic], cluster: Option<Arc<Link>>) -> Broker {
         Broker {
             remembered: Remembered::new(history),
             realm: realm.into(),
+            cluster,
             ..Broker::default()
         }
     }
@@ -263,10 +267,33 @@ impl Broker {
             topic,
             &subscriptions,
             publication,
-            publisher,
+            publisher.clone(),
             &audience,
             payload,
         );
+        if let Some(link) = &self.cluster {
+            let mut lists = Options::new();
+            for key in [
+                "exclude",
+                "eligible",
+                "exclude_authid",
+                "exclude_authrole",
+                "eligible_authid",
+                "eligible_authrole",
+            ] {
+                if let Some(value) = options.get(key) {
+                    lists.insert(key.into(), value.clone());
+                }
+            }
+            if exclude_me {
+                let mut excluded = lists.get("exclude").cloned().unwrap_or_else(|| json!([]));
+                if let Some(list) = excluded.as_array_mut() {
+                    list.push(json!(id));
+                }
+                lists.insert("exclude".into(), excluded);
+            }
+            self.forward(link, topic, publication, publisher, lists, payload);
+        }
         if acknowledge {
             sessions.send(id, message::published(request, publication));
         }
@@ -326,6 +353,70 @@ impl Broker {
         }
     }
 
+    /// Sends an event to the other nodes' subscribers.
+    fn forward(
+        &self,
+        link: &Link,
+        topic: &str,
+        publication: u64,
+        publisher: Option<Publisher>,
+        audience: Options,
+        payload: &Payload,
+    ) {
+        let wire = Wire::Event {
+            node: link.node.clone(),
+            realm: self.realm.to_string(),
+            topic: topic.to_string(),
+            publication,
+            publisher,
+            audience,
+            args: payload.args.clone(),
+            kwargs: payload.kwargs.clone(),
+        };
+        link.publish(Channel::event(&self.realm, topic), &wire);
+    }
+
+    /// An event from another node, heard on `heard`: to the local subscriptions that
+    /// listen there (each subscription listens on one channel, so it gets the event once
+    /// however many channels carried it).
+    #[allow(clippy::too_many_arguments)]
+    pub fn deliver_remote(
+        &self,
+        sessions: &Sessions,
+        heard: &Channel,
+        topic: &str,
+        publication: u64,
+        publisher: Option<Publisher>,
+        audience: &Options,
+        payload: &Payload,
+    ) {
+        if !uri::is_valid(topic, MatchPolicy::Exact) {
+            return;
+        }
+        let subscriptions: Vec<u64> = self
+            .matching(topic)
+            .into_iter()
+            .filter(|id| {
+                self.subscriptions
+                    .get(id)
+                    .is_some_and(|s| Channel::of(&self.realm, s.policy, &s.uri) == *heard)
+            })
+            .collect();
+        if subscriptions.is_empty() {
+            return;
+        }
+        let audience = Audience::read(audience).unwrap_or_default();
+        self.deliver(
+            sessions,
+            topic,
+            &subscriptions,
+            publication,
+            publisher,
+            &audience,
+            payload,
+        );
+    }
+
     /// Whether anyone subscribed to one of these meta topics.
     pub fn meta_wanted(&self, topics: &[&str]) -> bool {
         topics.iter().any(|t| !self.matching(t).is_empty())
@@ -334,6 +425,19 @@ impl Broker {
     /// Publishes a router event (meta API, spec "Session Meta API" and the like) to whoever
     /// subscribed to it.
     pub fn meta_event(&self, sessions: &Sessions, topic: &str, args: Vec<Value>) {
+        if let Some(link) = &self.cluster {
+            let payload = Payload {
+                args: Some(Value::Array(args.clone())),
+                kwargs: None,
+            };
+            self.forward(link, topic, random_id(), None, Options::new(), &payload);
+        }
+        self.meta_event_here(sessions, topic, args);
+    }
+
+    /// A router event for this node's subscribers only (about a node that has gone, which
+    /// every node announces to its own).
+    pub fn meta_event_here(&self, sessions: &Sessions, topic: &str, args: Vec<Value>) {
         // Most realms have no meta subscribers: then nothing is built.
         let subscriptions = self.matching(topic);
         if subscriptions.is_empty() {
@@ -403,8 +507,15 @@ impl Broker {
         let sub_id = match self.index.get(policy, topic) {
             Some(existing) => existing,
             None => {
+                let subscriptions = &self.subscriptions;
+                let new_id = stable_id(&self.realm, "subscription", policy, topic, |id| {
+                    subscriptions.contains_key(&id)
+                });
+                if let Some(link) = &self.cluster {
+                    link.hold(&Channel::of(&self.realm, policy, topic));
+                }
                 let sub = Subscription {
-                    id: random_id(),
+                    id: new_id,
                     uri: topic.to_string(),
                     policy,
                     created: now_rfc3339(),
@@ -502,6 +613,9 @@ impl Broker {
         if now_empty {
             if let Some(sub) = self.subscriptions.remove(&sub_id) {
                 self.index.remove(sub.policy, &sub.uri);
+                if let Some(link) = &self.cluster {
+                    link.release(&Channel::of(&self.realm, sub.policy, &sub.uri));
+                }
             }
         }
         if meta {

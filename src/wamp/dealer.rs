@@ -9,6 +9,7 @@ use crate::config::MatchPolicy;
 use crate::time::now_rfc3339;
 use crate::wamp::authorize::{self, Action};
 use crate::wamp::broker::Broker;
+use crate::wamp::cluster::{registration_key, stable_id, Link, Wire};
 use crate::wamp::held::Held;
 use crate::wamp::message::{self, code, random_id, Payload};
 use crate::wamp::options::{self, CancelMode, Invoke, Options};
@@ -100,9 +101,22 @@ pub struct Dealer {
     /// counts the limits check, and what a leaving session ends.
     calls_of: Held,
     invocations_of: Held,
+    /// The other nodes, in a cluster: this node's callees are announced to them.
+    cluster: Option<std::sync::Arc<Link>>,
+    /// The realm's name, for registration IDs and the cluster's names.
+    realm: std::sync::Arc<str>,
 }
 
 impl Dealer {
+    /// The dealer of realm `realm`, announcing its callees through `cluster`.
+    pub fn new(realm: &str, cluster: Option<std::sync::Arc<Link>>) -> Dealer {
+        Dealer {
+            cluster,
+            realm: realm.into(),
+            ..Dealer::default()
+        }
+    }
+
     /// The dealer features WELCOME announces (spec "Feature Announcement"): what this
     /// file implements.
     pub fn features() -> Value {
@@ -236,8 +250,12 @@ impl Dealer {
                 existing
             }
             None => {
+                let registrations = &self.registrations;
+                let new_id = stable_id(&self.realm, "registration", policy, procedure, |id| {
+                    registrations.contains_key(&id)
+                });
                 let reg = Registration {
-                    id: random_id(),
+                    id: new_id,
                     uri: procedure.to_string(),
                     policy,
                     invoke,
@@ -257,9 +275,141 @@ impl Dealer {
             }
         };
         self.by_session.add(id, reg_id);
+        if let Some(link) = &self.cluster {
+            let wire = Wire::Register {
+                node: link.node.clone(),
+                realm: self.realm.to_string(),
+                session: id,
+                uri: procedure.to_string(),
+                policy: policy.name().into(),
+                invoke: invoke.name().into(),
+                cancels: sessions.get(id).is_some_and(|m| m.callee_cancels),
+            };
+            let field = Link::registration_field(&self.realm, id, policy, procedure);
+            link.announce(field, &wire);
+        }
         sessions.send(id, message::registered(request, reg_id));
         let args = vec![json!(id), json!(reg_id)];
         broker.meta_event(sessions, "wamp.registration.on_register", args);
+    }
+
+    /// Whether session `id` is a callee of `procedure` registered with `policy`.
+    pub fn holds(&self, id: u64, policy: MatchPolicy, procedure: &str) -> bool {
+        self.index
+            .get(policy, procedure)
+            .is_some_and(|reg| self.by_session.contains(id, reg))
+    }
+
+    /// A callee of another node (`Wire::Register`): added without answers or meta events,
+    /// which its own node gives. Its claim in Redis already made it compatible; a local
+    /// registration it would not fit (a race the claim lost) keeps it out, logged.
+    pub fn register_remote(
+        &mut self,
+        callee: u64,
+        policy: MatchPolicy,
+        invoke: Invoke,
+        procedure: &str,
+    ) {
+        let reg_id = match self.index.get(policy, procedure) {
+            Some(existing) => {
+                let Some(reg) = self.registrations.get_mut(&existing) else {
+                    return;
+                };
+                if reg.callees.contains(&callee) {
+                    return;
+                }
+                if reg.invoke == Invoke::Single || reg.invoke != invoke {
+                    log::warn!("cluster: `{procedure}` of session {callee} on another node clashes with this node's registration (invoke `{}`); calls here keep to this node's", reg.invoke.name());
+                    return;
+                }
+                reg.callees.push(callee);
+                existing
+            }
+            None => {
+                let registrations = &self.registrations;
+                let new_id = stable_id(&self.realm, "registration", policy, procedure, |id| {
+                    registrations.contains_key(&id)
+                });
+                let reg = Registration {
+                    id: new_id,
+                    uri: procedure.to_string(),
+                    policy,
+                    invoke,
+                    created: now_rfc3339(),
+                    callees: vec![callee],
+                    next: 0,
+                };
+                self.registrations.insert(new_id, reg);
+                self.index.insert(policy, procedure, new_id);
+                new_id
+            }
+        };
+        self.by_session.add(callee, reg_id);
+    }
+
+    /// A callee of another node stopped being one (`Wire::Unregister`).
+    pub fn unregister_remote(
+        &mut self,
+        sessions: &Sessions,
+        broker: &Broker,
+        callee: u64,
+        policy: MatchPolicy,
+        procedure: &str,
+    ) {
+        if let Some(reg_id) = self.index.get(policy, procedure) {
+            self.remove_callee(sessions, broker, callee, reg_id, false, false);
+        }
+    }
+
+    /// An INVOCATION another node routed to local callee `callee`, for the caller there
+    /// that `caller` (a session of that node here) stands for: the call goes on as any
+    /// other, under `request`, the other node's INVOCATION ID. `details` are that node's.
+    #[allow(clippy::too_many_arguments)]
+    pub fn invoke_forwarded(
+        &mut self,
+        sessions: &mut Sessions,
+        caller: u64,
+        request: u64,
+        callee: u64,
+        reg_id: u64,
+        details: Map<String, Value>,
+        payload: &Payload,
+    ) {
+        if sessions.get(callee).is_none_or(|m| m.remote.is_some())
+            || !self.by_session.contains(callee, reg_id)
+        {
+            let text = "the callee left before the call reached it";
+            return sessions.error(caller, code::CALL, request, error::CANCELED, text);
+        }
+        if self.by_call.contains_key(&(caller, request)) {
+            return;
+        }
+        let limit = sessions.limits(callee).max_invocations_in_flight;
+        if self.invocations_of.count(callee) >= limit {
+            let text = format!("the callee has {limit} invocations in flight, the most it may (option `max_invocations_in_flight`); try again later");
+            return sessions.error(
+                caller,
+                code::CALL,
+                request,
+                error::TOO_MANY_INVOCATIONS,
+                text,
+            );
+        }
+        let receive_progress = details.get("receive_progress") == Some(&Value::Bool(true));
+        let invocation = sessions.next_request(callee);
+        sessions.send(
+            callee,
+            message::invocation(invocation, reg_id, details, payload),
+        );
+        self.add_pending(Pending {
+            caller,
+            call_request: request,
+            callee,
+            invocation,
+            receive_progress,
+            timer: None,
+            started: std::time::Instant::now(),
+        });
     }
 
     /// UNREGISTER.
@@ -271,7 +421,7 @@ impl Dealer {
         request: u64,
         reg_id: u64,
     ) {
-        if !self.remove_callee(sessions, broker, id, reg_id, true) {
+        if !self.remove_callee(sessions, broker, id, reg_id, true, true) {
             let text = format!("session {id} has no registration {reg_id}");
             return sessions.error(
                 id,
@@ -286,6 +436,7 @@ impl Dealer {
 
     /// Removes a callee, deleting the registration when it was the last; false if absent.
     /// `announce` as for `Broker::remove_subscriber`.
+    /// `local` is false for a callee of another node (whose node tells the cluster).
     pub fn remove_callee(
         &mut self,
         sessions: &Sessions,
@@ -293,6 +444,7 @@ impl Dealer {
         id: u64,
         reg_id: u64,
         announce: bool,
+        local: bool,
     ) -> bool {
         let Some(reg) = self.registrations.get_mut(&reg_id) else {
             return false;
@@ -302,13 +454,28 @@ impl Dealer {
         };
         reg.callees.remove(at);
         self.by_session.remove(id, reg_id);
+        if let (Some(link), true) = (&self.cluster, local) {
+            let wire = Wire::Unregister {
+                node: link.node.clone(),
+                realm: self.realm.to_string(),
+                session: id,
+                uri: reg.uri.clone(),
+                policy: reg.policy.name().into(),
+            };
+            link.retract(
+                Link::registration_field(&self.realm, id, reg.policy, &reg.uri),
+                &wire,
+            );
+            let key = registration_key(&self.realm, reg.policy, &reg.uri);
+            link.unclaim(key, link.claim_field(id));
+        }
         let now_empty = reg.callees.is_empty();
         if now_empty {
             if let Some(reg) = self.registrations.remove(&reg_id) {
                 self.index.remove(reg.policy, &reg.uri);
             }
         }
-        if announce {
+        if announce && local {
             let args = vec![json!(id), json!(reg_id)];
             broker.meta_event(sessions, "wamp.registration.on_unregister", args.clone());
             if now_empty {

@@ -5,6 +5,7 @@ pub(crate) mod audience;
 pub(crate) mod auth;
 pub(crate) mod authorize;
 pub(crate) mod broker;
+pub(crate) mod cluster;
 pub(crate) mod dealer;
 pub(crate) mod held;
 pub mod message;
@@ -44,15 +45,26 @@ pub struct Realms {
 }
 
 impl Realms {
-    /// Builds the realms a router worker's config names.
-    pub fn new(configs: &[config::Realm]) -> Realms {
+    /// Builds the realms a router worker's config names, served with the other nodes of
+    /// `cluster` when there is one.
+    pub fn new(configs: &[config::Realm], cluster: Option<Arc<cluster::Link>>) -> Realms {
         Realms {
             realms: configs
                 .iter()
-                .map(|c| (c.name.clone(), Arc::new(Realm::new(c.clone()))))
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        Arc::new(Realm::new(c.clone(), cluster.clone())),
+                    )
+                })
                 .collect(),
             services: Mutex::default(),
         }
+    }
+
+    /// Every realm.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<Realm>> {
+        self.realms.values()
     }
 
     /// The realm with this name.

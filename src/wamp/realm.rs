@@ -11,16 +11,20 @@
 //! grows with a session, its leaving, is done in batches (see `Realm::leave`).
 
 use crate::config::{self, Role};
+use crate::wamp::auth::Identity;
 use crate::wamp::broker::Broker;
+use crate::wamp::cluster::{Channel, Link, Wire};
 use crate::wamp::dealer::{Dealer, Timeout, Violation};
 use crate::wamp::message::{self, code, random_id, ClientMessage};
 use crate::wamp::meta;
 use crate::wamp::service::TRUSTED;
 use crate::wamp::sessions::{Member, Sessions};
 use crate::wamp::testament::Testaments;
+use crate::ws::{Forward, Outbox};
+use async_tungstenite::tungstenite::Message;
 use futures_lite::FutureExt;
-use serde_json::json;
-use std::collections::HashSet;
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -31,6 +35,8 @@ pub struct Realm {
     /// Its roles now: the config's, until a SIGHUP reads new ones.
     roles: std::sync::RwLock<Vec<Role>>,
     state: Mutex<RealmState>,
+    /// The other nodes serving this realm, in a cluster.
+    cluster: Option<Arc<Link>>,
 }
 
 /// Everything behind the realm's lock.
@@ -43,6 +49,11 @@ struct RealmState {
     testaments: Testaments,
     /// Sessions gone but still being removed in batches; their IDs are not reused.
     leaving: HashSet<u64>,
+    /// In a cluster, the sessions of each other node known here: its callees (which this
+    /// node's callers may call), and the stand-ins for its callers, one per (node, local
+    /// callee) it sends calls to.
+    remote: HashMap<Arc<str>, HashSet<u64>>,
+    stand_ins: HashMap<(Arc<str>, u64), u64>,
 }
 
 /// How many subscriptions and registrations of a leaving session are ended under one
@@ -51,16 +62,23 @@ const LEAVE_BATCH: usize = 256;
 
 impl Realm {
     /// A realm with no sessions yet.
-    pub fn new(config: config::Realm) -> Realm {
+    pub fn new(config: config::Realm, cluster: Option<Arc<Link>>) -> Realm {
         let state = RealmState {
-            broker: Broker::new(&config.name, &config.history),
+            broker: Broker::new(&config.name, &config.history, cluster.clone()),
+            dealer: Dealer::new(&config.name, cluster.clone()),
             ..RealmState::default()
         };
         Realm {
             roles: std::sync::RwLock::new(config.roles.clone()),
             config,
             state: Mutex::new(state),
+            cluster,
         }
+    }
+
+    /// The other nodes, when the realm is served by a cluster.
+    pub(crate) fn cluster(&self) -> Option<&Arc<Link>> {
+        self.cluster.as_ref()
     }
 
     /// Locks the realm's state. A panic elsewhere must not take every session down with it.
@@ -117,6 +135,19 @@ impl Realm {
         } = &*state;
         // The router's own sessions are not the meta API's to announce.
         if !hidden {
+            if let (Some(link), Some(m)) = (&self.cluster, sessions.get(id)) {
+                let wire = Wire::Join {
+                    node: link.node.clone(),
+                    realm: self.config.name.clone(),
+                    session: id,
+                    authid: m.identity.authid.clone(),
+                    authrole: m.identity.authrole.clone(),
+                    authmethod: m.identity.authmethod.into(),
+                    authprovider: m.identity.authprovider.into(),
+                    peer: m.peer.clone(),
+                };
+                link.announce(Link::session_field(&self.config.name, id), &wire);
+            }
             broker.meta_event(sessions, "wamp.session.on_join", vec![sessions.details(id)]);
         }
         id
@@ -254,6 +285,28 @@ impl Realm {
     /// batches, the lock released and the task sleeping between them: the others wait
     /// for one batch at most, never for the whole session.
     pub fn leave(self: &Arc<Self>, id: u64) {
+        self.leave_one(id, false);
+        // The stand-ins of other nodes' callers for this callee: their calls have ended.
+        let stand_ins: Vec<u64> = {
+            let mut state = self.lock();
+            let keys: Vec<(Arc<str>, u64)> = state
+                .stand_ins
+                .keys()
+                .filter(|(_, callee)| *callee == id)
+                .cloned()
+                .collect();
+            keys.iter()
+                .filter_map(|k| state.stand_ins.remove(k))
+                .collect()
+        };
+        for stand_in in stand_ins {
+            self.leave_one(stand_in, false);
+        }
+    }
+
+    /// Removes one session; `node_died` when it was another node's and that node has
+    /// gone (this node then announces its leaving to its own meta subscribers).
+    fn leave_one(self: &Arc<Self>, id: u64, node_died: bool) {
         let mut guard = self.lock();
         let state = &mut *guard;
         // Its testaments first, published as the session itself (its role's permissions
@@ -267,10 +320,21 @@ impl Realm {
         let Some(member) = state.sessions.remove(id) else {
             return;
         };
-        crate::metrics::metrics().session(&self.config.name, false);
+        let remote = member.remote.is_some();
+        if let Some(node) = &member.remote {
+            if let Some(ids) = state.remote.get_mut(node) {
+                ids.remove(&id);
+            }
+        } else {
+            crate::metrics::metrics().session(&self.config.name, false);
+        }
         state.dealer.end_calls(&state.sessions, id);
         let mut leaving = Leaving {
             id,
+            realm: self.config.name.clone(),
+            cluster: self.cluster.clone().filter(|_| !remote),
+            remote,
+            node_died,
             authid: member.identity.authid,
             authrole: member.identity.authrole,
             subscriptions: state.broker.take_session(id),
@@ -347,6 +411,13 @@ fn may_leave_testament(
 /// What a leaving session still holds.
 struct Leaving {
     id: u64,
+    realm: String,
+    /// Told of a local session's leaving.
+    cluster: Option<Arc<Link>>,
+    /// A session of another node.
+    remote: bool,
+    /// That node has gone.
+    node_died: bool,
     authid: String,
     authrole: String,
     subscriptions: Vec<u64>,
@@ -383,7 +454,9 @@ impl Leaving {
         // Registrations first: calls must stop reaching a callee that has gone.
         for _ in 0..batch {
             if let Some(reg_id) = self.registrations.pop() {
-                dealer.remove_callee(sessions, broker, self.id, reg_id, announce_registrations);
+                let local = !self.remote;
+                let announce = announce_registrations;
+                dealer.remove_callee(sessions, broker, self.id, reg_id, announce, local);
             } else if let Some(sub_id) = self.subscriptions.pop() {
                 broker.remove_subscriber(sessions, self.id, sub_id, announce_subscriptions);
             } else {
@@ -399,9 +472,397 @@ impl Leaving {
         if self.authrole == TRUSTED {
             return;
         }
+        if let Some(link) = &self.cluster {
+            let wire = Wire::Leave {
+                node: link.node.clone(),
+                realm: self.realm.clone(),
+                session: self.id,
+            };
+            link.retract(Link::session_field(&self.realm, self.id), &wire);
+        }
         let args = vec![json!(self.id), json!(self.authid), json!(self.authrole)];
-        state
-            .broker
-            .meta_event(&state.sessions, "wamp.session.on_leave", args);
+        if !self.remote {
+            state
+                .broker
+                .meta_event(&state.sessions, "wamp.session.on_leave", args);
+        } else if self.node_died {
+            // Its node cannot say so: each node tells its own subscribers.
+            state
+                .broker
+                .meta_event_here(&state.sessions, "wamp.session.on_leave", args);
+        }
     }
 }
+
+/// What the other nodes of a cluster tell this realm (called by the engine,
+/// `crate::cluster`, for each message it hears): their events for local subscribers, their
+/// sessions and callees, and the calls between them and local sessions.
+impl Realm {
+    /// An event published on another node, heard on `heard`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn remote_event(
+        &self,
+        heard: &Channel,
+        topic: &str,
+        publication: u64,
+        publisher: Option<(u64, String, String)>,
+        audience: &Map<String, Value>,
+        payload: &message::Payload,
+    ) {
+        let state = self.lock();
+        let (sessions, broker) = (&state.sessions, &state.broker);
+        broker.deliver_remote(
+            sessions,
+            heard,
+            topic,
+            publication,
+            publisher,
+            audience,
+            payload,
+        );
+    }
+
+    /// A session joined on `node`.
+    pub(crate) fn remote_join(&self, node: &str, session: u64, identity: Identity, peer: String) {
+        let Some(link) = &self.cluster else {
+            return;
+        };
+        let mut state = self.lock();
+        if state.sessions.contains(session) || state.leaving.contains(&session) {
+            return;
+        }
+        let node: Arc<str> = node.into();
+        let forward = self.forwarder(link, node.clone(), session, FOR_CALLEE);
+        let member = Member::remote(identity, peer, &node, Outbox::forwarding(forward));
+        state.sessions.insert(session, member);
+        state.remote.entry(node).or_default().insert(session);
+    }
+
+    /// A session of `node` left, or `node` died (then local meta subscribers are told).
+    pub(crate) fn remote_leave(self: &Arc<Self>, node: &str, session: u64, node_died: bool) {
+        if !self.is_remote(node, session) {
+            return;
+        }
+        self.leave_one(session, node_died);
+    }
+
+    /// A session of `node` became a callee.
+    pub(crate) fn remote_register(
+        &self,
+        node: &str,
+        session: u64,
+        procedure: &str,
+        policy: config::MatchPolicy,
+        invoke: crate::wamp::options::Invoke,
+        cancels: bool,
+    ) {
+        let mut state = self.lock();
+        let Some(member) = state.sessions.get_mut(session) else {
+            return;
+        };
+        if member.remote.as_deref() != Some(node) {
+            return;
+        }
+        member.callee_cancels = cancels;
+        state
+            .dealer
+            .register_remote(session, policy, invoke, procedure);
+    }
+
+    /// A session of `node` stopped being a callee.
+    pub(crate) fn remote_unregister(
+        &self,
+        node: &str,
+        session: u64,
+        procedure: &str,
+        policy: config::MatchPolicy,
+    ) {
+        if !self.is_remote(node, session) {
+            return;
+        }
+        let mut guard = self.lock();
+        let RealmState {
+            sessions,
+            broker,
+            dealer,
+            ..
+        } = &mut *guard;
+        dealer.unregister_remote(sessions, broker, session, policy, procedure);
+    }
+
+    fn is_remote(&self, node: &str, session: u64) -> bool {
+        self.lock()
+            .sessions
+            .get(session)
+            .is_some_and(|m| m.remote.as_deref() == Some(node))
+    }
+
+    /// A WAMP message from `node` about `session` (see `Wire::Direct`).
+    pub(crate) fn remote_direct(&self, node: &str, session: u64, message: &Value) {
+        let Some(link) = &self.cluster else {
+            return;
+        };
+        let field = |at: usize| message.get(at).cloned();
+        let id_at = |at: usize| message.get(at).and_then(Value::as_u64).unwrap_or(0);
+        let map_at = |at: usize| match message.get(at) {
+            Some(Value::Object(map)) => map.clone(),
+            _ => Map::new(),
+        };
+        let payload_at = |at: usize| message::Payload {
+            args: field(at).filter(Value::is_array),
+            kwargs: field(at + 1).filter(Value::is_object),
+        };
+        let mut guard = self.lock();
+        let RealmState {
+            sessions,
+            broker,
+            dealer,
+            stand_ins,
+            ..
+        } = &mut *guard;
+        // Answers come for a callee of `node`, calls for a local callee.
+        let is_theirs = sessions
+            .get(session)
+            .is_some_and(|m| m.remote.as_deref() == Some(node));
+        match id_at(0) {
+            code::INVOCATION if !is_theirs => {
+                let key: (Arc<str>, u64) = (node.into(), session);
+                let stand_in = match stand_ins.get(&key) {
+                    Some(id) => *id,
+                    None => {
+                        let id = loop {
+                            let id = random_id();
+                            if !sessions.contains(id) {
+                                break id;
+                            }
+                        };
+                        let forward = self.forwarder(link, key.0.clone(), session, FOR_CALLER);
+                        let identity = Identity {
+                            authid: format!("cluster:{node}"),
+                            authrole: TRUSTED.into(),
+                            authmethod: "trusted",
+                            authprovider: "static",
+                            authextra: None,
+                        };
+                        let outbox = Outbox::forwarding(forward);
+                        let member = Member::remote(identity, String::new(), node, outbox);
+                        sessions.insert(id, member);
+                        stand_ins.insert(key, id);
+                        id
+                    }
+                };
+                let (request, reg_id) = (id_at(1), id_at(2));
+                let details = map_at(3);
+                dealer.invoke_forwarded(
+                    sessions,
+                    stand_in,
+                    request,
+                    session,
+                    reg_id,
+                    details,
+                    &payload_at(4),
+                );
+            }
+            code::INTERRUPT if !is_theirs => {
+                if let Some(stand_in) = stand_ins.get(&(Arc::from(node), session)) {
+                    dealer.cancel(sessions, *stand_in, id_at(1), &map_at(2));
+                }
+            }
+            code::GOODBYE if !is_theirs => {
+                let reason = message
+                    .get(2)
+                    .and_then(Value::as_str)
+                    .unwrap_or("wamp.close.killed");
+                let text = message
+                    .get(1)
+                    .and_then(|d| d.get("message"))
+                    .and_then(Value::as_str);
+                if sessions.get(session).is_some_and(|m| m.remote.is_none()) {
+                    sessions.kill(session, reason, text);
+                }
+            }
+            code::RESULT if is_theirs => {
+                let mut options = Map::new();
+                if map_at(2).get("progress") == Some(&Value::Bool(true)) {
+                    options.insert("progress".into(), Value::Bool(true));
+                }
+                let _ = dealer.yield_result(sessions, session, id_at(1), &options, &payload_at(3));
+            }
+            code::ERROR if is_theirs => {
+                let uri = message
+                    .get(4)
+                    .and_then(Value::as_str)
+                    .unwrap_or(crate::wamp::uri::error::RUNTIME_ERROR);
+                let _ = dealer.invocation_error(
+                    sessions,
+                    session,
+                    id_at(2),
+                    map_at(3),
+                    uri,
+                    &payload_at(5),
+                );
+            }
+            _ => {}
+        }
+        let _ = broker;
+    }
+
+    /// `node` has gone (its lease expired), or this node lost Redis (every other node is
+    /// then out of reach): its callees and its callers' stand-ins leave.
+    pub(crate) fn forget_node(self: &Arc<Self>, node: &str, node_died: bool) {
+        let (sessions, stand_ins) = {
+            let mut state = self.lock();
+            let sessions: Vec<u64> = state
+                .remote
+                .remove(node)
+                .map(|ids| ids.into_iter().collect())
+                .unwrap_or_default();
+            let keys: Vec<(Arc<str>, u64)> = state
+                .stand_ins
+                .keys()
+                .filter(|(n, _)| &**n == node)
+                .cloned()
+                .collect();
+            let stand_ins: Vec<u64> = keys
+                .iter()
+                .filter_map(|k| state.stand_ins.remove(k))
+                .collect();
+            (sessions, stand_ins)
+        };
+        for id in stand_ins {
+            self.leave_one(id, false);
+        }
+        for id in sessions {
+            self.leave_one(id, node_died);
+        }
+    }
+
+    /// The other nodes this realm knows sessions of.
+    pub(crate) fn remote_nodes(&self) -> Vec<String> {
+        let state = self.lock();
+        let mut nodes: HashSet<String> = state.remote.keys().map(|n| n.to_string()).collect();
+        nodes.extend(state.stand_ins.keys().map(|(n, _)| n.to_string()));
+        nodes.into_iter().collect()
+    }
+
+    /// This node's sessions and callees, as it announces them (after a reconnection, to a
+    /// Redis that may have lost them): sessions first.
+    pub(crate) fn local_announcements(&self) -> Vec<(String, Wire)> {
+        let Some(link) = &self.cluster else {
+            return Vec::new();
+        };
+        let state = self.lock();
+        let realm = &self.config.name;
+        let mut out = Vec::new();
+        for (id, m) in state.sessions.iter() {
+            if m.remote.is_some() || m.identity.authrole == TRUSTED {
+                continue;
+            }
+            out.push((
+                Link::session_field(realm, id),
+                Wire::Join {
+                    node: link.node.clone(),
+                    realm: realm.clone(),
+                    session: id,
+                    authid: m.identity.authid.clone(),
+                    authrole: m.identity.authrole.clone(),
+                    authmethod: m.identity.authmethod.into(),
+                    authprovider: m.identity.authprovider.into(),
+                    peer: m.peer.clone(),
+                },
+            ));
+        }
+        for reg in state.dealer.all() {
+            for &callee in &reg.callees {
+                let Some(m) = state.sessions.get(callee).filter(|m| m.remote.is_none()) else {
+                    continue;
+                };
+                out.push((
+                    Link::registration_field(realm, callee, reg.policy, &reg.uri),
+                    Wire::Register {
+                        node: link.node.clone(),
+                        realm: realm.clone(),
+                        session: callee,
+                        uri: reg.uri.clone(),
+                        policy: reg.policy.name().into(),
+                        invoke: reg.invoke.name().into(),
+                        cancels: m.callee_cancels,
+                    },
+                ));
+            }
+        }
+        out
+    }
+
+    /// Whether session `id` holds registration `procedure` of `policy`.
+    pub(crate) fn holds_registration(
+        &self,
+        id: u64,
+        policy: config::MatchPolicy,
+        procedure: &str,
+    ) -> bool {
+        self.lock().dealer.holds(id, policy, procedure)
+    }
+
+    /// Whether a REGISTER would pass the checks that come before its claim in Redis
+    /// (URI, options, permission): only then is a claim worth making.
+    pub(crate) fn may_register(
+        &self,
+        id: u64,
+        options: &crate::wamp::options::Options,
+        procedure: &str,
+    ) -> Option<(config::MatchPolicy, crate::wamp::options::Invoke)> {
+        use crate::wamp::options;
+        let policy = options::match_policy(options).ok()?;
+        let invoke = options::Invoke::read(options).ok()?;
+        if !crate::wamp::uri::is_valid(procedure, policy) || procedure.starts_with("wamp.") {
+            return None;
+        }
+        let action = crate::wamp::authorize::Action::Register;
+        let state = self.lock();
+        if state.sessions.refusal(id, procedure, action).is_some() {
+            return None;
+        }
+        Some((policy, invoke))
+    }
+
+    /// An outbox's forwarding to `node`: the messages with these codes, about `session`.
+    fn forwarder(
+        &self,
+        link: &Arc<Link>,
+        node: Arc<str>,
+        session: u64,
+        codes: &'static [u64],
+    ) -> Forward {
+        let link = link.clone();
+        let realm = self.config.name.clone();
+        Forward(Arc::new(move |frame: Message| {
+            let Message::Text(text) = frame else {
+                return;
+            };
+            let Ok(message) = serde_json::from_str::<Value>(&text) else {
+                return;
+            };
+            if !message
+                .get(0)
+                .and_then(Value::as_u64)
+                .is_some_and(|c| codes.contains(&c))
+            {
+                return;
+            }
+            let wire = Wire::Direct {
+                node: link.node.clone(),
+                realm: realm.clone(),
+                session,
+                message,
+            };
+            link.to_node(&node, &wire);
+        }))
+    }
+}
+
+/// What the router sends a callee of another node that its node must see: a call, its
+/// cancellation, and the meta API's kill.
+const FOR_CALLEE: &[u64] = &[code::INVOCATION, code::INTERRUPT, code::GOODBYE];
+/// What the router sends the stand-in of another node's caller: the call's answers.
+const FOR_CALLER: &[u64] = &[code::RESULT, code::ERROR];

@@ -9,12 +9,14 @@
 //! further (`ws::Session::waiting`), so its messages keep their order and pings are still
 //! answered; other sessions do not wait at all.
 
+use crate::config::MatchPolicy;
 use crate::config::WebSocketOptions;
 use crate::cookies::{Binding, CookieStore};
 use crate::lifecycle::ConnInfo;
 use crate::wamp::auth::{self, Ask, Hello, Identity, Pending, Refusal, Step};
 use crate::wamp::authorize::Action;
 use crate::wamp::broker::Broker;
+use crate::wamp::cluster::{registration_key, Channel, Claim, ClaimRefused};
 use crate::wamp::dealer::Dealer;
 use crate::wamp::message::{self, code, random_id, ClientMessage};
 use crate::wamp::realm::Realm;
@@ -89,6 +91,18 @@ enum Resume {
         message: ClientMessage,
         key: (Action, String, String),
         answer: Result<Reply, CallError>,
+    },
+    /// Redis listens for a SUBSCRIBE's events (the channel is held until it is handled).
+    Listening {
+        message: ClientMessage,
+        channel: Channel,
+    },
+    /// A REGISTER's claim was answered.
+    Claimed {
+        message: ClientMessage,
+        claim: Claim,
+        policy: MatchPolicy,
+        answer: Result<(), ClaimRefused>,
     },
 }
 
@@ -513,9 +527,120 @@ impl WampSession {
             }));
             return Ok(());
         }
+        self.dispatch(realm, id, msg)
+    }
+
+    /// Hands a message to the realm; in a cluster, a SUBSCRIBE waits until Redis carries
+    /// the other nodes' events for it, and a REGISTER until its claim is made in Redis.
+    fn dispatch(
+        &mut self,
+        realm: Arc<Realm>,
+        id: u64,
+        msg: ClientMessage,
+    ) -> Result<(), CloseFrame> {
+        if let Some(link) = realm.cluster().cloned() {
+            match &msg {
+                ClientMessage::Subscribe { options, topic, .. } => {
+                    if let Ok(policy) = crate::wamp::options::match_policy(options) {
+                        let channel = Channel::of(&realm.config.name, policy, topic);
+                        self.waiting = Some(Box::pin(async move {
+                            link.listen(&channel).await;
+                            Resume::Listening {
+                                message: msg,
+                                channel,
+                            }
+                        }));
+                        return Ok(());
+                    }
+                }
+                ClientMessage::Register {
+                    options, procedure, ..
+                } => {
+                    if let Some((policy, invoke)) = realm.may_register(id, options, procedure) {
+                        let claim = Claim {
+                            key: registration_key(&realm.config.name, policy, procedure),
+                            field: link.claim_field(id),
+                            invoke: invoke.name().into(),
+                        };
+                        self.waiting = Some(Box::pin(async move {
+                            let answer = link.claim(claim.clone()).await;
+                            Resume::Claimed {
+                                message: msg,
+                                claim,
+                                policy,
+                                answer,
+                            }
+                        }));
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.handle(&realm, id, msg)
+    }
+
+    fn handle(
+        &mut self,
+        realm: &Arc<Realm>,
+        id: u64,
+        msg: ClientMessage,
+    ) -> Result<(), CloseFrame> {
         match realm.handle(id, msg) {
             Ok(()) => Ok(()),
             Err(text) => self.abort(error::PROTOCOL_VIOLATION, &text),
+        }
+    }
+
+    /// A REGISTER's claim in Redis was answered.
+    fn claimed(
+        &mut self,
+        msg: ClientMessage,
+        claim: Claim,
+        policy: MatchPolicy,
+        answer: Result<(), ClaimRefused>,
+    ) -> Result<(), CloseFrame> {
+        let Phase::Established { realm, id, .. } = &self.phase else {
+            return Ok(());
+        };
+        let (realm, id) = (realm.clone(), *id);
+        let ClientMessage::Register {
+            request, procedure, ..
+        } = &msg
+        else {
+            return Ok(());
+        };
+        let (request, procedure) = (*request, procedure.clone());
+        match answer {
+            Ok(()) => {
+                let result = self.handle(&realm, id, msg);
+                if !realm.holds_registration(id, policy, &procedure) {
+                    if let Some(link) = realm.cluster() {
+                        link.unclaim(claim.key, claim.field);
+                    }
+                }
+                result
+            }
+            Err(ClaimRefused::Taken(invoke)) => {
+                let text = format!("`{procedure}` is already registered on another node of the cluster (invoke `{invoke}`)");
+                self.send(message::error_text(
+                    code::REGISTER,
+                    request,
+                    error::PROCEDURE_ALREADY_EXISTS,
+                    &text,
+                ));
+                Ok(())
+            }
+            Err(ClaimRefused::Unavailable) => {
+                let text = "the cluster's Redis cannot be reached, and a registration must be known to every node first; try again shortly";
+                self.send(message::error_text(
+                    code::REGISTER,
+                    request,
+                    error::CLUSTER_UNAVAILABLE,
+                    text,
+                ));
+                Ok(())
+            }
         }
     }
 
@@ -585,10 +710,7 @@ impl WampSession {
             }
         }
         let (realm, id) = (realm.clone(), *id);
-        match realm.handle(id, msg) {
-            Ok(()) => Ok(()),
-            Err(text) => self.abort(error::PROTOCOL_VIOLATION, &text),
-        }
+        self.dispatch(realm, id, msg)
     }
 
     /// ERROR for a refused action; a PUBLISH hears of it only when it asked to be
@@ -752,6 +874,26 @@ impl Session for WampSession {
                     key,
                     answer,
                 } => self.authorizer_answered(message, key, answer),
+                Resume::Listening { message, channel } => {
+                    let result = match &self.phase {
+                        Phase::Established { realm, id, .. } => {
+                            let (realm, id) = (realm.clone(), *id);
+                            let result = self.handle(&realm, id, message);
+                            if let Some(link) = realm.cluster() {
+                                link.release(&channel);
+                            }
+                            result
+                        }
+                        _ => Ok(()),
+                    };
+                    result
+                }
+                Resume::Claimed {
+                    message,
+                    claim,
+                    policy,
+                    answer,
+                } => self.claimed(message, claim, policy, answer),
             };
             if let Err(frame) = result {
                 return Poll::Ready(Err(frame));

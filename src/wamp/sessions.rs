@@ -31,6 +31,9 @@ pub struct Member {
     pub serializer: Serializer,
     /// What it may make the router hold.
     pub limits: SessionLimits,
+    /// The cluster node it lives on, when not this one: a callee there, or the caller of
+    /// calls forwarded here. Its messages are forwarded by its outbox.
+    pub remote: Option<std::sync::Arc<str>>,
 }
 
 impl Member {
@@ -60,6 +63,33 @@ impl Member {
             last_request: 0,
             serializer,
             limits,
+            remote: None,
+        }
+    }
+
+    /// A session of another node, as this node's dealer and meta API see it.
+    pub fn remote(identity: Identity, peer: String, node: &str, outbox: Outbox) -> Member {
+        let role = Role {
+            name: identity.authrole.clone(),
+            permissions: Vec::new(),
+            authorizer: None,
+        };
+        Member {
+            identity,
+            outbox,
+            role,
+            peer,
+            callee_cancels: false,
+            last_request: 0,
+            serializer: Serializer::Json,
+            // Its own node holds it to its limits.
+            limits: SessionLimits {
+                max_subscriptions: 0,
+                max_registrations: usize::MAX,
+                max_calls_in_flight: usize::MAX,
+                max_invocations_in_flight: usize::MAX,
+            },
+            remote: Some(node.into()),
         }
     }
 }
@@ -74,6 +104,11 @@ impl Sessions {
     /// The session with this ID.
     pub fn get(&self, id: u64) -> Option<&Member> {
         self.members.get(&id)
+    }
+
+    /// The session with this ID, to change.
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut Member> {
+        self.members.get_mut(&id)
     }
 
     /// Whether the session is (still) joined.

@@ -61,6 +61,10 @@ pub mod error {
     pub const TOO_MANY_CALLS: &str = "wssnode.error.too_many_calls";
     /// The callee has `max_invocations_in_flight` invocations it has not answered.
     pub const TOO_MANY_INVOCATIONS: &str = "wssnode.error.too_many_invocations";
+    /// A REGISTER needs the cluster's Redis, which cannot be reached (wssnode's own).
+    pub const CLUSTER_UNAVAILABLE: &str = "wssnode.error.cluster_unavailable";
+    /// An answer that does not say what went wrong.
+    pub const RUNTIME_ERROR: &str = "wamp.error.runtime_error";
 }
 
 /// Whether `uri` is a valid URI for `policy` under the spec's loose rules: components

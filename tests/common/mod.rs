@@ -230,9 +230,19 @@ impl NodeDir {
             .stderr(file)
             .spawn()
             .unwrap();
-        let node = Node { child, port, log };
+        let mut node = Node { child, port, log };
+        // Its own "listening" line, logged once every transport is bound: a port that
+        // accepts could be another process's that took the free port first.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !node.log_text().contains("listening ")
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        {
+            if let Ok(Some(status)) = node.child.try_wait() {
+                panic!(
+                    "node exited ({status}) before it listened on {port}: {}",
+                    node.log_text()
+                );
+            }
             assert!(
                 Instant::now() < deadline,
                 "node did not listen on {port}: {}",

@@ -1,0 +1,532 @@
+//! The router's side of a cluster (wssnode's `cluster` key): what the broker, the dealer and
+//! the realm tell the other nodes, queued for the engine (`crate::cluster`) to carry through
+//! Redis, and the names of what lives there. Nothing here waits on Redis or knows its
+//! client: the router pushes and never blocks, the engine drains.
+//!
+//! Names in Redis (all under `wssnode:`):
+//! - `ev:<realm length>:<realm>:<topic>`: the channel an event is published on. A node
+//!   listens on the exact channel of each exact subscription, and on a glob of each prefix
+//!   or wildcard one, so an event reaches only the nodes with a subscriber for it.
+//! - `node:<name>`: a node's own channel (calls forwarded to its callees, their answers).
+//! - `all`: the channel every node hears (sessions and registrations coming and going).
+//! - `lease:<name>`: a key a live node keeps renewing; it expires `lease` after a node dies.
+//! - `state:<name>`: a hash of the node's sessions and registrations, the announcements
+//!   above kept for a node that joins or reconnects later.
+//! - `reg:<realm length>:<realm>:<match>:<uri>`: the callees of one registration, one field
+//!   per `node|session`, set by a script that makes `single` exclusive cluster-wide.
+
+use crate::config::MatchPolicy;
+use async_std::channel::{bounded, unbounded, Receiver, Sender};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Every name this node uses in Redis starts with it.
+pub const PREFIX: &str = "wssnode:";
+/// The channel every node hears.
+pub const ALL: &str = "wssnode:all";
+
+/// What one node tells the others: the messages on the channels above, as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum Wire {
+    /// A publication, for the subscribers on other nodes.
+    Event {
+        #[serde(rename = "n")]
+        node: String,
+        #[serde(rename = "r")]
+        realm: String,
+        #[serde(rename = "t")]
+        topic: String,
+        #[serde(rename = "p")]
+        publication: u64,
+        /// (session, authid, authrole), when disclosed.
+        #[serde(rename = "pb", default, skip_serializing_if = "Option::is_none")]
+        publisher: Option<(u64, String, String)>,
+        /// The publication's black- and whitelists, the publisher in `exclude` when
+        /// excluded.
+        #[serde(rename = "au", default, skip_serializing_if = "Map::is_empty")]
+        audience: Map<String, Value>,
+        #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+        args: Option<Value>,
+        #[serde(rename = "kw", default, skip_serializing_if = "Option::is_none")]
+        kwargs: Option<Value>,
+    },
+    /// A session joined on `node`.
+    Join {
+        node: String,
+        realm: String,
+        session: u64,
+        authid: String,
+        authrole: String,
+        authmethod: String,
+        authprovider: String,
+        peer: String,
+    },
+    /// A session of `node` left.
+    Leave {
+        node: String,
+        realm: String,
+        session: u64,
+    },
+    /// A session of `node` became a callee of a registration.
+    Register {
+        node: String,
+        realm: String,
+        session: u64,
+        uri: String,
+        policy: String,
+        invoke: String,
+        /// The callee announced `call_canceling`.
+        cancels: bool,
+    },
+    /// A session of `node` stopped being a callee.
+    Unregister {
+        node: String,
+        realm: String,
+        session: u64,
+        uri: String,
+        policy: String,
+    },
+    /// `node` (re)connected to Redis: what the others knew of it is stale, and it is
+    /// about to announce everything again.
+    Hello { node: String },
+    /// A WAMP message between a session of `node` and one of the receiving node: an
+    /// INVOCATION or INTERRUPT for callee `session`, or a RESULT or ERROR for the caller of
+    /// a call to `session` (a callee on `node`), or a GOODBYE that kills `session`.
+    Direct {
+        node: String,
+        realm: String,
+        session: u64,
+        message: Value,
+    },
+}
+
+/// One thing for Redis, in the order the router produced it.
+#[derive(Debug)]
+pub enum Out {
+    /// `PUBLISH channel payload`.
+    Publish { channel: String, payload: Vec<u8> },
+    /// `HSET key field value`.
+    Set {
+        key: String,
+        field: String,
+        value: Vec<u8>,
+    },
+    /// `HDEL key field`.
+    Delete { key: String, field: String },
+}
+
+impl Out {
+    fn size(&self) -> usize {
+        match self {
+            Out::Publish { channel, payload } => channel.len() + payload.len(),
+            Out::Set { key, field, value } => key.len() + field.len() + value.len(),
+            Out::Delete { key, field } => key.len() + field.len(),
+        }
+    }
+}
+
+/// What the engine must do and answer.
+#[derive(Debug)]
+pub enum Control {
+    /// Listen on a channel (the first local subscription for it).
+    Listen(Channel),
+    /// Stop listening (the last one went).
+    Unlisten(Channel),
+    /// Answer once everything before it is done.
+    Ensure(Sender<()>),
+    /// Add a callee to a registration unless its `invoke` forbids it.
+    Claim(Claim, Sender<Result<(), ClaimRefused>>),
+}
+
+/// A callee asking to join a registration cluster-wide.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// The registration's key (`reg:…`).
+    pub key: String,
+    /// `node|session`.
+    pub field: String,
+    /// Its `invoke` policy.
+    pub invoke: String,
+}
+
+/// Why a claim was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimRefused {
+    /// Another node's callee holds it with this `invoke`.
+    Taken(String),
+    /// Redis cannot be reached.
+    Unavailable,
+}
+
+/// A Redis channel or glob a node listens on for events.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// `SUBSCRIBE`.
+    Exact(String),
+    /// `PSUBSCRIBE`.
+    Glob(String),
+}
+
+impl Channel {
+    /// The channel subscription `uri` of `policy` in `realm` listens on.
+    pub fn of(realm: &str, policy: MatchPolicy, uri: &str) -> Channel {
+        let head = realm_part("ev", realm);
+        match policy {
+            MatchPolicy::Exact => Channel::Exact(format!("{head}{uri}")),
+            MatchPolicy::Prefix => {
+                Channel::Glob(format!("{}{}*", glob_escape(&head), glob_escape(uri)))
+            }
+            MatchPolicy::Wildcard => {
+                let parts: Vec<String> = uri
+                    .split('.')
+                    .map(|p| {
+                        if p.is_empty() {
+                            "*".to_string()
+                        } else {
+                            glob_escape(p)
+                        }
+                    })
+                    .collect();
+                Channel::Glob(format!("{}{}", glob_escape(&head), parts.join(".")))
+            }
+        }
+    }
+
+    /// The channel an event on `topic` in `realm` is published on.
+    pub fn event(realm: &str, topic: &str) -> String {
+        format!("{}{topic}", realm_part("ev", realm))
+    }
+
+    /// The name Redis reports a message under: the channel, or the glob that matched it.
+    pub fn name(&self) -> &str {
+        match self {
+            Channel::Exact(name) | Channel::Glob(name) => name,
+        }
+    }
+}
+
+/// `wssnode:<kind>:<realm length>:<realm>:`: a realm's names cannot run into another's.
+fn realm_part(kind: &str, realm: &str) -> String {
+    format!("{PREFIX}{kind}:{}:{realm}:", realm.len())
+}
+
+/// Redis glob's special characters taken literally.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A node's own channel.
+pub fn node_channel(node: &str) -> String {
+    format!("{PREFIX}node:{node}")
+}
+
+/// A node's lease key.
+pub fn lease_key(node: &str) -> String {
+    format!("{PREFIX}lease:{node}")
+}
+
+/// A node's state hash.
+pub fn state_key(node: &str) -> String {
+    format!("{PREFIX}state:{node}")
+}
+
+/// The key of registration `uri` of `policy` in `realm`.
+pub fn registration_key(realm: &str, policy: MatchPolicy, uri: &str) -> String {
+    format!("{}{}:{uri}", realm_part("reg", realm), policy.name())
+}
+
+/// The ID a subscription or registration of `uri` and `policy` has on every node: a hash
+/// of what it is, so that look-ups by ID work anywhere. `taken` says whether an ID is in
+/// use for something else here (two URIs made to collide on purpose): then the next one.
+pub fn stable_id(
+    realm: &str,
+    what: &str,
+    policy: MatchPolicy,
+    uri: &str,
+    taken: impl Fn(u64) -> bool,
+) -> u64 {
+    let mut attempt = 0u32;
+    loop {
+        let mut hash = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for part in [realm, what, policy.name(), uri] {
+            hash.update(&(part.len() as u64).to_le_bytes());
+            hash.update(part.as_bytes());
+        }
+        hash.update(&attempt.to_le_bytes());
+        let digest = hash.finish();
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&digest.as_ref()[..8]);
+        let id = (u64::from_le_bytes(bytes) % crate::wamp::message::MAX_ID) + 1;
+        if !taken(id) {
+            return id;
+        }
+        attempt += 1;
+    }
+}
+
+/// The router's link to the other nodes.
+pub struct Link {
+    /// This node's name.
+    pub node: String,
+    connected: AtomicBool,
+    out: Sender<Out>,
+    /// Bytes in `out`, and their bound (`max_queued_bytes`).
+    queued: Arc<AtomicUsize>,
+    bound: usize,
+    /// Set at the first message dropped in an outage or overflow, so it is logged once.
+    dropping: AtomicBool,
+    control: Sender<Control>,
+    /// Each channel listened on, and how many local subscriptions (or SUBSCRIBEs on their
+    /// way) need it.
+    listening: Mutex<HashMap<Channel, usize>>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Link({})", self.node)
+    }
+}
+
+/// The engine's ends of a link.
+pub struct LinkQueues {
+    pub out: Receiver<Out>,
+    pub queued: Arc<AtomicUsize>,
+    pub control: Receiver<Control>,
+}
+
+impl Link {
+    /// A link for node `node`, holding at most `bound` bytes for Redis.
+    pub fn new(node: &str, bound: usize) -> (Arc<Link>, LinkQueues) {
+        let (out, out_rx) = unbounded();
+        let (control, control_rx) = unbounded();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let link = Link {
+            node: node.to_string(),
+            connected: AtomicBool::new(false),
+            out,
+            queued: queued.clone(),
+            bound,
+            dropping: AtomicBool::new(false),
+            control,
+            listening: Mutex::default(),
+        };
+        let queues = LinkQueues {
+            out: out_rx,
+            queued,
+            control: control_rx,
+        };
+        (Arc::new(link), queues)
+    }
+
+    /// Whether Redis is reachable now.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// The engine says whether Redis is reachable.
+    pub fn set_connected(&self, connected: bool) {
+        self.connected.store(connected, Ordering::Release);
+        if connected {
+            self.dropping.store(false, Ordering::Relaxed);
+        }
+        crate::metrics::metrics().cluster_connected(connected);
+    }
+
+    /// Queues `out` for Redis; drops it (counted, logged once) when Redis is unreachable or
+    /// the queue is full: other nodes' subscribers miss it rather than this node holding it.
+    fn push(&self, out: Out) {
+        let size = out.size();
+        let before = self.queued.fetch_add(size, Ordering::Relaxed);
+        if !self.is_connected() || before > self.bound {
+            self.queued.fetch_sub(size, Ordering::Relaxed);
+            self.dropped(if self.is_connected() {
+                "its queue for Redis is full (`max_queued_bytes`): Redis or the network is slower than this node"
+            } else {
+                "Redis is unreachable"
+            });
+            return;
+        }
+        if self.out.try_send(out).is_err() {
+            self.queued.fetch_sub(size, Ordering::Relaxed);
+        }
+    }
+
+    fn dropped(&self, why: &str) {
+        crate::metrics::metrics().cluster_dropped(1);
+        if !self.dropping.swap(true, Ordering::Relaxed) {
+            log::warn!("cluster: dropping messages for other nodes while {why}; counted in wssnode_cluster_messages_dropped_total");
+        }
+    }
+
+    /// Publishes `wire` on `channel`.
+    pub fn publish(&self, channel: String, wire: &Wire) {
+        match serde_json::to_vec(wire) {
+            Ok(payload) => self.push(Out::Publish { channel, payload }),
+            Err(e) => log::error!("cluster: cannot encode a message: {e}"),
+        }
+    }
+
+    /// Sends `wire` to node `node`.
+    pub fn to_node(&self, node: &str, wire: &Wire) {
+        self.publish(node_channel(node), wire);
+    }
+
+    /// Announces `wire` to every node and keeps it in this node's state under `field`.
+    pub fn announce(&self, field: String, wire: &Wire) {
+        let Ok(payload) = serde_json::to_vec(wire) else {
+            return;
+        };
+        self.push(Out::Set {
+            key: state_key(&self.node),
+            field,
+            value: payload.clone(),
+        });
+        self.push(Out::Publish {
+            channel: ALL.to_string(),
+            payload,
+        });
+    }
+
+    /// Announces `wire` to every node and removes `field` from this node's state.
+    pub fn retract(&self, field: String, wire: &Wire) {
+        self.push(Out::Delete {
+            key: state_key(&self.node),
+            field,
+        });
+        self.publish(ALL.to_string(), wire);
+    }
+
+    /// Removes a callee from a registration's claims.
+    pub fn unclaim(&self, key: String, field: String) {
+        self.push(Out::Delete { key, field });
+    }
+
+    /// One more local subscription needs `channel`.
+    pub fn hold(&self, channel: &Channel) {
+        let mut listening = crate::lock(&self.listening);
+        let count = listening.entry(channel.clone()).or_insert(0);
+        *count += 1;
+        if *count == 1 {
+            let _ = self.control.try_send(Control::Listen(channel.clone()));
+        }
+    }
+
+    /// One fewer needs it.
+    pub fn release(&self, channel: &Channel) {
+        let mut listening = crate::lock(&self.listening);
+        let Some(count) = listening.get_mut(channel) else {
+            return;
+        };
+        *count -= 1;
+        if *count == 0 {
+            listening.remove(channel);
+            let _ = self.control.try_send(Control::Unlisten(channel.clone()));
+        }
+    }
+
+    /// The channels listened on now (to listen again after a reconnection).
+    pub fn channels(&self) -> Vec<Channel> {
+        crate::lock(&self.listening).keys().cloned().collect()
+    }
+
+    /// Holds `channel` and waits until Redis is listening on it (at once when Redis is
+    /// unreachable: local subscribers still get local events). The caller releases it.
+    pub async fn listen(&self, channel: &Channel) {
+        self.hold(channel);
+        if !self.is_connected() {
+            return;
+        }
+        let (done, wait) = bounded(1);
+        if self.control.try_send(Control::Ensure(done)).is_ok() {
+            let _ = wait.recv().await;
+        }
+    }
+
+    /// Claims a place among a registration's callees, cluster-wide.
+    pub async fn claim(&self, claim: Claim) -> Result<(), ClaimRefused> {
+        if !self.is_connected() {
+            return Err(ClaimRefused::Unavailable);
+        }
+        let (answer, wait) = bounded(1);
+        if self
+            .control
+            .try_send(Control::Claim(claim, answer))
+            .is_err()
+        {
+            return Err(ClaimRefused::Unavailable);
+        }
+        wait.recv().await.unwrap_or(Err(ClaimRefused::Unavailable))
+    }
+
+    /// The field of a session in a node's state.
+    pub fn session_field(realm: &str, session: u64) -> String {
+        format!("s:{}:{realm}:{session}", realm.len())
+    }
+
+    /// The field of a registration's callee in a node's state.
+    pub fn registration_field(realm: &str, session: u64, policy: MatchPolicy, uri: &str) -> String {
+        format!(
+            "r:{}:{realm}:{session}:{}:{uri}",
+            realm.len(),
+            policy.name()
+        )
+    }
+
+    /// The field of a callee in a registration's claims.
+    pub fn claim_field(&self, session: u64) -> String {
+        format!("{}|{session}", self.node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_subscription_listens_on_one_channel_that_names_its_realm() {
+        let exact = Channel::of("realm1", MatchPolicy::Exact, "com.app.x");
+        assert_eq!(
+            exact,
+            Channel::Exact("wssnode:ev:6:realm1:com.app.x".into())
+        );
+        assert_eq!(Channel::event("realm1", "com.app.x"), exact.name());
+        let prefix = Channel::of("realm1", MatchPolicy::Prefix, "com.a*b");
+        assert_eq!(
+            prefix,
+            Channel::Glob(r"wssnode:ev:6:realm1:com.a\*b*".into())
+        );
+        let wildcard = Channel::of("r", MatchPolicy::Wildcard, "com..x");
+        assert_eq!(wildcard, Channel::Glob("wssnode:ev:1:r:com.*.x".into()));
+    }
+
+    #[test]
+    fn stable_ids_depend_on_what_is_registered_and_step_past_a_collision() {
+        let a = stable_id("realm1", "sub", MatchPolicy::Exact, "com.a", |_| false);
+        assert_eq!(
+            a,
+            stable_id("realm1", "sub", MatchPolicy::Exact, "com.a", |_| false)
+        );
+        assert_ne!(
+            a,
+            stable_id("realm1", "sub", MatchPolicy::Prefix, "com.a", |_| false)
+        );
+        assert_ne!(
+            a,
+            stable_id("realm2", "sub", MatchPolicy::Exact, "com.a", |_| false)
+        );
+        let next = stable_id("realm1", "sub", MatchPolicy::Exact, "com.a", |id| id == a);
+        assert_ne!(a, next);
+        assert!((1..=crate::wamp::message::MAX_ID).contains(&next));
+    }
+}

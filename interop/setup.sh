@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests after `cargo test` need, only what is missing, and says so:
+# Installs what the tests need beyond Rust, only what is missing, and says so:
 #   - Debian packages openssl (test keys), curl (the TLS guide), chromium (the demo page), pebble (the
-#     ACME test CA), python3-venv and npm,
+#     ACME test CA), redis-server (the cluster tests start their own), python3-venv and npm,
 #     with apt-get when this runs as root; otherwise it names the command and stops;
 #   - autobahn-python and kosoku (PyPI) in target/venv; sslyze in target/venv-sslyze (it
 #     pins an older `cryptography` than autobahn);
@@ -19,6 +19,7 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v pebble >/dev/null || missing+=(pebble)
+command -v redis-server >/dev/null || missing+=(redis-server)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then

@@ -17,6 +17,10 @@
 //!
 //! `--pid` takes a comma-separated list; their resident memory is summed.
 //!
+//! `--urls A,B,…` (pubsub and rpc) spreads the clients over several nodes of a cluster: the
+//! publisher and the callee join the first, subscribers and callers the others in turn
+//! (`bench/cluster.sh`), so every event and call crosses nodes.
+//!
 //! Prints one JSON line and one human line. Every run is bounded by `--seconds` (default 5).
 
 use async_std::sync::Mutex;
@@ -43,6 +47,16 @@ async fn join(o: &Opts, tls: &Arc<rustls::ClientConfig>) -> Result<Conn, String>
     wamp_client::join(&o.url, &o.realm, tls).await
 }
 
+/// Joins the `i`th of the clients spread over the other nodes (`--urls`); with one node,
+/// that node.
+async fn join_spread(o: &Opts, tls: &Arc<rustls::ClientConfig>, i: usize) -> Result<Conn, String> {
+    let url = match o.urls.len() {
+        0 | 1 => &o.url,
+        n => &o.urls[1 + i % (n - 1)],
+    };
+    wamp_client::join(url, &o.realm, tls).await
+}
+
 /// Command-line settings.
 #[derive(Clone)]
 struct Opts {
@@ -60,6 +74,8 @@ struct Opts {
     connections: usize,
     path: String,
     held: usize,
+    /// A cluster's nodes (`--urls`); the first is also `url`.
+    urls: Vec<String>,
     /// Processes whose memory is summed (Crossbar runs a controller and a router worker).
     pids: Vec<u32>,
 }
@@ -80,6 +96,7 @@ fn parse() -> Opts {
         connections: 32,
         path: "/".into(),
         held: 100_000,
+        urls: Vec::new(),
         pids: Vec::new(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -98,6 +115,10 @@ fn parse() -> Opts {
                 continue;
             }
             "--url" => o.url = value.clone(),
+            "--urls" => {
+                o.urls = value.split(',').map(str::to_string).collect();
+                o.url = o.urls[0].clone();
+            }
             "--ca" => o.ca = value.clone(),
             "--realm" => o.realm = value.clone(),
             "--seconds" => o.seconds = number(),
@@ -163,8 +184,8 @@ async fn pubsub(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
     let latencies = Arc::new(Mutex::new(Vec::new()));
     // Everyone joins first; the clock starts when all are in.
     let mut subscribers = Vec::new();
-    for _ in 0..o.subscribers {
-        let mut ws = join(&o, &tls).await.expect("subscriber joins");
+    for i in 0..o.subscribers {
+        let mut ws = join_spread(&o, &tls, i).await.expect("subscriber joins");
         send(&mut ws, json!([32, 1, {}, "bench.topic"])).await;
         next(&mut ws).await;
         subscribers.push(ws);
@@ -234,6 +255,10 @@ async fn rpc(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
     let mut callee = join(&o, &tls).await.expect("callee joins");
     send(&mut callee, json!([64, 1, {}, "bench.echo"])).await;
     next(&mut callee).await;
+    if o.urls.len() > 1 {
+        // The other nodes learn of the registration a moment after REGISTERED.
+        async_std::task::sleep(Duration::from_millis(300)).await;
+    }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(o.seconds);
     let answer_until = deadline + Duration::from_secs(10);
@@ -253,8 +278,8 @@ async fn rpc(o: Opts, tls: Arc<rustls::ClientConfig>) -> Value {
         }
     });
     let mut callers = Vec::new();
-    for _ in 0..o.callers {
-        let mut ws = join(&o, &tls).await.expect("caller joins");
+    for i in 0..o.callers {
+        let mut ws = join_spread(&o, &tls, i).await.expect("caller joins");
         let inflight = o.inflight;
         callers.push(async_std::task::spawn(async move {
             let mut times: HashMap<u64, Instant> = HashMap::new();

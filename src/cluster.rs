@@ -321,9 +321,16 @@ impl Engine {
 
     /// Hands every message heard to the realms; returns why the stream ended.
     async fn read(&self, mut stream: redis::aio::PubSubStream) -> String {
+        // This node's own events come back on the channels it listens on: recognized by
+        // their first bytes, they are dropped unread.
+        let own = serde_json::to_string(&self.link.node).unwrap_or_default();
+        let own = format!(r#"{{"k":"event","n":{own},"#);
         while let Some(msg) = stream.next().await {
             let payload = msg.get_payload_bytes();
             crate::metrics::metrics().cluster_bytes(false, payload.len());
+            if payload.starts_with(own.as_bytes()) {
+                continue;
+            }
             let Ok(wire) = serde_json::from_slice::<Wire>(payload) else {
                 log::debug!(
                     "cluster: a message on `{}` that is not wssnode's",
@@ -403,6 +410,29 @@ impl Engine {
             } => {
                 if let Some(realm) = self.realms.get(&realm).filter(|_| node != me) {
                     realm.remote_leave(&node, session, false);
+                }
+            }
+            Wire::Subscribe {
+                node,
+                realm,
+                session,
+                id,
+                uri,
+                policy,
+            } => {
+                if let Some(realm) = self.realms.get(&realm).filter(|_| node != me) {
+                    let policy = MatchPolicy::parse(&policy).unwrap_or(MatchPolicy::Exact);
+                    realm.remote_subscribe(&node, session, id, policy, &uri);
+                }
+            }
+            Wire::Unsubscribe {
+                node,
+                realm,
+                session,
+                id,
+            } => {
+                if let Some(realm) = self.realms.get(&realm).filter(|_| node != me) {
+                    realm.remote_unsubscribe(&node, session, id);
                 }
             }
             Wire::Register {

@@ -412,7 +412,7 @@ async fn the_meta_api_answers_for_the_whole_cluster() {
         json!(b.session),
         "on_join from another node"
     );
-    let _c = cluster.join(2).await;
+    let c = cluster.join(2).await;
     let _ = watcher.recv().await;
     let count = meta_until(&mut watcher, "wamp.session.count", json!([]), |v| {
         v == &json!(3)
@@ -446,6 +446,52 @@ async fn the_meta_api_answers_for_the_whole_cluster() {
     )
     .await;
     assert_eq!(callees, json!([callee.session]));
+
+    // Subscriptions held on b and c answer on a, under the ID each node gives them.
+    let mut on_c = c;
+    let sub = subscribe(&mut on_c, 2, json!({"match": "prefix"}), "com.meta").await;
+    assert_eq!(
+        subscribe(&mut callee, 2, json!({"match": "prefix"}), "com.meta").await,
+        sub
+    );
+    let args = json!(["com.meta", {"match": "prefix"}]);
+    let found = meta_until(&mut watcher, "wamp.subscription.lookup", args, |v| {
+        !v.is_null()
+    })
+    .await;
+    assert_eq!(found, json!(sub));
+    let two = |v: &Value| v == &json!(2);
+    let count = meta_until(
+        &mut watcher,
+        "wamp.subscription.count_subscribers",
+        json!([sub]),
+        two,
+    )
+    .await;
+    assert_eq!(count, 2);
+    let args = json!(["com.meta.x"]);
+    let matched = meta_until(&mut watcher, "wamp.subscription.match", args, |v| {
+        !v.is_null()
+    })
+    .await;
+    assert_eq!(matched, json!([sub]));
+    watcher
+        .send(json!([48, 6, {}, "wamp.subscription.get", [sub]]))
+        .await;
+    let got = watcher.recv().await;
+    assert_eq!(got[3][0]["uri"], "com.meta", "{got}");
+    assert_eq!(got[3][0]["match"], "prefix", "{got}");
+    // A subscriber that leaves is gone from the count on every node.
+    drop(on_c);
+    let one = |v: &Value| v == &json!(1);
+    let count = meta_until(
+        &mut watcher,
+        "wamp.subscription.count_subscribers",
+        json!([sub]),
+        one,
+    )
+    .await;
+    assert_eq!(count, 1);
 }
 
 #[async_std::test]

@@ -9,6 +9,7 @@ use crate::time::now_rfc3339;
 use crate::wamp::audience::Audience;
 use crate::wamp::authorize::{self, Action};
 use crate::wamp::cluster::{stable_id, Channel, Link, Wire};
+use crate::wamp::elsewhere::Elsewhere;
 use crate::wamp::held::Held;
 use crate::wamp::message::{self, code, random_id, Payload};
 use crate::wamp::options::{self, Options};
@@ -101,6 +102,8 @@ pub struct Broker {
     realm: Arc<str>,
     /// The other nodes, in a cluster: events go to them, and each subscription listens.
     cluster: Option<Arc<Link>>,
+    /// Their sessions' subscriptions, for the meta API.
+    pub elsewhere: Elsewhere,
 }
 
 /// Who published an event, when it is disclosed: (session, authid, authrole).
@@ -147,6 +150,58 @@ impl Broker {
     /// Every subscription.
     pub fn all(&self) -> impl Iterator<Item = &Subscription> {
         self.subscriptions.values()
+    }
+
+    /// A subscription as `wamp.subscription.get` describes it, held here or elsewhere.
+    pub fn describe(&self, id: u64) -> Option<Value> {
+        match self.subscriptions.get(&id) {
+            Some(sub) => Some(sub.details()),
+            None => self.elsewhere.get(id).map(|s| s.details(id)),
+        }
+    }
+
+    /// A subscription's subscribers on every node.
+    pub fn subscribers_everywhere(&self, id: u64) -> Option<Vec<u64>> {
+        let here = self
+            .subscriptions
+            .get(&id)
+            .map(|s| s.subscribers.ids().to_vec());
+        let there = self
+            .elsewhere
+            .get(id)
+            .map(|s| s.subscribers.iter().copied().collect::<Vec<_>>());
+        match (here, there) {
+            (None, None) => None,
+            (here, there) => Some(here.into_iter().chain(there).flatten().collect()),
+        }
+    }
+
+    /// The subscription for this pattern and policy, held here or elsewhere.
+    pub fn lookup_everywhere(&self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
+        self.lookup(policy, pattern)
+            .or_else(|| self.elsewhere.lookup(policy, pattern))
+    }
+
+    /// The subscriptions matching `topic`, held here or elsewhere.
+    pub fn matching_everywhere(&self, topic: &str) -> Vec<u64> {
+        let mut ids = self.matching(topic);
+        for id in self.elsewhere.matching(topic) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    /// Every subscription, held here or elsewhere, by (policy, ID).
+    pub fn all_everywhere(&self) -> Vec<(MatchPolicy, u64)> {
+        let mut all: Vec<(MatchPolicy, u64)> = self.all().map(|s| (s.policy, s.id)).collect();
+        for (id, sub) in self.elsewhere.all() {
+            if !self.subscriptions.contains_key(&id) {
+                all.push((sub.policy, id));
+            }
+        }
+        all
     }
 
     /// IDs of the subscriptions whose pattern matches `topic`.
@@ -536,6 +591,17 @@ impl Broker {
         };
         if let Some(sub) = self.subscriptions.get_mut(&sub_id) {
             sub.subscribers.insert(id);
+            if let Some(link) = &self.cluster {
+                let wire = Wire::Subscribe {
+                    node: link.node.clone(),
+                    realm: self.realm.to_string(),
+                    session: id,
+                    id: sub_id,
+                    uri: topic.to_string(),
+                    policy: policy.name().into(),
+                };
+                link.announce(Link::subscription_field(&self.realm, id, sub_id), &wire);
+            }
         }
         self.by_session.add(id, sub_id);
         sessions.send(id, message::subscribed(request, sub_id));
@@ -608,6 +674,15 @@ impl Broker {
             return false;
         }
         self.by_session.remove(id, sub_id);
+        if let Some(link) = &self.cluster {
+            let wire = Wire::Unsubscribe {
+                node: link.node.clone(),
+                realm: self.realm.to_string(),
+                session: id,
+                id: sub_id,
+            };
+            link.retract(Link::subscription_field(&self.realm, id, sub_id), &wire);
+        }
         let meta = announce && !sub.uri.starts_with("wamp.");
         let now_empty = sub.subscribers.is_empty();
         if now_empty {

@@ -71,6 +71,23 @@ pub enum Wire {
         realm: String,
         session: u64,
     },
+    /// A session of `node` subscribed (for the meta API; events do not need it).
+    Subscribe {
+        node: String,
+        realm: String,
+        session: u64,
+        /// The subscription's ID there (the same here, unless two URIs collided).
+        id: u64,
+        uri: String,
+        policy: String,
+    },
+    /// A session of `node` unsubscribed.
+    Unsubscribe {
+        node: String,
+        realm: String,
+        session: u64,
+        id: u64,
+    },
     /// A session of `node` became a callee of a registration.
     Register {
         node: String,
@@ -474,6 +491,11 @@ impl Link {
         format!("s:{}:{realm}:{session}", realm.len())
     }
 
+    /// The field of a subscriber in a node's state.
+    pub fn subscription_field(realm: &str, session: u64, id: u64) -> String {
+        format!("u:{}:{realm}:{session}:{id}", realm.len())
+    }
+
     /// The field of a registration's callee in a node's state.
     pub fn registration_field(realm: &str, session: u64, policy: MatchPolicy, uri: &str) -> String {
         format!(
@@ -508,6 +530,22 @@ mod tests {
         );
         let wildcard = Channel::of("r", MatchPolicy::Wildcard, "com..x");
         assert_eq!(wildcard, Channel::Glob("wssnode:ev:1:r:com.*.x".into()));
+    }
+
+    #[test]
+    fn an_event_starts_with_its_kind_and_node_so_a_node_knows_its_own_unread() {
+        let wire = Wire::Event {
+            node: "web-1".into(),
+            realm: "realm1".into(),
+            topic: "t".into(),
+            publication: 1,
+            publisher: None,
+            audience: Map::new(),
+            args: None,
+            kwargs: None,
+        };
+        let text = serde_json::to_string(&wire).unwrap_or_default();
+        assert!(text.starts_with(r#"{"k":"event","n":"web-1","#), "{text}");
     }
 
     #[test]

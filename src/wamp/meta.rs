@@ -177,17 +177,22 @@ fn answer(
             }
             json!(ids)
         }
-        "wamp.subscription.list" => ids_by_policy(broker.all().map(|s| (s.policy, s.id))),
-        "wamp.subscription.lookup" => json!(broker.lookup(match_arg(), uri_arg()?)),
+        "wamp.subscription.list" => ids_by_policy(broker.all_everywhere().into_iter()),
+        "wamp.subscription.lookup" => json!(broker.lookup_everywhere(match_arg(), uri_arg()?)),
         "wamp.subscription.match" => {
-            let ids = broker.matching(uri_arg()?);
+            let ids = broker.matching_everywhere(uri_arg()?);
             if ids.is_empty() {
                 Value::Null
             } else {
                 json!(ids)
             }
         }
-        "wamp.subscription.get" => subscription()?.details(),
+        "wamp.subscription.get" => {
+            let id = id_arg("subscription")?;
+            broker
+                .describe(id)
+                .ok_or_else(|| no_such("subscription", id))?
+        }
         "wamp.subscription.get_events" => {
             // The history is for those who may subscribe to its topic.
             let sub = subscription()?;
@@ -207,8 +212,17 @@ fn answer(
                 "event history for the given subscription is not available or enabled".to_string()
             ))?)
         }
-        "wamp.subscription.list_subscribers" => json!(subscription()?.subscribers.ids()),
-        "wamp.subscription.count_subscribers" => json!(subscription()?.subscribers.ids().len()),
+        "wamp.subscription.list_subscribers" | "wamp.subscription.count_subscribers" => {
+            let id = id_arg("subscription")?;
+            let ids = broker
+                .subscribers_everywhere(id)
+                .ok_or_else(|| no_such("subscription", id))?;
+            if procedure.ends_with("count_subscribers") {
+                json!(ids.len())
+            } else {
+                json!(ids)
+            }
+        }
         "wamp.registration.list" => ids_by_policy(dealer.all().map(|r| (r.policy, r.id))),
         "wamp.registration.lookup" => json!(dealer.lookup(match_arg(), uri_arg()?)),
         "wamp.registration.match" => json!(dealer.best_match(uri_arg()?)),

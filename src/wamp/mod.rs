@@ -7,6 +7,7 @@ pub(crate) mod authorize;
 pub(crate) mod broker;
 pub(crate) mod cluster;
 pub(crate) mod dealer;
+pub(crate) mod elsewhere;
 pub(crate) mod held;
 pub mod message;
 pub(crate) mod meta;

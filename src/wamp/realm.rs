@@ -325,6 +325,7 @@ impl Realm {
             if let Some(ids) = state.remote.get_mut(node) {
                 ids.remove(&id);
             }
+            state.broker.elsewhere.remove_session(id);
         } else {
             crate::metrics::metrics().session(&self.config.name, false);
         }
@@ -546,6 +547,37 @@ impl Realm {
         self.leave_one(session, node_died);
     }
 
+    /// A session of `node` subscribed (subscription `id` there).
+    pub(crate) fn remote_subscribe(
+        &self,
+        node: &str,
+        session: u64,
+        id: u64,
+        policy: config::MatchPolicy,
+        uri: &str,
+    ) {
+        let mut state = self.lock();
+        let theirs = state
+            .sessions
+            .get(session)
+            .is_some_and(|m| m.remote.as_deref() == Some(node));
+        if theirs {
+            state.broker.elsewhere.add(session, id, policy, uri);
+        }
+    }
+
+    /// A session of `node` unsubscribed.
+    pub(crate) fn remote_unsubscribe(&self, node: &str, session: u64, id: u64) {
+        let mut state = self.lock();
+        let theirs = state
+            .sessions
+            .get(session)
+            .is_some_and(|m| m.remote.as_deref() == Some(node));
+        if theirs {
+            state.broker.elsewhere.remove(session, id);
+        }
+    }
+
     /// A session of `node` became a callee.
     pub(crate) fn remote_register(
         &self,
@@ -745,8 +777,8 @@ impl Realm {
         nodes.into_iter().collect()
     }
 
-    /// This node's sessions and callees, as it announces them (after a reconnection, to a
-    /// Redis that may have lost them): sessions first.
+    /// This node's sessions, subscribers and callees, as it announces them (after a
+    /// reconnection, to a Redis that may have lost them): sessions first.
     pub(crate) fn local_announcements(&self) -> Vec<(String, Wire)> {
         let Some(link) = &self.cluster else {
             return Vec::new();
@@ -771,6 +803,21 @@ impl Realm {
                     peer: m.peer.clone(),
                 },
             ));
+        }
+        for sub in state.broker.all() {
+            for &subscriber in sub.subscribers.ids() {
+                out.push((
+                    Link::subscription_field(realm, subscriber, sub.id),
+                    Wire::Subscribe {
+                        node: link.node.clone(),
+                        realm: realm.clone(),
+                        session: subscriber,
+                        id: sub.id,
+                        uri: sub.uri.clone(),
+                        policy: sub.policy.name().into(),
+                    },
+                ));
+            }
         }
         for reg in state.dealer.all() {
             for &callee in &reg.callees {

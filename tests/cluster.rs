@@ -16,8 +16,14 @@ struct Redis {
 
 impl Redis {
     fn start(port: u16) -> Redis {
+        Redis::start_with(port, &[])
+    }
+
+    /// With more `redis-server` arguments.
+    fn start_with(port: u16, extra: &[&str]) -> Redis {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -60,7 +66,11 @@ fn roles() -> Value {
 
 impl Cluster {
     async fn start() -> Cluster {
-        let redis = Redis::start(free_port());
+        Cluster::start_with(&[]).await
+    }
+
+    async fn start_with(redis_args: &[&str]) -> Cluster {
+        let redis = Redis::start_with(free_port(), redis_args);
         let ca = Ca::new("Test CA");
         let mut nodes = Vec::new();
         for name in ["a", "b", "c"] {
@@ -689,4 +699,63 @@ async fn check_reads_the_cluster_section() {
         json!({"type": "redis", "url": "rediss://127.0.0.1:6380/0", "node": "n1", "lease": 3}),
     );
     assert_eq!(status, Some(0), "{out}");
+}
+
+#[async_std::test]
+async fn a_stalled_node_is_cut_off_by_redis_without_slowing_the_others_and_comes_back() {
+    // Redis drops a subscriber that lets 1 MiB of events pile up (its default is 32 MiB).
+    let cluster =
+        Cluster::start_with(&["--client-output-buffer-limit", "pubsub 1mb 256kb 1"]).await;
+    let mut publisher = cluster.join(0).await;
+    let mut on_b = cluster.join(1).await;
+    let mut on_c = cluster.join(2).await;
+    subscribe(&mut on_b, 1, json!({}), "com.flood").await;
+    subscribe(&mut on_c, 1, json!({}), "com.flood").await;
+
+    cluster.node(2).signal("STOP");
+    let padding = "x".repeat(1000);
+    let total = 8000;
+    for n in 0..total {
+        publisher
+            .send(json!([16, n + 1, {}, "com.flood", [n, padding]]))
+            .await;
+    }
+    // Node b gets every event, in order, while node c sleeps.
+    for n in 0..total {
+        let event = on_b.recv().await;
+        assert_eq!(event[4][0], json!(n));
+    }
+    for i in 0..2 {
+        let noticed = cluster.node(i).wait_for_log(
+            "node `c` stopped renewing its lease",
+            Duration::from_secs(5),
+        );
+        assert!(noticed.await, "{}", cluster.node(i).log_text());
+    }
+
+    cluster.node(2).signal("CONT");
+    assert!(
+        cluster
+            .node(2)
+            .wait_for_log("is back after", Duration::from_secs(15))
+            .await,
+        "{}",
+        cluster.node(2).log_text()
+    );
+    // What reached c before Redis cut it off may still arrive; then the new event.
+    publisher
+        .send(json!([16, 99_999, {}, "com.flood", ["after"]]))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let event = on_c.recv().await;
+        if event[4] == json!(["after"]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node c never got the event after it came back"
+        );
+    }
+    assert_eq!(on_b.recv().await[4], json!(["after"]));
 }

@@ -549,6 +549,26 @@ mod tests {
     }
 
     #[test]
+    fn what_waits_for_redis_is_bounded_and_what_is_over_is_dropped() {
+        let (link, queues) = Link::new("n", 64 << 10);
+        let wire = Wire::Leave {
+            node: "n".into(),
+            realm: "r".into(),
+            session: 1,
+        };
+        // Unreachable: nothing is held.
+        link.publish(ALL.into(), &wire);
+        assert_eq!(queues.out.len(), 0);
+        link.set_connected(true);
+        for _ in 0..10_000 {
+            link.publish(ALL.into(), &wire);
+        }
+        let held = queues.queued.load(Ordering::Relaxed);
+        assert!(held <= (64 << 10) + 100, "{held} bytes held");
+        assert!(queues.out.len() < 10_000);
+    }
+
+    #[test]
     fn stable_ids_depend_on_what_is_registered_and_step_past_a_collision() {
         let a = stable_id("realm1", "sub", MatchPolicy::Exact, "com.a", |_| false);
         assert_eq!(

@@ -31,6 +31,13 @@
 //!   back; `options` and `uri` read what messages carry.
 //! - `cookies` keeps the cookies of cookie tracking: `web` issues them, `wamp::session`
 //!   binds and reads them.
+//! - `cluster` (wssnode's `cluster` key) runs a node as one of several serving the same
+//!   realms through Redis. The router pushes what other nodes must know (events, its
+//!   sessions, callees and subscribers coming and going, forwarded calls) onto
+//!   `wamp::cluster::Link`, which never waits; the engine in `cluster` carries it through
+//!   Redis and hands what it hears to the realms (`Realm::remote_*`). Another node's callee
+//!   is a session here whose outbox forwards to its node; `wamp::elsewhere` keeps other
+//!   nodes' subscriptions for the meta API.
 //!
 //! # A static file, from accept to bytes
 //!

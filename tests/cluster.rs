@@ -491,8 +491,16 @@ async fn the_meta_api_answers_for_the_whole_cluster() {
     let got = watcher.recv().await;
     assert_eq!(got[3][0]["uri"], "com.meta", "{got}");
     assert_eq!(got[3][0]["match"], "prefix", "{got}");
-    // A subscriber that leaves is gone from the count on every node.
-    drop(on_c);
+    // A session on another node is killed through the meta API of this one.
+    watcher.send(json!([48, 7, {}, "wamp.session.kill", [callee.session], {"reason": "wamp.close.killed"}])).await;
+    assert_eq!(watcher.recv().await, json!([50, 7, {}, [null]]));
+    let goodbye = callee.recv().await;
+    assert_eq!(
+        fields(&goodbye, 3),
+        [json!(6), json!({}), json!("wamp.close.killed")]
+    );
+    // A subscriber that leaves (the killed one) is gone from the count on every node,
+    // and the subscription with the last one.
     let one = |v: &Value| v == &json!(1);
     let count = meta_until(
         &mut watcher,
@@ -502,6 +510,16 @@ async fn the_meta_api_answers_for_the_whole_cluster() {
     )
     .await;
     assert_eq!(count, 1);
+    drop(on_c);
+    let args = json!(["com.meta", {"match": "prefix"}]);
+    let gone = meta_until(
+        &mut watcher,
+        "wamp.subscription.lookup",
+        args,
+        Value::is_null,
+    )
+    .await;
+    assert_eq!(gone, Value::Null);
 }
 
 #[async_std::test]

@@ -122,8 +122,7 @@ async fn connection_loop(
             }
             first = false;
             backoff = Duration::from_millis(100);
-            engine.link.set_connected(true);
-            let result = engine
+                        let result = engine
                 .read(stream)
                 .or(engine.write(commands.clone(), &out, &queued))
                 .or(engine.keep_lease(commands))
@@ -198,6 +197,9 @@ impl Engine {
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        // From here what the router pushes is queued, not dropped: a session that joins
+        // while the others are read is announced after them, by the writer.
+        self.link.set_connected(true);
         self.renew_lease(&mut commands).await?;
         self.announce_all(&mut commands).await?;
         self.read_others(&mut commands).await?;

@@ -777,3 +777,46 @@ async fn a_stalled_node_is_cut_off_by_redis_without_slowing_the_others_and_comes
     }
     assert_eq!(on_b.recv().await[4], json!(["after"]));
 }
+
+#[async_std::test]
+async fn past_256_patterns_a_node_listens_to_every_event_and_still_delivers_each_once() {
+    let cluster = Cluster::start().await;
+    let mut publisher = cluster.join(0).await;
+    let mut many = cluster.join(1).await;
+    let mut first = 0;
+    for i in 0..300u64 {
+        let sub = subscribe(
+            &mut many,
+            i + 1,
+            json!({"match": "prefix"}),
+            &format!("com.many.p{i}."),
+        )
+        .await;
+        if i == 7 {
+            first = sub;
+        }
+    }
+    let exact = subscribe(&mut many, 1000, json!({}), "com.many.p7.x").await;
+    assert!(
+        cluster
+            .node(1)
+            .wait_for_log("listens to every event", Duration::from_secs(5))
+            .await
+    );
+    publisher
+        .send(json!([16, 1, {"acknowledge": true}, "com.many.p7.x", ["hi"]]))
+        .await;
+    assert_eq!(publisher.recv().await[0], 17);
+    let mut got = vec![
+        many.recv().await[1].as_u64().unwrap(),
+        many.recv().await[1].as_u64().unwrap(),
+    ];
+    got.sort_unstable();
+    let mut want = vec![first, exact];
+    want.sort_unstable();
+    assert_eq!(
+        got, want,
+        "once for the prefix and once for the exact subscription"
+    );
+    many.silent(300).await;
+}

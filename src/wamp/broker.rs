@@ -445,16 +445,20 @@ impl Broker {
         audience: &Options,
         payload: &Payload,
     ) {
-        if !uri::is_valid(topic, MatchPolicy::Exact) {
+        let Some(link) = self
+            .cluster
+            .as_ref()
+            .filter(|_| uri::is_valid(topic, MatchPolicy::Exact))
+        else {
             return;
-        }
+        };
         let subscriptions: Vec<u64> = self
             .matching(topic)
             .into_iter()
             .filter(|id| {
                 self.subscriptions
                     .get(id)
-                    .is_some_and(|s| Channel::of(&self.realm, s.policy, &s.uri) == *heard)
+                    .is_some_and(|s| link.channel(&self.realm, s.policy, &s.uri) == *heard)
             })
             .collect();
         if subscriptions.is_empty() {
@@ -567,7 +571,7 @@ impl Broker {
                     subscriptions.contains_key(&id)
                 });
                 if let Some(link) = &self.cluster {
-                    link.hold(&Channel::of(&self.realm, policy, topic));
+                    link.hold(&link.channel(&self.realm, policy, topic));
                 }
                 let sub = Subscription {
                     id: new_id,
@@ -689,7 +693,7 @@ impl Broker {
             if let Some(sub) = self.subscriptions.remove(&sub_id) {
                 self.index.remove(sub.policy, &sub.uri);
                 if let Some(link) = &self.cluster {
-                    link.release(&Channel::of(&self.realm, sub.policy, &sub.uri));
+                    link.release(&link.channel(&self.realm, sub.policy, &sub.uri));
                 }
             }
         }

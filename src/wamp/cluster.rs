@@ -27,6 +27,14 @@ use std::sync::{Arc, Mutex};
 pub const PREFIX: &str = "wssnode:";
 /// The channel every node hears.
 pub const ALL: &str = "wssnode:all";
+/// The one glob a node listens on for all its prefix and wildcard subscriptions once it
+/// has more distinct ones than `MAX_GLOBS`.
+pub const EVERY_EVENT: &str = "wssnode:ev:*";
+/// Distinct globs one node asks Redis to test each publication against. Redis tests every
+/// glob of every node against every publication, so past this a node listens on
+/// `EVERY_EVENT` instead and sorts events itself: what its clients subscribe to cannot
+/// make every other publisher's events dearer.
+pub const MAX_GLOBS: usize = 256;
 
 /// What one node tells the others: the messages on the channels above, as JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -307,6 +315,8 @@ pub struct Link {
     /// Each channel listened on, and how many local subscriptions (or SUBSCRIBEs on their
     /// way) need it.
     listening: Mutex<HashMap<Channel, usize>>,
+    /// Past `MAX_GLOBS`: every pattern subscription listens on `EVERY_EVENT`.
+    every_event: AtomicBool,
 }
 
 impl std::fmt::Debug for Link {
@@ -337,6 +347,7 @@ impl Link {
             dropping: AtomicBool::new(false),
             control,
             listening: Mutex::default(),
+            every_event: AtomicBool::new(false),
         };
         let queues = LinkQueues {
             out: out_rx,
@@ -429,26 +440,70 @@ impl Link {
         self.push(Out::Delete { key, field });
     }
 
+    /// The channel subscription `uri` of `policy` in `realm` listens on from this node:
+    /// its own (`Channel::of`), or `EVERY_EVENT` for a pattern once the node has too many.
+    pub fn channel(&self, realm: &str, policy: MatchPolicy, uri: &str) -> Channel {
+        let own = Channel::of(realm, policy, uri);
+        self.instead(own)
+    }
+
+    fn instead(&self, channel: Channel) -> Channel {
+        match channel {
+            Channel::Glob(_) if self.every_event.load(Ordering::Acquire) => {
+                Channel::Glob(EVERY_EVENT.into())
+            }
+            other => other,
+        }
+    }
+
     /// One more local subscription needs `channel`.
     pub fn hold(&self, channel: &Channel) {
         let mut listening = crate::lock(&self.listening);
+        let channel = self.instead(channel.clone());
         let count = listening.entry(channel.clone()).or_insert(0);
         *count += 1;
         if *count == 1 {
             let _ = self.control.try_send(Control::Listen(channel.clone()));
+            let globs = listening
+                .keys()
+                .filter(|c| matches!(c, Channel::Glob(_)))
+                .count();
+            if globs > MAX_GLOBS {
+                self.listen_to_every_event(&mut listening);
+            }
         }
+    }
+
+    /// Moves every pattern subscription to `EVERY_EVENT`: listens there, then stops
+    /// listening on each glob.
+    fn listen_to_every_event(&self, listening: &mut HashMap<Channel, usize>) {
+        self.every_event.store(true, Ordering::Release);
+        let every = Channel::Glob(EVERY_EVENT.into());
+        let globs: Vec<Channel> = listening
+            .keys()
+            .filter(|c| matches!(c, Channel::Glob(_)) && **c != every)
+            .cloned()
+            .collect();
+        let moved: usize = globs.iter().filter_map(|g| listening.remove(g)).sum();
+        let _ = self.control.try_send(Control::Listen(every.clone()));
+        *listening.entry(every).or_insert(0) += moved;
+        for glob in globs {
+            let _ = self.control.try_send(Control::Unlisten(glob));
+        }
+        log::warn!("cluster: this node's subscriptions hold more than {MAX_GLOBS} distinct prefix and wildcard patterns; it now listens to every event in Redis and picks its own");
     }
 
     /// One fewer needs it.
     pub fn release(&self, channel: &Channel) {
         let mut listening = crate::lock(&self.listening);
-        let Some(count) = listening.get_mut(channel) else {
+        let channel = self.instead(channel.clone());
+        let Some(count) = listening.get_mut(&channel) else {
             return;
         };
         *count -= 1;
         if *count == 0 {
-            listening.remove(channel);
-            let _ = self.control.try_send(Control::Unlisten(channel.clone()));
+            listening.remove(&channel);
+            let _ = self.control.try_send(Control::Unlisten(channel));
         }
     }
 
@@ -566,6 +621,29 @@ mod tests {
         let held = queues.queued.load(Ordering::Relaxed);
         assert!(held <= (64 << 10) + 100, "{held} bytes held");
         assert!(queues.out.len() < 10_000);
+    }
+
+    #[test]
+    fn past_max_globs_every_pattern_listens_on_every_event() {
+        let (link, queues) = Link::new("n", 1 << 20);
+        let glob = |i: usize| link.channel("r", MatchPolicy::Prefix, &format!("com.p{i}"));
+        for i in 0..=MAX_GLOBS {
+            link.hold(&glob(i));
+        }
+        let every = Channel::Glob(EVERY_EVENT.into());
+        assert_eq!(glob(0), every);
+        assert_eq!(
+            link.channel("r", MatchPolicy::Exact, "com.x"),
+            Channel::of("r", MatchPolicy::Exact, "com.x")
+        );
+        assert_eq!(link.channels(), [every.clone()]);
+        // Releases of what was held before, under its own glob, count down the one glob.
+        for i in 0..=MAX_GLOBS {
+            link.release(&Channel::of("r", MatchPolicy::Prefix, &format!("com.p{i}")));
+        }
+        assert!(link.channels().is_empty());
+        let asked: Vec<Control> = std::iter::from_fn(|| queues.control.try_recv().ok()).collect();
+        assert!(matches!(asked.last(), Some(Control::Unlisten(c)) if *c == every));
     }
 
     #[test]

@@ -542,7 +542,7 @@ impl WampSession {
             match &msg {
                 ClientMessage::Subscribe { options, topic, .. } => {
                     if let Ok(policy) = crate::wamp::options::match_policy(options) {
-                        let channel = Channel::of(&realm.config.name, policy, topic);
+                        let channel = link.channel(&realm.config.name, policy, topic);
                         self.waiting = Some(Box::pin(async move {
                             link.listen(&channel).await;
                             Resume::Listening {

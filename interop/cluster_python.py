@@ -52,18 +52,6 @@ async def join(url):
     return await asyncio.wait_for(joined, 10)
 
 
-async def call_when_known(session, procedure, *args, **kwargs):
-    """Another node learns of a registration a moment after REGISTERED: retry for 5 s."""
-    deadline = time.monotonic() + 5
-    while True:
-        try:
-            return await session.call(procedure, *args, **kwargs)
-        except ApplicationError as e:
-            if e.error != "wamp.error.no_such_procedure" or time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
-
-
 async def main():
     on_a, on_b, on_c = await join(A), await join(B), await join(C)
 
@@ -81,9 +69,10 @@ async def main():
             details.progress("half")
         return x + y
 
+    # Called from another node as soon as REGISTERED is heard, without retrying.
     await on_c.register(add, "com.py.add", options=RegisterOptions(details_arg="details"))
     progress = []
-    result = await call_when_known(on_a, "com.py.add", 2, 3,
+    result = await on_a.call("com.py.add", 2, 3,
                                    options=CallOptions(on_progress=lambda p: progress.append(p)))
     check("a procedure registered on c is called from a, with progressive results",
           result == 5 and progress == ["half"], (result, progress))
@@ -114,7 +103,7 @@ async def main():
     async def slow():
         await never
     await on_c.register(slow, "com.py.slow")
-    call = asyncio.ensure_future(call_when_known(on_a, "com.py.slow"))
+    call = asyncio.ensure_future(on_a.call("com.py.slow"))
     await asyncio.sleep(0.5)
     os.kill(PID_C, signal.SIGKILL)
     killed = time.monotonic()

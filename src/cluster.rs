@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 
 /// Adds a callee to a registration's claims unless another callee's `invoke` forbids it:
 /// `single` is exclusive, and shared registrations agree on their policy. Claims of nodes
-/// whose lease has expired are removed on the way. Answers `ok` or the holder's `invoke`.
+/// whose lease has expired are removed on the way. With an announcement (ARGV[4..6]: this
+/// node's state key, the field, the message) it is kept and published to every node in the
+/// same step. Answers `ok` or the holder's `invoke`.
 const CLAIM: &str = r"
 local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
@@ -42,6 +44,10 @@ for i = 1, #fields, 2 do
   end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[6] ~= '' then
+  redis.call('HSET', ARGV[4], ARGV[5], ARGV[6])
+  redis.call('PUBLISH', ARGV[7], ARGV[6])
+end
 return 'ok'
 ";
 
@@ -248,9 +254,13 @@ impl Engine {
                 {
                     let policy = MatchPolicy::parse(policy).unwrap_or(MatchPolicy::Exact);
                     let key = crate::wamp::cluster::registration_key(name, policy, uri);
-                    let answer = self
-                        .run_claim(commands, &key, &self.link.claim_field(*session), invoke)
-                        .await;
+                    let claim = crate::wamp::cluster::Claim {
+                        key,
+                        field: self.link.claim_field(*session),
+                        invoke: invoke.clone(),
+                        announcement: None,
+                    };
+                    let answer = self.run_claim(commands, &claim).await;
                     if let Err(ClaimRefused::Taken(theirs)) = answer {
                         log::error!("cluster: `{uri}` (invoke `{invoke}`) of session {session} is also registered on another node (invoke `{theirs}`), taken while this node could not reach Redis; calls from other nodes go there");
                     }
@@ -375,6 +385,11 @@ impl Engine {
                 }
                 let payload = crate::wamp::message::Payload { args, kwargs };
                 realm.remote_event(heard, &topic, publication, publisher, &audience, &payload);
+            }
+            Wire::Marker { node, token } => {
+                if node == me {
+                    self.link.marker_seen(token);
+                }
             }
             Wire::Hello { node } => {
                 if node != me {
@@ -554,16 +569,19 @@ impl Engine {
     async fn run_claim(
         &self,
         commands: &mut MultiplexedConnection,
-        key: &str,
-        field: &str,
-        invoke: &str,
+        claim: &crate::wamp::cluster::Claim,
     ) -> Result<(), ClaimRefused> {
+        let (field, payload) = claim.announcement.clone().unwrap_or_default();
         let answer: Result<String, _> = self
             .claim
-            .key(key)
-            .arg(field)
-            .arg(invoke)
+            .key(&claim.key)
+            .arg(&claim.field)
+            .arg(&claim.invoke)
             .arg(format!("{PREFIX}lease:"))
+            .arg(state_key(&self.link.node))
+            .arg(field)
+            .arg(payload)
+            .arg(ALL)
             .invoke_async(commands)
             .await;
         match answer {
@@ -610,11 +628,7 @@ async fn control_loop(engine: Arc<Engine>, control: async_std::channel::Receiver
             }
             Control::Claim(claim, answer) => {
                 let result = match conns {
-                    Some(mut c) => {
-                        engine
-                            .run_claim(&mut c.commands, &claim.key, &claim.field, &claim.invoke)
-                            .await
-                    }
+                    Some(mut c) => engine.run_claim(&mut c.commands, &claim).await,
                     None => Err(ClaimRefused::Unavailable),
                 };
                 let _ = answer.try_send(result);

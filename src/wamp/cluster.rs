@@ -115,6 +115,9 @@ pub enum Wire {
         uri: String,
         policy: String,
     },
+    /// A node's message to itself through Redis, to know that what Redis had for it before
+    /// has been read (`Link::catch_up`).
+    Marker { node: String, token: u64 },
     /// `node` (re)connected to Redis: what the others knew of it is stale, and it is
     /// about to announce everything again.
     Hello { node: String },
@@ -176,6 +179,9 @@ pub struct Claim {
     pub field: String,
     /// Its `invoke` policy.
     pub invoke: String,
+    /// The callee's announcement (its field in this node's state, and the message), which
+    /// the claim publishes with it: Redis has handed it to every node before REGISTERED.
+    pub announcement: Option<(String, Vec<u8>)>,
 }
 
 /// Why a claim was refused.
@@ -317,6 +323,8 @@ pub struct Link {
     listening: Mutex<HashMap<Channel, usize>>,
     /// Past `MAX_GLOBS`: every pattern subscription listens on `EVERY_EVENT`.
     every_event: AtomicBool,
+    /// The markers on their way, by token (`catch_up`).
+    markers: Mutex<HashMap<u64, Sender<()>>>,
 }
 
 impl std::fmt::Debug for Link {
@@ -348,6 +356,7 @@ impl Link {
             control,
             listening: Mutex::default(),
             every_event: AtomicBool::new(false),
+            markers: Mutex::default(),
         };
         let queues = LinkQueues {
             out: out_rx,
@@ -435,9 +444,21 @@ impl Link {
         self.publish(ALL.to_string(), wire);
     }
 
-    /// Removes a callee from a registration's claims.
-    pub fn unclaim(&self, key: String, field: String) {
-        self.push(Out::Delete { key, field });
+    /// Session `session` is no longer a callee of registration `uri` of `policy`: the
+    /// other nodes are told, and its claim goes.
+    pub fn withdraw(&self, realm: &str, session: u64, policy: MatchPolicy, uri: &str) {
+        let wire = Wire::Unregister {
+            node: self.node.clone(),
+            realm: realm.to_string(),
+            session,
+            uri: uri.to_string(),
+            policy: policy.name().into(),
+        };
+        self.retract(Link::registration_field(realm, session, policy, uri), &wire);
+        self.push(Out::Delete {
+            key: registration_key(realm, policy, uri),
+            field: self.claim_field(session),
+        });
     }
 
     /// The channel subscription `uri` of `policy` in `realm` listens on from this node:
@@ -522,6 +543,42 @@ impl Link {
         let (done, wait) = bounded(1);
         if self.control.try_send(Control::Ensure(done)).is_ok() {
             let _ = wait.recv().await;
+        }
+    }
+
+    /// Waits until this node has read everything Redis had sent it when this was called:
+    /// a marker sent to itself comes back after all of it. A CALL that finds no callee
+    /// waits for this before it is refused, so a registration whose REGISTERED its caller
+    /// has heard of is known here (the claim published it before answering). At most 1 s.
+    pub async fn catch_up(&self) {
+        if !self.is_connected() {
+            return;
+        }
+        let token = crate::wamp::message::random_id();
+        let (seen, wait) = bounded(1);
+        crate::lock(&self.markers).insert(token, seen);
+        let marker = Wire::Marker {
+            node: self.node.clone(),
+            token,
+        };
+        self.to_node(&self.node, &marker);
+        let timeout = async {
+            async_io::Timer::after(std::time::Duration::from_secs(1)).await;
+        };
+        futures_lite::future::or(
+            async {
+                let _ = wait.recv().await;
+            },
+            timeout,
+        )
+        .await;
+        crate::lock(&self.markers).remove(&token);
+    }
+
+    /// The engine read a marker of this node.
+    pub fn marker_seen(&self, token: u64) {
+        if let Some(seen) = crate::lock(&self.markers).remove(&token) {
+            let _ = seen.try_send(());
         }
     }
 

@@ -9,7 +9,7 @@ use crate::config::MatchPolicy;
 use crate::time::now_rfc3339;
 use crate::wamp::authorize::{self, Action};
 use crate::wamp::broker::Broker;
-use crate::wamp::cluster::{registration_key, stable_id, Link, Wire};
+use crate::wamp::cluster::{stable_id, Link, Wire};
 use crate::wamp::held::Held;
 use crate::wamp::message::{self, code, random_id, Payload};
 use crate::wamp::options::{self, CancelMode, Invoke, Options};
@@ -455,19 +455,7 @@ impl Dealer {
         reg.callees.remove(at);
         self.by_session.remove(id, reg_id);
         if let (Some(link), true) = (&self.cluster, local) {
-            let wire = Wire::Unregister {
-                node: link.node.clone(),
-                realm: self.realm.to_string(),
-                session: id,
-                uri: reg.uri.clone(),
-                policy: reg.policy.name().into(),
-            };
-            link.retract(
-                Link::registration_field(&self.realm, id, reg.policy, &reg.uri),
-                &wire,
-            );
-            let key = registration_key(&self.realm, reg.policy, &reg.uri);
-            link.unclaim(key, link.claim_field(id));
+            link.withdraw(&self.realm, id, reg.policy, &reg.uri);
         }
         let now_empty = reg.callees.is_empty();
         if now_empty {

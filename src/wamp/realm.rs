@@ -13,7 +13,7 @@
 use crate::config::{self, Role};
 use crate::wamp::auth::Identity;
 use crate::wamp::broker::Broker;
-use crate::wamp::cluster::{Channel, Link, Wire};
+use crate::wamp::cluster::{Channel, Claim, Link, Wire};
 use crate::wamp::dealer::{Dealer, Timeout, Violation};
 use crate::wamp::message::{self, code, random_id, ClientMessage};
 use crate::wamp::meta;
@@ -841,6 +841,11 @@ impl Realm {
         out
     }
 
+    /// Whether a callee here or on another node known here serves `procedure`.
+    pub(crate) fn serves(&self, procedure: &str) -> bool {
+        self.lock().dealer.best_match(procedure).is_some()
+    }
+
     /// Whether session `id` holds registration `procedure` of `policy`.
     pub(crate) fn holds_registration(
         &self,
@@ -851,15 +856,16 @@ impl Realm {
         self.lock().dealer.holds(id, policy, procedure)
     }
 
-    /// Whether a REGISTER would pass the checks that come before its claim in Redis
+    /// The claim a REGISTER needs in Redis, if it passes the checks that come before it
     /// (URI, options, permission): only then is a claim worth making.
-    pub(crate) fn may_register(
+    pub(crate) fn claim_for(
         &self,
         id: u64,
         options: &crate::wamp::options::Options,
         procedure: &str,
-    ) -> Option<(config::MatchPolicy, crate::wamp::options::Invoke)> {
+    ) -> Option<(config::MatchPolicy, Claim)> {
         use crate::wamp::options;
+        let link = self.cluster.as_ref()?;
         let policy = options::match_policy(options).ok()?;
         let invoke = options::Invoke::read(options).ok()?;
         if !crate::wamp::uri::is_valid(procedure, policy) || procedure.starts_with("wamp.") {
@@ -870,7 +876,24 @@ impl Realm {
         if state.sessions.refusal(id, procedure, action).is_some() {
             return None;
         }
-        Some((policy, invoke))
+        let realm = &self.config.name;
+        let wire = Wire::Register {
+            node: link.node.clone(),
+            realm: realm.clone(),
+            session: id,
+            uri: procedure.to_string(),
+            policy: policy.name().into(),
+            invoke: invoke.name().into(),
+            cancels: state.sessions.get(id).is_some_and(|m| m.callee_cancels),
+        };
+        let field = Link::registration_field(realm, id, policy, procedure);
+        let claim = Claim {
+            key: crate::wamp::cluster::registration_key(realm, policy, procedure),
+            field: link.claim_field(id),
+            invoke: invoke.name().into(),
+            announcement: serde_json::to_vec(&wire).ok().map(|bytes| (field, bytes)),
+        };
+        Some((policy, claim))
     }
 
     /// An outbox's forwarding to `node`: the messages with these codes, about `session`.

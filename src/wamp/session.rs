@@ -16,7 +16,7 @@ use crate::lifecycle::ConnInfo;
 use crate::wamp::auth::{self, Ask, Hello, Identity, Pending, Refusal, Step};
 use crate::wamp::authorize::Action;
 use crate::wamp::broker::Broker;
-use crate::wamp::cluster::{registration_key, Channel, Claim, ClaimRefused};
+use crate::wamp::cluster::{Channel, ClaimRefused};
 use crate::wamp::dealer::Dealer;
 use crate::wamp::message::{self, code, random_id, ClientMessage};
 use crate::wamp::realm::Realm;
@@ -97,10 +97,13 @@ enum Resume {
         message: ClientMessage,
         channel: Channel,
     },
+    /// A CALL that found no callee waited until this node had read what Redis had for it.
+    CaughtUp {
+        message: ClientMessage,
+    },
     /// A REGISTER's claim was answered.
     Claimed {
         message: ClientMessage,
-        claim: Claim,
         policy: MatchPolicy,
         answer: Result<(), ClaimRefused>,
     },
@@ -556,23 +559,26 @@ impl WampSession {
                 ClientMessage::Register {
                     options, procedure, ..
                 } => {
-                    if let Some((policy, invoke)) = realm.may_register(id, options, procedure) {
-                        let claim = Claim {
-                            key: registration_key(&realm.config.name, policy, procedure),
-                            field: link.claim_field(id),
-                            invoke: invoke.name().into(),
-                        };
+                    if let Some((policy, claim)) = realm.claim_for(id, options, procedure) {
                         self.waiting = Some(Box::pin(async move {
-                            let answer = link.claim(claim.clone()).await;
+                            let answer = link.claim(claim).await;
                             Resume::Claimed {
                                 message: msg,
-                                claim,
                                 policy,
                                 answer,
                             }
                         }));
                         return Ok(());
                     }
+                }
+                ClientMessage::Call { procedure, .. }
+                    if !procedure.starts_with("wamp.") && !realm.serves(procedure) =>
+                {
+                    self.waiting = Some(Box::pin(async move {
+                        link.catch_up().await;
+                        Resume::CaughtUp { message: msg }
+                    }));
+                    return Ok(());
                 }
                 _ => {}
             }
@@ -596,7 +602,6 @@ impl WampSession {
     fn claimed(
         &mut self,
         msg: ClientMessage,
-        claim: Claim,
         policy: MatchPolicy,
         answer: Result<(), ClaimRefused>,
     ) -> Result<(), CloseFrame> {
@@ -615,8 +620,10 @@ impl WampSession {
             Ok(()) => {
                 let result = self.handle(&realm, id, msg);
                 if !realm.holds_registration(id, policy, &procedure) {
+                    // Refused here after all (a race with another REGISTER of this
+                    // session): the claim and its announcement are taken back.
                     if let Some(link) = realm.cluster() {
-                        link.unclaim(claim.key, claim.field);
+                        link.withdraw(&realm.config.name, id, policy, &procedure);
                     }
                 }
                 result
@@ -890,10 +897,16 @@ impl Session for WampSession {
                 }
                 Resume::Claimed {
                     message,
-                    claim,
                     policy,
                     answer,
-                } => self.claimed(message, claim, policy, answer),
+                } => self.claimed(message, policy, answer),
+                Resume::CaughtUp { message } => match &self.phase {
+                    Phase::Established { realm, id, .. } => {
+                        let (realm, id) = (realm.clone(), *id);
+                        self.handle(&realm, id, message)
+                    }
+                    _ => Ok(()),
+                },
             };
             if let Err(frame) = result {
                 return Poll::Ready(Err(frame));

@@ -169,12 +169,14 @@ impl Sessions {
         );
     }
 
-    /// Gives every session (but the router's own) the role `find` answers for its role
+    /// Gives every session of this node (but the router's own) the role `find` answers for its role
     /// name; answers how many it gave one, and the sessions it found none for.
     pub fn reassign_roles(&mut self, find: impl Fn(&str) -> Option<Role>) -> (usize, Vec<u64>) {
         let (mut updated, mut gone) = (0, Vec::new());
         for (id, member) in self.members.iter_mut() {
-            if member.identity.authrole == crate::wamp::service::TRUSTED {
+            // Another node's sessions are that node's to judge by its own config.
+            if member.identity.authrole == crate::wamp::service::TRUSTED || member.remote.is_some()
+            {
                 continue;
             }
             match find(&member.identity.authrole) {

@@ -26,29 +26,54 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Adds a callee to a registration's claims unless another callee's `invoke` forbids it:
-/// `single` is exclusive, and shared registrations agree on their policy. Claims of nodes
-/// whose lease has expired are removed on the way. With an announcement (ARGV[4..6]: this
-/// node's state key, the field, the message) it is kept and published to every node in the
-/// same step. Answers `ok` or the holder's `invoke`.
+/// `single` is exclusive, and shared registrations agree on their policy. A claim's value is
+/// its `invoke` and the field of its registration in its node's state; a claim whose node
+/// has no lease, or whose node's state no longer has that field (the callee left while
+/// Redis was away, or the node restarted), is stale and removed on the way. With an
+/// announcement (ARGV[6]) it is kept in this node's state and published to every node in
+/// the same step. Answers `ok` or the holder's `invoke`.
+///
+/// KEYS[1] the registration; ARGV: 1 the claim's field, 2 its invoke, 3 the lease prefix,
+/// 4 this node's state key, 5 the callee's field there, 6 the announcement or "", 7 the
+/// channel every node hears, 8 the state prefix.
 const CLAIM: &str = r"
 local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
-  local field, invoke = fields[i], fields[i + 1]
+  local field, value = fields[i], fields[i + 1]
   if field ~= ARGV[1] then
     local node = string.match(field, '^(.*)|%d+$')
-    if node and redis.call('EXISTS', ARGV[3] .. node) == 0 then
+    local invoke, place = string.match(value, '^([^\n]*)\n(.*)$')
+    if not node or not invoke
+        or redis.call('EXISTS', ARGV[3] .. node) == 0
+        or redis.call('HEXISTS', ARGV[8] .. node, place) == 0 then
       redis.call('HDEL', KEYS[1], field)
     elseif ARGV[2] == 'single' or invoke ~= ARGV[2] then
       return invoke
     end
   end
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\n' .. ARGV[5])
 if ARGV[6] ~= '' then
   redis.call('HSET', ARGV[4], ARGV[5], ARGV[6])
   redis.call('PUBLISH', ARGV[7], ARGV[6])
 end
 return 'ok'
+";
+
+/// Renews a lease only while it is this run's (ARGV[1], a token new at each connection):
+/// answers 0 when it had lapsed or was another's, so the node knows the others may have
+/// forgotten it. ARGV[2] is the lease in milliseconds.
+const RENEW: &str = r"
+local held = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if held == ARGV[1] then return 1 else return 0 end
+";
+
+/// Deletes a node's state only if its lease is still gone (KEYS[1] the lease, KEYS[2] the
+/// state): a node that came back in the meantime keeps what it has just announced.
+const BURY: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end
+return 1
 ";
 
 /// Most messages sent to Redis in one pipeline.
@@ -63,6 +88,10 @@ struct Engine {
     link: Arc<Link>,
     realms: Arc<Realms>,
     claim: redis::Script,
+    renew: redis::Script,
+    bury: redis::Script,
+    /// This connection's lease token.
+    token: std::sync::atomic::AtomicU64,
     /// The connections while Redis is reachable; locked while they are being set up, so
     /// a `Listen` waits for them rather than being lost.
     conn: async_lock::Mutex<Option<Conns>>,
@@ -71,7 +100,6 @@ struct Engine {
 #[derive(Clone)]
 struct Conns {
     sink: PubSubSink,
-    commands: MultiplexedConnection,
 }
 
 /// Checks the cluster's URL; the node runs the engine with `start`.
@@ -102,10 +130,18 @@ pub fn start(
         link,
         realms,
         claim: redis::Script::new(CLAIM),
+        renew: redis::Script::new(RENEW),
+        bury: redis::Script::new(BURY),
+        token: std::sync::atomic::AtomicU64::new(0),
         conn: async_lock::Mutex::new(None),
     });
     async_std::task::spawn(control_loop(engine.clone(), queues.control));
-    async_std::task::spawn(connection_loop(engine, queues.out, queues.queued));
+    async_std::task::spawn(connection_loop(
+        engine,
+        queues.out,
+        queues.queued,
+        queues.resync,
+    ));
 }
 
 /// Connects, serves until the connection is lost, and again, with backoff.
@@ -113,6 +149,7 @@ async fn connection_loop(
     engine: Arc<Engine>,
     out: async_std::channel::Receiver<Out>,
     queued: Arc<std::sync::atomic::AtomicUsize>,
+    resync: async_std::channel::Receiver<()>,
 ) {
     let url = engine.config.url.clone();
     let mut backoff = Duration::from_millis(100);
@@ -132,6 +169,10 @@ async fn connection_loop(
                 .read(stream)
                 .or(engine.write(commands.clone(), &out, &queued))
                 .or(engine.keep_lease(commands))
+                .or(async {
+                    let _ = resync.recv().await;
+                    "a call, an answer or an announcement for other nodes found the queue full; reconnecting so that every node learns this one's state again".to_string()
+                })
                 .await;
             Err::<(), String>(result)
         }
@@ -146,10 +187,12 @@ async fn connection_loop(
             }
         }
         let mut dropped = 0;
+        // Claims waiting here are answered `cluster_unavailable` as their senders drop.
         while let Ok(item) = out.try_recv() {
-            queued.fetch_sub(size_of(&item), Ordering::Relaxed);
+            queued.fetch_sub(item.size(), Ordering::Relaxed);
             dropped += 1;
         }
+        while resync.try_recv().is_ok() {}
         crate::metrics::metrics().cluster_dropped(dropped);
         if lost_at.is_none() {
             lost_at = Some(Instant::now());
@@ -158,14 +201,6 @@ async fn connection_loop(
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
         async_io::Timer::after(backoff).await;
-    }
-}
-
-fn size_of(out: &Out) -> usize {
-    match out {
-        Out::Publish { channel, payload } => channel.len() + payload.len(),
-        Out::Set { key, field, value } => key.len() + field.len() + value.len(),
-        Out::Delete { key, field } => key.len() + field.len(),
     }
 }
 
@@ -206,26 +241,38 @@ impl Engine {
         // From here what the router pushes is queued, not dropped: a session that joins
         // while the others are read is announced after them, by the writer.
         self.link.set_connected(true);
-        self.renew_lease(&mut commands).await?;
+        self.token
+            .store(crate::wamp::message::random_id(), Ordering::Relaxed);
+        // The first renewal of a connection takes the lease whatever it held.
+        let _ = self.renew_lease(&mut commands).await;
         self.announce_all(&mut commands).await?;
+        self.renew_lease(&mut commands).await?;
         self.read_others(&mut commands).await?;
-        *slot = Some(Conns {
-            sink,
-            commands: commands.clone(),
-        });
+        *slot = Some(Conns { sink });
         Ok((commands, stream))
     }
 
+    /// Renews the lease; an error when it had lapsed since the last renewal (the others
+    /// may have forgotten this node: it must say hello again).
     async fn renew_lease(&self, commands: &mut MultiplexedConnection) -> Result<(), String> {
         let millis = self.config.lease.as_millis() as u64;
-        redis::cmd("SET")
-            .arg(lease_key(&self.link.node))
-            .arg(1)
-            .arg("PX")
+        let token = self.token.load(Ordering::Relaxed);
+        let held: i64 = self
+            .renew
+            .key(lease_key(&self.link.node))
+            .arg(token)
             .arg(millis)
-            .query_async::<()>(commands)
+            .invoke_async(commands)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if held == 1 {
+            Ok(())
+        } else {
+            Err(
+                "its lease lapsed (the node was paused, or Redis slow, for longer than `lease`)"
+                    .into(),
+            )
+        }
     }
 
     /// Says hello (the others forget what they knew of this node), then announces every
@@ -258,11 +305,11 @@ impl Engine {
                         key,
                         field: self.link.claim_field(*session),
                         invoke: invoke.clone(),
-                        announcement: None,
+                        announcement: serde_json::to_vec(&wire).ok().map(|b| (field.clone(), b)),
                     };
                     let answer = self.run_claim(commands, &claim).await;
                     if let Err(ClaimRefused::Taken(theirs)) = answer {
-                        log::error!("cluster: `{uri}` (invoke `{invoke}`) of session {session} is also registered on another node (invoke `{theirs}`), taken while this node could not reach Redis; calls from other nodes go there");
+                        log::error!("cluster: `{uri}` (invoke `{invoke}`) of session {session} was registered on another node (invoke `{theirs}`) while this node could not reach Redis for longer than its lease; both callees now serve their own node's callers until one unregisters");
                     }
                 }
                 let Ok(bytes) = serde_json::to_vec(&wire) else {
@@ -277,6 +324,8 @@ impl Engine {
                         .map_err(|e| e.to_string())?;
                     pipe = redis::pipe();
                     count = 0;
+                    // A long announcement must not let the lease lapse under it.
+                    self.renew_lease(commands).await?;
                 }
             }
         }
@@ -337,7 +386,13 @@ impl Engine {
         // their first bytes, they are dropped unread.
         let own = serde_json::to_string(&self.link.node).unwrap_or_default();
         let own = format!(r#"{{"k":"event","n":{own},"#);
+        let mut read = 0u32;
         while let Some(msg) = stream.next().await {
+            // The writer and the lease share this task: a busy stream must let them run.
+            read = read.wrapping_add(1);
+            if read % 64 == 0 {
+                futures_lite::future::yield_now().await;
+            }
             let payload = msg.get_payload_bytes();
             crate::metrics::metrics().cluster_bytes(false, payload.len());
             if payload.starts_with(own.as_bytes()) {
@@ -510,24 +565,45 @@ impl Engine {
             let mut pipe = redis::pipe();
             let mut bytes = 0;
             let mut next = Some(first);
-            let mut n = 0;
+            // Items taken, and commands in `pipe`.
+            let (mut n, mut commands_in) = (0, 0);
             while let Some(item) = next.take() {
-                bytes += size_of(&item);
-                match item {
-                    Out::Publish { channel, payload } => pipe.publish(channel, payload).ignore(),
-                    Out::Set { key, field, value } => pipe.hset(key, field, value).ignore(),
-                    Out::Delete { key, field } => pipe.hdel(key, field).ignore(),
-                };
+                bytes += item.size();
                 n += 1;
-                if n < BATCH && bytes < (1 << 20) {
-                    next = out.try_recv().ok();
-                }
+                match item {
+                    Out::Publish { channel, payload } => {
+                        pipe.publish(channel, payload).ignore();
+                    }
+                    Out::Set { key, field, value } => {
+                        pipe.hset(key, field, value).ignore();
+                    }
+                    Out::Delete { key, field } => {
+                        pipe.hdel(key, field).ignore();
+                    }
+                    Out::Claim(claim, answer) => {
+                        // What came before it goes first; then the claim, in its place.
+                        if commands_in > 0 {
+                            if let Err(e) = pipe.query_async::<()>(&mut commands).await {
+                                return e.to_string();
+                            }
+                            pipe = redis::pipe();
+                            commands_in = 0;
+                        }
+                        let _ = answer.try_send(self.run_claim(&mut commands, &claim).await);
+                        continue_batch(&mut next, out, n, bytes);
+                        continue;
+                    }
+                };
+                commands_in += 1;
+                continue_batch(&mut next, out, n, bytes);
             }
             queued.fetch_sub(bytes, Ordering::Relaxed);
             crate::metrics::metrics().cluster_bytes(true, bytes);
-            if let Err(e) = pipe.query_async::<()>(&mut commands).await {
-                crate::metrics::metrics().cluster_dropped(n as u64);
-                return e.to_string();
+            if commands_in > 0 {
+                if let Err(e) = pipe.query_async::<()>(&mut commands).await {
+                    crate::metrics::metrics().cluster_dropped(commands_in as u64);
+                    return e.to_string();
+                }
             }
         }
     }
@@ -555,9 +631,11 @@ impl Engine {
                         for realm in self.realms.all() {
                             realm.forget_node(&node, true);
                         }
-                        let _: Result<(), _> = redis::cmd("DEL")
-                            .arg(state_key(&node))
-                            .query_async(&mut commands)
+                        let _: Result<i64, _> = self
+                            .bury
+                            .key(lease_key(&node))
+                            .key(state_key(&node))
+                            .invoke_async(&mut commands)
                             .await;
                     }
                     Err(e) => return e.to_string(),
@@ -582,16 +660,29 @@ impl Engine {
             .arg(field)
             .arg(payload)
             .arg(ALL)
+            .arg(format!("{PREFIX}state:"))
             .invoke_async(commands)
             .await;
         match answer {
             Ok(text) if text == "ok" => Ok(()),
             Ok(theirs) => Err(ClaimRefused::Taken(theirs)),
             Err(e) => {
-                log::debug!("cluster: a claim failed: {e}");
+                log::warn!("cluster: the claim script failed: {e}");
                 Err(ClaimRefused::Unavailable)
             }
         }
+    }
+}
+
+/// Takes the next item into the batch while it is short enough.
+fn continue_batch(
+    next: &mut Option<Out>,
+    out: &async_std::channel::Receiver<Out>,
+    n: usize,
+    bytes: usize,
+) {
+    if n < BATCH && bytes < (1 << 20) {
+        *next = out.try_recv().ok();
     }
 }
 
@@ -625,13 +716,6 @@ async fn control_loop(engine: Arc<Engine>, control: async_std::channel::Receiver
             }
             Control::Ensure(done) => {
                 let _ = done.try_send(());
-            }
-            Control::Claim(claim, answer) => {
-                let result = match conns {
-                    Some(mut c) => engine.run_claim(&mut c.commands, &claim).await,
-                    None => Err(ClaimRefused::Unavailable),
-                };
-                let _ = answer.try_send(result);
             }
         }
     }

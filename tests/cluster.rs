@@ -812,3 +812,36 @@ async fn a_call_made_once_registered_is_heard_finds_the_callee_on_another_node()
     caller.send(json!([48, 99, {}, "com.fresh.none", []])).await;
     assert_eq!(caller.recv().await[4], "wamp.error.no_such_procedure");
 }
+
+#[async_std::test]
+async fn a_node_restarted_under_its_name_gives_up_what_its_last_run_held_at_once() {
+    let mut cluster = Cluster::start().await;
+    let mut callee = cluster.join(2).await;
+    let mut other = cluster.join(1).await;
+    register(&mut callee, 1, json!({}), "com.reborn").await;
+    // Killed and started again at once, well inside the lease of its last run.
+    let (dir, mut node_c) = cluster.nodes.pop().unwrap();
+    node_c.signal("KILL");
+    let _ = node_c.child.wait();
+    let port = node_c.port;
+    drop(node_c);
+    let node_c = dir.start(port);
+    assert!(
+        node_c
+            .wait_for_log("node `c` joined", Duration::from_secs(10))
+            .await
+    );
+    // Its hello made the others forget its last run, and the claim of that run is stale:
+    // the `single` procedure is free without waiting for a lease to lapse.
+    register(&mut other, 1, json!({}), "com.reborn").await;
+    let mut caller = cluster.join(0).await;
+    caller
+        .send(json!([48, 1, {}, "wamp.session.count", []]))
+        .await;
+    assert_eq!(
+        caller.recv().await[3],
+        json!([2]),
+        "the last run's session is gone"
+    );
+    let _ = callee.next_or_none().await;
+}

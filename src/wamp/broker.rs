@@ -464,7 +464,10 @@ impl Broker {
         if subscriptions.is_empty() {
             return;
         }
-        let audience = Audience::read(audience).unwrap_or_default();
+        // Lists another node could not have sent: nobody, rather than everybody.
+        let Ok(audience) = Audience::read(audience) else {
+            return;
+        };
         self.deliver(
             sessions,
             topic,

@@ -27,6 +27,8 @@ use std::sync::{Arc, Mutex};
 pub const PREFIX: &str = "wssnode:";
 /// The channel every node hears.
 pub const ALL: &str = "wssnode:all";
+/// Every event channel starts with it.
+const EVENTS: &str = "wssnode:ev:";
 /// The one glob a node listens on for all its prefix and wildcard subscriptions once it
 /// has more distinct ones than `MAX_GLOBS`.
 pub const EVERY_EVENT: &str = "wssnode:ev:*";
@@ -145,14 +147,25 @@ pub enum Out {
     },
     /// `HDEL key field`.
     Delete { key: String, field: String },
+    /// The claim script, run in the queue's order (after the session's announcement, before
+    /// a later UNREGISTER's removal), answered on the sender.
+    Claim(Claim, Sender<Result<(), ClaimRefused>>),
 }
 
 impl Out {
-    fn size(&self) -> usize {
+    /// Bytes it holds.
+    pub fn size(&self) -> usize {
         match self {
             Out::Publish { channel, payload } => channel.len() + payload.len(),
             Out::Set { key, field, value } => key.len() + field.len() + value.len(),
             Out::Delete { key, field } => key.len() + field.len(),
+            Out::Claim(claim, _) => {
+                let announced = claim
+                    .announcement
+                    .as_ref()
+                    .map_or(0, |(f, b)| f.len() + b.len());
+                claim.key.len() + claim.field.len() + announced
+            }
         }
     }
 }
@@ -166,8 +179,6 @@ pub enum Control {
     Unlisten(Channel),
     /// Answer once everything before it is done.
     Ensure(Sender<()>),
-    /// Add a callee to a registration unless its `invoke` forbids it.
-    Claim(Claim, Sender<Result<(), ClaimRefused>>),
 }
 
 /// A callee asking to join a registration cluster-wide.
@@ -325,6 +336,67 @@ pub struct Link {
     every_event: AtomicBool,
     /// The markers on their way, by token (`catch_up`).
     markers: Mutex<HashMap<u64, Sender<()>>>,
+    /// Told when a message other nodes need (a call, an answer, an announcement) could not
+    /// be queued: the engine then reconnects, and everyone learns this node's state again.
+    resync: Sender<()>,
+}
+
+/// A channel held while a SUBSCRIBE is on its way to the broker (`Link::listen`).
+pub struct Listening {
+    link: Arc<Link>,
+    channel: Channel,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.link.release(&self.channel);
+    }
+}
+
+/// A claim made for a REGISTER: unless the registration is then held (`keep`), it is
+/// withdrawn when this is dropped, whatever ended the wait (the session went, the dealer
+/// refused).
+pub struct Claiming {
+    link: Arc<Link>,
+    realm: String,
+    session: u64,
+    policy: MatchPolicy,
+    uri: String,
+    armed: bool,
+}
+
+impl Claiming {
+    /// For session `session`'s REGISTER of `uri` with `policy` in `realm`.
+    pub fn new(
+        link: &Arc<Link>,
+        realm: &str,
+        session: u64,
+        policy: MatchPolicy,
+        uri: &str,
+    ) -> Claiming {
+        Claiming {
+            link: link.clone(),
+            realm: realm.to_string(),
+            session,
+            policy,
+            uri: uri.to_string(),
+            armed: true,
+        }
+    }
+
+    /// The registration is held (or no claim was made): nothing to withdraw.
+    pub fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Claiming {
+    fn drop(&mut self) {
+        if self.armed {
+            self.link
+                .withdraw(&self.realm, self.session, self.policy, &self.uri);
+        }
+    }
 }
 
 impl std::fmt::Debug for Link {
@@ -338,6 +410,7 @@ pub struct LinkQueues {
     pub out: Receiver<Out>,
     pub queued: Arc<AtomicUsize>,
     pub control: Receiver<Control>,
+    pub resync: Receiver<()>,
 }
 
 impl Link {
@@ -346,6 +419,7 @@ impl Link {
         let (out, out_rx) = unbounded();
         let (control, control_rx) = unbounded();
         let queued = Arc::new(AtomicUsize::new(0));
+        let (resync, resync_rx) = bounded(1);
         let link = Link {
             node: node.to_string(),
             connected: AtomicBool::new(false),
@@ -357,11 +431,13 @@ impl Link {
             listening: Mutex::default(),
             every_event: AtomicBool::new(false),
             markers: Mutex::default(),
+            resync,
         };
         let queues = LinkQueues {
             out: out_rx,
             queued,
             control: control_rx,
+            resync: resync_rx,
         };
         (Arc::new(link), queues)
     }
@@ -380,23 +456,38 @@ impl Link {
         crate::metrics::metrics().cluster_connected(connected);
     }
 
-    /// Queues `out` for Redis; drops it (counted, logged once) when Redis is unreachable or
-    /// the queue is full: other nodes' subscribers miss it rather than this node holding it.
-    fn push(&self, out: Out) {
+    /// Queues `out` for Redis; false when it is dropped (counted, logged once): Redis is
+    /// unreachable, or the queue is full. Events are dropped at the bound: other nodes'
+    /// subscribers miss them rather than this node holding them. What keeps the cluster
+    /// consistent (calls, answers, announcements) may use twice the bound, and if even that
+    /// is full the engine is told to reconnect and announce everything again.
+    fn push(&self, out: Out) -> bool {
         let size = out.size();
+        let event = matches!(&out, Out::Publish { channel, .. } if channel.starts_with(EVENTS));
+        let bound = if event {
+            self.bound
+        } else {
+            self.bound.saturating_mul(2)
+        };
         let before = self.queued.fetch_add(size, Ordering::Relaxed);
-        if !self.is_connected() || before > self.bound {
+        if !self.is_connected() || before > bound {
             self.queued.fetch_sub(size, Ordering::Relaxed);
-            self.dropped(if self.is_connected() {
-                "its queue for Redis is full (`max_queued_bytes`): Redis or the network is slower than this node"
+            if !self.is_connected() {
+                self.dropped("Redis is unreachable");
+            } else if event {
+                self.dropped("its queue for Redis is full (`max_queued_bytes`): Redis or the network is slower than this node");
             } else {
-                "Redis is unreachable"
-            });
-            return;
+                self.dropped("its queue for Redis is full even for calls and announcements");
+                let _ = self.resync.try_send(());
+            }
+            return false;
         }
-        if self.out.try_send(out).is_err() {
-            self.queued.fetch_sub(size, Ordering::Relaxed);
+        if let Err(e) = self.out.try_send(out) {
+            self.queued
+                .fetch_sub(e.into_inner().size(), Ordering::Relaxed);
+            return false;
         }
+        true
     }
 
     fn dropped(&self, why: &str) {
@@ -409,7 +500,9 @@ impl Link {
     /// Publishes `wire` on `channel`.
     pub fn publish(&self, channel: String, wire: &Wire) {
         match serde_json::to_vec(wire) {
-            Ok(payload) => self.push(Out::Publish { channel, payload }),
+            Ok(payload) => {
+                self.push(Out::Publish { channel, payload });
+            }
             Err(e) => log::error!("cluster: cannot encode a message: {e}"),
         }
     }
@@ -534,16 +627,21 @@ impl Link {
     }
 
     /// Holds `channel` and waits until Redis is listening on it (at once when Redis is
-    /// unreachable: local subscribers still get local events). The caller releases it.
-    pub async fn listen(&self, channel: &Channel) {
-        self.hold(channel);
-        if !self.is_connected() {
-            return;
+    /// unreachable: local subscribers still get local events). The hold ends when the
+    /// answer is dropped, so a session that goes while it waits leaves nothing behind.
+    pub async fn listen(self: &Arc<Self>, channel: Channel) -> Listening {
+        self.hold(&channel);
+        let held = Listening {
+            link: self.clone(),
+            channel,
+        };
+        if self.is_connected() {
+            let (done, wait) = bounded(1);
+            if self.control.try_send(Control::Ensure(done)).is_ok() {
+                let _ = wait.recv().await;
+            }
         }
-        let (done, wait) = bounded(1);
-        if self.control.try_send(Control::Ensure(done)).is_ok() {
-            let _ = wait.recv().await;
-        }
+        held
     }
 
     /// Waits until this node has read everything Redis had sent it when this was called:
@@ -582,17 +680,11 @@ impl Link {
         }
     }
 
-    /// Claims a place among a registration's callees, cluster-wide.
+    /// Claims a place among a registration's callees, cluster-wide, in the order of
+    /// everything else this node sends.
     pub async fn claim(&self, claim: Claim) -> Result<(), ClaimRefused> {
-        if !self.is_connected() {
-            return Err(ClaimRefused::Unavailable);
-        }
         let (answer, wait) = bounded(1);
-        if self
-            .control
-            .try_send(Control::Claim(claim, answer))
-            .is_err()
-        {
+        if !self.push(Out::Claim(claim, answer)) {
             return Err(ClaimRefused::Unavailable);
         }
         wait.recv().await.unwrap_or(Err(ClaimRefused::Unavailable))
@@ -669,15 +761,26 @@ mod tests {
             session: 1,
         };
         // Unreachable: nothing is held.
-        link.publish(ALL.into(), &wire);
+        link.publish(Channel::event("r", "t"), &wire);
         assert_eq!(queues.out.len(), 0);
         link.set_connected(true);
+        // Events stop at the bound.
+        for _ in 0..10_000 {
+            link.publish(Channel::event("r", "t"), &wire);
+        }
+        let held = queues.queued.load(Ordering::Relaxed);
+        assert!(held <= (64 << 10) + 100, "{held} bytes held");
+        assert!(
+            queues.resync.try_recv().is_err(),
+            "dropped events need no resync"
+        );
+        // Announcements and calls may use twice the bound; past it the engine is told.
         for _ in 0..10_000 {
             link.publish(ALL.into(), &wire);
         }
         let held = queues.queued.load(Ordering::Relaxed);
-        assert!(held <= (64 << 10) + 100, "{held} bytes held");
-        assert!(queues.out.len() < 10_000);
+        assert!(held <= (128 << 10) + 100, "{held} bytes held");
+        assert!(queues.resync.try_recv().is_ok());
     }
 
     #[test]

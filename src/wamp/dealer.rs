@@ -382,7 +382,8 @@ impl Dealer {
             return sessions.error(caller, code::CALL, request, error::CANCELED, text);
         }
         if self.by_call.contains_key(&(caller, request)) {
-            return;
+            let text = format!("call {request} from that node is already in flight here");
+            return sessions.error(caller, code::CALL, request, error::CANCELED, text);
         }
         let limit = sessions.limits(callee).max_invocations_in_flight;
         if self.invocations_of.count(callee) >= limit {

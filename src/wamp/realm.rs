@@ -658,6 +658,29 @@ impl Realm {
             .is_some_and(|m| m.remote.as_deref() == Some(node));
         match id_at(0) {
             code::INVOCATION if !is_theirs => {
+                let callee_here = sessions
+                    .get(session)
+                    .is_some_and(|m| m.remote.is_none() && m.identity.authrole != TRUSTED);
+                if !callee_here {
+                    // Gone before the call arrived: answered without a stand-in.
+                    let text = "the callee left before the call reached it";
+                    let error = json!([
+                        code::ERROR,
+                        code::CALL,
+                        id_at(1),
+                        {},
+                        crate::wamp::uri::error::CANCELED,
+                        [text]
+                    ]);
+                    let wire = Wire::Direct {
+                        node: link.node.clone(),
+                        realm: self.config.name.clone(),
+                        session,
+                        message: error,
+                    };
+                    link.to_node(node, &wire);
+                    return;
+                }
                 let key: (Arc<str>, u64) = (node.into(), session);
                 let stand_in = match stand_ins.get(&key) {
                     Some(id) => *id,
@@ -709,7 +732,10 @@ impl Realm {
                     .get(1)
                     .and_then(|d| d.get("message"))
                     .and_then(Value::as_str);
-                if sessions.get(session).is_some_and(|m| m.remote.is_none()) {
+                let local = sessions
+                    .get(session)
+                    .is_some_and(|m| m.remote.is_none() && m.identity.authrole != TRUSTED);
+                if local {
                     sessions.kill(session, reason, text);
                 }
             }
@@ -856,6 +882,23 @@ impl Realm {
         self.lock().dealer.holds(id, policy, procedure)
     }
 
+    /// The match policy of a SUBSCRIBE worth listening for in Redis: one the broker will
+    /// not refuse for its options, URI or permission.
+    pub(crate) fn may_subscribe(
+        &self,
+        id: u64,
+        options: &crate::wamp::options::Options,
+        topic: &str,
+    ) -> Option<config::MatchPolicy> {
+        let policy = crate::wamp::options::match_policy(options).ok()?;
+        if !crate::wamp::uri::is_valid(topic, policy) {
+            return None;
+        }
+        let action = crate::wamp::authorize::Action::Subscribe;
+        let refused = self.lock().sessions.refusal(id, topic, action).is_some();
+        (!refused).then_some(policy)
+    }
+
     /// The claim a REGISTER needs in Redis, if it passes the checks that come before it
     /// (URI, options, permission): only then is a claim worth making.
     pub(crate) fn claim_for(
@@ -873,7 +916,10 @@ impl Realm {
         }
         let action = crate::wamp::authorize::Action::Register;
         let state = self.lock();
-        if state.sessions.refusal(id, procedure, action).is_some() {
+        // Refused, or already held (the dealer answers that): no claim to make.
+        if state.sessions.refusal(id, procedure, action).is_some()
+            || state.dealer.holds(id, policy, procedure)
+        {
             return None;
         }
         let realm = &self.config.name;

@@ -16,7 +16,7 @@ use crate::lifecycle::ConnInfo;
 use crate::wamp::auth::{self, Ask, Hello, Identity, Pending, Refusal, Step};
 use crate::wamp::authorize::Action;
 use crate::wamp::broker::Broker;
-use crate::wamp::cluster::{Channel, ClaimRefused};
+use crate::wamp::cluster::{ClaimRefused, Claiming, Listening};
 use crate::wamp::dealer::Dealer;
 use crate::wamp::message::{self, code, random_id, ClientMessage};
 use crate::wamp::realm::Realm;
@@ -95,7 +95,7 @@ enum Resume {
     /// Redis listens for a SUBSCRIBE's events (the channel is held until it is handled).
     Listening {
         message: ClientMessage,
-        channel: Channel,
+        held: Listening,
     },
     /// A CALL that found no callee waited until this node had read what Redis had for it.
     CaughtUp {
@@ -104,7 +104,7 @@ enum Resume {
     /// A REGISTER's claim was answered.
     Claimed {
         message: ClientMessage,
-        policy: MatchPolicy,
+        claiming: Claiming,
         answer: Result<(), ClaimRefused>,
     },
 }
@@ -544,14 +544,12 @@ impl WampSession {
         if let Some(link) = realm.cluster().cloned() {
             match &msg {
                 ClientMessage::Subscribe { options, topic, .. } => {
-                    if let Ok(policy) = crate::wamp::options::match_policy(options) {
+                    // Checked first: a SUBSCRIBE the broker will refuse listens on nothing.
+                    if let Some(policy) = realm.may_subscribe(id, options, topic) {
                         let channel = link.channel(&realm.config.name, policy, topic);
                         self.waiting = Some(Box::pin(async move {
-                            link.listen(&channel).await;
-                            Resume::Listening {
-                                message: msg,
-                                channel,
-                            }
+                            let held = link.listen(channel).await;
+                            Resume::Listening { message: msg, held }
                         }));
                         return Ok(());
                     }
@@ -560,11 +558,13 @@ impl WampSession {
                     options, procedure, ..
                 } => {
                     if let Some((policy, claim)) = realm.claim_for(id, options, procedure) {
+                        let claiming =
+                            Claiming::new(&link, &realm.config.name, id, policy, procedure);
                         self.waiting = Some(Box::pin(async move {
                             let answer = link.claim(claim).await;
                             Resume::Claimed {
                                 message: msg,
-                                policy,
+                                claiming,
                                 answer,
                             }
                         }));
@@ -602,7 +602,7 @@ impl WampSession {
     fn claimed(
         &mut self,
         msg: ClientMessage,
-        policy: MatchPolicy,
+        claiming: Claiming,
         answer: Result<(), ClaimRefused>,
     ) -> Result<(), CloseFrame> {
         let Phase::Established { realm, id, .. } = &self.phase else {
@@ -610,42 +610,38 @@ impl WampSession {
         };
         let (realm, id) = (realm.clone(), *id);
         let ClientMessage::Register {
-            request, procedure, ..
+            request,
+            procedure,
+            options,
         } = &msg
         else {
             return Ok(());
         };
         let (request, procedure) = (*request, procedure.clone());
+        let policy = crate::wamp::options::match_policy(options).unwrap_or(MatchPolicy::Exact);
         match answer {
             Ok(()) => {
                 let result = self.handle(&realm, id, msg);
-                if !realm.holds_registration(id, policy, &procedure) {
-                    // Refused here after all (a race with another REGISTER of this
-                    // session): the claim and its announcement are taken back.
-                    if let Some(link) = realm.cluster() {
-                        link.withdraw(&realm.config.name, id, policy, &procedure);
-                    }
+                // Refused here after all (a race with another REGISTER of this session):
+                // dropping `claiming` takes the claim and its announcement back.
+                if realm.holds_registration(id, policy, &procedure) {
+                    claiming.keep();
                 }
                 result
             }
-            Err(ClaimRefused::Taken(invoke)) => {
-                let text = format!("`{procedure}` is already registered on another node of the cluster (invoke `{invoke}`)");
-                self.send(message::error_text(
-                    code::REGISTER,
-                    request,
-                    error::PROCEDURE_ALREADY_EXISTS,
-                    &text,
-                ));
-                Ok(())
-            }
-            Err(ClaimRefused::Unavailable) => {
-                let text = "the cluster's Redis cannot be reached, and a registration must be known to every node first; try again shortly";
-                self.send(message::error_text(
-                    code::REGISTER,
-                    request,
-                    error::CLUSTER_UNAVAILABLE,
-                    text,
-                ));
+            Err(refused) => {
+                claiming.keep();
+                let (uri, text) = match refused {
+                    ClaimRefused::Taken(invoke) => (
+                        error::PROCEDURE_ALREADY_EXISTS,
+                        format!("`{procedure}` is already registered on another node of the cluster (invoke `{invoke}`)"),
+                    ),
+                    ClaimRefused::Unavailable => (
+                        error::CLUSTER_UNAVAILABLE,
+                        "the cluster's Redis cannot be reached, and a registration must be known to every node first; try again shortly".to_string(),
+                    ),
+                };
+                self.send(message::error_text(code::REGISTER, request, uri, &text));
                 Ok(())
             }
         }
@@ -881,25 +877,23 @@ impl Session for WampSession {
                     key,
                     answer,
                 } => self.authorizer_answered(message, key, answer),
-                Resume::Listening { message, channel } => {
+                Resume::Listening { message, held } => {
                     let result = match &self.phase {
                         Phase::Established { realm, id, .. } => {
                             let (realm, id) = (realm.clone(), *id);
-                            let result = self.handle(&realm, id, message);
-                            if let Some(link) = realm.cluster() {
-                                link.release(&channel);
-                            }
-                            result
+                            self.handle(&realm, id, message)
                         }
                         _ => Ok(()),
                     };
+                    // The broker holds the channel now if it made a subscription.
+                    drop(held);
                     result
                 }
                 Resume::Claimed {
                     message,
-                    policy,
+                    claiming,
                     answer,
-                } => self.claimed(message, policy, answer),
+                } => self.claimed(message, claiming, answer),
                 Resume::CaughtUp { message } => match &self.phase {
                     Phase::Established { realm, id, .. } => {
                         let (realm, id) = (realm.clone(), *id);

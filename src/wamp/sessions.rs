@@ -80,7 +80,9 @@ impl Member {
             role,
             peer,
             callee_cancels: false,
-            last_request: 0,
+            // INVOCATION IDs toward it start anywhere: one learned again (after its node
+            // reconnected) does not reuse the IDs of calls its node may still answer.
+            last_request: crate::wamp::message::random_id(),
             serializer: Serializer::Json,
             // Its own node holds it to its limits.
             limits: SessionLimits {

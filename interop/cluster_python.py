@@ -11,49 +11,19 @@ Exits 0 when every check passed; prints one line per check.
 import asyncio
 import os
 import signal
-import ssl
 import sys
 import time
 
-import txaio
-
-txaio.use_asyncio()
-
-from autobahn.asyncio.component import Component  # noqa: E402
+from joining import check, join  # noqa: E402
 from autobahn.wamp.exception import ApplicationError  # noqa: E402
 from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions  # noqa: E402
-from autobahn.websocket.util import parse_url  # noqa: E402
 
 CA, PID_C = sys.argv[1], int(sys.argv[2])
 A, B, C = sys.argv[3:6]
 
 
-def check(name, ok, got=None):
-    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f" (got: {got})"), flush=True)
-    if not ok:
-        sys.exit(1)
-
-
-async def join(url):
-    loop = asyncio.get_event_loop()
-    joined = loop.create_future()
-    _, host, port = parse_url(url)[:3]
-    transport = {"type": "websocket", "url": url, "serializers": ["json"], "max_retries": 0,
-                 "endpoint": {"type": "tcp", "host": host, "port": port,
-                              "tls": ssl.create_default_context(cafile=CA)}}
-    component = Component(transports=[transport], realm="realm1")
-
-    @component.on_join
-    def _joined(session, details):
-        if not joined.done():
-            joined.set_result(session)
-
-    component.start(loop)
-    return await asyncio.wait_for(joined, 10)
-
-
 async def main():
-    on_a, on_b, on_c = await join(A), await join(B), await join(C)
+    on_a, on_b, on_c = await join(A, CA), await join(B, CA), await join(C, CA)
 
     got_b, got_c = [], []
     await on_b.subscribe(lambda n: got_b.append(n), "com.py.tick")

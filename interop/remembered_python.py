@@ -7,48 +7,18 @@ Usage: python remembered_python.py wss://localhost:PORT/ws CA_FILE
 Exits 0 when every check passed; prints one line per check.
 """
 import asyncio
-import ssl
 import sys
 
-import txaio
-
-txaio.use_asyncio()
-
-from autobahn.asyncio.component import Component  # noqa: E402
+from joining import check, join  # noqa: E402
 from autobahn.wamp.types import PublishOptions, SubscribeOptions  # noqa: E402
-from autobahn.websocket.util import parse_url  # noqa: E402
 
 WS, CA = sys.argv[1:3]
 
 
-def check(name, ok, got=None):
-    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f" (got: {got})"), flush=True)
-    if not ok:
-        sys.exit(1)
-
-
-async def join():
-    loop = asyncio.get_event_loop()
-    joined = loop.create_future()
-    _, host, port = parse_url(WS)[:3]
-    transport = {"type": "websocket", "url": WS, "serializers": ["json"], "max_retries": 0,
-                 "endpoint": {"type": "tcp", "host": host, "port": port,
-                              "tls": ssl.create_default_context(cafile=CA)}}
-    component = Component(transports=[transport], realm="realm1")
-
-    @component.on_join
-    def _joined(session, details):
-        if not joined.done():
-            joined.set_result(session)
-
-    component.start(loop)
-    return await asyncio.wait_for(joined, 10)
-
-
 async def main():
-    publisher = await join()
+    publisher = await join(WS, CA)
     await publisher.publish("com.py.state", "green", options=PublishOptions(retain=True, acknowledge=True))
-    late = await join()
+    late = await join(WS, CA)
     got = asyncio.get_event_loop().create_future()
     await late.subscribe(lambda state, details=None: got.done() or got.set_result((state, details)),
                          "com.py.state", options=SubscribeOptions(get_retained=True, details_arg="details"))
@@ -64,7 +34,7 @@ async def main():
 
     gone = asyncio.get_event_loop().create_future()
     await late.subscribe(lambda who: gone.done() or gone.set_result(who), "com.py.presence")
-    mortal = await join()
+    mortal = await join(WS, CA)
     await mortal.call("wamp.session.add_testament", "com.py.presence", ["mortal"], {})
     mortal._transport.close()  # lost, no GOODBYE
     check("a testament is published when its session is lost", await asyncio.wait_for(gone, 5) == "mortal")

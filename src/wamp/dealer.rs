@@ -250,26 +250,12 @@ impl Dealer {
                 existing
             }
             None => {
-                let registrations = &self.registrations;
-                let new_id = stable_id(&self.realm, "registration", policy, procedure, |id| {
-                    registrations.contains_key(&id)
-                });
-                let reg = Registration {
-                    id: new_id,
-                    uri: procedure.to_string(),
-                    policy,
-                    invoke,
-                    created: now_rfc3339(),
-                    callees: vec![id],
-                    next: 0,
-                };
-                let (reg_id, details) = (reg.id, reg.details());
-                self.registrations.insert(reg_id, reg);
-                self.index.insert(policy, procedure, reg_id);
+                let reg_id = self.create(policy, invoke, procedure, id);
+                let details = self.registrations.get(&reg_id).map(Registration::details);
                 broker.meta_event(
                     sessions,
                     "wamp.registration.on_create",
-                    vec![json!(id), details],
+                    vec![json!(id), details.unwrap_or_default()],
                 );
                 reg_id
             }
@@ -300,6 +286,26 @@ impl Dealer {
             .is_some_and(|reg| self.by_session.contains(id, reg))
     }
 
+    /// A new registration with its first callee; its ID is the same on every node.
+    fn create(&mut self, policy: MatchPolicy, invoke: Invoke, procedure: &str, callee: u64) -> u64 {
+        let registrations = &self.registrations;
+        let id = stable_id(&self.realm, "registration", policy, procedure, |id| {
+            registrations.contains_key(&id)
+        });
+        let reg = Registration {
+            id,
+            uri: procedure.to_string(),
+            policy,
+            invoke,
+            created: now_rfc3339(),
+            callees: vec![callee],
+            next: 0,
+        };
+        self.registrations.insert(id, reg);
+        self.index.insert(policy, procedure, id);
+        id
+    }
+
     /// A callee of another node (`Wire::Register`): added without answers or meta events,
     /// which its own node gives. Its claim in Redis already made it compatible; a local
     /// registration it would not fit (a race the claim lost) keeps it out, logged.
@@ -325,24 +331,7 @@ impl Dealer {
                 reg.callees.push(callee);
                 existing
             }
-            None => {
-                let registrations = &self.registrations;
-                let new_id = stable_id(&self.realm, "registration", policy, procedure, |id| {
-                    registrations.contains_key(&id)
-                });
-                let reg = Registration {
-                    id: new_id,
-                    uri: procedure.to_string(),
-                    policy,
-                    invoke,
-                    created: now_rfc3339(),
-                    callees: vec![callee],
-                    next: 0,
-                };
-                self.registrations.insert(new_id, reg);
-                self.index.insert(policy, procedure, new_id);
-                new_id
-            }
+            None => self.create(policy, invoke, procedure, callee),
         };
         self.by_session.add(callee, reg_id);
     }

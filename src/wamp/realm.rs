@@ -136,16 +136,7 @@ impl Realm {
         // The router's own sessions are not the meta API's to announce.
         if !hidden {
             if let (Some(link), Some(m)) = (&self.cluster, sessions.get(id)) {
-                let wire = Wire::Join {
-                    node: link.node.clone(),
-                    realm: self.config.name.clone(),
-                    session: id,
-                    authid: m.identity.authid.clone(),
-                    authrole: m.identity.authrole.clone(),
-                    authmethod: m.identity.authmethod.into(),
-                    authprovider: m.identity.authprovider.into(),
-                    peer: m.peer.clone(),
-                };
+                let wire = join_wire(link, &self.config.name, id, m);
                 link.announce(Link::session_field(&self.config.name, id), &wire);
             }
             broker.meta_event(sessions, "wamp.session.on_join", vec![sessions.details(id)]);
@@ -818,16 +809,7 @@ impl Realm {
             }
             out.push((
                 Link::session_field(realm, id),
-                Wire::Join {
-                    node: link.node.clone(),
-                    realm: realm.clone(),
-                    session: id,
-                    authid: m.identity.authid.clone(),
-                    authrole: m.identity.authrole.clone(),
-                    authmethod: m.identity.authmethod.into(),
-                    authprovider: m.identity.authprovider.into(),
-                    peer: m.peer.clone(),
-                },
+                join_wire(link, realm, id, m),
             ));
         }
         for sub in state.broker.all() {
@@ -974,6 +956,20 @@ impl Realm {
             };
             link.to_node(&node, &wire);
         }))
+    }
+}
+
+/// How this node announces its session `id`.
+fn join_wire(link: &Link, realm: &str, id: u64, member: &Member) -> Wire {
+    Wire::Join {
+        node: link.node.clone(),
+        realm: realm.to_string(),
+        session: id,
+        authid: member.identity.authid.clone(),
+        authrole: member.identity.authrole.clone(),
+        authmethod: member.identity.authmethod.into(),
+        authprovider: member.identity.authprovider.into(),
+        peer: member.peer.clone(),
     }
 }
 

@@ -548,11 +548,7 @@ impl Realm {
         uri: &str,
     ) {
         let mut state = self.lock();
-        let theirs = state
-            .sessions
-            .get(session)
-            .is_some_and(|m| m.remote.as_deref() == Some(node));
-        if theirs {
+        if state.sessions.is_of(session, node) {
             state.broker.elsewhere.add(session, id, policy, uri);
         }
     }
@@ -560,11 +556,7 @@ impl Realm {
     /// A session of `node` unsubscribed.
     pub(crate) fn remote_unsubscribe(&self, node: &str, session: u64, id: u64) {
         let mut state = self.lock();
-        let theirs = state
-            .sessions
-            .get(session)
-            .is_some_and(|m| m.remote.as_deref() == Some(node));
-        if theirs {
+        if state.sessions.is_of(session, node) {
             state.broker.elsewhere.remove(session, id);
         }
     }
@@ -614,10 +606,7 @@ impl Realm {
     }
 
     fn is_remote(&self, node: &str, session: u64) -> bool {
-        self.lock()
-            .sessions
-            .get(session)
-            .is_some_and(|m| m.remote.as_deref() == Some(node))
+        self.lock().sessions.is_of(session, node)
     }
 
     /// A WAMP message from `node` about `session` (see `Wire::Direct`).
@@ -644,9 +633,7 @@ impl Realm {
             ..
         } = &mut *guard;
         // Answers come for a callee of `node`, calls for a local callee.
-        let is_theirs = sessions
-            .get(session)
-            .is_some_and(|m| m.remote.as_deref() == Some(node));
+        let is_theirs = sessions.is_of(session, node);
         match id_at(0) {
             code::INVOCATION if !is_theirs => {
                 let callee_here = sessions

@@ -113,6 +113,12 @@ impl Sessions {
         self.members.get_mut(&id)
     }
 
+    /// Whether the session is one of node `node`'s.
+    pub fn is_of(&self, id: u64, node: &str) -> bool {
+        self.get(id)
+            .is_some_and(|m| m.remote.as_deref() == Some(node))
+    }
+
     /// Whether the session is (still) joined.
     pub fn contains(&self, id: u64) -> bool {
         self.members.contains_key(&id)

@@ -845,3 +845,44 @@ async fn a_node_restarted_under_its_name_gives_up_what_its_last_run_held_at_once
     );
     let _ = callee.next_or_none().await;
 }
+
+#[async_std::test]
+async fn the_password_comes_from_the_environment() {
+    let redis = Redis::start_with(free_port(), &["--requirepass", "not-in-the-config"]);
+    // A name of this test's own: the nodes inherit the test process's environment.
+    std::env::set_var("WSSNODE_TEST_CLUSTER_PASSWORD", "not-in-the-config");
+    let ca = Ca::new("Test CA");
+    let start = |name: &str, password_env: Option<&str>| {
+        let dir = NodeDir::new();
+        dir.server_pair(&ca);
+        let port = free_port();
+        let mut config = web_config(port, json!({}), json!({}), roles());
+        let url = format!("redis://127.0.0.1:{}/0", redis.port);
+        let mut cluster = json!({"type": "redis", "url": url, "node": name});
+        if let Some(var) = password_env {
+            cluster["password_env"] = json!(var);
+        }
+        config["workers"][0]["cluster"] = cluster;
+        dir.config(&config);
+        let node = dir.start(port);
+        (dir, node)
+    };
+    let (_with_dir, with) = start("with", Some("WSSNODE_TEST_CLUSTER_PASSWORD"));
+    assert!(
+        with.wait_for_log("node `with` joined", Duration::from_secs(10))
+            .await,
+        "{}",
+        with.log_text()
+    );
+    let (_without_dir, without) = start("without", None);
+    assert!(
+        without
+            .wait_for_log("cannot reach Redis", Duration::from_secs(10))
+            .await
+    );
+    assert!(
+        !without.log_text().contains("joined through Redis"),
+        "{}",
+        without.log_text()
+    );
+}

@@ -18,7 +18,7 @@ echo "== interop: RawSocket with autobahn-python (TCP, TLS, Unix socket; json, m
 interop/transports.sh
 echo "== interop: retained events, history and testaments with autobahn-python; the HTTP bridge with curl and openssl" >&2
 interop/remembered.sh
-echo "== interop: three nodes as one router through Redis, with autobahn-python clients across them" >&2
+echo "== interop: three nodes as one router through Redis, with autobahn-python clients across them (Redis restarted, a node killed)" >&2
 interop/cluster.sh
 echo "== Autobahn WebSocket TestSuite" >&2
 interop/autobahn_testsuite.sh

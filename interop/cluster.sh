@@ -2,7 +2,7 @@
 # Several nodes as one router (wssnode's `cluster`) with clients no one here wrote: a
 # redis-server of its own on a free port (no persistence), three nodes with the same
 # config, and autobahn-python clients spread across them (interop/cluster_python.py),
-# which ends by killing node c.
+# which stops and restarts Redis, and ends by killing node c.
 #
 # Usage: interop/cluster.sh
 # Needs redis-server and what interop/run.sh needs (interop/setup.sh installs them).
@@ -53,7 +53,7 @@ JSON
   urls+=("wss://localhost:$port/ws")
 done
 
-# Node c's pid: the script kills it (the shell's own "Killed" line is not an error).
-target/venv/bin/python interop/cluster_python.py "$work/ca.pem" "${pids[3]}" "${urls[@]}" 2>&1 \
+# Node c's and Redis's pids: the script kills them (the shell's "Killed" lines are not errors).
+target/venv/bin/python interop/cluster_python.py "$work/ca.pem" "${pids[3]}" "${pids[0]}" "$redis_port" "${urls[@]}" 2>&1 \
   | grep -v '^trying transport\|^Connection failed: TransportLost'
 wait "${pids[3]}" 2>/dev/null || true

@@ -5,12 +5,17 @@ procedure registered on one node is called from another, with progressive result
 on two nodes; the meta API counts every node's sessions; and when a node is killed, a call
 in flight to its callee ends with wamp.error.canceled.
 
-Usage: python cluster_python.py CA_FILE PID_OF_NODE_C wss://…a/ws wss://…b/ws wss://…c/ws
+Before the node is killed, Redis is stopped and started again: the nodes serve their own
+sessions meanwhile, refuse REGISTER with wssnode.error.cluster_unavailable, and are one
+router again once it is back.
+
+Usage: python cluster_python.py CA_FILE PID_OF_NODE_C REDIS_PID REDIS_PORT wss://…a/ws wss://…b/ws wss://…c/ws
 Exits 0 when every check passed; prints one line per check.
 """
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -18,8 +23,38 @@ from joining import check, join  # noqa: E402
 from autobahn.wamp.exception import ApplicationError  # noqa: E402
 from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions  # noqa: E402
 
-CA, PID_C = sys.argv[1], int(sys.argv[2])
-A, B, C = sys.argv[3:6]
+CA, PID_C, REDIS_PID, REDIS_PORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+A, B, C = sys.argv[5:8]
+
+
+async def redis_restart(on_a, on_b, got_b):
+    """Stops Redis, checks what goes on without it, starts it again (empty), and waits
+    until events cross nodes again. Returns the new redis-server process."""
+    os.kill(REDIS_PID, signal.SIGKILL)
+    await asyncio.sleep(0.5)
+    got_a = []
+    await on_a.subscribe(lambda n: got_a.append(n), "com.py.local")
+    await on_a.publish("com.py.local", "here",
+                       options=PublishOptions(acknowledge=True, exclude_me=False))
+    await asyncio.sleep(0.2)
+    check("without Redis, a node's own subscribers still get its events", got_a == ["here"], got_a)
+    try:
+        await on_b.register(lambda: None, "com.py.during")
+        check("without Redis, REGISTER is refused", False, "registered")
+    except ApplicationError as e:
+        check("without Redis, REGISTER is refused with wssnode.error.cluster_unavailable",
+              e.error == "wssnode.error.cluster_unavailable", e.error)
+    redis = subprocess.Popen(["redis-server", "--port", REDIS_PORT, "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while True:
+        got_b.clear()
+        await on_a.publish("com.py.tick", "again", options=PublishOptions(acknowledge=True))
+        await asyncio.sleep(0.3)
+        if got_b == ["again"] or time.monotonic() > deadline:
+            break
+    check("Redis started again: events published on a reach b again", got_b == ["again"], got_b)
+    return redis
 
 
 async def main():
@@ -68,6 +103,10 @@ async def main():
     count = await on_a.call("wamp.session.count")
     check("wamp.session.count on a counts the sessions of every node", count == 3, count)
 
+    redis = await redis_restart(on_a, on_b, got_b)
+    answers = [await on_a.call("com.py.shared") for _ in range(2)]
+    check("and calls reach callees on b and c again", sorted(answers) == ["b", "c"], answers)
+
     never = asyncio.get_event_loop().create_future()
 
     async def slow():
@@ -93,6 +132,7 @@ async def main():
     await asyncio.sleep(0.3)
     check("the other nodes kept serving", got_b == ["still"], got_b)
     # Leave without the teardown of the session lost with node c (autobahn would print it).
+    redis.kill()
     sys.stdout.flush()
     os._exit(0)
 

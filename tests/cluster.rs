@@ -332,6 +332,40 @@ async fn a_procedure_registered_on_one_node_is_called_from_another() {
         ]
     );
     assert_eq!(fields(&callee.recv().await, 2), [json!(69), inv[1].clone()]);
+
+    // Cancel `kill`: the callee is interrupted and its answer reaches the caller.
+    caller.send(json!([48, 12, {}, "com.math.add", []])).await;
+    let inv = callee.recv().await;
+    caller.send(json!([49, 12, {"mode": "kill"}])).await;
+    let interrupt = callee.recv().await;
+    assert_eq!(
+        fields(&interrupt, 3),
+        [json!(69), inv[1].clone(), json!({"mode": "kill"})]
+    );
+    callee
+        .send(json!([
+            8,
+            68,
+            inv[1],
+            {},
+            "wamp.error.canceled",
+            ["stopped"]
+        ]))
+        .await;
+    assert_eq!(
+        caller.recv().await,
+        json!([8, 48, 12, {}, "wamp.error.canceled", ["stopped"]])
+    );
+
+    // Cancel `skip`: the caller hears at once, the callee is not told; its late answer
+    // is dropped.
+    caller.send(json!([48, 13, {}, "com.math.add", []])).await;
+    let inv = callee.recv().await;
+    caller.send(json!([49, 13, {"mode": "skip"}])).await;
+    assert_eq!(caller.recv().await[4], "wamp.error.canceled");
+    callee.silent(200).await;
+    callee.send(json!([70, inv[1], {}, ["late"]])).await;
+    caller.silent(300).await;
 }
 
 #[async_std::test]
@@ -885,4 +919,37 @@ async fn the_password_comes_from_the_environment() {
         "{}",
         without.log_text()
     );
+}
+
+#[async_std::test]
+async fn first_and_last_pick_across_nodes_in_the_order_the_callees_came() {
+    let cluster = Cluster::start().await;
+    let mut b = cluster.join(1).await;
+    let mut c = cluster.join(2).await;
+    let mut caller = cluster.join(0).await;
+    for (invoke, expected) in [("first", 'b'), ("last", 'c')] {
+        let procedure = format!("com.order.{invoke}");
+        let reg = register(&mut b, 1, json!({"invoke": invoke}), &procedure).await;
+        register(&mut c, 1, json!({"invoke": invoke}), &procedure).await;
+        let two = |v: &Value| v == &json!(2);
+        meta_until(
+            &mut caller,
+            "wamp.registration.count_callees",
+            json!([reg]),
+            two,
+        )
+        .await;
+        for n in 0..3 {
+            caller.send(json!([48, n + 1, {}, procedure, []])).await;
+            let (inv, at) =
+                futures_lite::future::or(async { (b.next_or_none().await.unwrap(), 'b') }, async {
+                    (c.next_or_none().await.unwrap(), 'c')
+                })
+                .await;
+            assert_eq!(at, expected, "invoke {invoke}");
+            let callee = if at == 'b' { &mut b } else { &mut c };
+            callee.send(json!([70, inv[1], {}])).await;
+            assert_eq!(caller.recv().await[0], 50);
+        }
+    }
 }

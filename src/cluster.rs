@@ -102,18 +102,31 @@ struct Conns {
     sink: PubSubSink,
 }
 
-/// Checks the cluster's URL; the node runs the engine with `start`.
-pub fn client(config: &config::Cluster) -> Result<redis::Client, String> {
+/// The Redis client for the cluster's URL (and password, and CA); the node runs the engine
+/// with `start`. An error names the key and the problem.
+pub fn client(config: &config::Cluster) -> Result<redis::Client, crate::error::StartError> {
+    let url_error =
+        |problem: String| crate::error::StartError::Usage(format!("cluster `url`: {problem}"));
     let mut info = config
         .url
         .as_str()
         .into_connection_info()
-        .map_err(|e| format!("`{}` is not a Redis URL: {e}", config.url))?;
+        .map_err(|e| url_error(format!("`{}` is not a Redis URL: {e}", config.url)))?;
     if let Some(password) = &config.password {
         let settings = info.redis_settings().clone().set_password(password);
         info = info.set_redis_settings(settings);
     }
-    redis::Client::open(info).map_err(|e| format!("cannot use `{}`: {e}", config.url))
+    let Some(ca) = &config.ca_certificate else {
+        return redis::Client::open(info)
+            .map_err(|e| url_error(format!("cannot use `{}`: {e}", config.url)));
+    };
+    let pem = std::fs::read(&ca.path).map_err(|e| ca.error(format!("cannot be read: {e}")))?;
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    };
+    redis::Client::build_with_tls(info, certificates)
+        .map_err(|e| ca.error(format!("is not a usable CA certificate: {e}")))
 }
 
 /// Runs this node's side of the cluster for as long as the process lives.

@@ -68,10 +68,13 @@ pub fn prepare(dir: &Path, mode: Mode) -> Result<ReadyNode, StartError> {
     for (i, router) in config.routers.iter().enumerate() {
         let link = match &router.cluster {
             Some(c) => {
-                let client = crate::cluster::client(c).map_err(|problem| StartError::Key {
-                    file: config.file.clone(),
-                    json_path: format!("workers[{i}].cluster.url"),
-                    problem,
+                let client = crate::cluster::client(c).map_err(|e| match e {
+                    StartError::Usage(problem) => StartError::Key {
+                        file: config.file.clone(),
+                        json_path: format!("workers[{i}].cluster.url"),
+                        problem,
+                    },
+                    other => other,
                 })?;
                 let (link, queues) = crate::wamp::cluster::Link::new(&c.node, c.max_queued_bytes);
                 Some((c.clone(), client, link, queues))

@@ -39,6 +39,26 @@ impl Redis {
         Redis { child, port }
     }
 
+    /// A Redis whose only port is the TLS one, `port`, in `args`.
+    fn start_tls(port: u16, args: &[&str]) -> Redis {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is not installed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, port }
+    }
+
     fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -721,6 +741,17 @@ async fn check_reads_the_cluster_section() {
         json!({"type": "redis", "url": "rediss://127.0.0.1:6380/0", "node": "n1", "lease": 3}),
     );
     assert_eq!(status, Some(0), "{out}");
+    let url = "redis://127.0.0.1:6379/0";
+    let (status, out) = with(json!({"type": "redis", "url": url, "ca_certificate": "ca.pem"}));
+    assert_ne!(status, Some(0));
+    assert!(
+        out.contains("workers[0].cluster.ca_certificate") && out.contains("rediss://"),
+        "{out}"
+    );
+    let url = "rediss://127.0.0.1:6380/0";
+    let (status, out) = with(json!({"type": "redis", "url": url, "ca_certificate": "missing.pem"}));
+    assert_ne!(status, Some(0));
+    assert!(out.contains("missing.pem"), "{out}");
 }
 
 #[async_std::test]
@@ -952,4 +983,88 @@ async fn first_and_last_pick_across_nodes_in_the_order_the_callees_came() {
             assert_eq!(caller.recv().await[0], 50);
         }
     }
+}
+
+#[async_std::test]
+async fn rediss_checks_the_server_against_the_ca_certificate_the_config_names() {
+    // A Redis that speaks TLS only, with a certificate of the test's own CA.
+    let redis_ca = Ca::new("Redis CA");
+    let pair = redis_ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let files = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = files.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let (cert, key) = (
+        write("cert.pem", &pair.cert_pem),
+        write("key.pem", &pair.key_pem),
+    );
+    let ca_file = write("ca.pem", &redis_ca.cert_pem);
+    let port = free_port();
+    let tls_args = [
+        "--port",
+        "0",
+        "--tls-port",
+        &port.to_string(),
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-ca-cert-file",
+        &ca_file,
+        "--tls-auth-clients",
+        "no",
+    ];
+    let _redis = Redis::start_tls(port, &tls_args);
+    let ca = Ca::new("Test CA");
+    let start = |name: &str, ca_certificate: Option<&str>| {
+        let dir = NodeDir::new();
+        dir.server_pair(&ca);
+        dir.write("redis-ca.pem", &redis_ca.cert_pem);
+        let web = free_port();
+        let mut config = web_config(web, json!({}), json!({}), roles());
+        let url = format!("rediss://127.0.0.1:{port}/0");
+        let mut cluster = json!({"type": "redis", "url": url, "node": name});
+        if let Some(file) = ca_certificate {
+            cluster["ca_certificate"] = json!(file);
+        }
+        config["workers"][0]["cluster"] = cluster;
+        dir.config(&config);
+        let node = dir.start(web);
+        (dir, node)
+    };
+    let (_a_dir, a) = start("a", Some("redis-ca.pem"));
+    assert!(
+        a.wait_for_log("node `a` joined", Duration::from_secs(10))
+            .await,
+        "{}",
+        a.log_text()
+    );
+    let (_b_dir, b) = start("b", Some("redis-ca.pem"));
+    assert!(
+        b.wait_for_log("node `b` joined", Duration::from_secs(10))
+            .await,
+        "{}",
+        b.log_text()
+    );
+    // Events cross nodes over TLS.
+    let mut subscriber = Wamp::join(b.port, &ca.der).await;
+    subscribe(&mut subscriber, 1, json!({}), "com.tls").await;
+    let mut publisher = Wamp::join(a.port, &ca.der).await;
+    publisher
+        .send(json!([16, 1, {}, "com.tls", ["over rediss"]]))
+        .await;
+    assert_eq!(subscriber.recv().await[4], json!(["over rediss"]));
+    // Trusting the system's roots only, a node does not accept this Redis's certificate.
+    let (_c_dir, c) = start("c", None);
+    assert!(
+        c.wait_for_log("cannot reach Redis", Duration::from_secs(10))
+            .await
+    );
+    assert!(
+        !c.log_text().contains("joined through Redis"),
+        "{}",
+        c.log_text()
+    );
 }

@@ -42,7 +42,7 @@ pub struct Router {
 
 /// A router worker's `cluster` section (wssnode's own key): several nodes with the same
 /// config serve its realms as one router, through one Redis (or Valkey).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Cluster {
     /// `url`: `redis://host:port/db` or `rediss://` (TLS), without a password.
     pub url: String,
@@ -55,6 +55,9 @@ pub struct Cluster {
     pub lease: std::time::Duration,
     /// `max_queued_bytes` (default 16 MiB): what the node holds for Redis before it drops.
     pub max_queued_bytes: usize,
+    /// `ca_certificate`: the CA (PEM) a `rediss://` server's certificate is checked
+    /// against, instead of the system's roots (a Redis with a certificate of its own CA).
+    pub ca_certificate: Option<NamedFile>,
 }
 
 /// A WAMP realm and its roles.

@@ -255,6 +255,16 @@ impl<'a> Reader<'a> {
                 format!("{lease} is outside 1 to 10 (seconds): a shorter lease mistakes a busy node for a dead one, a longer one keeps a dead node's callees"),
             ));
         }
+        let ca_certificate = match cluster.str("ca_certificate")? {
+            Some(_) if scheme != "rediss" => {
+                return Err(self.error(
+                    &format!("{key}.ca_certificate"),
+                    "applies to TLS only: write the url as `rediss://…`, or remove it",
+                ))
+            }
+            Some(named) => Some(self.resolve(&format!("{key}.ca_certificate"), named)),
+            None => None,
+        };
         let max_queued_bytes = cluster.u64("max_queued_bytes")?.unwrap_or(16 << 20);
         let max_queued_bytes =
             usize::try_from(max_queued_bytes.max(64 << 10)).unwrap_or(usize::MAX);
@@ -265,6 +275,7 @@ impl<'a> Reader<'a> {
             node,
             lease: std::time::Duration::from_secs(lease),
             max_queued_bytes,
+            ca_certificate,
         })
     }
 

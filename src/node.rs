@@ -209,6 +209,10 @@ pub fn reload_config(dir: &Path, running: &NodeConfig, routers: &[Arc<Realms>]) 
         restart("the number of router workers".into());
     }
     for (i, (now, then)) in new.routers.iter().zip(&running.routers).enumerate() {
+        // Compared as written (the password included, never shown).
+        if format!("{:?}", now.cluster) != format!("{:?}", then.cluster) {
+            restart(format!("`workers[{i}].cluster`"));
+        }
         for realm in &now.realms {
             let Some(before) = then.realms.iter().find(|r| r.name == realm.name) else {
                 restart(format!("`workers[{i}]`: realm `{}` (new)", realm.name));

@@ -87,13 +87,14 @@ async fn sighup_gives_open_sessions_their_roles_new_permissions_and_names_what_n
         "wamp.error.not_authorized"
     );
 
-    // New permissions, and a new path (which needs a restart).
-    let config = web_config(
+    // New permissions, and a new path and a cluster section (which need a restart).
+    let mut config = web_config(
         port,
         json!({}),
         json!({"info": {"type": "nodeinfo"}}),
         roles_publishing_under("com.new."),
     );
+    config["workers"][0]["cluster"] = json!({"type": "redis", "url": "redis://127.0.0.1:9/0"});
     dir.config(&config);
     node.signal("HUP");
     assert!(
@@ -114,13 +115,13 @@ async fn sighup_gives_open_sessions_their_roles_new_permissions_and_names_what_n
         publish(&mut open, "com.old.x").await[4],
         "wamp.error.not_authorized"
     );
-    let restart = "paths` `/info` changed in config.json: restart";
-    assert!(
-        node.wait_for_log(restart, std::time::Duration::from_secs(5))
-            .await,
-        "{}",
-        node.log_text()
-    );
+    for restart in [
+        "paths` `/info` changed in config.json: restart",
+        "`workers[0].cluster` changed in config.json: restart",
+    ] {
+        let logged = node.wait_for_log(restart, std::time::Duration::from_secs(5));
+        assert!(logged.await, "{}", node.log_text());
+    }
 
     // A role removed: its sessions are closed; a broken config keeps the running one.
     let config = web_config(

@@ -331,7 +331,7 @@ pub struct Link {
     control: Sender<Control>,
     /// Each channel listened on, and how many local subscriptions (or SUBSCRIBEs on their
     /// way) need it.
-    listening: Mutex<HashMap<Channel, usize>>,
+    listening: Mutex<Held>,
     /// Past `MAX_GLOBS`: every pattern subscription listens on `EVERY_EVENT`.
     every_event: AtomicBool,
     /// The markers on their way, by token (`catch_up`).
@@ -403,6 +403,14 @@ impl std::fmt::Debug for Link {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Link({})", self.node)
     }
+}
+
+/// The channels a node listens on, with how many local subscriptions need each, and how
+/// many of them are globs (kept, so a new channel costs the same however many are held).
+#[derive(Debug, Default)]
+struct Held {
+    channels: HashMap<Channel, usize>,
+    globs: usize,
 }
 
 /// The engine's ends of a link.
@@ -574,33 +582,38 @@ impl Link {
     pub fn hold(&self, channel: &Channel) {
         let mut listening = crate::lock(&self.listening);
         let channel = self.instead(channel.clone());
-        let count = listening.entry(channel.clone()).or_insert(0);
+        let count = listening.channels.entry(channel.clone()).or_insert(0);
         *count += 1;
         if *count == 1 {
-            let _ = self.control.try_send(Control::Listen(channel.clone()));
-            let globs = listening
-                .keys()
-                .filter(|c| matches!(c, Channel::Glob(_)))
-                .count();
-            if globs > MAX_GLOBS {
-                self.listen_to_every_event(&mut listening);
+            let glob = matches!(channel, Channel::Glob(_));
+            let _ = self.control.try_send(Control::Listen(channel));
+            if glob {
+                listening.globs += 1;
+                if listening.globs > MAX_GLOBS {
+                    self.listen_to_every_event(&mut listening);
+                }
             }
         }
     }
 
     /// Moves every pattern subscription to `EVERY_EVENT`: listens there, then stops
     /// listening on each glob.
-    fn listen_to_every_event(&self, listening: &mut HashMap<Channel, usize>) {
+    fn listen_to_every_event(&self, listening: &mut Held) {
         self.every_event.store(true, Ordering::Release);
         let every = Channel::Glob(EVERY_EVENT.into());
         let globs: Vec<Channel> = listening
+            .channels
             .keys()
             .filter(|c| matches!(c, Channel::Glob(_)) && **c != every)
             .cloned()
             .collect();
-        let moved: usize = globs.iter().filter_map(|g| listening.remove(g)).sum();
+        let moved: usize = globs
+            .iter()
+            .filter_map(|g| listening.channels.remove(g))
+            .sum();
         let _ = self.control.try_send(Control::Listen(every.clone()));
-        *listening.entry(every).or_insert(0) += moved;
+        *listening.channels.entry(every).or_insert(0) += moved;
+        listening.globs = 1;
         for glob in globs {
             let _ = self.control.try_send(Control::Unlisten(glob));
         }
@@ -611,19 +624,26 @@ impl Link {
     pub fn release(&self, channel: &Channel) {
         let mut listening = crate::lock(&self.listening);
         let channel = self.instead(channel.clone());
-        let Some(count) = listening.get_mut(&channel) else {
+        let Some(count) = listening.channels.get_mut(&channel) else {
             return;
         };
         *count -= 1;
         if *count == 0 {
-            listening.remove(&channel);
+            listening.channels.remove(&channel);
+            if matches!(channel, Channel::Glob(_)) {
+                listening.globs -= 1;
+            }
             let _ = self.control.try_send(Control::Unlisten(channel));
         }
     }
 
     /// The channels listened on now (to listen again after a reconnection).
     pub fn channels(&self) -> Vec<Channel> {
-        crate::lock(&self.listening).keys().cloned().collect()
+        crate::lock(&self.listening)
+            .channels
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Holds `channel` and waits until Redis is listening on it (at once when Redis is

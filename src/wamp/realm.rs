@@ -50,10 +50,10 @@ struct RealmState {
     /// Sessions gone but still being removed in batches; their IDs are not reused.
     leaving: HashSet<u64>,
     /// In a cluster, the sessions of each other node known here: its callees (which this
-    /// node's callers may call), and the stand-ins for its callers, one per (node, local
-    /// callee) it sends calls to.
+    /// node's callers may call); and, by local callee, the stand-ins for other nodes'
+    /// callers, one per node that sends it calls (found by the callee when it leaves).
     remote: HashMap<Arc<str>, HashSet<u64>>,
-    stand_ins: HashMap<(Arc<str>, u64), u64>,
+    stand_ins: HashMap<u64, HashMap<Arc<str>, u64>>,
 }
 
 /// How many subscriptions and registrations of a leaving session are ended under one
@@ -277,20 +277,12 @@ impl Realm {
     /// for one batch at most, never for the whole session.
     pub fn leave(self: &Arc<Self>, id: u64) {
         self.leave_one(id, false);
+        if self.cluster.is_none() {
+            return;
+        }
         // The stand-ins of other nodes' callers for this callee: their calls have ended.
-        let stand_ins: Vec<u64> = {
-            let mut state = self.lock();
-            let keys: Vec<(Arc<str>, u64)> = state
-                .stand_ins
-                .keys()
-                .filter(|(_, callee)| *callee == id)
-                .cloned()
-                .collect();
-            keys.iter()
-                .filter_map(|k| state.stand_ins.remove(k))
-                .collect()
-        };
-        for stand_in in stand_ins {
+        let stand_ins = self.lock().stand_ins.remove(&id).unwrap_or_default();
+        for stand_in in stand_ins.into_values() {
             self.leave_one(stand_in, false);
         }
     }
@@ -659,8 +651,8 @@ impl Realm {
                     link.to_node(node, &wire);
                     return;
                 }
-                let key: (Arc<str>, u64) = (node.into(), session);
-                let stand_in = match stand_ins.get(&key) {
+                let of_callee = stand_ins.entry(session).or_default();
+                let stand_in = match of_callee.get(node) {
                     Some(id) => *id,
                     None => {
                         let id = loop {
@@ -669,7 +661,7 @@ impl Realm {
                                 break id;
                             }
                         };
-                        let forward = self.forwarder(link, key.0.clone(), session, FOR_CALLER);
+                        let forward = self.forwarder(link, node.into(), session, FOR_CALLER);
                         let identity = Identity {
                             authid: format!("cluster:{node}"),
                             authrole: TRUSTED.into(),
@@ -680,7 +672,7 @@ impl Realm {
                         let outbox = Outbox::forwarding(forward);
                         let member = Member::remote(identity, String::new(), node, outbox);
                         sessions.insert(id, member);
-                        stand_ins.insert(key, id);
+                        of_callee.insert(node.into(), id);
                         id
                     }
                 };
@@ -697,7 +689,7 @@ impl Realm {
                 );
             }
             code::INTERRUPT if !is_theirs => {
-                if let Some(stand_in) = stand_ins.get(&(Arc::from(node), session)) {
+                if let Some(stand_in) = stand_ins.get(&session).and_then(|s| s.get(node)) {
                     dealer.cancel(sessions, *stand_in, id_at(1), &map_at(2));
                 }
             }
@@ -753,16 +745,11 @@ impl Realm {
                 .remove(node)
                 .map(|ids| ids.into_iter().collect())
                 .unwrap_or_default();
-            let keys: Vec<(Arc<str>, u64)> = state
-                .stand_ins
-                .keys()
-                .filter(|(n, _)| &**n == node)
-                .cloned()
-                .collect();
-            let stand_ins: Vec<u64> = keys
-                .iter()
-                .filter_map(|k| state.stand_ins.remove(k))
-                .collect();
+            let mut stand_ins = Vec::new();
+            state.stand_ins.retain(|_, of_callee| {
+                stand_ins.extend(of_callee.remove(node));
+                !of_callee.is_empty()
+            });
             (sessions, stand_ins)
         };
         for id in stand_ins {
@@ -777,7 +764,11 @@ impl Realm {
     pub(crate) fn remote_nodes(&self) -> Vec<String> {
         let state = self.lock();
         let mut nodes: HashSet<String> = state.remote.keys().map(|n| n.to_string()).collect();
-        nodes.extend(state.stand_ins.keys().map(|(n, _)| n.to_string()));
+        let callers = state
+            .stand_ins
+            .values()
+            .flat_map(|of_callee| of_callee.keys());
+        nodes.extend(callers.map(|n| n.to_string()));
         nodes.into_iter().collect()
     }
 

@@ -431,6 +431,12 @@ impl Engine {
         "the subscription connection closed".into()
     }
 
+    /// Realm `realm`, for a message of node `node` that is not this one (its own
+    /// announcements come back on the channels it listens on).
+    fn theirs(&self, realm: &str, node: &str) -> Option<Arc<crate::wamp::realm::Realm>> {
+        self.realms.get(realm).filter(|_| node != self.link.node)
+    }
+
     /// Acts on one message of another node.
     fn apply(&self, wire: Wire, heard: Option<&Channel>) {
         let me = self.link.node.as_str();
@@ -445,12 +451,9 @@ impl Engine {
                 args,
                 kwargs,
             } => {
-                let (Some(heard), Some(realm)) = (heard, self.realms.get(&realm)) else {
+                let (Some(heard), Some(realm)) = (heard, self.theirs(&realm, &node)) else {
                     return;
                 };
-                if node == me {
-                    return;
-                }
                 let payload = crate::wamp::message::Payload { args, kwargs };
                 realm.remote_event(heard, &topic, publication, publisher, &audience, &payload);
             }
@@ -476,7 +479,7 @@ impl Engine {
                 authprovider,
                 peer,
             } => {
-                let Some(realm) = self.realms.get(&realm).filter(|_| node != me) else {
+                let Some(realm) = self.theirs(&realm, &node) else {
                     return;
                 };
                 let identity = Identity {
@@ -493,7 +496,7 @@ impl Engine {
                 realm,
                 session,
             } => {
-                if let Some(realm) = self.realms.get(&realm).filter(|_| node != me) {
+                if let Some(realm) = self.theirs(&realm, &node) {
                     realm.remote_leave(&node, session, false);
                 }
             }
@@ -505,7 +508,7 @@ impl Engine {
                 uri,
                 policy,
             } => {
-                if let Some(realm) = self.realms.get(&realm).filter(|_| node != me) {
+                if let Some(realm) = self.theirs(&realm, &node) {
                     let policy = MatchPolicy::parse(&policy).unwrap_or(MatchPolicy::Exact);
                     realm.remote_subscribe(&node, session, id, policy, &uri);
                 }
@@ -516,7 +519,7 @@ impl Engine {
                 session,
                 id,
             } => {
-                if let Some(realm) = self.realms.get(&realm).filter(|_| node != me) {
+                if let Some(realm) = self.theirs(&realm, &node) {
                     realm.remote_unsubscribe(&node, session, id);
                 }
             }
@@ -529,7 +532,7 @@ impl Engine {
                 invoke,
                 cancels,
             } => {
-                let Some(realm) = self.realms.get(&realm).filter(|_| node != me) else {
+                let Some(realm) = self.theirs(&realm, &node) else {
                     return;
                 };
                 let policy = MatchPolicy::parse(&policy).unwrap_or(MatchPolicy::Exact);
@@ -545,7 +548,7 @@ impl Engine {
                 uri,
                 policy,
             } => {
-                if let Some(realm) = self.realms.get(&realm).filter(|_| node != me) {
+                if let Some(realm) = self.theirs(&realm, &node) {
                     let policy = MatchPolicy::parse(&policy).unwrap_or(MatchPolicy::Exact);
                     realm.remote_unregister(&node, session, &uri, policy);
                 }
@@ -556,7 +559,7 @@ impl Engine {
                 session,
                 message,
             } => {
-                if let Some(realm) = self.realms.get(&realm).filter(|_| node != me) {
+                if let Some(realm) = self.theirs(&realm, &node) {
                     realm.remote_direct(&node, session, &message);
                 }
             }

@@ -21,33 +21,24 @@ impl Redis {
 
     /// With more `redis-server` arguments.
     fn start_with(port: u16, extra: &[&str]) -> Redis {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is not installed: `apt-get install redis-server` (./test.sh does it as root)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Redis { child, port }
+        let port_arg = port.to_string();
+        let args: Vec<&str> = ["--port", port_arg.as_str()]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        Redis::spawn(port, &args)
     }
 
-    /// A Redis whose only port is the TLS one, `port`, in `args`.
-    fn start_tls(port: u16, args: &[&str]) -> Redis {
+    /// Runs `redis-server ARGS` (no persistence, loopback only) and waits until `port`
+    /// accepts connections.
+    fn spawn(port: u16, args: &[&str]) -> Redis {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server is not installed");
+            .expect("redis-server is not installed: `apt-get install redis-server` (./test.sh does it as root)");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -112,14 +103,27 @@ impl Cluster {
     }
 }
 
-async fn start_node(ca: &Ca, redis: u16, name: &str) -> (NodeDir, Node) {
+/// Starts a node with this `cluster` section and these files in its directory.
+fn node_with(ca: &Ca, cluster: Value, files: &[(&str, &str)]) -> (NodeDir, Node) {
     let dir = NodeDir::new();
     dir.server_pair(ca);
+    for (name, text) in files {
+        dir.write(name, text);
+    }
     let port = free_port();
     let mut config = web_config(port, json!({}), json!({}), roles());
-    config["workers"][0]["cluster"] = json!({"type": "redis", "url": format!("redis://127.0.0.1:{redis}/0"), "node": name, "lease": 1});
+    config["workers"][0]["cluster"] = cluster;
     dir.config(&config);
     let node = dir.start(port);
+    (dir, node)
+}
+
+/// Starts node `name` of the cluster on Redis at port `redis` (lease 1 s) and waits until
+/// it has joined.
+async fn start_node(ca: &Ca, redis: u16, name: &str) -> (NodeDir, Node) {
+    let url = format!("redis://127.0.0.1:{redis}/0");
+    let cluster = json!({"type": "redis", "url": url, "node": name, "lease": 1});
+    let (dir, node) = node_with(ca, cluster, &[]);
     assert!(
         node.wait_for_log(&format!("node `{name}` joined"), Duration::from_secs(10))
             .await,
@@ -918,19 +922,12 @@ async fn the_password_comes_from_the_environment() {
     std::env::set_var("WSSNODE_TEST_CLUSTER_PASSWORD", "not-in-the-config");
     let ca = Ca::new("Test CA");
     let start = |name: &str, password_env: Option<&str>| {
-        let dir = NodeDir::new();
-        dir.server_pair(&ca);
-        let port = free_port();
-        let mut config = web_config(port, json!({}), json!({}), roles());
         let url = format!("redis://127.0.0.1:{}/0", redis.port);
         let mut cluster = json!({"type": "redis", "url": url, "node": name});
         if let Some(var) = password_env {
             cluster["password_env"] = json!(var);
         }
-        config["workers"][0]["cluster"] = cluster;
-        dir.config(&config);
-        let node = dir.start(port);
-        (dir, node)
+        node_with(&ca, cluster, &[])
     };
     let (_with_dir, with) = start("with", Some("WSSNODE_TEST_CLUSTER_PASSWORD"));
     assert!(
@@ -1016,23 +1013,16 @@ async fn rediss_checks_the_server_against_the_ca_certificate_the_config_names() 
         "--tls-auth-clients",
         "no",
     ];
-    let _redis = Redis::start_tls(port, &tls_args);
+    // Its only port is the TLS one.
+    let _redis = Redis::spawn(port, &tls_args);
     let ca = Ca::new("Test CA");
     let start = |name: &str, ca_certificate: Option<&str>| {
-        let dir = NodeDir::new();
-        dir.server_pair(&ca);
-        dir.write("redis-ca.pem", &redis_ca.cert_pem);
-        let web = free_port();
-        let mut config = web_config(web, json!({}), json!({}), roles());
         let url = format!("rediss://127.0.0.1:{port}/0");
         let mut cluster = json!({"type": "redis", "url": url, "node": name});
         if let Some(file) = ca_certificate {
             cluster["ca_certificate"] = json!(file);
         }
-        config["workers"][0]["cluster"] = cluster;
-        dir.config(&config);
-        let node = dir.start(web);
-        (dir, node)
+        node_with(&ca, cluster, &[("redis-ca.pem", &redis_ca.cert_pem)])
     };
     let (_a_dir, a) = start("a", Some("redis-ca.pem"));
     assert!(

@@ -1058,3 +1058,36 @@ async fn rediss_checks_the_server_against_the_ca_certificate_the_config_names() 
         c.log_text()
     );
 }
+
+#[async_std::test]
+async fn messages_in_redis_that_are_not_a_node_s_are_ignored() {
+    let cluster = Cluster::start().await;
+    let mut subscriber = cluster.join(1).await;
+    subscribe(&mut subscriber, 1, json!({}), "com.still").await;
+    // Anyone with access to Redis could publish on wssnode's channels: garbage, JSON of
+    // the wrong shape, a call for a session that is not there, a kill of the router's own.
+    let garbage = [
+        ("wssnode:all", "not json".to_string()),
+        ("wssnode:all", r#"{"k":"join","node":"x"}"#.to_string()),
+        ("wssnode:node:b", r#"{"k":"direct","node":"x","realm":"realm1","session":1,"message":[68]}"#.to_string()),
+        ("wssnode:node:b", r#"{"k":"direct","node":"x","realm":"realm1","session":1,"message":{"a":1}}"#.to_string()),
+        ("wssnode:node:b", r#"{"k":"direct","node":"x","realm":"nope","session":1,"message":[6,{},"x"]}"#.to_string()),
+        ("wssnode:ev:6:realm1:com.still", r#"{"k":"event","n":"x","r":"realm1","t":"com.still","p":1,"au":{"exclude":"nonsense"}}"#.to_string()),
+    ];
+    let mut redis = std::net::TcpStream::connect(("127.0.0.1", cluster.redis.port)).unwrap();
+    for (channel, payload) in garbage {
+        let command = format!(
+            "*3\r\n$7\r\nPUBLISH\r\n${}\r\n{channel}\r\n${}\r\n{payload}\r\n",
+            channel.len(),
+            payload.len()
+        );
+        std::io::Write::write_all(&mut redis, command.as_bytes()).unwrap();
+    }
+    // The event with lists that cannot be read reached nobody; the nodes go on.
+    subscriber.silent(300).await;
+    let mut publisher = cluster.join(0).await;
+    publisher
+        .send(json!([16, 1, {}, "com.still", ["fine"]]))
+        .await;
+    assert_eq!(subscriber.recv().await[4], json!(["fine"]));
+}

@@ -288,6 +288,8 @@ pub struct Bridge {
     options: BridgeOptions,
     session: async_lock::Mutex<Option<Arc<ServiceSession>>>,
     remembered: Mutex<Remembered>,
+    /// Calls in flight, per client (`max_calls_per_client`).
+    calls: Arc<crate::limits::Shares>,
 }
 
 impl Bridge {
@@ -297,6 +299,7 @@ impl Bridge {
             options,
             session: async_lock::Mutex::new(None),
             remembered: Mutex::default(),
+            calls: crate::limits::Shares::new(),
         }
     }
 
@@ -367,7 +370,7 @@ impl Bridge {
                 "Request denied: this path takes only HTTPS (require_tls).",
             ));
         }
-        if !o.require_ip.is_empty() && !info.is_some_and(|i| i.admitted_by(&o.require_ip)) {
+        if !o.require_ip.is_empty() && !info.as_ref().is_some_and(|i| i.admitted_by(&o.require_ip)) {
             return Err(refuse(400, "Request denied based on IP address."));
         }
         let webhook = matches!(o.kind, BridgeKind::Webhook { .. });
@@ -409,6 +412,19 @@ impl Bridge {
             return Ok(self.webhook(realms, &req, body).await);
         }
         let action = read_body(matches!(o.kind, BridgeKind::Caller), &body)?;
+        // A call holds the bridge session's share of its realm until answered: one client
+        // gets a share of it, so a callee that never answers one client's calls does not
+        // lock the path for everyone else. The shared cap is the session's
+        // `max_calls_in_flight`, which the dealer holds it to.
+        let _share = match (&action, &info) {
+            (Action::Call { .. }, Some(info)) => {
+                let limit = o.max_calls_per_client;
+                Some(self.calls.take(&info.peer, limit, usize::MAX).map_err(|_| {
+                    refuse(429, format!("Too many calls in flight: this client has {limit}, the most this path allows (its option `max_calls_per_client`)."))
+                })?)
+            }
+            _ => None,
+        };
         Ok(self.act(realms, action).await)
     }
 

@@ -36,6 +36,8 @@ pub struct ConnState {
     generation: AtomicU64,
     /// `keepalive_timeout`, in milliseconds: the deadline for the next request head.
     keepalive_millis: u64,
+    /// `request_body_timeout`, in milliseconds: the deadline for a request's body.
+    body_millis: u64,
     /// Most bytes a request head may take.
     max_head: u64,
     /// How long a write may make no progress, in milliseconds; 0 once upgraded.
@@ -62,6 +64,7 @@ impl ConnState {
             millis: AtomicU64::new(millis(limits.request_head)),
             generation: AtomicU64::new(1),
             keepalive_millis: millis(limits.keepalive),
+            body_millis: millis(limits.request_body),
             max_head: limits.max_request_head as u64,
             send_millis: AtomicU64::new(millis(limits.send)),
             upgraded: AtomicBool::new(false),
@@ -70,9 +73,12 @@ impl ConnState {
         })
     }
 
-    /// A request head is in: no read deadline while the request is handled.
+    /// A request head is in: its body, if it has one, must come within the body timeout
+    /// (nginx's `client_body_timeout`), or a client that sends a head and a few bytes holds
+    /// a connection, and a share of `max_connections`, for ever. Only the body is read
+    /// while a request is handled, so a long-poll waiting for events is not cut off.
     pub fn head_received(&self) {
-        self.arm(0);
+        self.arm(self.body_millis);
     }
 
     /// The response to the current request is about to be written. After a 101 the

@@ -41,3 +41,124 @@ impl std::fmt::Debug for ConnectionSlot {
         f.write_str("ConnectionSlot")
     }
 }
+
+/// What clients hold of something shared (long-poll transports, bridge calls, logins
+/// waiting for an authenticator), counted per client under a shared cap, so one client
+/// using its whole share never locks out another.
+///
+/// A client is its IP address (every Unix-socket peer is one client): the ports of one host
+/// are one client, as nginx's `limit_conn` counts them. A node behind a proxy sees the proxy
+/// as its one client; its per-client caps must then be raised.
+#[derive(Debug, Default)]
+pub struct Shares {
+    held: std::sync::Mutex<Held>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    total: usize,
+    /// Only clients holding something: the map is as large as what is held, no more.
+    by_client: std::collections::HashMap<Option<std::net::IpAddr>, usize>,
+}
+
+/// Which cap a refused share met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// The client holds its whole share already (`per_client`).
+    Client(usize),
+    /// Everyone together holds the shared cap (`all`).
+    All(usize),
+}
+
+/// One thing a client holds; given back when dropped.
+#[derive(Debug)]
+pub struct Share {
+    shares: Arc<Shares>,
+    client: Option<std::net::IpAddr>,
+}
+
+impl Shares {
+    /// Nothing held yet.
+    pub fn new() -> Arc<Shares> {
+        Arc::new(Shares::default())
+    }
+
+    /// One more for `peer`, if it holds fewer than `per_client` and everyone fewer than
+    /// `all`.
+    pub fn take(
+        self: &Arc<Self>,
+        peer: &crate::lifecycle::Peer,
+        per_client: usize,
+        all: usize,
+    ) -> Result<Share, Full> {
+        let client = match peer {
+            crate::lifecycle::Peer::Tcp(addr) => Some(addr.ip()),
+            crate::lifecycle::Peer::Unix(_) => None,
+        };
+        let mut held = crate::lock(&self.held);
+        if held.total >= all {
+            return Err(Full::All(all));
+        }
+        let mine = held.by_client.entry(client).or_insert(0);
+        if *mine >= per_client {
+            return Err(Full::Client(per_client));
+        }
+        *mine += 1;
+        held.total += 1;
+        Ok(Share {
+            shares: self.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut held = crate::lock(&self.shares.held);
+        held.total -= 1;
+        if let Some(mine) = held.by_client.get_mut(&self.client) {
+            *mine -= 1;
+            if *mine == 0 {
+                held.by_client.remove(&self.client);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::Peer;
+
+    fn peer(ip: &str, port: u16) -> Peer {
+        Peer::Tcp(std::net::SocketAddr::new(ip.parse().unwrap(), port))
+    }
+
+    #[test]
+    fn a_client_holding_its_share_leaves_room_for_others() {
+        let shares = Shares::new();
+        let a: Vec<Share> = (0..3)
+            .map(|port| shares.take(&peer("10.0.0.1", port), 3, 5).unwrap())
+            .collect();
+        assert_eq!(
+            shares.take(&peer("10.0.0.1", 9), 3, 5).err(),
+            Some(Full::Client(3)),
+            "another port of the same host is the same client"
+        );
+        let b = shares.take(&peer("10.0.0.2", 1), 3, 5).unwrap();
+        let _c = shares.take(&peer("10.0.0.3", 1), 3, 5).unwrap();
+        assert_eq!(
+            shares.take(&peer("10.0.0.4", 1), 3, 5).err(),
+            Some(Full::All(5))
+        );
+        drop(b);
+        assert!(shares.take(&peer("10.0.0.4", 1), 3, 5).is_ok());
+        drop(a);
+        assert_eq!(
+            crate::lock(&shares.held).total,
+            1,
+            "the dropped shares are given back"
+        );
+        assert_eq!(crate::lock(&shares.held).by_client.len(), 1);
+    }
+}

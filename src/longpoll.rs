@@ -15,10 +15,12 @@
 
 use crate::config::LongPollOptions;
 use crate::lifecycle::ConnInfo;
+use crate::limits::{Full, Share, Shares};
 use crate::wamp::session::WampSession;
 use crate::wamp::Realms;
 use crate::ws::{Inbox, Outbox, Session};
 use async_std::channel::{bounded, Receiver, Sender};
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::Message;
 use futures_lite::FutureExt;
 use std::collections::HashMap;
@@ -26,8 +28,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tide::{Response, StatusCode};
 
-/// Transports one path keeps at most; more are refused with 503.
-const MAX_TRANSPORTS: usize = 10_000;
 /// Messages a client may have sent that its session has not taken yet.
 const INCOMING: usize = 64;
 
@@ -35,6 +35,8 @@ const INCOMING: usize = 64;
 pub struct LongPoll {
     options: Arc<LongPollOptions>,
     transports: Mutex<HashMap<String, Arc<Transport>>>,
+    /// The open transports, per client (`max_transports_per_client`, `max_transports`).
+    shares: Arc<Shares>,
 }
 
 /// One long-poll transport, as the HTTP requests see it.
@@ -43,6 +45,8 @@ struct Transport {
     inbox: Inbox,
     last_seen: Mutex<Instant>,
     closing: Sender<()>,
+    /// Its place under the path's caps, given back when the last request lets go of it.
+    _share: Share,
 }
 
 impl Transport {
@@ -79,6 +83,7 @@ impl LongPoll {
         LongPoll {
             options: Arc::new(options),
             transports: Mutex::default(),
+            shares: Shares::new(),
         }
     }
 
@@ -149,13 +154,26 @@ impl LongPoll {
                     }
                 }
             }
-            [id, "close"] => {
-                if let Some(transport) = self.lock().remove(*id) {
+            [id, "close"] => match self.lock().remove(*id) {
+                Some(transport) => {
                     let _ = transport.closing.try_send(());
+                    answer(StatusCode::NoContent, "")
                 }
-                answer(StatusCode::NoContent, "")
-            }
+                None => answer(StatusCode::NotFound, "no such transport\n"),
+            },
             _ => answer(StatusCode::NotFound, "Not Found\n"),
+        }
+    }
+
+    /// Waits while an ended transport still holds messages for its client (besides the
+    /// close), for one `request_timeout` at most.
+    async fn linger(&self, id: &str, transport: &Transport) {
+        let until = Instant::now() + Duration::from_millis(self.options.request_timeout_ms);
+        while transport.inbox.len() > 1
+            && Instant::now() < until
+            && self.lock().contains_key(id)
+        {
+            async_io::Timer::after(Duration::from_millis(100)).await;
         }
     }
 
@@ -181,12 +199,21 @@ impl LongPoll {
                 "long-poll here speaks wamp.2.json only; offer it in `protocols`\n",
             );
         }
-        if self.lock().len() >= MAX_TRANSPORTS {
-            return answer(
+        let o = &self.options;
+        let share = match self
+            .shares
+            .take(&info.peer, o.max_transports_per_client, o.max_transports)
+        {
+            Ok(share) => share,
+            Err(Full::Client(n)) => return answer(
+                StatusCode::TooManyRequests,
+                &format!("this client has {n} long-poll transports open, the most it may (option `max_transports_per_client`)\n"),
+            ),
+            Err(Full::All(n)) => return answer(
                 StatusCode::ServiceUnavailable,
-                "too many long-poll transports\n",
-            );
-        }
+                &format!("this path has {n} long-poll transports open, the most it keeps (option `max_transports`)\n"),
+            ),
+        };
         let id = crate::wamp::auth::crypto::random_token(16);
         // Outbox closes a queue at twice its bound: half the limit makes the limit hold.
         let (outbox, inbox) = Outbox::local((self.options.queue_limit_bytes / 2).max(512));
@@ -197,6 +224,7 @@ impl LongPoll {
             inbox,
             last_seen: Mutex::new(Instant::now()),
             closing,
+            _share: share,
         });
         let session = WampSession::new(
             realms,
@@ -221,6 +249,11 @@ impl LongPoll {
                 &path.options,
             )
             .await;
+            // What the session said last (an ABORT that names a violation, a GOODBYE) is the
+            // client's to read: the transport stays until a `receive` takes it, for one
+            // `request_timeout` at most, then answers 404 like any closed transport.
+            outbox.close(CloseCode::Normal, "");
+            path.linger(&task_id, &transport).await;
             path.lock().remove(&task_id);
             log::info!("longpoll close {task_id}: {why}");
         });
@@ -231,9 +264,13 @@ impl LongPoll {
     }
 }
 
-/// Reads a request body of at most `max` bytes as text; `None` when larger or not UTF-8.
+/// Reads a request body of at most `max` bytes as text; `None` when larger (by its
+/// Content-Length, before anything is read) or not UTF-8.
 async fn read_body<S>(req: &mut tide::Request<S>, max: usize) -> Option<String> {
     use futures_lite::AsyncReadExt;
+    if req.len().is_some_and(|declared| declared > max) {
+        return None;
+    }
     let mut body = req.take_body();
     let mut bytes = Vec::new();
     let mut limited = (&mut body).take(max as u64 + 1);
@@ -262,7 +299,10 @@ async fn drive(
     options: &LongPollOptions,
 ) -> String {
     let session_timeout = Duration::from_millis(options.session_timeout_ms);
-    let tick = (session_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+    let open_timeout = Duration::from_millis(options.open_timeout_ms);
+    let opened = Instant::now();
+    let tick = (session_timeout.min(open_timeout) / 4)
+        .clamp(Duration::from_millis(50), Duration::from_secs(5));
     let why = loop {
         let waits = session.waiting();
         let event = async {
@@ -291,6 +331,9 @@ async fn drive(
             Event::Ready(Err(frame)) => break format!("the session ended {}", frame.reason),
             Event::Ready(Ok(())) => {}
             Event::Tick => {
+                if !session.established() && opened.elapsed() > open_timeout {
+                    break format!("no session opened within open_handshake_timeout ({open_timeout:?})");
+                }
                 if transport.idle() > session_timeout {
                     break format!("no request within session_timeout ({session_timeout:?})");
                 }

@@ -52,6 +52,18 @@ const TYPES_OUT: [&str; 15] = [
     "other",
 ];
 
+/// The authentication methods wssnode knows, the only values of the `method` label.
+const AUTH_METHODS: [&str; 8] = [
+    "anonymous",
+    "ticket",
+    "wampcra",
+    "cryptosign",
+    "scram",
+    "cookie",
+    "tls",
+    "trusted",
+];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransportLabel {
     transport: String,
@@ -304,9 +316,17 @@ impl Metrics {
         self.websocket_opens.inc();
     }
 
-    /// A WebSocket closed with this code (None: without one).
+    /// A WebSocket closed with this code (None: without one). The label set is bounded: the
+    /// codes RFC 6455 defines stand for themselves, and the ranges applications and
+    /// libraries use (3000–4999, which a client chooses freely) count as `3xxx` or `4xxx`.
     pub fn websocket_closed(&self, code: Option<u16>) {
-        let code = code.map_or_else(|| "none".to_string(), |c| c.to_string());
+        let code = match code {
+            None => "none".to_string(),
+            Some(c @ 1000..=1015) => c.to_string(),
+            Some(3000..=3999) => "3xxx".to_string(),
+            Some(4000..=4999) => "4xxx".to_string(),
+            Some(_) => "other".to_string(),
+        };
         self.websocket_closes
             .get_or_create(&CodeLabel { code })
             .inc();
@@ -366,8 +386,15 @@ impl Metrics {
         self.slow_clients.inc();
     }
 
-    /// An authentication by `method` that succeeded or not.
+    /// An authentication by `method` that succeeded or not. A method the client named is
+    /// counted under its own name only when wssnode knows it, else as `other`: a label taken
+    /// from a client must not let it grow the page (or the node's memory) for ever.
     pub fn authenticated(&self, method: &str, ok: bool) {
+        let method = AUTH_METHODS
+            .iter()
+            .find(|known| **known == method)
+            .copied()
+            .unwrap_or("other");
         let label = AuthLabel {
             method: method.into(),
             result: if ok { "success" } else { "failure" }.into(),

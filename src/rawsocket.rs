@@ -165,7 +165,7 @@ where
     let (outbox, inbox) = Outbox::local(options.max_queued_bytes);
     let slow = inbox.watch();
     let slow_timeout = Duration::from_millis(options.slow_client_timeout_ms.max(1));
-    let mut writing = async_std::task::spawn(write_frames(writer, inbox, client_max, peer.clone()));
+    let mut writing = async_std::task::spawn(write_frames(writer, inbox, client_max));
     let mut session = WampSession::new(
         service.realms.clone(),
         options.clone(),
@@ -176,16 +176,26 @@ where
         serde_json::Value::Null,
     );
     let shutdown = service.lifecycle.shutdown_signal();
+    // Set once the writer task has ended: a finished task must not be awaited again.
+    let mut writer_ended = false;
     let why = feed(&mut session, &mut frames, serializer, &outbox, (opened, open_timeout))
         .or(async {
-            let _ = (&mut writing).await;
-            if outbox.is_open() {
-                return "the connection stopped taking messages".to_string();
+            let end = (&mut writing).await;
+            writer_ended = true;
+            match end {
+                // Only a queue that overflowed closes the outbox's data (`Outbox::send`).
+                WriterEnd::Closed if !outbox.is_open() => {
+                    let bound = options.max_queued_bytes;
+                    log::warn!("rawsocket closed {peer}: client too slow, its outgoing queue reached twice max_queued_bytes ({bound} bytes)");
+                    crate::metrics::metrics().slow_client();
+                    "client too slow".to_string()
+                }
+                WriterEnd::Closed => "the session closed the connection".to_string(),
+                WriterEnd::WriteFailed => "the connection stopped taking messages".to_string(),
+                WriterEnd::TooLarge(len) => format!(
+                    "a message of {len} bytes is more than the client takes ({client_max})"
+                ),
             }
-            let bound = options.max_queued_bytes;
-            log::warn!("rawsocket closed {peer}: client too slow, its outgoing queue reached twice max_queued_bytes ({bound} bytes)");
-            crate::metrics::metrics().slow_client();
-            "client too slow".to_string()
         })
         .or(async {
             let why = slow.too_slow(slow_timeout).await;
@@ -200,9 +210,10 @@ where
         .await;
     session.on_close();
     outbox.close(CloseCode::Normal, "");
-    if async_std::future::timeout(Duration::from_millis(500), &mut writing)
-        .await
-        .is_err()
+    if !writer_ended
+        && async_std::future::timeout(Duration::from_millis(500), &mut writing)
+            .await
+            .is_err()
     {
         writing.cancel().await;
     }
@@ -391,14 +402,20 @@ pub fn frame_header(header: [u8; 4], max: usize) -> Result<(u8, usize), String> 
     Ok((header[0] & 0x07, len))
 }
 
-/// Writes the session's messages as frames; ends on a close, on a write error, or when
-/// a message is larger than the client said it takes.
-async fn write_frames<W>(
-    mut writer: W,
-    inbox: Inbox,
-    client_max: usize,
-    peer: crate::lifecycle::Peer,
-) where
+/// Why a connection's writer stopped.
+enum WriterEnd {
+    /// It sent what was queued before a close (the session's, or a slow client's).
+    Closed,
+    /// The client stopped taking bytes.
+    WriteFailed,
+    /// A message of this many bytes is more than the client said it takes.
+    TooLarge(usize),
+}
+
+/// Writes the session's messages as frames, until a close, a write error, or a message
+/// larger than the client said it takes.
+async fn write_frames<W>(mut writer: W, inbox: Inbox, client_max: usize) -> WriterEnd
+where
     W: futures_lite::AsyncWrite + Unpin,
 {
     while let Some(message) = inbox.recv().await {
@@ -410,30 +427,28 @@ async fn write_frames<W>(
             Message::Close(_) | Message::Frame(_) => break,
         };
         if payload.len() > client_max || payload.len() >= 1 << 24 {
-            log::warn!(
-                "rawsocket {peer}: a message of {} bytes is more than the client takes ({client_max}); closed",
-                payload.len()
-            );
-            break;
+            let _ = writer.flush().await;
+            return WriterEnd::TooLarge(payload.len());
         }
         let len = payload.len();
         let header = [kind, (len >> 16) as u8, (len >> 8) as u8, len as u8];
         if writer.write_all(&header).await.is_err() {
-            return;
+            return WriterEnd::WriteFailed;
         }
         // In pieces, so the slow-client watch sees a large message being read.
         for piece in payload.chunks(64 * 1024) {
             if writer.write_all(piece).await.is_err() {
-                return;
+                return WriterEnd::WriteFailed;
             }
             inbox.wrote(piece.len());
         }
         if inbox.is_empty() && writer.flush().await.is_err() {
-            return;
+            return WriterEnd::WriteFailed;
         }
     }
     let _ = writer.flush().await;
     let _ = writer.close().await;
+    WriterEnd::Closed
 }
 
 #[cfg(test)]

@@ -156,10 +156,19 @@ impl Outbox {
         if let Some(forward) = &self.forward {
             return (forward.0)(message);
         }
-        if self.data.is_closed() {
+        if self.data.is_closed() || !self.count(message.len()) {
             return;
         }
-        let len = message.len();
+        if let Err(e) = self.data.try_send(message) {
+            self.queue
+                .bytes
+                .fetch_sub(e.into_inner().len(), Ordering::Relaxed);
+        }
+    }
+
+    /// Counts `len` more bytes in the queue, or, when it already holds twice its bound,
+    /// closes the connection as too slow and says no.
+    fn count(&self, len: usize) -> bool {
         let before = self.queue.bytes.fetch_add(len, Ordering::Relaxed);
         let after = before.saturating_add(len);
         // Judged by what was queued before: one message larger than the bound (a 16 MiB
@@ -168,17 +177,13 @@ impl Outbox {
             self.queue.bytes.fetch_sub(len, Ordering::Relaxed);
             self.drop_slow();
             let _ = self.pressure.try_send(());
-            return;
+            return false;
         }
         if before <= self.queue.bound && after > self.queue.bound {
             // Over the bound: the loop starts watching the clock.
             let _ = self.pressure.try_send(());
         }
-        if let Err(e) = self.data.try_send(message) {
-            self.queue
-                .bytes
-                .fetch_sub(e.into_inner().len(), Ordering::Relaxed);
-        }
+        true
     }
 
     /// Starts the closing handshake with `code` and `reason`, after what is already queued
@@ -195,8 +200,9 @@ impl Outbox {
         let len = frame.len();
         self.queue.bytes.fetch_add(len, Ordering::Relaxed);
         if let Err(e) = self.data.try_send(frame) {
-            self.queue.bytes.fetch_sub(len, Ordering::Relaxed);
-            let _ = self.control.try_send(e.into_inner());
+            if let Err(e) = self.control.try_send(e.into_inner()) {
+                self.queue.took(&e.into_inner());
+            }
         }
         // The loop learns of it (it may not be the one closing), stops reading messages and
         // waits for the closing handshake.
@@ -207,10 +213,15 @@ impl Outbox {
     /// Closes the connection of a client too slow to read: the close frame overtakes the
     /// queue, and nothing more is queued.
     fn drop_slow(&self) {
-        let _ = self.control.try_send(Message::Close(Some(CloseFrame {
+        let close = Message::Close(Some(CloseFrame {
             code: CloseCode::Policy,
             reason: "too slow: the outgoing queue is full".into(),
-        })));
+        }));
+        // Counted like any queued message, as the writer uncounts what it takes.
+        self.queue.bytes.fetch_add(close.len(), Ordering::Relaxed);
+        if let Err(e) = self.control.try_send(close) {
+            self.queue.took(&e.into_inner());
+        }
         self.data.close();
     }
 
@@ -219,9 +230,16 @@ impl Outbox {
         self.forward.is_some() || !self.data.is_closed()
     }
 
-    /// Queues a control message (a RawSocket PONG), ahead of the data.
+    /// Queues a control message (a RawSocket PONG), ahead of the data. Its bytes count in
+    /// the queue like a message's: a client that sends PINGs and reads nothing is as slow as
+    /// one that reads no events.
     pub fn send_control(&self, message: Message) {
-        let _ = self.control.try_send(message);
+        if self.data.is_closed() || !self.count(message.len()) {
+            return;
+        }
+        if let Err(e) = self.control.try_send(message) {
+            self.queue.took(&e.into_inner());
+        }
     }
 
     /// An outbox read through the returned `Inbox` rather than by a WebSocket's writer: the
@@ -267,16 +285,7 @@ impl Inbox {
     /// The next message, control messages first; `None` once every outbox is gone or the
     /// outbox was closed.
     pub async fn recv(&self) -> Option<Message> {
-        let next = async { self.control.recv().await.ok() }
-            .or(async {
-                let message = self.data.recv().await.ok();
-                if let Some(message) = &message {
-                    self.queue.took(message);
-                }
-                message
-            })
-            .await;
-        next.or_else(|| self.control.try_recv().ok())
+        next_queued(&self.control, &self.data, &self.queue).await
     }
 
     /// Messages waiting.
@@ -903,6 +912,23 @@ fn close_for(error: &WsError) -> (Option<CloseCode>, &'static str) {
     }
 }
 
+/// The next queued message, control messages first, uncounted from the queue's bytes;
+/// `None` once every outbox is gone or the data was closed.
+async fn next_queued(
+    control: &Receiver<Message>,
+    data: &Receiver<Message>,
+    queue: &Queue,
+) -> Option<Message> {
+    let next = async { control.recv().await.ok() }
+        .or(async { data.recv().await.ok() })
+        .await;
+    let next = next.or_else(|| control.try_recv().ok());
+    if let Some(message) = &next {
+        queue.took(message);
+    }
+    next
+}
+
 /// Sends queued messages, control first; flushes once the queue is drained (batched writes).
 async fn write_loop<K>(
     sink: &mut K,
@@ -913,16 +939,7 @@ async fn write_loop<K>(
     K: futures_util::Sink<Message> + Unpin,
 {
     loop {
-        let next = async { control.recv().await.ok() }
-            .or(async {
-                let message = data.recv().await.ok();
-                if let Some(message) = &message {
-                    queue.took(message);
-                }
-                message
-            })
-            .await;
-        let Some(message) = next.or_else(|| control.try_recv().ok()) else {
+        let Some(message) = next_queued(&control, &data, queue).await else {
             let _ = sink.close().await;
             return;
         };

@@ -390,6 +390,9 @@ pub struct BridgeOptions {
     /// wssnode's `options.call_timeout` (ms, default 60000): the longest a `caller`
     /// request waits for the call's answer; a body's `options.timeout` may ask for less.
     pub call_timeout_ms: u64,
+    /// wssnode's `options.max_calls_per_client` (default 100): a `caller` path's calls in
+    /// flight for one client (IP address), under the bridge session's `max_calls_in_flight`.
+    pub max_calls_per_client: usize,
 }
 
 /// What a bridge path does with a request.
@@ -525,6 +528,14 @@ pub struct LongPollOptions {
     /// `options.queue_limit_messages` (default 100): messages waiting for `receive`; over it
     /// the transport is closed.
     pub queue_limit_messages: usize,
+    /// wssnode's `options.max_transports` (default 10000): transports the path keeps open.
+    pub max_transports: usize,
+    /// wssnode's `options.max_transports_per_client` (default 100): transports one client
+    /// (IP address) keeps open, under `max_transports`.
+    pub max_transports_per_client: usize,
+    /// wssnode's `options.open_handshake_timeout` (ms, default 10000, as a WebSocket's): a
+    /// transport whose session has not joined by then is closed.
+    pub open_timeout_ms: u64,
 }
 
 /// A `static` path.
@@ -569,6 +580,12 @@ pub struct WebSocketOptions {
     pub slow_client_timeout_ms: u64,
     /// What one WAMP session may make the router hold.
     pub session_limits: SessionLimits,
+    /// wssnode's `max_pending_logins` (default 1000): logins of this path or transport
+    /// waiting for a dynamic authenticator's answer, from all clients together.
+    pub max_pending_logins: usize,
+    /// wssnode's `max_pending_logins_per_client` (default 50): of those, one client's
+    /// (IP address).
+    pub max_pending_logins_per_client: usize,
     /// Authentication methods, Crossbar's `auth` object.
     pub auth: Auth,
     /// Crossbar's `cookie`: cookie tracking, when configured.
@@ -788,6 +805,8 @@ pub struct Limits {
     pub request_head: Duration,
     /// `keepalive_timeout`: time to send the next request head on a kept-alive connection.
     pub keepalive: Duration,
+    /// `request_body_timeout`: time to send a request's whole body once its head is in.
+    pub request_body: Duration,
     /// `send_timeout`: time a response write may make no progress.
     pub send: Duration,
     /// `max_connections`: connections over this are closed at once.
@@ -802,6 +821,7 @@ impl Default for Limits {
             tls_handshake: Duration::from_secs(10),
             request_head: Duration::from_secs(10),
             keepalive: Duration::from_secs(30),
+            request_body: Duration::from_secs(30),
             send: Duration::from_secs(60),
             max_connections: 10_000,
             max_request_head: MAX_HEAD,

@@ -676,6 +676,9 @@ impl<'a> Reader<'a> {
             session_timeout_ms: 30_000,
             queue_limit_bytes: 128 * 1024,
             queue_limit_messages: 100,
+            max_transports: 10_000,
+            max_transports_per_client: 100,
+            open_timeout_ms: 10_000,
         };
         if let Some(options) = path.get("options") {
             let o = self.obj(&format!("{key}.options"), options)?;
@@ -691,9 +694,34 @@ impl<'a> Reader<'a> {
             if let Some(n) = o.u64("queue_limit_messages")? {
                 out.queue_limit_messages = usize::try_from(n).unwrap_or(usize::MAX).max(1);
             }
+            let at_least_one = |name: &'static str| -> Result<Option<usize>, StartError> {
+                match o.u64(name)? {
+                    Some(0) => Err(self.error(
+                        &format!("{key}.options.{name}"),
+                        "must be at least 1: with 0 no transport could ever open",
+                    )),
+                    n => Ok(n.map(|n| usize::try_from(n).unwrap_or(usize::MAX))),
+                }
+            };
+            if let Some(n) = at_least_one("max_transports")? {
+                out.max_transports = n;
+            }
+            if let Some(n) = at_least_one("max_transports_per_client")? {
+                out.max_transports_per_client = n;
+            }
+            if let Some(ms) = o.u64("open_handshake_timeout")? {
+                out.open_timeout_ms = ms.max(1);
+            }
             o.ignore("debug", "use RUST_LOG=debug");
             o.ignore("debug_transport_id", "transport IDs are always random");
             o.done();
+        }
+        if out.session_timeout_ms < out.request_timeout_ms {
+            self.warn(format!(
+                "`{key}.options.session_timeout` ({} s) is shorter than `request_timeout` ({} s): a transport would close while its client waits in `receive`; make session_timeout the longer",
+                out.session_timeout_ms / 1000,
+                out.request_timeout_ms / 1000
+            ));
         }
         Ok(out)
     }
@@ -1028,6 +1056,9 @@ impl<'a> Reader<'a> {
         if let Some(d) = millis("keepalive_timeout")? {
             limits.keepalive = d;
         }
+        if let Some(d) = millis("request_body_timeout")? {
+            limits.request_body = d;
+        }
         if let Some(d) = millis("send_timeout")? {
             limits.send = d;
         }
@@ -1084,6 +1115,8 @@ impl<'a> Reader<'a> {
             max_queued_bytes: 4 << 20,
             slow_client_timeout_ms: 10_000,
             session_limits: SessionLimits::default(),
+            max_pending_logins: 1_000,
+            max_pending_logins_per_client: 50,
             auth: Auth::default(),
             cookie: None,
         };
@@ -1136,6 +1169,24 @@ impl<'a> Reader<'a> {
             ] {
                 if let Some(n) = opts.u64(name)? {
                     *slot = usize::try_from(n).unwrap_or(usize::MAX);
+                }
+            }
+            for (name, slot) in [
+                ("max_pending_logins", &mut options.max_pending_logins),
+                (
+                    "max_pending_logins_per_client",
+                    &mut options.max_pending_logins_per_client,
+                ),
+            ] {
+                match opts.u64(name)? {
+                    Some(0) => {
+                        return Err(self.error(
+                            &format!("{key}.options.{name}"),
+                            "must be at least 1: with 0 no login could ask its authenticator",
+                        ))
+                    }
+                    Some(n) => *slot = usize::try_from(n).unwrap_or(usize::MAX),
+                    None => {}
                 }
             }
             if let Some(list) = opts.get("allowed_origins") {

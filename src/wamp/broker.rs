@@ -304,8 +304,10 @@ impl Broker {
                 authrole: member.identity.authrole.clone(),
                 publication,
                 topic: topic.to_string(),
-                args: payload.args.clone().unwrap_or(Value::Null),
-                kwargs: payload.kwargs.clone().unwrap_or(Value::Null),
+                payload: StoredEvent::pack(
+                    payload.args.as_ref().unwrap_or(&Value::Null),
+                    payload.kwargs.as_ref().unwrap_or(&Value::Null),
+                ),
             });
             // An event for chosen sessions only is not kept for whoever asks the history.
             if !restricted {
@@ -641,9 +643,10 @@ impl Broker {
             details.insert("publisher_authid".into(), json!(authid));
             details.insert("publisher_authrole".into(), json!(authrole));
         }
+        let (args, kwargs) = retained.event.payload();
         let payload = Payload {
-            args: Some(retained.event.args.clone()).filter(|a| !a.is_null()),
-            kwargs: Some(retained.event.kwargs.clone()).filter(|k| !k.is_null()),
+            args: Some(args).filter(|a| !a.is_null()),
+            kwargs: Some(kwargs).filter(|k| !k.is_null()),
         };
         let event = message::event(sub_id, random_id(), details, &payload);
         sessions.send(id, event);

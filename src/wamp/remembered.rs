@@ -7,6 +7,7 @@
 
 use crate::config::{HistoryTopic, MatchPolicy};
 use crate::wamp::audience::Audience;
+use crate::wamp::serializer::{pack, unpack};
 use crate::wamp::uri::matches;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -15,8 +16,8 @@ use std::sync::Arc;
 /// Topics with a retained event a realm keeps, at most.
 pub const RETAINED_MAX: usize = 10_000;
 
-/// Bytes of retained events (payloads and their black- and whitelists, as decoded in
-/// memory) a realm keeps, at most.
+/// Bytes of retained events (packed payloads and their black- and whitelists) a realm
+/// keeps, at most.
 pub const RETAINED_MAX_BYTES: usize = 64 << 20;
 
 /// Bytes of events one history topic keeps, at most, whatever its `limit`.
@@ -39,31 +40,45 @@ pub struct StoredEvent {
     pub publication: u64,
     /// The topic published to.
     pub topic: String,
-    /// `Arguments|list`, or null.
-    pub args: Value,
-    /// `ArgumentsKw|dict`, or null.
-    pub kwargs: Value,
+    /// `Arguments|list` and `ArgumentsKw|dict` (each null when absent), packed: what is
+    /// kept is counted by the bytes it holds (`serializer::pack`).
+    pub payload: Box<[u8]>,
 }
 
 impl StoredEvent {
+    /// Packs a publication's payload (`args`, `kwargs`: null when absent) to keep it.
+    pub fn pack(args: &Value, kwargs: &Value) -> Box<[u8]> {
+        pack(&json!([args, kwargs]))
+    }
+
+    /// The payload: `args` and `kwargs`, each null when absent.
+    pub fn payload(&self) -> (Value, Value) {
+        match unpack(&self.payload) {
+            Value::Array(mut both) if both.len() == 2 => {
+                let kwargs = both.pop().unwrap_or(Value::Null);
+                (both.pop().unwrap_or(Value::Null), kwargs)
+            }
+            _ => (Value::Null, Value::Null),
+        }
+    }
+
     /// As `wamp.subscription.get_events` answers it.
     pub fn to_json(&self) -> Value {
+        let (args, kwargs) = self.payload();
         json!({
             "time_ns": self.time_ns as u64, "realm": &*self.realm, "session_id": self.session_id,
             "authid": self.authid, "authrole": self.authrole, "publication": self.publication,
-            "topic": self.topic, "args": self.args, "kwargs": self.kwargs,
+            "topic": self.topic, "args": args, "kwargs": kwargs,
         })
     }
 
-    /// About the memory it holds.
+    /// The memory it holds: its fields and the bytes of its strings and packed payload.
     pub fn bytes(&self) -> usize {
-        use crate::wamp::message::value_size;
         std::mem::size_of::<StoredEvent>()
             + self.topic.len()
             + self.authid.len()
             + self.authrole.len()
-            + value_size(&self.args)
-            + value_size(&self.kwargs)
+            + self.payload.len()
     }
 }
 
@@ -222,8 +237,7 @@ mod tests {
             authrole: "r".into(),
             publication: 1,
             topic: topic.into(),
-            args: json!(["x".repeat(bytes)]),
-            kwargs: Value::Null,
+            payload: StoredEvent::pack(&json!(["x".repeat(bytes)]), &Value::Null),
         })
     }
 

@@ -141,6 +141,24 @@ impl Serializer {
     }
 }
 
+/// A value packed as MessagePack, for what the router keeps after delivering it (history,
+/// retained events): a decoded value takes several times its wire form in memory, and what
+/// is kept is counted by the bytes it really holds.
+pub(crate) fn pack(value: &Value) -> Box<[u8]> {
+    let mut bytes = Vec::new();
+    let _ = rmpv::encode::write_value(&mut bytes, &to_msgpack(value));
+    bytes.into_boxed_slice()
+}
+
+/// A value `pack` made; null if the bytes are not one (they always are).
+pub(crate) fn unpack(bytes: &[u8]) -> Value {
+    let mut reader = bytes;
+    rmpv::decode::read_value_with_max_depth(&mut reader, 2 * MAX_NESTING)
+        .ok()
+        .and_then(|value| from_msgpack(value).ok())
+        .unwrap_or(Value::Null)
+}
+
 /// MessagePack to JSON; binary becomes "\0" + base64. A string must be UTF-8 (spec
 /// "Serializations"): one that is not is refused, not read as something else.
 fn from_msgpack(value: Mp) -> Result<Value, String> {

@@ -13,6 +13,7 @@ use crate::config::MatchPolicy;
 use crate::config::WebSocketOptions;
 use crate::cookies::{Binding, CookieStore};
 use crate::lifecycle::ConnInfo;
+use crate::limits::{Full, Shares};
 use crate::wamp::auth::{self, Ask, Hello, Identity, Pending, Refusal, Step};
 use crate::wamp::authorize::Action;
 use crate::wamp::broker::Broker;
@@ -110,6 +111,12 @@ enum Resume {
 }
 
 type Waiting = Pin<Box<dyn Future<Output = Resume> + Send>>;
+
+/// Logins waiting for a dynamic authenticator, node-wide, per client.
+fn pending_logins() -> &'static Arc<Shares> {
+    static PENDING: std::sync::OnceLock<Arc<Shares>> = std::sync::OnceLock::new();
+    PENDING.get_or_init(Shares::new)
+}
 
 /// A WAMP session: the `ws::Session` of every `websocket` path.
 pub struct WampSession {
@@ -324,11 +331,32 @@ impl WampSession {
                 why: format!("the authenticator's realm `{realm}` is not on this router"),
             });
         };
+        // A login waiting for its authenticator holds a share of the node's: a client that
+        // opens many and never finishes them must leave room for everyone else's.
+        let (all, mine) = (
+            self.options.max_pending_logins,
+            self.options.max_pending_logins_per_client,
+        );
+        let share = match pending_logins().take(&self.info.peer, mine, all) {
+            Ok(share) => share,
+            Err(full) => {
+                let (message, key) = match full {
+                    Full::Client(n) => (format!("this client has {n} logins waiting for the authenticator, the most it may; try again later"), "max_pending_logins_per_client"),
+                    Full::All(n) => (format!("{n} logins are waiting for the authenticator, the most the node keeps; try again later"), "max_pending_logins"),
+                };
+                return self.refuse(Refusal {
+                    reason: error::AUTHENTICATION_FAILED.into(),
+                    why: format!("{message} (option `{key}`)"),
+                    message,
+                });
+            }
+        };
         let timeout = Duration::from_millis(ask.authenticator.timeout_ms);
         self.waiting = Some(Box::pin(async move {
             let answer = service
                 .call(&ask.authenticator.procedure, ask.args.clone(), timeout)
                 .await;
+            drop(share);
             Resume::Authenticated(ask, answer)
         }));
         Ok(())

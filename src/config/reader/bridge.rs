@@ -38,6 +38,7 @@ impl Reader<'_> {
             require_ip: Vec::new(),
             require_tls: false,
             call_timeout_ms: 60_000,
+            max_calls_per_client: 100,
         };
         if let Some(n) = options.u64("post_body_limit")? {
             if n > BODY_LIMIT_MAX {
@@ -59,6 +60,15 @@ impl Reader<'_> {
             "caller" => {
                 if let Some(ms) = options.u64("call_timeout")? {
                     out.call_timeout_ms = ms.max(1);
+                }
+                if let Some(n) = options.u64("max_calls_per_client")? {
+                    if n == 0 {
+                        return Err(self.error(
+                            &format!("{options_key}.max_calls_per_client"),
+                            "must be at least 1: with 0 no call is ever made",
+                        ));
+                    }
+                    out.max_calls_per_client = usize::try_from(n).unwrap_or(usize::MAX);
                 }
                 BridgeKind::Caller
             }

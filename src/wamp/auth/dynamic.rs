@@ -75,6 +75,16 @@ pub(crate) fn answered(ask: Ask, h: &Hello<'_>, answer: Result<Reply, CallError>
                 ),
             )
         }
+        // The router's own limits on the call (the authenticator's invocations in flight):
+        // the client learns that logins wait, not the names of our internals.
+        Err(CallError::Error { uri, text, .. }) if uri.starts_with("wssnode.error.") => {
+            let text = text.map(|t| t.to_string()).unwrap_or_default();
+            return refuse(
+                error::AUTHENTICATION_FAILED,
+                "too many logins are waiting for the authenticator; try again later",
+                format!("authenticator `{procedure}` refused the call: {uri} {text}"),
+            );
+        }
         Err(CallError::Error { uri, text, .. }) => {
             let message = match &text {
                 Some(Value::String(s)) => s.clone(),

@@ -38,6 +38,11 @@ pub struct ConnState {
     keepalive_millis: u64,
     /// `request_body_timeout`, in milliseconds: the deadline for a request's body.
     body_millis: u64,
+    /// A read waited past its deadline (while a body was read, the request gets 408).
+    timed_out: AtomicBool,
+    /// The connection closes after this response: what is left of the request's body is
+    /// not read (async-h1 would drain it first, all of a declared gigabyte).
+    body_abandoned: AtomicBool,
     /// Most bytes a request head may take.
     max_head: u64,
     /// How long a write may make no progress, in milliseconds; 0 once upgraded.
@@ -65,6 +70,8 @@ impl ConnState {
             generation: AtomicU64::new(1),
             keepalive_millis: millis(limits.keepalive),
             body_millis: millis(limits.request_body),
+            timed_out: AtomicBool::new(false),
+            body_abandoned: AtomicBool::new(false),
             max_head: limits.max_request_head as u64,
             send_millis: AtomicU64::new(millis(limits.send)),
             upgraded: AtomicBool::new(false),
@@ -78,7 +85,20 @@ impl ConnState {
     /// a connection, and a share of `max_connections`, for ever. Only the body is read
     /// while a request is handled, so a long-poll waiting for events is not cut off.
     pub fn head_received(&self) {
+        self.timed_out.store(false, Ordering::SeqCst);
+        self.body_abandoned.store(false, Ordering::SeqCst);
         self.arm(self.body_millis);
+    }
+
+    /// The response closes the connection: the rest of the request's body is left unread.
+    pub fn abandon_body(&self) {
+        self.body_abandoned.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a read of the current request waited past its deadline: its body did not
+    /// come in time.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out.load(Ordering::SeqCst)
     }
 
     /// The response to the current request is about to be written. After a 101 the
@@ -321,9 +341,10 @@ impl<S: AsyncRead + Unpin> Timed<S> {
             ready => return ready,
         }
         if self.timer.expired(self.due, cx) {
+            self.deadline.timed_out.store(true, Ordering::SeqCst);
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                "request head not received in time",
+                "the request did not arrive in time",
             )));
         }
         Poll::Pending
@@ -410,6 +431,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Timed<S> {
                 return Poll::Ready(Ok(0));
             }
             this.frame = Frame::Open;
+        }
+        if matches!(this.frame, Frame::Body(_) | Frame::Open)
+            && !this.deadline.is_upgraded()
+            && this.deadline.body_abandoned.load(Ordering::SeqCst)
+        {
+            return Poll::Ready(Ok(0));
         }
         let limit = match this.frame {
             Frame::Head { left } => left as u64,

@@ -501,6 +501,7 @@ async fn respond(
     mut req: http_types::Request,
 ) -> http_types::Result<http_types::Response> {
     state.head_received();
+    let info_peer = info.peer.clone();
     req.ext_mut().insert(info);
     // The head gate made an HTTP/1.0 request look like 1.1 for async-h1.
     let (http10, keep_alive) = state.request_kind();
@@ -513,7 +514,19 @@ async fn respond(
         .header(http_types::headers::CONNECTION)
         .is_some_and(|c| c.as_str().eq_ignore_ascii_case("close"));
     let mut res: http_types::Response = app.respond(req).await?;
-    if closing {
+    if state.timed_out() {
+        // The body stopped coming: whatever the service made of the part it had, the
+        // answer is 408.
+        log::info!("http request timed out {info_peer}: its body did not come within request_body_timeout");
+        res = http_types::Response::new(408);
+        res.set_body("the request body did not come in time (request_body_timeout)\n");
+    }
+    if res.status() == 413 || res.status() == 408 {
+        // A body refused for its size or its slowness is not read on: the connection
+        // closes after the answer (as nginx does for 413).
+        res.insert_header(http_types::headers::CONNECTION, "close");
+        state.abandon_body();
+    } else if closing {
         res.insert_header(http_types::headers::CONNECTION, "close");
     } else if keep_alive {
         // An HTTP/1.0 client keeps the connection only when told it may.

@@ -176,6 +176,8 @@ async fn component_with(
             }
             counter.fetch_add(1, Ordering::SeqCst);
             let reply = match answer(&msg[4]) {
+                // A component that never answers this one.
+                Ok(result) if result == json!({"silent": true}) => continue,
                 // `slow_component`'s answers say how long to take.
                 Ok(result) if result.get("delay_ms").is_some() => {
                     let ms = result["delay_ms"].as_u64().unwrap_or(0);
@@ -607,6 +609,72 @@ async fn a_client_waiting_for_a_slow_authenticator_still_answers_pings() {
     let mut w = hello(&node, &ca, json!({})).await;
     let welcome = w.recv().await;
     assert_eq!(welcome[0], 2, "pinged while waiting, not closed: {welcome}");
+}
+
+#[async_std::test]
+async fn a_client_whose_logins_wait_on_the_authenticator_leaves_room_for_another() {
+    let options = json!({"max_pending_logins_per_client": 2});
+    let (_dir, ca, node) = node(dynamic("anonymous", 20_000), json!({"options": options}));
+    // The authenticator never answers for the first client, at once for the second.
+    component(&node, &ca, "com.example.authenticate", |args| {
+        match args[2]["transport"]["peer"].as_str() {
+            Some(peer) if peer.starts_with("tcp4:127.0.0.2:") => Ok(json!("user")),
+            _ => Ok(json!({"silent": true})),
+        }
+    })
+    .await;
+    let mut waiting = Vec::new();
+    for _ in 0..2 {
+        waiting.push(hello(&node, &ca, json!({})).await);
+    }
+    async_std::task::sleep(std::time::Duration::from_millis(300)).await;
+    let mut third = hello(&node, &ca, json!({})).await;
+    let abort = third.recv().await;
+    assert_eq!(abort[0], 3);
+    assert_eq!(abort[2], "wamp.error.authentication_failed");
+    let message = abort[1]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("logins waiting"), "{abort}");
+    assert!(!message.contains("wssnode.error"), "no internal URI: {abort}");
+    assert!(node.log_text().contains("max_pending_logins_per_client"));
+
+    let ws = wss_from("127.0.0.2", node.port, &ca.der, "/ws", &["wamp.2.json"])
+        .await
+        .unwrap();
+    let mut other = Wamp { ws, session: 0 };
+    other.send(json!([1, "realm1", {}])).await;
+    assert_eq!(other.recv().await[0], 2, "another client is let in");
+    drop(waiting);
+}
+
+#[async_std::test]
+async fn logins_over_the_authenticators_invocation_limit_are_told_to_wait_not_our_internals() {
+    // The authenticator's component may have one invocation in flight (its path's
+    // `max_invocations_in_flight`): a second login finds it busy.
+    let dir = NodeDir::new();
+    let ca = Ca::new("Test CA");
+    dir.server_pair(&ca);
+    let port = free_port();
+    let ws = json!({"type": "websocket", "auth": dynamic("anonymous", 20_000)});
+    let backend = json!({"type": "websocket", "options": {"max_invocations_in_flight": 1},
+        "auth": {"ticket": {"type": "static",
+        "principals": {"component": {"ticket": "backend-secret", "role": "backend"}}}}});
+    dir.config(&web_config(port, json!({}), json!({"ws": ws, "backend": backend}), roles()));
+    let node = dir.start(port);
+    component(&node, &ca, "com.example.authenticate", |_| Ok(json!({"silent": true}))).await;
+    let _first = hello(&node, &ca, json!({})).await;
+    async_std::task::sleep(std::time::Duration::from_millis(300)).await;
+    let mut second = hello(&node, &ca, json!({})).await;
+    let abort = second.recv().await;
+    assert_eq!(abort[0], 3);
+    assert_eq!(abort[2], "wamp.error.authentication_failed");
+    assert!(
+        !abort.to_string().contains("wssnode.error"),
+        "no internal URI: {abort}"
+    );
+    assert!(abort[1]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("try again later"));
 }
 
 async fn node_pair_with_slow_authenticator() -> (NodeDir, Ca, Node) {

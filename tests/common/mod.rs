@@ -392,6 +392,34 @@ pub type Tls = futures_rustls::client::TlsStream<TcpStream>;
 /// Opens a TLS connection to the node.
 pub async fn connect_tls(port: u16, config: Arc<rustls::ClientConfig>) -> std::io::Result<Tls> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+    tls_over(tcp, config).await
+}
+
+/// A TCP connection to the node on 127.0.0.1 from the loopback address `source` (such as
+/// 127.0.0.2): another client, as the node's per-client caps count them.
+pub async fn connect_from(source: &str, port: u16) -> std::io::Result<TcpStream> {
+    let source: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    let target: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&source.into())?;
+    // Blocking, on a thread of async-std's: a connect on loopback is answered at once.
+    let socket = async_std::task::spawn_blocking(move || {
+        socket.connect(&target.into()).map(|()| socket)
+    })
+    .await?;
+    Ok(TcpStream::from(std::net::TcpStream::from(socket)))
+}
+
+/// Opens a TLS connection to the node from the loopback address `source`.
+pub async fn connect_tls_from(
+    source: &str,
+    port: u16,
+    config: Arc<rustls::ClientConfig>,
+) -> std::io::Result<Tls> {
+    tls_over(connect_from(source, port).await?, config).await
+}
+
+async fn tls_over(tcp: TcpStream, config: Arc<rustls::ClientConfig>) -> std::io::Result<Tls> {
     let connector = futures_rustls::TlsConnector::from(config);
     let tls = connector
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
@@ -518,6 +546,27 @@ pub async fn wss_with(
     protocols: &[&str],
 ) -> Result<Ws, async_tungstenite::tungstenite::Error> {
     let tls = connect_tls(port, config).await?;
+    wss_over(tls, port, path, protocols).await
+}
+
+/// Opens a wss connection from the loopback address `source` (another client).
+pub async fn wss_from(
+    source: &str,
+    port: u16,
+    ca: &CertificateDer<'static>,
+    path: &str,
+    protocols: &[&str],
+) -> Result<Ws, async_tungstenite::tungstenite::Error> {
+    let tls = connect_tls_from(source, port, client_tls(ca, None)).await?;
+    wss_over(tls, port, path, protocols).await
+}
+
+async fn wss_over(
+    tls: Tls,
+    port: u16,
+    path: &str,
+    protocols: &[&str],
+) -> Result<Ws, async_tungstenite::tungstenite::Error> {
     let mut request = format!("wss://localhost:{port}{path}").into_client_request()?;
     if !protocols.is_empty() {
         request.headers_mut().insert(

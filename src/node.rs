@@ -61,6 +61,9 @@ struct ClusterSetup {
 /// Reads and checks everything the node directory's config names.
 pub fn prepare(dir: &Path, mode: Mode) -> Result<ReadyNode, StartError> {
     let config = config::load(dir)?;
+    if mode == Mode::Serve {
+        crate::wamp::auth::decoy::keep_secret_in(dir);
+    }
     let mut warnings = config.warnings.clone();
     let mut transports = Vec::new();
     let mut routers = Vec::new();

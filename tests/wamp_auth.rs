@@ -480,6 +480,74 @@ async fn scram_logs_in_with_a_password_that_never_crosses_the_wire() {
     }
 }
 
+/// The CHALLENGE's extra for a HELLO of `authid` by `method`, and the rest of it as the
+/// client sees it: the keys, and which of them hold the same value on a second attempt.
+async fn challenge_of(node: &Node, ca: &Ca, method: &str, authid: &str) -> Value {
+    let mut w = hello(
+        node,
+        ca,
+        json!({"authid": authid, "authmethods": [method],
+            "authextra": {"nonce": "AAECAwQFBgcICQoLDA0ODw=="}}),
+    )
+    .await;
+    let challenge = w.recv().await;
+    assert_eq!(challenge[0], 4, "{challenge}");
+    challenge[2].clone()
+}
+
+fn keys(extra: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = extra.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    keys
+}
+
+#[async_std::test]
+async fn an_unknown_scram_user_looks_like_a_known_one_attempt_after_attempt() {
+    let auth = json!({"scram": {"type": "static", "principals": {"alice@example.com": {
+        "role": "user", "kdf": "argon2id-13", "iterations": 8192, "memory": 1024,
+        "salt": "ff8d9819fc0e12bf0d24892e45987e24",
+        "stored-key": "a7f4f4b9458b859252ba0a0b0c10cdf24b68d6ab257704b65049cfa92e9428a1",
+        "server-key": "dd13f08d5bd56df06d8306d18fbb576296e0595910fc7afc2aaaa28138448d0a"}}}});
+    let (dir, ca, node) = node(auth, json!({}));
+    let known = challenge_of(&node, &ca, "scram", "alice@example.com").await;
+    let unknown = challenge_of(&node, &ca, "scram", "mallory@example.com").await;
+    let again = challenge_of(&node, &ca, "scram", "mallory@example.com").await;
+    assert_eq!(keys(&known), keys(&unknown));
+    for key in ["kdf", "iterations", "memory"] {
+        assert_eq!(known[key], unknown[key], "{key} as a real user's");
+    }
+    assert_eq!(unknown["salt"], again["salt"], "the same salt every time");
+    assert_eq!(
+        unknown["salt"].as_str().map(str::len),
+        known["salt"].as_str().map(str::len)
+    );
+    assert_ne!(
+        challenge_of(&node, &ca, "scram", "eve@example.com").await["salt"],
+        unknown["salt"],
+        "each authid a salt of its own"
+    );
+    // The same after a restart: the secret is kept in the node directory.
+    let port = node.port;
+    drop(node);
+    assert!(dir.path().join("wssnode.secret").exists());
+    let node = dir.start(port);
+    let after = challenge_of(&node, &ca, "scram", "mallory@example.com").await;
+    assert_eq!(after["salt"], unknown["salt"]);
+}
+
+#[async_std::test]
+async fn an_unknown_wampcra_user_gets_the_salt_keys_a_salted_one_gets() {
+    let (_dir, ca, node) = node(cra_users(), json!({}));
+    let salted = challenge_of(&node, &ca, "wampcra", "peter").await;
+    let unknown = challenge_of(&node, &ca, "wampcra", "nobody").await;
+    let again = challenge_of(&node, &ca, "wampcra", "nobody").await;
+    assert_eq!(keys(&salted), keys(&unknown));
+    for key in ["iterations", "keylen"] {
+        assert_eq!(salted[key], unknown[key]);
+    }
+    assert_eq!(unknown["salt"], again["salt"], "the same salt every time");
+}
+
 // ---------------------------------------------------------------------------------------
 // Dynamic authenticators
 

@@ -13,6 +13,7 @@
 mod cra;
 pub(crate) mod crypto;
 mod cryptosign;
+pub(crate) mod decoy;
 mod dynamic;
 mod scram;
 
@@ -299,11 +300,12 @@ fn wampcra(method: &AuthMethod, h: &Hello<'_>) -> Step {
             cra_challenge(id, secret, salt.as_ref(), h)
         }
         Some(_) => cra_decoy(
+            method,
             authid,
             h,
             format!("user `{authid}` may not join realm `{}`", h.realm),
         ),
-        None => cra_decoy(authid, h, format!("no user `{authid}`")),
+        None => cra_decoy(method, authid, h, format!("no user `{authid}`")),
     }
 }
 
@@ -334,19 +336,19 @@ fn cra_challenge(
     }
 }
 
-/// A challenge for an authid that cannot log in, which looks like any other.
-fn cra_decoy(authid: &str, h: &Hello<'_>, why: String) -> Step {
-    let challenge = cra::challenge(
-        authid,
-        "user",
-        "static",
-        h.session,
-        &crate::time::now_millis_z(),
-    );
-    Step::Challenge {
-        method: "wampcra",
-        extra: json!({"challenge": challenge}),
-        pending: Pending::Fail { why },
+/// A challenge for an authid that cannot log in, which looks like any other: the same
+/// keys, a salt of its own that stays the same (`decoy`), no answer that passes.
+fn cra_decoy(method: &AuthMethod, authid: &str, h: &Hello<'_>, why: String) -> Step {
+    let id = identity(authid, &decoy::role(method), "wampcra", "static");
+    let salt = decoy::cra_salt(method, authid);
+    let secret = crate::wamp::auth::crypto::random_text(32);
+    match cra_challenge(id, &secret, salt.as_ref(), h) {
+        Step::Challenge { method, extra, .. } => Step::Challenge {
+            method,
+            extra,
+            pending: Pending::Fail { why },
+        },
+        other => other,
     }
 }
 
@@ -448,11 +450,12 @@ fn scram(method: &AuthMethod, h: &Hello<'_>) -> Step {
             scram_challenge(id, nonce, verifier, None)
         }
         Some(_) => scram_decoy(
+            method,
             authid,
             nonce,
             format!("`{authid}` may not join realm `{}`", h.realm),
         ),
-        None => scram_decoy(authid, nonce, format!("no principal `{authid}`")),
+        None => scram_decoy(method, authid, nonce, format!("no principal `{authid}`")),
     }
 }
 
@@ -475,15 +478,8 @@ fn scram_challenge(
     }
 }
 
-fn scram_decoy(authid: &str, nonce: &str, why: String) -> Step {
-    let verifier = ScramVerifier {
-        kdf: "argon2id-13".into(),
-        iterations: 4096,
-        memory: 512,
-        salt: data_encoding::HEXLOWER.encode(&crypto::random_bytes::<16>()),
-        stored_key: vec![0; 32],
-        server_key: vec![0; 32],
-    };
+fn scram_decoy(method: &AuthMethod, authid: &str, nonce: &str, why: String) -> Step {
+    let verifier = decoy::scram_verifier(method, authid);
     scram_challenge(
         identity(authid, "", "scram", "static"),
         nonce,

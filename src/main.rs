@@ -222,7 +222,9 @@ fn init(dir: &Path) -> Result<(), StartError> {
     Ok(())
 }
 
-/// The config `wssnode init` writes: static files at `/`, WAMP at `/ws`, on 8443.
+/// The config `wssnode init` writes: static files at `/`, WAMP at `/ws`, on 8443. Safe to
+/// expose as it is: anonymous clients may use the `app.` prefix only (not the router's own
+/// `wamp.` procedures, such as `wamp.session.kill`), and no page lists the node's paths.
 const INIT_CONFIG: &str = r#"{
     "version": 2,
     "workers": [
@@ -236,7 +238,7 @@ const INIT_CONFIG: &str = r#"{
                             "name": "anonymous",
                             "permissions": [
                                 {
-                                    "uri": "",
+                                    "uri": "app.",
                                     "match": "prefix",
                                     "allow": {"call": true, "register": true, "publish": true, "subscribe": true},
                                     "disclose": {"caller": false, "publisher": false},
@@ -257,8 +259,7 @@ const INIT_CONFIG: &str = r#"{
                     },
                     "paths": {
                         "/": {"type": "static", "directory": "web"},
-                        "ws": {"type": "websocket"},
-                        "info": {"type": "nodeinfo"}
+                        "ws": {"type": "websocket"}
                     }
                 }
             ]

@@ -7,8 +7,8 @@
 //! Only cookies the node issued are ever bound (a cookie a client made up is replaced), the
 //! cookie is `HttpOnly` and `SameSite=Lax` unless configured otherwise (so another site's
 //! page cannot open a WebSocket that logs in as its visitor), and the store is bounded: at
-//! most `max_cookies` bound cookies (wssnode's key) and as many unbound ones, the oldest of
-//! each dropped first, and a binding holds no more than a login's worth (never what the
+//! most `max_cookies` cookies bound by logins (wssnode's key), as many bound by anonymous
+//! logins and as many unbound ones, the oldest of each dropped first, and a binding holds no more than a login's worth (never what the
 //! client sent).
 
 use crate::config::CookieConfig;
@@ -36,57 +36,82 @@ struct Record {
     binding: Option<Binding>,
 }
 
+/// What a cookie stands for, each kind with its own bound: anonymous logins cannot push
+/// real ones out, nor unbound cookies either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Issued, not yet bound.
+    Unbound = 0,
+    /// Bound by a login with credentials.
+    Login = 1,
+    /// Bound by an anonymous login.
+    Anonymous = 2,
+}
+
+const KINDS: [Kind; 3] = [Kind::Unbound, Kind::Login, Kind::Anonymous];
+
+fn kind_of(binding: &Option<Binding>) -> Kind {
+    match binding {
+        None => Kind::Unbound,
+        Some(b) if b.authmethod == "anonymous" => Kind::Anonymous,
+        Some(_) => Kind::Login,
+    }
+}
+
 #[derive(Default)]
 struct Store {
     records: HashMap<String, Record>,
-    /// Cookies as issued, oldest first, and as bound, oldest first. An entry whose cookie
-    /// has gone or changed state since is stale and skipped (and compacted away).
-    unbound_order: VecDeque<String>,
-    bound_order: VecDeque<String>,
-    bound: usize,
+    /// Cookies of each kind, oldest first. An entry whose cookie has gone or changed kind
+    /// since is stale and skipped (and compacted away).
+    orders: [VecDeque<String>; 3],
+    /// Cookies of each kind.
+    counts: [usize; 3],
 }
 
 impl Store {
-    fn is_bound(&self, value: &str) -> Option<bool> {
-        self.records.get(value).map(|r| r.binding.is_some())
+    fn kind(&self, value: &str) -> Option<Kind> {
+        self.records.get(value).map(|r| kind_of(&r.binding))
+    }
+
+    /// Keeps `record` as the newest of its kind (replacing what `value` had).
+    fn insert(&mut self, value: &str, record: Record) {
+        self.remove(value);
+        let kind = kind_of(&record.binding) as usize;
+        self.counts[kind] += 1;
+        self.orders[kind].push_back(value.to_string());
+        self.records.insert(value.to_string(), record);
     }
 
     fn remove(&mut self, value: &str) {
         if let Some(old) = self.records.remove(value) {
-            self.bound -= usize::from(old.binding.is_some());
+            self.counts[kind_of(&old.binding) as usize] -= 1;
         }
+    }
+
+    /// Bound cookies, of both kinds (what the file keeps).
+    fn bound(&self) -> usize {
+        self.counts[Kind::Login as usize] + self.counts[Kind::Anonymous as usize]
     }
 
     /// Drops the oldest cookies of each kind past `max`: each step pops one entry, so the
     /// work is what was added since, never the size of the store.
     fn evict(&mut self, max: usize) {
-        while self.records.len() - self.bound > max {
-            let Some(oldest) = self.unbound_order.pop_front() else {
-                break;
-            };
-            if self.is_bound(&oldest) == Some(false) {
-                self.remove(&oldest);
+        for kind in KINDS {
+            let k = kind as usize;
+            while self.counts[k] > max {
+                let Some(oldest) = self.orders[k].pop_front() else {
+                    break;
+                };
+                if self.kind(&oldest) == Some(kind) {
+                    self.remove(&oldest);
+                }
             }
-        }
-        while self.bound > max {
-            let Some(oldest) = self.bound_order.pop_front() else {
-                break;
-            };
-            if self.is_bound(&oldest) == Some(true) {
-                self.remove(&oldest);
+            // Stale entries (cookies bound, logged out or dropped since) are compacted
+            // away once they outnumber the live ones.
+            if self.orders[k].len() > 2 * max + 64 {
+                let records = &self.records;
+                self.orders[k].retain(|c| records.get(c).is_some_and(|r| kind_of(&r.binding) == kind));
             }
-        }
-        // Stale entries (cookies bound, logged out or dropped since) are compacted away
-        // once they outnumber the live ones.
-        if self.unbound_order.len() > 2 * max + 64 {
-            let records = &self.records;
-            self.unbound_order
-                .retain(|c| records.get(c).is_some_and(|r| r.binding.is_none()));
-        }
-        if self.bound_order.len() > 2 * max + 64 {
-            let records = &self.records;
-            self.bound_order
-                .retain(|c| records.get(c).is_some_and(|r| r.binding.is_some()));
         }
     }
 }
@@ -126,7 +151,7 @@ impl CookieStore {
                     rewrite(path, &store)?;
                 }
                 let lines = if config.purge_on_startup {
-                    store.bound
+                    store.bound()
                 } else {
                     count_lines(path)
                 };
@@ -164,14 +189,13 @@ impl CookieStore {
     pub fn issue(&self) -> String {
         let value = crate::wamp::auth::crypto::random_token(self.config.length);
         let mut store = self.lock();
-        store.records.insert(
-            value.clone(),
+        store.insert(
+            &value,
             Record {
                 created: now(),
                 binding: None,
             },
         );
-        store.unbound_order.push_back(value.clone());
         store.evict(self.config.max_cookies.max(1));
         value
     }
@@ -205,18 +229,20 @@ impl CookieStore {
     /// Remembers who authenticated on a connection with this cookie.
     pub fn bind(&self, value: &str, binding: Binding) {
         let mut store = self.lock();
-        let Some(record) = store.records.get_mut(value) else {
+        let Some(record) = store.records.get(value) else {
             return;
         };
         if record.binding.as_ref() == Some(&binding) {
             return;
         }
-        let was_bound = record.binding.replace(binding.clone()).is_some();
         let created = record.created;
-        if !was_bound {
-            store.bound += 1;
-            store.bound_order.push_back(value.to_string());
-        }
+        store.insert(
+            value,
+            Record {
+                created,
+                binding: Some(binding.clone()),
+            },
+        );
         store.evict(self.config.max_cookies.max(1));
         drop(store);
         self.append(json!({
@@ -295,7 +321,7 @@ impl CookieStore {
             log::warn!("cookie store: cannot write {}: {e}", path.display());
         }
         file.lines += 1;
-        let live = self.lock().bound;
+        let live = self.lock().bound();
         if file.lines > 2 * live + 1024 {
             let rewritten = rewrite(path, &self.lock()).and_then(|()| open_append(path));
             match rewritten {
@@ -363,17 +389,7 @@ fn load(path: &std::path::Path, store: &mut Store, config: &CookieConfig) -> Res
         if config.purge_on_startup && now >= created.saturating_add(config.max_age) {
             continue;
         }
-        let bound = binding.is_some();
-        store.remove(cbtid);
-        store
-            .records
-            .insert(cbtid.to_string(), Record { created, binding });
-        if bound {
-            store.bound += 1;
-            store.bound_order.push_back(cbtid.to_string());
-        } else {
-            store.unbound_order.push_back(cbtid.to_string());
-        }
+        store.insert(cbtid, Record { created, binding });
     }
     store.evict(config.max_cookies.max(1));
     Ok(())
@@ -383,7 +399,8 @@ fn load(path: &std::path::Path, store: &mut Store, config: &CookieConfig) -> Res
 fn rewrite(path: &std::path::Path, store: &Store) -> Result<(), String> {
     let mut text = String::new();
     let mut written = std::collections::HashSet::new();
-    for cbtid in &store.bound_order {
+    let bound = [Kind::Login, Kind::Anonymous].map(|k| &store.orders[k as usize]);
+    for cbtid in bound.into_iter().flatten() {
         let Some(record) = store.records.get(cbtid) else {
             continue;
         };
@@ -462,14 +479,33 @@ mod tests {
         assert_eq!(store.binding(&kept), Some(binding("joe")));
         assert!(store.lock().records.len() <= 20);
         assert!(
-            store.lock().unbound_order.len() <= 2 * 10 + 64 + 1,
+            store.lock().orders[Kind::Unbound as usize].len() <= 2 * 10 + 64 + 1,
             "stale entries are compacted"
         );
         for i in 0..100 {
             let c = store.issue();
             store.bind(&c, binding(&format!("u{i}")));
         }
-        assert!(store.lock().bound <= 10);
+        assert!(store.lock().bound() <= 10);
+    }
+
+    #[test]
+    fn anonymous_logins_never_push_a_real_login_out() {
+        let config = CookieConfig {
+            max_cookies: 5,
+            ..CookieConfig::default()
+        };
+        let store = CookieStore::open(config).expect("memory store");
+        let joe = store.issue();
+        store.bind(&joe, binding("joe"));
+        for i in 0..50 {
+            let c = store.issue();
+            let mut anonymous = binding(&format!("anon-{i}"));
+            anonymous.authmethod = "anonymous".into();
+            store.bind(&c, anonymous);
+        }
+        assert_eq!(store.binding(&joe), Some(binding("joe")));
+        assert_eq!(store.lock().counts[Kind::Anonymous as usize], 5);
     }
 
     #[test]

@@ -52,6 +52,8 @@ struct Logger {
 }
 
 impl Logger {
+    /// A plain line: its control characters escaped as JSON escapes them, so a client's
+    /// string (an authid with a newline) cannot forge a line of its own.
     fn plain(record: &log::Record<'_>) -> String {
         let mut line = format!(
             "{} {:<5} {}",
@@ -60,7 +62,7 @@ impl Logger {
             record.args()
         );
         let _ = record.key_values().visit(&mut KeyValues(&mut line, false));
-        line
+        escape_controls(line)
     }
 
     fn json(record: &log::Record<'_>) -> String {
@@ -106,6 +108,26 @@ impl log::Log for Logger {
     }
 }
 
+/// `text` with its control characters (C0, DEL and C1) written as `\n`, `\t`, `\r` or
+/// `\u{…}`, and a backslash as `\\`; unchanged (not copied) when it has none.
+fn escape_controls(text: String) -> String {
+    if !text.chars().any(|c| c.is_control() || c == '\\') {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Appends a record's key-values: ` key=value`, or `,"key":"value"` for JSON.
 struct KeyValues<'a>(&'a mut String, bool);
 
@@ -129,6 +151,22 @@ impl<'kvs> log::kv::VisitSource<'kvs> for KeyValues<'_> {
 #[cfg(test)]
 mod tests {
     use super::Logger;
+
+    #[test]
+    fn a_client_string_with_a_newline_stays_on_its_line() {
+        let authid = "joe\n2026-12-08T00:00:00Z INFO  wamp login admin\u{1b}[2J\u{85}";
+        let line = Logger::plain(
+            &log::Record::builder()
+                .args(format_args!("wamp login refused authid {authid}"))
+                .level(log::Level::Info)
+                .build(),
+        );
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(
+            line.ends_with("authid joe\\n2026-12-08T00:00:00Z INFO  wamp login admin\\u{001b}[2J\\u{0085}"),
+            "{line}"
+        );
+    }
 
     #[test]
     fn json_lines_keep_femmes_fields_and_plain_lines_read_as_text() {

@@ -350,3 +350,43 @@ async fn a_bridge_client_whose_calls_hang_leaves_room_for_another() {
     assert_eq!(res.text(), r#"{"args":["fast"]}"#);
     drop(hanging);
 }
+
+// ---------------------------------------------------------------------------------------
+// What a client says, as the node reads and logs it
+
+#[async_std::test]
+async fn authmethods_that_are_not_a_list_are_refused_not_read_as_anonymous() {
+    let (_dir, ca, node) = node_with(json!({}), json!([]));
+    let ws = wss(node.port, &ca.der, "/ws", &["wamp.2.json"])
+        .await
+        .unwrap();
+    let mut w = Wamp { ws, session: 0 };
+    w.send(json!([1, "realm1", {"authmethods": "ticket", "authid": "joe"}]))
+        .await;
+    let abort = w.recv().await;
+    assert_eq!(abort[0], 3, "{abort}");
+    assert_eq!(abort[2], "wamp.error.protocol_violation");
+}
+
+#[async_std::test]
+async fn a_client_string_cannot_forge_a_log_line() {
+    let (_dir, ca, node) = node_with(json!({}), json!([]));
+    let ws = wss(node.port, &ca.der, "/ws", &["wamp.2.json"])
+        .await
+        .unwrap();
+    let mut w = Wamp { ws, session: 0 };
+    let authid = "joe\n2026-12-08T00:00:00.000Z INFO  FORGED wamp login admin";
+    w.send(json!([1, "realm1", {"authmethods": ["ticket"], "authid": authid}]))
+        .await;
+    assert_eq!(w.recv().await[0], 3);
+    assert!(
+        node.wait_for_log("wamp login refused", Duration::from_secs(5))
+            .await
+    );
+    let log = node.log_text();
+    assert!(
+        log.lines().all(|line| !line.contains("INFO  FORGED") || line.contains("joe\\n")),
+        "{log}"
+    );
+    assert!(!log.lines().any(|l| l.starts_with("2026-12-08T00:00:00.000Z INFO  FORGED")));
+}

@@ -927,7 +927,7 @@ async fn a_cookie_remembers_a_login_until_logout() {
     assert_eq!(again, None, "a cookie we issued is not issued again");
     w.send(json!([1, "realm1", {"authmethods": ["cookie"]}]))
         .await;
-    assert_eq!(w.recv().await[2], "wamp.error.no_auth_method");
+    assert_eq!(w.recv().await[2], "wamp.error.not_authorized");
 
     first
         .send(json!([1, "realm1", {"authid": "joe", "authmethods": ["wampcra"]}]))
@@ -963,7 +963,40 @@ async fn a_cookie_remembers_a_login_until_logout() {
     third
         .send(json!([1, "realm1", {"authmethods": ["cookie"]}]))
         .await;
-    assert_eq!(third.recv().await[2], "wamp.error.no_auth_method");
+    let abort = third.recv().await;
+    assert_eq!(abort[2], "wamp.error.not_authorized");
+    let message = abort[1]["message"].as_str().unwrap();
+    assert!(message.contains("not bound"), "{abort}");
+}
+
+#[async_std::test]
+async fn anonymous_logins_have_their_own_cookie_bound_and_never_log_a_user_out() {
+    let mut auth = cra_users();
+    auth["cookie"] = json!({});
+    auth["anonymous"] = json!({"type": "static", "role": "user"});
+    let cookie = json!({"store": {"type": "memory"}, "max_cookies": 5});
+    let (_dir, ca, node) = node(auth, json!({"cookie": cookie}));
+    let (mut joe, set_cookie) = wss_with_cookie(&node, &ca, None).await;
+    let joes = set_cookie.unwrap().split(';').next().unwrap().to_string();
+    joe.send(json!([1, "realm1", {"authid": "joe", "authmethods": ["wampcra"]}]))
+        .await;
+    let challenge = joe.recv().await;
+    joe.send(json!([5, cra_answer("secret2", &challenge[2]), {}]))
+        .await;
+    assert_eq!(joe.recv().await[0], 2);
+    // Ten anonymous visitors, each with a cookie of its own.
+    for _ in 0..10 {
+        let (mut visitor, _) = wss_with_cookie(&node, &ca, None).await;
+        visitor
+            .send(json!([1, "realm1", {"authmethods": ["anonymous"]}]))
+            .await;
+        assert_eq!(visitor.recv().await[0], 2);
+    }
+    let (mut again, _) = wss_with_cookie(&node, &ca, Some(&joes)).await;
+    again
+        .send(json!([1, "realm1", {"authmethods": ["cookie"]}]))
+        .await;
+    welcomed(&again.recv().await, "joe", "user", "wampcra", "cookie");
 }
 
 #[async_std::test]

@@ -149,13 +149,23 @@ pub(crate) enum Pending {
 fn offered(details: &Map<String, Value>) -> Vec<&str> {
     match details.get("authmethods") {
         Some(Value::Array(methods)) => methods.iter().filter_map(Value::as_str).collect(),
-        _ => vec!["anonymous"],
+        None => vec!["anonymous"],
+        // Anything else is no list of methods: never read as "anonymous", which would let
+        // in a client that asked for something else.
+        Some(_) => Vec::new(),
     }
 }
 
 /// Chooses and starts an authentication method for a HELLO.
 pub(crate) fn hello(auth: &Auth, h: &Hello<'_>) -> Step {
     let offered = offered(h.details);
+    if offered.is_empty() {
+        return Step::Refuse(Refusal {
+            reason: error::PROTOCOL_VIOLATION.into(),
+            message: "HELLO.Details.authmethods must be a list of method names, such as [\"ticket\"]".into(),
+            why: "authmethods is not a list of strings".into(),
+        });
+    }
     // A cookie bound by an earlier login is enough, wherever the client lists `cookie`.
     if auth.cookie && offered.contains(&"cookie") {
         let binding = h.cookie.and_then(|(store, value)| store.binding(value));
@@ -182,6 +192,13 @@ pub(crate) fn hello(auth: &Auth, h: &Hello<'_>) -> Step {
         if let Some(step) = step {
             return step;
         }
+    }
+    if auth.cookie && offered.contains(&"cookie") {
+        return Step::Refuse(Refusal {
+            reason: error::NOT_AUTHORIZED.into(),
+            message: "this connection's cookie is not bound to a login in this realm; offer another method beside cookie to log in".into(),
+            why: "an unknown or unbound cookie".into(),
+        });
     }
     Step::Refuse(Refusal {
         reason: error::NO_AUTH_METHOD.into(),

@@ -409,6 +409,9 @@ impl Bridge {
             self.check_signed(&signed, &body, unix_now())?;
         }
         if webhook {
+            // Refused as every bridge refusal is, with a JSON reason.
+            let body = String::from_utf8(body)
+                .map_err(|_| refuse(400, "Non-decodable request body, was not UTF-8."))?;
             return Ok(self.webhook(realms, &req, body).await);
         }
         let action = read_body(matches!(o.kind, BridgeKind::Caller), &body)?;
@@ -568,7 +571,7 @@ impl Bridge {
 
     /// Publishes the request to the webhook's topic: 202 with `success_response`, or 500
     /// with `error_response`.
-    async fn webhook<S>(&self, realms: Arc<Realms>, req: &Request<S>, body: Vec<u8>) -> Response {
+    async fn webhook<S>(&self, realms: Arc<Realms>, req: &Request<S>, body: String) -> Response {
         let BridgeKind::Webhook {
             topic,
             success_response,
@@ -583,9 +586,6 @@ impl Bridge {
             res.set_body(body.to_string());
             res.insert_header("Content-Type", "text/plain; charset=UTF-8");
             res
-        };
-        let Ok(body) = String::from_utf8(body) else {
-            return text(400, "Non-decodable request body, was not UTF-8.");
         };
         let mut headers = Map::new();
         for (name, values) in req.iter() {

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 /// A node directory with a valid config on a free port and a valid pair.
@@ -657,4 +657,100 @@ fn a_wrong_acme_section_is_named_with_its_problem() {
         dir.config(&config);
         fails_with(&dir, &needles);
     }
+}
+
+/// A config that would start with a feature no client could use: each is refused, or
+/// warned about, in one line naming its key.
+#[test]
+fn a_config_that_leaves_a_feature_unusable_is_named_at_start() {
+    let ws_options = |options: Value| json!({"ws": {"type": "websocket", "options": options}});
+    let refused: Vec<(Value, Box<dyn Fn(&mut Value)>, &[&str])> = vec![
+        (
+            json!({"ws": {"type": "websocket", "serializers": ["ubjson"]}}),
+            Box::new(|_| {}),
+            &["paths.ws.serializers", "names no serializer wssnode speaks"],
+        ),
+        (
+            json!({"hook": {"type": "webhook", "realm": "realm1", "role": "anonymous",
+                "options": {"topic": "not a uri"}}}),
+            Box::new(|_| {}),
+            &["paths.hook.options.topic", "not a valid topic URI"],
+        ),
+        (
+            json!({}),
+            Box::new(|c: &mut Value| {
+                c["workers"][0]["realms"][0]["store"] = json!({"type": "memory",
+                    "event-history": [{"uri": "com..broken"}]});
+            }),
+            &["realms[0].store.event-history[0].uri", "not a valid exact topic URI"],
+        ),
+        (
+            json!({}),
+            Box::new(|c: &mut Value| {
+                c["workers"][0]["transports"][0]["options"] = json!({"max_connections": 0});
+            }),
+            &["transports[0].options.max_connections", "at least 1"],
+        ),
+        (
+            json!({"ws": {"type": "websocket", "cookie": {"max_cookies": 0}}}),
+            Box::new(|_| {}),
+            &["paths.ws.cookie.max_cookies", "at least 1"],
+        ),
+        (
+            json!({"lp": {"type": "longpoll", "options": {"max_transports_per_client": 0}}}),
+            Box::new(|_| {}),
+            &["paths.lp.options.max_transports_per_client", "at least 1"],
+        ),
+        (
+            ws_options(json!({"max_pending_logins_per_client": 0})),
+            Box::new(|_| {}),
+            &["paths.ws.options.max_pending_logins_per_client", "at least 1"],
+        ),
+    ];
+    for (paths, edit, needles) in refused {
+        let (dir, _, port) = valid();
+        let mut config = web_config(port, json!({}), paths, open_roles());
+        edit(&mut config);
+        dir.config(&config);
+        fails_with(&dir, needles);
+    }
+
+    let warned: Vec<(Value, &[&str])> = vec![
+        (
+            json!({"lp": {"type": "longpoll", "options": {"request_timeout": 30, "session_timeout": 10}}}),
+            &["paths.lp.options.session_timeout", "shorter than `request_timeout`"],
+        ),
+        (
+            ws_options(json!({"max_message_size": 0})),
+            &["paths.ws.options.max_message_size", "16 MiB"],
+        ),
+        (
+            json!({"ws": {"type": "websocket", "auth": {"wampcra": {"type": "static",
+                "users": {"joe": {"secret": "s", "role": "nosuchrole"}}}}}}),
+            &["principal `joe` has role `nosuchrole`", "no realm of this worker defines"],
+        ),
+    ];
+    for (paths, needles) in warned {
+        let (dir, _, port) = valid();
+        dir.config(&web_config(port, json!({}), paths, open_roles()));
+        let (code, out, _) = dir.run(&["check"]);
+        assert_eq!(code, Some(0), "{out}");
+        let line = out
+            .lines()
+            .find(|l| needles.iter().all(|n| l.contains(n)))
+            .unwrap_or_else(|| panic!("no line with {needles:?} in {out}"));
+        assert!(!line.is_empty());
+    }
+
+    // `tls` authentication on an endpoint without TLS.
+    let dir = NodeDir::new();
+    let port = free_port();
+    dir.config(&json!({"version": 2, "workers": [{"type": "router",
+        "realms": [{"name": "realm1", "roles": open_roles()}],
+        "transports": [{"type": "websocket",
+            "endpoint": {"type": "tcp", "port": port, "interface": "127.0.0.1"},
+            "auth": {"tls": {"type": "static", "principals": {"joe": {"certificate-sha1": "00", "role": "anonymous"}}}}}]}]}));
+    let (code, out, _) = dir.run(&["check"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("accepts `tls` authentication, but the endpoint has no `tls`"), "{out}");
 }

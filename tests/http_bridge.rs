@@ -405,3 +405,44 @@ async fn require_tls_refuses_plain_http_and_a_webhook_answers_its_defaults() {
         res.text()
     );
 }
+
+#[async_std::test]
+async fn a_webhook_refuses_a_body_that_is_not_utf8_with_a_json_reason() {
+    let paths = json!({"hook": {"type": "webhook", "realm": "realm1", "role": "anonymous",
+        "options": {"topic": "com.hook"}}});
+    let (_dir, ca, node) = bridge_node(paths);
+    let mut subscriber = Wamp::join(node.port, &ca.der).await;
+    subscribe(&mut subscriber, "com.hook").await;
+    let tls = connect_tls(node.port, client_tls(&ca.der, None))
+        .await
+        .unwrap();
+    let res = raw_post(tls, b"/hook", &[0xff, 0xfe, 0xfd]).await;
+    assert_eq!(res.status, 400);
+    assert_eq!(
+        body_json(&res)["error"],
+        json!("Non-decodable request body, was not UTF-8.")
+    );
+    subscriber.silent(300).await;
+
+    // A request without Content-Type is published with the one HTTP gives it.
+    let res = post(&node, &ca, "/hook", "plain words", &[]).await;
+    assert_eq!(res.status, 202);
+    let event = subscriber.recv().await;
+    assert_eq!(
+        event[4][0]["headers"]["Content-Type"],
+        json!(["application/octet-stream"])
+    );
+}
+
+/// POSTs raw bytes as the body.
+async fn raw_post(mut tls: Tls, target: &[u8], body: &[u8]) -> HttpResponse {
+    use async_std::io::WriteExt;
+    let mut request = b"POST ".to_vec();
+    request.extend_from_slice(target);
+    request.extend_from_slice(
+        format!(" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+    );
+    request.extend_from_slice(body);
+    tls.write_all(&request).await.unwrap();
+    http_raw(tls, "").await
+}

@@ -75,6 +75,11 @@ impl<'r, 'a> Obj<'r, 'a> {
         self.get(name).ok_or_else(|| self.missing(name, ""))
     }
 
+    /// An error about this object's key `name`.
+    pub(super) fn error(&self, name: &str, problem: impl Into<String>) -> StartError {
+        self.reader.error(&self.child_key(name), problem)
+    }
+
     /// "is missing" with `advice`, naming a key of this object that looks like a typo of it.
     pub(super) fn missing(&self, name: &str, advice: &str) -> StartError {
         let mut problem = String::from("is missing");

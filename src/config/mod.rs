@@ -170,7 +170,46 @@ impl MatchPolicy {
             MatchPolicy::Wildcard => "wildcard",
         }
     }
+
+    /// Whether `uri` is a valid URI (or pattern) for this policy under the spec's loose
+    /// rules: components separated by `.`, no whitespace or `#`; patterns may have empty
+    /// components. Here, where the config checks its URIs, and used by the router for
+    /// what clients send.
+    pub fn admits(self, uri: &str) -> bool {
+        if uri.chars().any(|c| c.is_whitespace() || c == '#') {
+            return false;
+        }
+        if uri.len() > self.max_bytes() {
+            return false;
+        }
+        let components: Vec<&str> = uri.split('.').collect();
+        match self {
+            MatchPolicy::Exact => !uri.is_empty() && components.iter().all(|c| !c.is_empty()),
+            // A prefix may end in a dot and may be empty (matches everything).
+            MatchPolicy::Prefix => components[..components.len() - 1]
+                .iter()
+                .all(|c| !c.is_empty()),
+            // A wildcard pattern has at least two components; any may be empty.
+            MatchPolicy::Wildcard => components.len() > 1,
+        }
+    }
+
+    /// The longest URI (or pattern) of this policy, in bytes: what a client makes the
+    /// router keep (a subscription, a registration) is bounded in size as in number.
+    pub fn max_bytes(self) -> usize {
+        match self {
+            MatchPolicy::Exact => MAX_URI_BYTES,
+            MatchPolicy::Prefix | MatchPolicy::Wildcard => MAX_PATTERN_BYTES,
+        }
+    }
 }
+
+/// The longest URI, in bytes.
+pub const MAX_URI_BYTES: usize = 4096;
+
+/// The longest prefix or wildcard pattern, in bytes: each costs the broker work per
+/// publication it is matched against.
+pub const MAX_PATTERN_BYTES: usize = 1024;
 
 /// A listening transport.
 #[derive(Debug, Clone)]

@@ -159,6 +159,7 @@ impl<'a> Reader<'a> {
             transports.extend(self.transport(&transport_key, transport, None)?);
         }
         self.check_bridges(&realms, &transports)?;
+        self.check_principal_roles(&realms, &transports);
         if worker.get("connections").is_some() {
             self.refuse(
                 &format!("{key}.connections"),
@@ -351,6 +352,12 @@ impl<'a> Reader<'a> {
                 None => limit,
             };
             topic.done();
+            if !policy.admits(&uri) {
+                return Err(self.error(
+                    &format!("{topic_key}.uri"),
+                    format!("`{uri}` is not a valid {} topic URI, so no event would ever be kept for it", policy.name()),
+                ));
+            }
             history.push(HistoryTopic { uri, policy, limit });
         }
         store.done();
@@ -511,7 +518,8 @@ impl<'a> Reader<'a> {
                 // Crossbar's RawSocket keys beside `options`: `max_message_size`, and the
                 // older single `serializer`.
                 if let Some(n) = transport.u64("max_message_size")? {
-                    options.max_message_size = usize::try_from(n).unwrap_or(usize::MAX);
+                    options.max_message_size =
+                        self.message_size(&format!("{key}.max_message_size"), n);
                 }
                 if let Some(name) = transport.str("serializer")? {
                     if !SERIALIZERS.contains(&name) {
@@ -526,6 +534,9 @@ impl<'a> Reader<'a> {
             }
         };
         transport.done_except(&["paths", "options", "auth", "serializers", "url"]);
+        if endpoint.tls.is_none() {
+            self.warn_tls_auth_without_tls(key, &paths, rawsocket.as_deref());
+        }
         Ok(Some(Transport {
             config_file: self.report.file.to_path_buf(),
             json_path: key.to_string(),
@@ -536,6 +547,36 @@ impl<'a> Reader<'a> {
             limits,
             rawsocket,
         }))
+    }
+
+    /// A message or frame size; Crossbar's 0 means no limit, which wssnode does not have:
+    /// the largest it allows (16 MiB, RawSocket's own) is taken instead, and said.
+    fn message_size(&self, key: &str, n: u64) -> usize {
+        const LARGEST: usize = 16 << 20;
+        if n == 0 {
+            self.warn(format!("`{key}` is 0, no limit in Crossbar; wssnode keeps every message bounded and takes {LARGEST} bytes (16 MiB)"));
+            return LARGEST;
+        }
+        usize::try_from(n).unwrap_or(usize::MAX)
+    }
+
+    /// `tls` authentication needs a client certificate, which only a TLS endpoint asks for.
+    fn warn_tls_auth_without_tls(
+        &self,
+        key: &str,
+        paths: &[(String, PathService)],
+        rawsocket: Option<&WebSocketOptions>,
+    ) {
+        let sessions = paths.iter().filter_map(|(path, service)| match service {
+            PathService::WebSocket(o) => Some((path.as_str(), &**o)),
+            PathService::LongPoll(o) => Some((path.as_str(), &o.session)),
+            _ => None,
+        });
+        for (path, options) in sessions.chain(rawsocket.map(|o| ("rawsocket", o))) {
+            if options.auth.tls.is_some() {
+                self.warn(format!("`{key}`: path `{path}` accepts `tls` authentication, but the endpoint has no `tls`, so no client certificate ever comes: nobody can log in with it"));
+            }
+        }
     }
 
     /// Crossbar's `universal` transport: `web.paths` and `websocket` paths served over HTTP
@@ -583,7 +624,8 @@ impl<'a> Reader<'a> {
             let raw = self.obj(&raw_key, raw)?;
             let mut options = self.websocket(&raw_key, &raw, false, None)?;
             if let Some(n) = raw.u64("max_message_size")? {
-                options.max_message_size = usize::try_from(n).unwrap_or(usize::MAX);
+                options.max_message_size =
+                    self.message_size(&format!("{raw_key}.max_message_size"), n);
             }
             raw.done_except(&["serializers", "options", "auth", "url", "debug"]);
             *rawsocket = Some(Box::new(options));
@@ -1063,7 +1105,13 @@ impl<'a> Reader<'a> {
             limits.send = d;
         }
         if let Some(n) = options.u64("max_connections")? {
-            limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+            if n == 0 {
+                return Err(options.error(
+                    "max_connections",
+                    "must be at least 1: with 0 every connection would be refused",
+                ));
+            }
+            limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
         }
         if let Some(n) = options.u64("max_request_head")? {
             let max = MAX_HEAD;
@@ -1096,6 +1144,12 @@ impl<'a> Reader<'a> {
             }
         }
         if serializers.is_empty() {
+            if !obj.array_or_empty("serializers")?.is_empty() {
+                return Err(self.error(
+                    &format!("{key}.serializers"),
+                    "names no serializer wssnode speaks, so no client could connect; list `json`, `msgpack` or `cbor`",
+                ));
+            }
             serializers = SERIALIZERS.iter().map(|s| s.to_string()).collect();
         }
         let max_message = if testee {
@@ -1128,7 +1182,7 @@ impl<'a> Reader<'a> {
             let size = |name: &'static str| -> Result<Option<usize>, StartError> {
                 Ok(opts
                     .u64(name)?
-                    .map(|n| if n == 0 { usize::MAX } else { n as usize }))
+                    .map(|n| self.message_size(&format!("{key}.options.{name}"), n)))
             };
             if let Some(n) = size("max_message_size")? {
                 options.max_message_size = n;

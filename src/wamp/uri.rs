@@ -3,10 +3,6 @@
 
 use crate::config::MatchPolicy;
 
-/// The longest prefix or wildcard pattern a session may subscribe or register, in bytes.
-/// Patterns are stored in trees whose depth grows with a pattern's length; a bound keeps
-/// every walk over them short. Exact URIs are hash keys and have no such bound.
-pub const MAX_PATTERN_BYTES: usize = 1024;
 
 /// The error URIs the router answers with: the spec's ("Predefined URIs"), then wssnode's
 /// own for its limits (a router may add its own).
@@ -67,33 +63,19 @@ pub mod error {
     pub const RUNTIME_ERROR: &str = "wamp.error.runtime_error";
 }
 
-/// Whether `uri` is a valid URI for `policy` under the spec's loose rules: components
-/// separated by `.`, no whitespace or `#`; patterns may have empty components.
+/// Whether `uri` is a valid URI for `policy` under the spec's loose rules
+/// (`MatchPolicy::admits`).
 pub fn is_valid(uri: &str, policy: MatchPolicy) -> bool {
-    if uri.chars().any(|c| c.is_whitespace() || c == '#') {
-        return false;
-    }
-    if policy != MatchPolicy::Exact && uri.len() > MAX_PATTERN_BYTES {
-        return false;
-    }
-    let components: Vec<&str> = uri.split('.').collect();
-    match policy {
-        MatchPolicy::Exact => !uri.is_empty() && components.iter().all(|c| !c.is_empty()),
-        // A prefix may end in a dot and may be empty (matches everything).
-        MatchPolicy::Prefix => components[..components.len() - 1]
-            .iter()
-            .all(|c| !c.is_empty()),
-        // A wildcard pattern has at least two components; any may be empty.
-        MatchPolicy::Wildcard => components.len() > 1,
-    }
+    policy.admits(uri)
 }
 
 /// Why a pattern is refused, for the `invalid_uri` error; `what` is "topic" or "procedure".
 pub fn invalid(uri: &str, policy: MatchPolicy, what: &str) -> String {
-    if policy != MatchPolicy::Exact && uri.len() > MAX_PATTERN_BYTES {
+    if uri.len() > policy.max_bytes() {
         return format!(
-            "a {} {what} pattern may have at most {MAX_PATTERN_BYTES} bytes, this one has {}",
+            "a {} {what} may have at most {} bytes, this one has {}",
             policy.name(),
+            policy.max_bytes(),
             uri.len()
         );
     }

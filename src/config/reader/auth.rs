@@ -3,7 +3,8 @@
 
 use super::super::json::quote_key;
 use super::super::{
-    Auth, AuthMethod, Authenticator, CookieConfig, CraSalt, Credential, Principal, ScramVerifier,
+    Auth, AuthMethod, Authenticator, CookieConfig, CraSalt, Credential, PathService, Principal,
+    Realm, ScramVerifier, Transport,
 };
 use super::Reader;
 use crate::error::StartError;
@@ -272,7 +273,13 @@ impl Reader<'_> {
             out.same_site = Some(same_site.to_string());
         }
         if let Some(n) = c.u64("max_cookies")? {
-            out.max_cookies = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+            if n == 0 {
+                return Err(c.error(
+                    "max_cookies",
+                    "must be at least 1: with 0 no cookie could be kept",
+                ));
+            }
+            out.max_cookies = usize::try_from(n).unwrap_or(usize::MAX);
         }
         if let Some(store) = c.get("store") {
             let s_key = format!("{key}.store");
@@ -315,4 +322,45 @@ fn decode_key(text: &str) -> Option<Vec<u8>> {
         data_encoding::BASE64.decode(text.as_bytes()).ok()?
     };
     (bytes.len() == 32).then_some(bytes)
+}
+
+impl Reader<'_> {
+    /// Warns of each static principal whose role no realm of its router has: it could
+    /// never log in (the login is refused with `wamp.error.no_such_role`).
+    pub(in crate::config) fn check_principal_roles(&self, realms: &[Realm], transports: &[Transport]) {
+        if realms.is_empty() {
+            return;
+        }
+        for transport in transports {
+            let paths = transport.paths.iter().filter_map(|(path, service)| match service {
+                PathService::WebSocket(o) => Some((path.as_str(), &o.auth)),
+                PathService::LongPoll(o) => Some((path.as_str(), &o.session.auth)),
+                _ => None,
+            });
+            let rawsocket = transport.rawsocket.as_deref().map(|o| ("rawsocket", &o.auth));
+            for (path, auth) in paths.chain(rawsocket) {
+                for (name, method) in [
+                    ("anonymous", &auth.anonymous),
+                    ("ticket", &auth.ticket),
+                    ("wampcra", &auth.wampcra),
+                    ("cryptosign", &auth.cryptosign),
+                    ("scram", &auth.scram),
+                    ("tls", &auth.tls),
+                ] {
+                    let principals = method.iter().flat_map(|m| &m.principals);
+                    for p in principals {
+                        let has_role = |r: &Realm| r.roles.iter().any(|role| role.name == p.role);
+                        let found = match &p.realm {
+                            Some(name) => realms.iter().filter(|r| &r.name == name).any(has_role),
+                            None => realms.iter().any(has_role),
+                        };
+                        if !found {
+                            let who = if p.authid.is_empty() { "its anonymous principal".to_string() } else { format!("principal `{}`", p.authid) };
+                            self.warn(format!("`{}` path `{path}`, auth `{name}`: {who} has role `{}`, which no realm of this worker defines; its logins will be refused (wamp.error.no_such_role)", transport.json_path, p.role));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -79,6 +79,12 @@ impl Reader<'_> {
                 let topic = options.str("topic")?.ok_or_else(|| {
                     options.missing("topic", "the webhook publishes every request to it")
                 })?;
+                if !crate::config::MatchPolicy::Exact.admits(topic) {
+                    return Err(options.error(
+                        "topic",
+                        format!("`{topic}` is not a valid topic URI, so the webhook could publish nothing"),
+                    ));
+                }
                 BridgeKind::Webhook {
                     topic: topic.to_string(),
                     success_response: text("success_response", "OK")?,

@@ -15,7 +15,9 @@ use wssnode::logging::LogFormat;
 use wssnode::{config, node, selfsigned};
 
 const HELP: &str = "\
-wssnode: static HTTPS and a WAMP v2 router over secure WebSocket, from a Crossbar.io node directory.
+wssnode: a Crossbar.io node in one binary, from a node directory: a WAMP v2 router (publish
+and subscribe, remote procedure calls) over WebSocket, RawSocket and long-poll, with TLS;
+static files, the HTTP bridge, metrics and several nodes as one through Redis.
 
 Usage:
   wssnode [OPTIONS] [DIR]            serve the node in DIR (default ./node): DIR/config.json

@@ -140,7 +140,9 @@ pub fn prepare(dir: &Path, mode: Mode) -> Result<ReadyNode, StartError> {
             let services = transport
                 .paths
                 .iter()
-                .map(|(path, service)| Ok((path.clone(), web::service(transport.kind, service)?)))
+                .map(|(path, service)| {
+                    Ok((path.clone(), web::service(transport.kind, service, &mut warnings)?))
+                })
                 .collect::<Result<Vec<_>, StartError>>()?;
             transports.push(ReadyTransport {
                 transport: transport.clone(),

@@ -15,6 +15,7 @@ use http_types::{Body, Method, Mime, StatusCode};
 use std::fs::{File, Metadata};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::UNIX_EPOCH;
 use tide::Response;
 
@@ -23,8 +24,43 @@ use tide::Response;
 pub struct StaticSite {
     /// The config options.
     pub options: StaticOptions,
-    /// `options.directory`, canonicalized once at start-up.
-    pub root: PathBuf,
+    /// `options.directory`, canonicalized once it exists (at start-up, usually; a node
+    /// whose directory is missing serves 404 until it appears, as Crossbar does).
+    root: Arc<OnceLock<PathBuf>>,
+}
+
+impl StaticSite {
+    /// A site for `options`; `Err` says why its directory cannot be served (yet): the
+    /// site is made anyway and answers 404 until the directory exists.
+    pub fn new(options: StaticOptions) -> (StaticSite, Result<(), String>) {
+        let site = StaticSite {
+            options,
+            root: Arc::default(),
+        };
+        let ready = site.find_root().map(|_| ());
+        (site, ready)
+    }
+
+    /// The canonical root, looked for again while the directory is missing.
+    fn root(&self) -> Option<&Path> {
+        match self.root.get() {
+            Some(root) => Some(root),
+            None => self.find_root().ok(),
+        }
+    }
+
+    fn find_root(&self) -> Result<&Path, String> {
+        let root = self
+            .options
+            .directory
+            .path
+            .canonicalize()
+            .map_err(|e| e.to_string())?;
+        if !root.is_dir() {
+            return Err("is not a directory".into());
+        }
+        Ok(self.root.get_or_init(|| root))
+    }
 }
 
 /// Maps a URL path (still percent-encoded, relative to the mount point) onto a path under
@@ -113,12 +149,15 @@ pub async fn serve<S>(site: &StaticSite, url_path: &str, req: &tide::Request<S>)
         res.insert_header(ALLOW, "GET, HEAD, OPTIONS");
         return res;
     }
-    let opened = resolve(&site.root, url_path)
-        .and_then(|path| Some((open_inside(&site.root, &path)?, path)))
+    let Some(root) = site.root() else {
+        return not_found();
+    };
+    let opened = resolve(root, url_path)
+        .and_then(|path| Some((open_inside(root, &path)?, path)))
         .or_else(|| {
             // Single-page apps: unknown paths get the app's page.
-            let fallback = resolve(&site.root, site.options.default_file.as_deref()?)?;
-            let opened = open_inside(&site.root, &fallback)?;
+            let fallback = resolve(root, site.options.default_file.as_deref()?)?;
+            let opened = open_inside(root, &fallback)?;
             opened.1.is_file().then_some((opened, fallback))
         });
     let Some(((mut file, mut meta), mut path)) = opened else {
@@ -137,7 +176,7 @@ pub async fn serve<S>(site: &StaticSite, url_path: &str, req: &tide::Request<S>)
             return res;
         }
         let index = path.join("index.html");
-        match open_inside(&site.root, &index) {
+        match open_inside(root, &index) {
             Some((f, m)) if m.is_file() => (file, meta, path) = (f, m, index),
             _ if site.options.directory_listing => return listing(&path, req.url().path()).await,
             _ => return not_found(),

@@ -75,25 +75,28 @@ pub fn app(site: Site) -> tide::Server<State> {
     app
 }
 
-/// Turns a config path service into a ready service (the static directory is checked here).
+/// Turns a config path service into a ready service (the static directory is checked here:
+/// one that cannot be served yet is a warning).
 pub fn service(
     kind: TransportKind,
     path: &PathService,
+    warnings: &mut Vec<String>,
 ) -> Result<Service, crate::error::StartError> {
     Ok(match path {
         PathService::Static(options) => {
-            let dir = &options.directory;
-            let root = dir
-                .path
-                .canonicalize()
-                .map_err(|e| dir.error(format!("cannot serve this directory: {e}")))?;
-            if !root.is_dir() {
-                return Err(dir.error("is not a directory"));
+            let (site, ready) = StaticSite::new(options.clone());
+            if let Err(problem) = ready {
+                // Crossbar starts and answers 404: a node that also serves WAMP does not
+                // refuse to run over a missing web folder.
+                let dir = &options.directory;
+                warnings.push(format!(
+                    "`{}`: cannot serve `{}` (resolved to `{}`): {problem}; the path answers 404 until it can",
+                    dir.json_path,
+                    dir.named,
+                    dir.path.display()
+                ));
             }
-            Service::Static(StaticSite {
-                options: options.clone(),
-                root,
-            })
+            Service::Static(site)
         }
         PathService::WebSocket(options) if kind == TransportKind::Testee => {
             Service::Echo(Arc::new((**options).clone()))

@@ -250,7 +250,11 @@ fn help_and_version() {
     );
     assert!(version.contains(built_from), "{version}");
     let out = wssnode(&["--help".as_ref()]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("wssnode check"));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("wssnode check"));
+    for transport in ["WebSocket", "RawSocket", "long-poll"] {
+        assert!(help.contains(transport), "--help names {transport}: {help}");
+    }
     let (code, out, _) = dir.run(&["--bogus"]);
     assert_eq!(code, Some(1), "{out}");
 }

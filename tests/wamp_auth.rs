@@ -593,6 +593,32 @@ async fn a_dynamic_ticket_is_checked_by_the_authenticator() {
 }
 
 #[async_std::test]
+async fn a_dynamic_ticket_without_an_authid_is_named_by_the_authenticator() {
+    let (_dir, ca, node) = node(dynamic("ticket", 5000), json!({}));
+    component(&node, &ca, "com.example.authenticate", |args| {
+        assert_eq!(args[1], Value::Null, "the HELLO named no authid");
+        match args[2]["ticket"].as_str() {
+            Some("api-key-1") => Ok(json!({"role": "user", "authid": "service-1"})),
+            _ => Ok(json!({"role": "user"})),
+        }
+    })
+    .await;
+    for (ticket, expect) in [("api-key-1", Some("service-1")), ("api-key-2", None)] {
+        let mut w = hello(&node, &ca, json!({"authmethods": ["ticket"]})).await;
+        assert_eq!(w.recv().await[0], 4, "a ticket CHALLENGE");
+        w.send(json!([5, ticket, {}])).await;
+        let answer = w.recv().await;
+        match expect {
+            Some(authid) => welcomed(&answer, authid, "user", "ticket", "dynamic"),
+            None => assert_eq!(
+                answer[2], "wamp.error.no_such_principal",
+                "an authenticator that names no authid: {answer}"
+            ),
+        }
+    }
+}
+
+#[async_std::test]
 async fn a_dynamic_wampcra_secret_comes_from_the_authenticator() {
     let (_dir, ca, node) = node(dynamic("wampcra", 5000), json!({}));
     component(&node, &ca, "com.example.authenticate", |args| {

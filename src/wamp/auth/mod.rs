@@ -123,8 +123,9 @@ fn failed(why: impl Into<String>) -> Step {
 
 /// What is remembered between CHALLENGE and AUTHENTICATE.
 pub(crate) enum Pending {
-    /// Ticket: the ticket is checked (static) or given to the authenticator (dynamic).
-    Ticket { authid: String },
+    /// Ticket: the ticket is checked (static) or given to the authenticator (dynamic, which
+    /// may name the authid when the HELLO did not).
+    Ticket { authid: Option<String> },
     /// WAMP-CRA: the signature expected.
     Cra {
         identity: Identity,
@@ -269,33 +270,33 @@ fn anonymous(method: &AuthMethod, h: &Hello<'_>) -> Step {
     Step::Welcome(id)
 }
 
+/// A static method needs the authid to find its principal; a dynamic authenticator may
+/// name it from the credentials instead (as in Crossbar).
+fn needs_authid(name: &str) -> Step {
+    Step::Refuse(Refusal {
+        reason: error::NOT_AUTHORIZED.into(),
+        message: format!("{name} authentication needs an authid in HELLO.Details"),
+        why: "no authid".into(),
+    })
+}
+
 fn ticket(method: &AuthMethod, h: &Hello<'_>) -> Step {
-    let Some(authid) = h.authid() else {
-        return Step::Refuse(Refusal {
-            reason: error::NOT_AUTHORIZED.into(),
-            message: "ticket authentication needs an authid in HELLO.Details".into(),
-            why: "no authid".into(),
-        });
-    };
-    let _ = method;
+    let authid = h.authid();
+    if authid.is_none() && method.authenticator.is_none() {
+        return needs_authid("ticket");
+    }
     Step::Challenge {
         method: "ticket",
         extra: json!({}),
         pending: Pending::Ticket {
-            authid: authid.to_string(),
+            authid: authid.map(str::to_string),
         },
     }
 }
 
 fn wampcra(method: &AuthMethod, h: &Hello<'_>) -> Step {
-    let Some(authid) = h.authid() else {
-        return Step::Refuse(Refusal {
-            reason: error::NOT_AUTHORIZED.into(),
-            message: "WAMP-CRA needs an authid in HELLO.Details".into(),
-            why: "no authid".into(),
-        });
-    };
     if let Some(authenticator) = &method.authenticator {
+        let authid = h.authid();
         let more = [
             ("authid", json!(authid)),
             (
@@ -304,8 +305,11 @@ fn wampcra(method: &AuthMethod, h: &Hello<'_>) -> Step {
             ),
         ];
         let details = h.authenticator_details("wampcra", &more);
-        return Ask::step(authenticator, h, Some(authid), details, Then::Cra);
+        return Ask::step(authenticator, h, authid, details, Then::Cra);
     }
+    let Some(authid) = h.authid() else {
+        return needs_authid("WAMP-CRA");
+    };
     match by_authid(method, authid) {
         Some(
             p @ Principal {
@@ -540,8 +544,11 @@ pub(crate) fn authenticate(auth: &Auth, h: &Hello<'_>, pending: Pending, signatu
             };
             if let Some(authenticator) = &method.authenticator {
                 let details = h.authenticator_details("ticket", &[("ticket", json!(signature))]);
-                return Ask::step(authenticator, h, Some(&authid), details, Then::Ticket);
+                return Ask::step(authenticator, h, authid.as_deref(), details, Then::Ticket);
             }
+            let Some(authid) = authid else {
+                return failed("no authid");
+            };
             // Every principal is compared, so timing does not tell which authids exist.
             let mut found = None;
             for p in &method.principals {

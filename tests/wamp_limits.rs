@@ -158,10 +158,15 @@ async fn a_pattern_longer_than_the_bound_is_an_invalid_uri() {
         .await;
     let reply = client.recv().await;
     assert_eq!(error_uri(&reply), "wamp.error.invalid_uri");
-    assert!(reply[5][0].as_str().unwrap().contains("at most 1024 bytes"));
-    // An exact topic has no such bound.
+    assert!(reply[5][1].as_str().unwrap().contains("at most 1024 bytes"));
+    // An exact topic has a larger one: 4 KiB.
     client.send(json!([32, 2, {}, long])).await;
     assert_eq!(client.recv().await[0], json!(33));
+    let too_long = format!("com.{}", "a".repeat(4096));
+    client.send(json!([32, 3, {}, too_long])).await;
+    let reply = client.recv().await;
+    assert_eq!(error_uri(&reply), "wamp.error.invalid_uri");
+    assert!(reply[5][1].as_str().unwrap().contains("at most 4096 bytes"));
 }
 
 #[async_std::test]

@@ -133,19 +133,39 @@ async fn errors_use_the_spec_uris() {
             1,
             {},
             "wamp.error.not_authorized",
-            ["role `anonymous` may not publish to `locked.x`"]
-        ])
+            [
+                "session not authorized to publish to topic 'locked.x'",
+                "role `anonymous` may not publish to `locked.x`"
+            ]
+        ]),
+        "Crossbar's text first, which applications match on, then ours"
     );
     client
         .send(json!([16, 2, {"acknowledge": true}, "bad..uri"]))
         .await;
-    assert_eq!(client.recv().await[4], json!("wamp.error.invalid_uri"));
+    let error = client.recv().await;
+    assert_eq!(error[4], json!("wamp.error.invalid_uri"));
+    assert_eq!(
+        error[5][0],
+        "publish with invalid topic URI 'bad..uri' (URI strict checking False)"
+    );
+    client
+        .send(json!([16, 7, {"acknowledge": true}, "wamp.session.on_join"]))
+        .await;
+    let error = client.recv().await;
+    assert_eq!(error[4], json!("wamp.error.invalid_uri"));
+    assert_eq!(
+        error[5][0],
+        "publish with restricted topic URI 'wamp.session.on_join'"
+    );
     client.send(json!([16, 3, {}, "locked.x"])).await;
     client.silent(200).await; // no acknowledge, no error
     client.send(json!([32, 4, {"match": "regex"}, "a"])).await;
     assert_eq!(client.recv().await[4], json!("wamp.error.invalid_argument"));
     client.send(json!([32, 5, {}, "bad uri"])).await;
-    assert_eq!(client.recv().await[4], json!("wamp.error.invalid_uri"));
+    let error = client.recv().await;
+    assert_eq!(error[4], json!("wamp.error.invalid_uri"));
+    assert_eq!(error[5][0], "subscribe for invalid topic URI 'bad uri'");
     client.send(json!([34, 6, 12345])).await;
     assert_eq!(
         fields(&client.recv().await, 5),

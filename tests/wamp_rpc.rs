@@ -68,8 +68,9 @@ async fn errors_use_the_spec_uris() {
     let mut a = Wamp::join(node.port, &ca.der).await;
     let mut b = Wamp::join(node.port, &ca.der).await;
     a.send(json!([48, 1, {}, "com.nothing"])).await;
+    let error = a.recv().await;
     assert_eq!(
-        fields(&a.recv().await, 5),
+        fields(&error, 5),
         [
             json!(8),
             json!(48),
@@ -78,20 +79,35 @@ async fn errors_use_the_spec_uris() {
             json!("wamp.error.no_such_procedure")
         ]
     );
+    // Crossbar's text first (applications match on it), then ours.
+    assert_eq!(error[5][0], "no callee registered for procedure <com.nothing>");
     register(&mut a, 2, json!({}), "com.one").await;
     b.send(json!([64, 3, {}, "com.one"])).await;
-    assert_eq!(
-        b.recv().await[4],
-        json!("wamp.error.procedure_already_exists")
-    );
+    let error = b.recv().await;
+    assert_eq!(error[4], json!("wamp.error.procedure_already_exists"));
+    assert_eq!(error[5][0], "register for already registered procedure 'com.one'");
     b.send(json!([64, 4, {}, "admin.reset"])).await;
-    assert_eq!(b.recv().await[4], json!("wamp.error.not_authorized"));
+    let error = b.recv().await;
+    assert_eq!(error[4], json!("wamp.error.not_authorized"));
+    let text = error[5][0].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!("session (session_id={}, authid=\"", b.session))
+            && text.ends_with("\", authrole=\"anonymous\") is not authorized to register procedure \"admin.reset\" on realm \"realm1\""),
+        "{text}"
+    );
     b.send(json!([48, 5, {}, "admin.reset"])).await;
     assert_eq!(b.recv().await[4], json!("wamp.error.not_authorized"));
     b.send(json!([64, 6, {}, "wamp.my.own"])).await;
-    assert_eq!(b.recv().await[4], json!("wamp.error.invalid_uri"));
+    let error = b.recv().await;
+    assert_eq!(error[4], json!("wamp.error.invalid_uri"));
+    assert_eq!(error[5][0], "register for restricted procedure URI 'wamp.my.own')");
     b.send(json!([48, 7, {}, "com..x"])).await;
-    assert_eq!(b.recv().await[4], json!("wamp.error.invalid_uri"));
+    let error = b.recv().await;
+    assert_eq!(error[4], json!("wamp.error.invalid_uri"));
+    assert_eq!(
+        error[5][0],
+        "call with invalid procedure URI 'com..x' (URI strict checking False)"
+    );
     b.send(json!([66, 8, 424242])).await;
     assert_eq!(b.recv().await[4], json!("wamp.error.no_such_registration"));
     b.send(json!([48, 9, {"timeout": "soon"}, "com.one"])).await;

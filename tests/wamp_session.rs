@@ -78,7 +78,11 @@ async fn welcome_announces_the_router_roles_and_a_session_id_in_range() {
         json!(true)
     );
     w.send(json!([6, {}, "wamp.close.system_shutdown"])).await;
-    assert_eq!(w.recv().await, json!([6, {}, "wamp.close.goodbye_and_out"]));
+    assert_eq!(
+        w.recv().await,
+        json!([6, {}, "wamp.close.normal"]),
+        "Crossbar's reply, which a client's onLeave shows"
+    );
 }
 
 #[async_std::test]

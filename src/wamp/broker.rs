@@ -17,7 +17,7 @@ use crate::wamp::patterns::PatternIndex;
 use crate::wamp::remembered::{Remembered, StoredEvent};
 use crate::wamp::serializer::Serializer;
 use crate::wamp::sessions::Sessions;
-use crate::wamp::uri::{self, error};
+use crate::wamp::uri::{self, crossbar, error};
 use async_tungstenite::tungstenite::Message;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -242,24 +242,30 @@ impl Broker {
                 sessions.error(id, code::PUBLISH, request, uri, text);
             }
         };
+        let refuse_as_crossbar = |uri: &str, texts: (String, String)| {
+            if acknowledge {
+                sessions.error_as_crossbar(id, code::PUBLISH, request, uri, texts);
+            }
+        };
         if let Some(text) = bad_acknowledge {
             return refuse(error::INVALID_ARGUMENT, text);
         }
         if !uri::is_valid(topic, MatchPolicy::Exact) {
-            return refuse(
-                error::INVALID_URI,
-                format!("`{topic}` is not a valid topic URI"),
-            );
+            let ours = uri::invalid(topic, MatchPolicy::Exact, "topic");
+            let texts = (crossbar::publish_invalid(topic), ours);
+            return refuse_as_crossbar(error::INVALID_URI, texts);
         }
         if topic.starts_with("wamp.") {
-            let text = format!("`{topic}`: topics under `wamp.` are the router's own");
-            return refuse(error::INVALID_URI, text);
+            let ours = format!("`{topic}`: topics under `wamp.` are the router's own");
+            let texts = (crossbar::publish_restricted(topic), ours);
+            return refuse_as_crossbar(error::INVALID_URI, texts);
         }
         let Some(member) = sessions.get(id) else {
             return;
         };
-        if let Some(text) = sessions.refusal(id, topic, Action::Publish) {
-            return refuse(error::NOT_AUTHORIZED, text);
+        if let Some(ours) = sessions.refusal(id, topic, Action::Publish) {
+            let crossbar = sessions.crossbar_refusal(id, topic, Action::Publish);
+            return refuse_as_crossbar(error::NOT_AUTHORIZED, (crossbar, ours));
         }
         let mut audience = match Audience::read(options) {
             Ok(a) => a,
@@ -543,8 +549,8 @@ impl Broker {
             }
         };
         if !uri::is_valid(topic, policy) {
-            let text = uri::invalid(topic, policy, "topic");
-            return sessions.error(id, code::SUBSCRIBE, request, error::INVALID_URI, text);
+            let texts = (crossbar::subscribe_invalid(topic), uri::invalid(topic, policy, "topic"));
+            return sessions.error_as_crossbar(id, code::SUBSCRIBE, request, error::INVALID_URI, texts);
         }
         if !sessions.authorize(id, code::SUBSCRIBE, request, topic, Action::Subscribe) {
             return;

@@ -15,7 +15,7 @@ use crate::wamp::message::{self, code, random_id, Payload};
 use crate::wamp::options::{self, CancelMode, Invoke, Options};
 use crate::wamp::patterns::PatternIndex;
 use crate::wamp::sessions::Sessions;
-use crate::wamp::uri::{self, error};
+use crate::wamp::uri::{self, crossbar, error};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -206,12 +206,19 @@ impl Dealer {
                 return sessions.error(id, code::REGISTER, request, error::INVALID_ARGUMENT, text)
             }
         };
-        if !uri::is_valid(procedure, policy) || procedure.starts_with("wamp.") {
-            let text = format!(
-                "{} (and `wamp.` is the router's own)",
-                uri::invalid(procedure, policy, "procedure")
+        if !uri::is_valid(procedure, policy) {
+            let texts = (
+                crossbar::register_invalid(procedure),
+                uri::invalid(procedure, policy, "procedure"),
             );
-            return sessions.error(id, code::REGISTER, request, error::INVALID_URI, text);
+            return sessions.error_as_crossbar(id, code::REGISTER, request, error::INVALID_URI, texts);
+        }
+        if procedure.starts_with("wamp.") {
+            let texts = (
+                crossbar::register_restricted(procedure),
+                format!("`{procedure}`: procedures under `wamp.` are the router's own"),
+            );
+            return sessions.error_as_crossbar(id, code::REGISTER, request, error::INVALID_URI, texts);
         }
         if !sessions.authorize(id, code::REGISTER, request, procedure, Action::Register) {
             return;
@@ -234,16 +241,16 @@ impl Dealer {
                     return;
                 };
                 if reg.invoke == Invoke::Single || invoke != reg.invoke || again {
-                    let text = format!(
+                    let ours = format!(
                         "`{procedure}` is already registered (invoke `{}`)",
                         reg.invoke.name()
                     );
-                    return sessions.error(
+                    return sessions.error_as_crossbar(
                         id,
                         code::REGISTER,
                         request,
                         error::PROCEDURE_ALREADY_EXISTS,
-                        text,
+                        (crossbar::already_registered(procedure), ours),
                     );
                 }
                 reg.callees.push(id);
@@ -473,8 +480,9 @@ impl Dealer {
         procedure: &str,
     ) -> Option<CallOptions> {
         if !uri::is_valid(procedure, MatchPolicy::Exact) {
-            let text = format!("`{procedure}` is not a valid procedure URI");
-            sessions.error(id, code::CALL, request, error::INVALID_URI, text);
+            let ours = uri::invalid(procedure, MatchPolicy::Exact, "procedure");
+            let texts = (crossbar::call_invalid(procedure), ours);
+            sessions.error_as_crossbar(id, code::CALL, request, error::INVALID_URI, texts);
             return None;
         }
         if !sessions.authorize(id, code::CALL, request, procedure, Action::Call) {
@@ -509,8 +517,11 @@ impl Dealer {
         payload: &Payload,
     ) -> Option<Timeout> {
         let Some(reg_id) = self.best_match(procedure) else {
-            let text = format!("no callee registered `{procedure}`");
-            sessions.error(id, code::CALL, request, error::NO_SUCH_PROCEDURE, text);
+            let texts = (
+                crossbar::no_callee(procedure),
+                format!("no callee registered `{procedure}`"),
+            );
+            sessions.error_as_crossbar(id, code::CALL, request, error::NO_SUCH_PROCEDURE, texts);
             return None;
         };
         let limit = sessions.limits(id).max_calls_in_flight;

@@ -134,6 +134,12 @@ pub fn error_text(request_type: u64, request: u64, uri: &str, text: &str) -> Val
     json!([code::ERROR, request_type, request, {}, uri, [text]])
 }
 
+/// `[ERROR, …, Error|uri, [crossbar, ours]]`: Crossbar's text first, where applications
+/// match on it, then ours.
+pub fn error_texts(request_type: u64, request: u64, uri: &str, crossbar: &str, ours: &str) -> Value {
+    json!([code::ERROR, request_type, request, {}, uri, [crossbar, ours]])
+}
+
 /// `[PUBLISHED, PUBLISH.Request|id, Publication|id]`
 pub fn published(request: u64, publication: u64) -> Value {
     json!([code::PUBLISHED, request, publication])

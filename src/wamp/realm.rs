@@ -64,6 +64,7 @@ impl Realm {
     /// A realm with no sessions yet.
     pub fn new(config: config::Realm, cluster: Option<Arc<Link>>) -> Realm {
         let state = RealmState {
+            sessions: Sessions::of_realm(&config.name),
             broker: Broker::new(&config.name, &config.history, cluster.clone()),
             dealer: Dealer::new(&config.name, cluster.clone()),
             ..RealmState::default()
@@ -833,6 +834,16 @@ impl Realm {
     }
 
     /// Whether session `id` holds registration `procedure` of `policy`.
+    /// Crossbar's text for an action of session `id` that was refused.
+    pub(crate) fn crossbar_refusal(
+        &self,
+        id: u64,
+        uri: &str,
+        action: crate::wamp::authorize::Action,
+    ) -> String {
+        self.lock().sessions.crossbar_refusal(id, uri, action)
+    }
+
     pub(crate) fn holds_registration(
         &self,
         id: u64,

@@ -516,7 +516,7 @@ impl WampSession {
             }
         }
         self.leave();
-        self.send(message::goodbye(error::GOODBYE_AND_OUT));
+        self.send(message::goodbye(error::GOODBYE_REPLY));
         Ok(())
     }
 
@@ -707,11 +707,11 @@ impl WampSession {
                     authorizer.procedure,
                     action.name()
                 );
-                let text = format!(
-                    "failed to authorize session for {} `{uri}`: {why}",
-                    action.name()
+                let texts = (
+                    crate::wamp::uri::crossbar::authorization_failed(action, &uri, &why),
+                    format!("failed to authorize session for {} `{uri}`: {why}", action.name()),
                 );
-                self.send_refusal(&msg, error::AUTHORIZATION_FAILED, &text);
+                self.send_refusal(&msg, error::AUTHORIZATION_FAILED, texts);
                 Ok(())
             }
         }
@@ -722,15 +722,17 @@ impl WampSession {
             return Ok(());
         };
         if !verdict.allow {
-            let text = match authorizable(&msg) {
-                Some((action, uri)) => format!(
-                    "session {id} is not authorized to {} `{uri}` on realm `{}`",
-                    action.verb(),
-                    realm.config.name
+            let texts = match authorizable(&msg) {
+                Some((action, uri)) => (
+                    realm.crossbar_refusal(*id, uri, action),
+                    format!(
+                        "the role's authorizer does not let this session {} `{uri}`",
+                        action.verb()
+                    ),
                 ),
-                None => "not authorized".into(),
+                None => ("not authorized".into(), String::new()),
             };
-            self.send_refusal(&msg, error::NOT_AUTHORIZED, &text);
+            self.send_refusal(&msg, error::NOT_AUTHORIZED, texts);
             return Ok(());
         }
         if verdict.disclose {
@@ -746,7 +748,7 @@ impl WampSession {
 
     /// ERROR for a refused action; a PUBLISH hears of it only when it asked to be
     /// acknowledged, as the spec says.
-    fn send_refusal(&self, msg: &ClientMessage, uri: &str, text: &str) {
+    fn send_refusal(&self, msg: &ClientMessage, uri: &str, (crossbar, ours): (String, String)) {
         let (kind, request) = match msg {
             ClientMessage::Publish {
                 request, options, ..
@@ -761,7 +763,7 @@ impl WampSession {
             ClientMessage::Register { request, .. } => (code::REGISTER, *request),
             _ => return,
         };
-        self.send(message::error_text(kind, request, uri, text));
+        self.send(message::error_texts(kind, request, uri, &crossbar, &ours));
     }
 }
 

@@ -12,6 +12,7 @@ use crate::wamp::uri::error;
 use crate::ws::Outbox;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A joined session.
 pub struct Member {
@@ -100,6 +101,8 @@ impl Member {
 #[derive(Default)]
 pub struct Sessions {
     members: HashMap<u64, Member>,
+    /// The realm's name (in Crossbar's error texts).
+    realm: Arc<str>,
 }
 
 impl Sessions {
@@ -177,6 +180,29 @@ impl Sessions {
         );
     }
 
+    /// Sends `id` an ERROR whose first argument is Crossbar's text and the second ours.
+    pub fn error_as_crossbar(
+        &self,
+        id: u64,
+        request_type: u64,
+        request: u64,
+        uri: &str,
+        (crossbar, ours): (String, String),
+    ) {
+        self.send(
+            id,
+            message::error_texts(request_type, request, uri, &crossbar, &ours),
+        );
+    }
+
+    /// The sessions of the realm named `realm`.
+    pub fn of_realm(realm: &str) -> Sessions {
+        Sessions {
+            members: HashMap::new(),
+            realm: realm.into(),
+        }
+    }
+
     /// Gives every session of this node (but the router's own) the role `find` answers for its role
     /// name; answers how many it gave one, and the sessions it found none for.
     pub fn reassign_roles(&mut self, find: impl Fn(&str) -> Option<Role>) -> (usize, Vec<u64>) {
@@ -225,6 +251,23 @@ impl Sessions {
         ))
     }
 
+    /// Crossbar's text for a refused action (`crossbar::not_authorized`, or its own for
+    /// PUBLISH).
+    pub fn crossbar_refusal(&self, id: u64, uri: &str, action: Action) -> String {
+        use crate::wamp::uri::crossbar;
+        let what = match action {
+            Action::Publish => return crossbar::publish_not_authorized(uri),
+            Action::Subscribe => "subscribe to topic",
+            Action::Register => "register procedure",
+            Action::Call => "call procedure",
+        };
+        let (authid, authrole) = self
+            .members
+            .get(&id)
+            .map_or(("", ""), |m| (&m.identity.authid, &m.identity.authrole));
+        crossbar::not_authorized(id, authid, authrole, what, uri, &self.realm)
+    }
+
     /// Whether the session's role may do `action` on `uri`; sends `not_authorized` if not.
     pub fn authorize(
         &self,
@@ -239,8 +282,10 @@ impl Sessions {
         }
         match self.refusal(id, uri, action) {
             None => true,
-            Some(text) => {
-                self.error(id, request_type, request, error::NOT_AUTHORIZED, text);
+            Some(ours) => {
+                let crossbar = self.crossbar_refusal(id, uri, action);
+                let texts = (crossbar, ours);
+                self.error_as_crossbar(id, request_type, request, error::NOT_AUTHORIZED, texts);
                 false
             }
         }

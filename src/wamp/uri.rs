@@ -47,8 +47,10 @@ pub mod error {
     pub const HISTORY_UNAVAILABLE: &str = "wamp.error.history_unavailable";
     /// A testament with a wrong scope, or one too many.
     pub const TESTAMENT_ERROR: &str = "wamp.error.testament_error";
-    /// GOODBYE's answer.
-    pub const GOODBYE_AND_OUT: &str = "wamp.close.goodbye_and_out";
+    /// GOODBYE's answer: Crossbar's (autobahn's `Goodbye()` default), which clients show
+    /// their `onLeave` as the reason; the spec's `wamp.close.goodbye_and_out` is only its
+    /// example of a reply, and `GOODBYE` must be answered with some reason.
+    pub const GOODBYE_REPLY: &str = "wamp.close.normal";
     /// The session holds `max_subscriptions` subscriptions.
     pub const TOO_MANY_SUBSCRIPTIONS: &str = "wssnode.error.too_many_subscriptions";
     /// The session holds `max_registrations` registrations.
@@ -61,6 +63,84 @@ pub mod error {
     pub const CLUSTER_UNAVAILABLE: &str = "wssnode.error.cluster_unavailable";
     /// An answer that does not say what went wrong.
     pub const RUNTIME_ERROR: &str = "wamp.error.runtime_error";
+}
+
+/// Crossbar's texts for the errors applications match on (its broker's and dealer's first
+/// error argument, from Crossbar 26). Ours, which say more, follow them as the second.
+pub mod crossbar {
+    /// PUBLISH to an invalid topic URI (Crossbar's default loose checking).
+    pub fn publish_invalid(topic: &str) -> String {
+        format!("publish with invalid topic URI '{topic}' (URI strict checking False)")
+    }
+
+    /// PUBLISH to a `wamp.` topic.
+    pub fn publish_restricted(topic: &str) -> String {
+        format!("publish with restricted topic URI '{topic}'")
+    }
+
+    /// PUBLISH the role may not make.
+    pub fn publish_not_authorized(topic: &str) -> String {
+        format!("session not authorized to publish to topic '{topic}'")
+    }
+
+    /// SUBSCRIBE to an invalid topic URI.
+    pub fn subscribe_invalid(topic: &str) -> String {
+        format!("subscribe for invalid topic URI '{topic}'")
+    }
+
+    /// REGISTER of an invalid procedure URI.
+    pub fn register_invalid(procedure: &str) -> String {
+        format!("register for invalid procedure URI '{procedure}' (URI strict checking False)")
+    }
+
+    /// REGISTER under `wamp.` (Crossbar's text has the stray parenthesis).
+    pub fn register_restricted(procedure: &str) -> String {
+        format!("register for restricted procedure URI '{procedure}')")
+    }
+
+    /// REGISTER of a procedure someone holds.
+    pub fn already_registered(procedure: &str) -> String {
+        format!("register for already registered procedure '{procedure}'")
+    }
+
+    /// CALL of an invalid procedure URI.
+    pub fn call_invalid(procedure: &str) -> String {
+        format!("call with invalid procedure URI '{procedure}' (URI strict checking False)")
+    }
+
+    /// CALL with no callee.
+    pub fn no_callee(procedure: &str) -> String {
+        format!("no callee registered for procedure <{procedure}>")
+    }
+
+    /// An action whose authorizer failed (did not answer, or not with a verdict).
+    pub fn authorization_failed(
+        action: crate::wamp::authorize::Action,
+        uri: &str,
+        why: &str,
+    ) -> String {
+        use crate::wamp::authorize::Action;
+        let what = match action {
+            Action::Publish => "publishing to topic URI",
+            Action::Subscribe => "subscribing to topic URI",
+            Action::Register => "registering procedure",
+            Action::Call => "calling procedure",
+        };
+        format!("failed to authorize session for {what} '{uri}': {why}")
+    }
+
+    /// SUBSCRIBE, REGISTER or CALL the role may not make; `what` is "subscribe to topic",
+    /// "register procedure" or "call procedure".
+    pub fn not_authorized(
+        session: u64,
+        authid: &str,
+        authrole: &str,
+        what: &str,
+        uri: &str,
+        realm: &str,
+    ) -> String {
+        format!("session (session_id={session}, authid=\"{authid}\", authrole=\"{authrole}\") is not authorized to {what} \"{uri}\" on realm \"{realm}\"")
+    }
 }
 
 /// Whether `uri` is a valid URI for `policy` under the spec's loose rules

@@ -576,6 +576,7 @@ impl Bridge {
             topic,
             success_response,
             error_response,
+            drop_headers,
             ..
         } = &self.options.kind
         else {
@@ -589,6 +590,9 @@ impl Bridge {
         };
         let mut headers = Map::new();
         for (name, values) in req.iter() {
+            if drop_headers.iter().any(|d| d.as_str() == name.as_str()) {
+                continue;
+            }
             let values: Vec<Value> = values
                 .iter()
                 .map(|v| Value::String(v.as_str().to_string()))

@@ -424,14 +424,31 @@ async fn a_webhook_refuses_a_body_that_is_not_utf8_with_a_json_reason() {
     );
     subscriber.silent(300).await;
 
-    // A request without Content-Type is published with the one HTTP gives it.
-    let res = post(&node, &ca, "/hook", "plain words", &[]).await;
+    // A request without Content-Type is published with the one HTTP gives it; every header
+    // is published, credentials too, as Crossbar does.
+    let credentials = [("Cookie", "session=1"), ("Authorization", "Bearer x")];
+    let res = post(&node, &ca, "/hook", "plain words", &credentials).await;
     assert_eq!(res.status, 202);
     let event = subscriber.recv().await;
-    assert_eq!(
-        event[4][0]["headers"]["Content-Type"],
-        json!(["application/octet-stream"])
-    );
+    let headers = &event[4][0]["headers"];
+    assert_eq!(headers["Content-Type"], json!(["application/octet-stream"]));
+    assert_eq!(headers["Cookie"], json!(["session=1"]));
+    assert_eq!(headers["Authorization"], json!(["Bearer x"]));
+}
+
+#[async_std::test]
+async fn a_webhook_drops_the_headers_it_is_told_to() {
+    let paths = json!({"hook": {"type": "webhook", "realm": "realm1", "role": "anonymous",
+        "options": {"topic": "com.hook", "drop_headers": ["Cookie", "authorization"]}}});
+    let (_dir, ca, node) = bridge_node(paths);
+    let mut subscriber = Wamp::join(node.port, &ca.der).await;
+    subscribe(&mut subscriber, "com.hook").await;
+    let headers = [("Cookie", "session=1"), ("Authorization", "Bearer x"), ("X-Kept", "yes")];
+    let res = post(&node, &ca, "/hook", "{}", &headers).await;
+    assert_eq!(res.status, 202);
+    let published = &subscriber.recv().await[4][0]["headers"];
+    assert_eq!(published["X-Kept"], json!(["yes"]));
+    assert!(published.get("Cookie").is_none() && published.get("Authorization").is_none(), "{published}");
 }
 
 /// POSTs raw bytes as the body.

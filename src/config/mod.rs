@@ -451,6 +451,9 @@ pub enum BridgeKind {
         error_response: String,
         /// `options.github_secret`: requests must carry GitHub's signature made with it.
         github_secret: Option<String>,
+        /// wssnode's `options.drop_headers`: header names (lower case) not published, such
+        /// as `cookie` and `authorization` (Crossbar publishes every header).
+        drop_headers: Vec<String>,
     },
 }
 

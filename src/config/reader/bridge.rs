@@ -1,7 +1,7 @@
 //! Reading the HTTP bridge's path types (`publisher`, `caller`, `webhook`) with the keys
 //! Crossbar's config checker allows, and checking that their realm and role exist.
 
-use super::super::json::Obj;
+use super::super::json::{string_list, Obj};
 use super::super::{BridgeKind, BridgeOptions, IpNet, PathService, Realm, Transport};
 use super::Reader;
 use crate::error::StartError;
@@ -89,6 +89,17 @@ impl Reader<'_> {
                     topic: topic.to_string(),
                     success_response: text("success_response", "OK")?,
                     error_response: text("error_response", "NOT OK")?,
+                    drop_headers: match options.get("drop_headers") {
+                        None => Vec::new(),
+                        Some(list) => string_list(
+                            &self.report,
+                            &format!("{options_key}.drop_headers"),
+                            list,
+                        )?
+                        .iter()
+                        .map(|name| name.to_ascii_lowercase())
+                        .collect(),
+                    },
                     github_secret: options
                         .str("github_secret")?
                         .filter(|s| !s.is_empty())

@@ -370,7 +370,8 @@ impl Bridge {
                 "Request denied: this path takes only HTTPS (require_tls).",
             ));
         }
-        if !o.require_ip.is_empty() && !info.as_ref().is_some_and(|i| i.admitted_by(&o.require_ip)) {
+        if !o.require_ip.is_empty() && !info.as_ref().is_some_and(|i| i.admitted_by(&o.require_ip))
+        {
             return Err(refuse(400, "Request denied based on IP address."));
         }
         let webhook = matches!(o.kind, BridgeKind::Webhook { .. });

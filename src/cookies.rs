@@ -110,7 +110,8 @@ impl Store {
             // away once they outnumber the live ones.
             if self.orders[k].len() > 2 * max + 64 {
                 let records = &self.records;
-                self.orders[k].retain(|c| records.get(c).is_some_and(|r| kind_of(&r.binding) == kind));
+                self.orders[k]
+                    .retain(|c| records.get(c).is_some_and(|r| kind_of(&r.binding) == kind));
             }
         }
     }

@@ -517,7 +517,9 @@ async fn respond(
     if state.timed_out() {
         // The body stopped coming: whatever the service made of the part it had, the
         // answer is 408.
-        log::info!("http request timed out {info_peer}: its body did not come within request_body_timeout");
+        log::info!(
+            "http request timed out {info_peer}: its body did not come within request_body_timeout"
+        );
         res = http_types::Response::new(408);
         res.set_body("the request body did not come in time (request_body_timeout)\n");
     }

@@ -163,7 +163,9 @@ mod tests {
         );
         assert_eq!(line.lines().count(), 1, "{line}");
         assert!(
-            line.ends_with("authid joe\\n2026-12-08T00:00:00Z INFO  wamp login admin\\u{001b}[2J\\u{0085}"),
+            line.ends_with(
+                "authid joe\\n2026-12-08T00:00:00Z INFO  wamp login admin\\u{001b}[2J\\u{0085}"
+            ),
             "{line}"
         );
     }

@@ -169,10 +169,7 @@ impl LongPoll {
     /// close), for one `request_timeout` at most.
     async fn linger(&self, id: &str, transport: &Transport) {
         let until = Instant::now() + Duration::from_millis(self.options.request_timeout_ms);
-        while transport.inbox.len() > 1
-            && Instant::now() < until
-            && self.lock().contains_key(id)
-        {
+        while transport.inbox.len() > 1 && Instant::now() < until && self.lock().contains_key(id) {
             async_io::Timer::after(Duration::from_millis(100)).await;
         }
     }
@@ -332,7 +329,9 @@ async fn drive(
             Event::Ready(Ok(())) => {}
             Event::Tick => {
                 if !session.established() && opened.elapsed() > open_timeout {
-                    break format!("no session opened within open_handshake_timeout ({open_timeout:?})");
+                    break format!(
+                        "no session opened within open_handshake_timeout ({open_timeout:?})"
+                    );
                 }
                 if transport.idle() > session_timeout {
                     break format!("no request within session_timeout ({session_timeout:?})");

@@ -141,7 +141,10 @@ pub fn prepare(dir: &Path, mode: Mode) -> Result<ReadyNode, StartError> {
                 .paths
                 .iter()
                 .map(|(path, service)| {
-                    Ok((path.clone(), web::service(transport.kind, service, &mut warnings)?))
+                    Ok((
+                        path.clone(),
+                        web::service(transport.kind, service, &mut warnings)?,
+                    ))
                 })
                 .collect::<Result<Vec<_>, StartError>>()?;
             transports.push(ReadyTransport {

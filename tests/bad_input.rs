@@ -668,53 +668,56 @@ fn a_wrong_acme_section_is_named_with_its_problem() {
 #[test]
 fn a_config_that_leaves_a_feature_unusable_is_named_at_start() {
     let ws_options = |options: Value| json!({"ws": {"type": "websocket", "options": options}});
-    let refused: Vec<(Value, Box<dyn Fn(&mut Value)>, &[&str])> = vec![
+    let port = free_port();
+    let with_paths = |paths: Value| web_config(port, json!({}), paths, open_roles());
+    let mut history = with_paths(json!({}));
+    history["workers"][0]["realms"][0]["store"] =
+        json!({"type": "memory", "event-history": [{"uri": "com..broken"}]});
+    let mut no_connections = with_paths(json!({}));
+    no_connections["workers"][0]["transports"][0]["options"] = json!({"max_connections": 0});
+    let refused: Vec<(Value, &[&str])> = vec![
         (
-            json!({"ws": {"type": "websocket", "serializers": ["ubjson"]}}),
-            Box::new(|_| {}),
+            with_paths(json!({"ws": {"type": "websocket", "serializers": ["ubjson"]}})),
             &["paths.ws.serializers", "names no serializer wssnode speaks"],
         ),
         (
-            json!({"hook": {"type": "webhook", "realm": "realm1", "role": "anonymous",
+            with_paths(
+                json!({"hook": {"type": "webhook", "realm": "realm1", "role": "anonymous",
                 "options": {"topic": "not a uri"}}}),
-            Box::new(|_| {}),
+            ),
             &["paths.hook.options.topic", "not a valid topic URI"],
         ),
         (
-            json!({}),
-            Box::new(|c: &mut Value| {
-                c["workers"][0]["realms"][0]["store"] = json!({"type": "memory",
-                    "event-history": [{"uri": "com..broken"}]});
-            }),
-            &["realms[0].store.event-history[0].uri", "not a valid exact topic URI"],
+            history,
+            &[
+                "realms[0].store.event-history[0].uri",
+                "not a valid exact topic URI",
+            ],
         ),
         (
-            json!({}),
-            Box::new(|c: &mut Value| {
-                c["workers"][0]["transports"][0]["options"] = json!({"max_connections": 0});
-            }),
+            no_connections,
             &["transports[0].options.max_connections", "at least 1"],
         ),
         (
-            json!({"ws": {"type": "websocket", "cookie": {"max_cookies": 0}}}),
-            Box::new(|_| {}),
+            with_paths(json!({"ws": {"type": "websocket", "cookie": {"max_cookies": 0}}})),
             &["paths.ws.cookie.max_cookies", "at least 1"],
         ),
         (
-            json!({"lp": {"type": "longpoll", "options": {"max_transports_per_client": 0}}}),
-            Box::new(|_| {}),
+            with_paths(
+                json!({"lp": {"type": "longpoll", "options": {"max_transports_per_client": 0}}}),
+            ),
             &["paths.lp.options.max_transports_per_client", "at least 1"],
         ),
         (
-            ws_options(json!({"max_pending_logins_per_client": 0})),
-            Box::new(|_| {}),
-            &["paths.ws.options.max_pending_logins_per_client", "at least 1"],
+            with_paths(ws_options(json!({"max_pending_logins_per_client": 0}))),
+            &[
+                "paths.ws.options.max_pending_logins_per_client",
+                "at least 1",
+            ],
         ),
     ];
-    for (paths, edit, needles) in refused {
-        let (dir, _, port) = valid();
-        let mut config = web_config(port, json!({}), paths, open_roles());
-        edit(&mut config);
+    for (config, needles) in refused {
+        let (dir, _, _) = valid();
         dir.config(&config);
         fails_with(&dir, needles);
     }
@@ -722,7 +725,10 @@ fn a_config_that_leaves_a_feature_unusable_is_named_at_start() {
     let warned: Vec<(Value, &[&str])> = vec![
         (
             json!({"lp": {"type": "longpoll", "options": {"request_timeout": 30, "session_timeout": 10}}}),
-            &["paths.lp.options.session_timeout", "shorter than `request_timeout`"],
+            &[
+                "paths.lp.options.session_timeout",
+                "shorter than `request_timeout`",
+            ],
         ),
         (
             ws_options(json!({"max_message_size": 0})),
@@ -731,7 +737,10 @@ fn a_config_that_leaves_a_feature_unusable_is_named_at_start() {
         (
             json!({"ws": {"type": "websocket", "auth": {"wampcra": {"type": "static",
                 "users": {"joe": {"secret": "s", "role": "nosuchrole"}}}}}}),
-            &["principal `joe` has role `nosuchrole`", "no realm of this worker defines"],
+            &[
+                "principal `joe` has role `nosuchrole`",
+                "no realm of this worker defines",
+            ],
         ),
     ];
     for (paths, needles) in warned {
@@ -756,5 +765,8 @@ fn a_config_that_leaves_a_feature_unusable_is_named_at_start() {
             "auth": {"tls": {"type": "static", "principals": {"joe": {"certificate-sha1": "00", "role": "anonymous"}}}}}]}]}));
     let (code, out, _) = dir.run(&["check"]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("accepts `tls` authentication, but the endpoint has no `tls`"), "{out}");
+    assert!(
+        out.contains("accepts `tls` authentication, but the endpoint has no `tls`"),
+        "{out}"
+    );
 }

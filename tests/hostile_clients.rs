@@ -67,16 +67,61 @@ async fn an_authentication_method_a_client_invents_is_counted_as_other() {
             .unwrap();
         let mut w = Wamp { ws, session: 0 };
         let method = format!("invented-{n}-{}", "x".repeat(4096));
-        w.send(json!([1, "realm1", {"authmethods": [method]}])).await;
+        w.send(json!([1, "realm1", {"authmethods": [method]}]))
+            .await;
         assert_eq!(w.recv().await[0], 3, "an ABORT: no such method here");
     }
-    let page = https(node.port, &ca.der, "GET", "/metrics", &[]).await.text();
-    assert!(!page.contains("invented-"), "a client's name became a label");
+    let page = https(node.port, &ca.der, "GET", "/metrics", &[])
+        .await
+        .text();
+    assert!(
+        !page.contains("invented-"),
+        "a client's name became a label"
+    );
     assert!(
         page.contains(r#"wssnode_authentications_total{method="other",result="failure"} 30"#),
         "{page}"
     );
-    assert!(page.len() < 64 * 1024, "the page grew to {} bytes", page.len());
+    assert!(
+        page.len() < 64 * 1024,
+        "the page grew to {} bytes",
+        page.len()
+    );
+}
+
+#[async_std::test]
+async fn close_codes_a_client_chooses_are_counted_in_ranges() {
+    use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use async_tungstenite::tungstenite::protocol::CloseFrame;
+    let (_dir, ca, node) = node_with(metrics_path(), json!([]));
+    for code in [4001u16, 4321, 3999] {
+        let mut ws = wss(node.port, &ca.der, "/ws", &["wamp.2.json"])
+            .await
+            .unwrap();
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: "".into(),
+        };
+        ws.close(Some(frame)).await.unwrap();
+        while futures_util::StreamExt::next(&mut ws).await.is_some() {}
+    }
+    assert!(
+        node.wait_for_log("websocket close", Duration::from_secs(5))
+            .await
+    );
+    async_std::task::sleep(Duration::from_millis(300)).await;
+    let page = https(node.port, &ca.der, "GET", "/metrics", &[])
+        .await
+        .text();
+    assert!(
+        page.contains(r#"wssnode_websocket_closes_total{code="4xxx"} 2"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"wssnode_websocket_closes_total{code="3xxx"} 1"#),
+        "{page}"
+    );
+    assert!(!page.contains("4321"), "{page}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -120,7 +165,9 @@ async fn a_welcome_larger_than_the_client_takes_closes_quietly_and_is_no_slow_cl
     let log = node.log_text();
     assert!(!log.contains("panicked"), "{log}");
     assert!(!log.contains("client too slow"), "{log}");
-    let page = https(node.port, &ca.der, "GET", "/metrics", &[]).await.text();
+    let page = https(node.port, &ca.der, "GET", "/metrics", &[])
+        .await
+        .text();
     assert!(
         page.contains("wssnode_slow_clients_dropped_total 0"),
         "only real slow clients are counted: {page}"
@@ -143,7 +190,8 @@ async fn pongs_a_client_never_reads_count_in_its_queue_and_it_is_dropped_as_slow
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut sent = 0;
     while sent < 64 && Instant::now() < deadline {
-        let write = async_std::future::timeout(Duration::from_secs(2), raw_frame(&mut tcp, 1, &ping));
+        let write =
+            async_std::future::timeout(Duration::from_secs(2), raw_frame(&mut tcp, 1, &ping));
         match write.await {
             Ok(Ok(())) => sent += 1,
             _ => break,
@@ -200,7 +248,14 @@ fn longpoll_path(options: Value) -> Value {
 }
 
 async fn longpoll_open(source: &str, node: &Node, ca: &Ca) -> HttpResponse {
-    post_from(source, node, ca, "/lp/open", r#"{"protocols": ["wamp.2.json"]}"#).await
+    post_from(
+        source,
+        node,
+        ca,
+        "/lp/open",
+        r#"{"protocols": ["wamp.2.json"]}"#,
+    )
+    .await
 }
 
 fn transport_id(res: &HttpResponse) -> String {
@@ -224,7 +279,9 @@ async fn a_body_that_stops_coming_is_cut_off_at_request_body_timeout() {
     let mut tls = connect_tls(node.port, client_tls(&ca.der, None))
         .await
         .unwrap();
-    let head = format!("POST /lp/{id}/send HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n[1, \"realm");
+    let head = format!(
+        "POST /lp/{id}/send HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n[1, \"realm"
+    );
     tls.write_all(head.as_bytes()).await.unwrap();
     tls.flush().await.unwrap();
     let started = Instant::now();
@@ -329,7 +386,11 @@ async fn a_bridge_client_whose_calls_hang_leaves_room_for_another() {
     let body = r#"{"procedure": "com.fast"}"#;
     let refused = post_from("127.0.0.1", &node, &ca, "/call", body).await;
     assert_eq!(refused.status, 429);
-    assert!(refused.text().contains("max_calls_per_client"), "{}", refused.text());
+    assert!(
+        refused.text().contains("max_calls_per_client"),
+        "{}",
+        refused.text()
+    );
 
     // Another client is served.
     let other = async_std::task::spawn({
@@ -385,8 +446,11 @@ async fn a_client_string_cannot_forge_a_log_line() {
     );
     let log = node.log_text();
     assert!(
-        log.lines().all(|line| !line.contains("INFO  FORGED") || line.contains("joe\\n")),
+        log.lines()
+            .all(|line| !line.contains("INFO  FORGED") || line.contains("joe\\n")),
         "{log}"
     );
-    assert!(!log.lines().any(|l| l.starts_with("2026-12-08T00:00:00.000Z INFO  FORGED")));
+    assert!(!log
+        .lines()
+        .any(|l| l.starts_with("2026-12-08T00:00:00.000Z INFO  FORGED")));
 }

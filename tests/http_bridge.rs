@@ -443,12 +443,19 @@ async fn a_webhook_drops_the_headers_it_is_told_to() {
     let (_dir, ca, node) = bridge_node(paths);
     let mut subscriber = Wamp::join(node.port, &ca.der).await;
     subscribe(&mut subscriber, "com.hook").await;
-    let headers = [("Cookie", "session=1"), ("Authorization", "Bearer x"), ("X-Kept", "yes")];
+    let headers = [
+        ("Cookie", "session=1"),
+        ("Authorization", "Bearer x"),
+        ("X-Kept", "yes"),
+    ];
     let res = post(&node, &ca, "/hook", "{}", &headers).await;
     assert_eq!(res.status, 202);
     let published = &subscriber.recv().await[4][0]["headers"];
     assert_eq!(published["X-Kept"], json!(["yes"]));
-    assert!(published.get("Cookie").is_none() && published.get("Authorization").is_none(), "{published}");
+    assert!(
+        published.get("Cookie").is_none() && published.get("Authorization").is_none(),
+        "{published}"
+    );
 }
 
 /// POSTs raw bytes as the body.
@@ -457,7 +464,11 @@ async fn raw_post(mut tls: Tls, target: &[u8], body: &[u8]) -> HttpResponse {
     let mut request = b"POST ".to_vec();
     request.extend_from_slice(target);
     request.extend_from_slice(
-        format!(" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+        format!(
+            " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
     );
     request.extend_from_slice(body);
     tls.write_all(&request).await.unwrap();

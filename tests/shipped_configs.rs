@@ -57,8 +57,9 @@ async fn anonymous_can(node: &Node, ca: &Ca, prefix: &str) {
 
 #[async_std::test]
 async fn the_demo_node_is_safe_to_expose() {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("node/config.json"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("node/config.json"))
+            .unwrap();
     let (_dir, ca, node) = serve_shipped(serde_json::from_str(&text).unwrap());
     anonymous_can(&node, &ca, "demo.").await;
 }

@@ -357,11 +357,18 @@ async fn a_missing_directory_is_a_warning_and_404_until_it_appears() {
     ));
     let (code, out, _) = dir.run(&["check"]);
     assert_eq!(code, Some(0), "a warning, not an error: {out}");
-    assert!(out.contains(r#"`workers[0].transports[0].paths."/".directory`"#), "{out}");
+    assert!(
+        out.contains(r#"`workers[0].transports[0].paths."/".directory`"#),
+        "{out}"
+    );
     assert!(out.contains("the path answers 404 until it can"), "{out}");
     let node = dir.start(port);
     let log = node.log_text();
-    assert_eq!(log.lines().filter(|l| l.contains(&name)).count(), 1, "warned once at start: {log}");
+    assert_eq!(
+        log.lines().filter(|l| l.contains(&name)).count(),
+        1,
+        "warned once at start: {log}"
+    );
     assert_eq!(https(port, &ca.der, "GET", "/", &[]).await.status, 404);
     // WAMP is served all the while.
     drop(Wamp::join(port, &ca.der).await);
@@ -369,6 +376,9 @@ async fn a_missing_directory_is_a_warning_and_404_until_it_appears() {
     std::fs::create_dir_all(&site).unwrap();
     std::fs::write(site.join("index.html"), "<p>here now</p>\n").unwrap();
     let res = https(port, &ca.der, "GET", "/", &[]).await;
-    assert_eq!((res.status, res.text()), (200, "<p>here now</p>\n".to_string()));
+    assert_eq!(
+        (res.status, res.text()),
+        (200, "<p>here now</p>\n".to_string())
+    );
     std::fs::remove_dir_all(site).unwrap();
 }

@@ -728,7 +728,10 @@ async fn a_client_whose_logins_wait_on_the_authenticator_leaves_room_for_another
     assert_eq!(abort[2], "wamp.error.authentication_failed");
     let message = abort[1]["message"].as_str().unwrap_or_default();
     assert!(message.contains("logins waiting"), "{abort}");
-    assert!(!message.contains("wssnode.error"), "no internal URI: {abort}");
+    assert!(
+        !message.contains("wssnode.error"),
+        "no internal URI: {abort}"
+    );
     assert!(node.log_text().contains("max_pending_logins_per_client"));
 
     let ws = wss_from("127.0.0.2", node.port, &ca.der, "/ws", &["wamp.2.json"])
@@ -752,9 +755,17 @@ async fn logins_over_the_authenticators_invocation_limit_are_told_to_wait_not_ou
     let backend = json!({"type": "websocket", "options": {"max_invocations_in_flight": 1},
         "auth": {"ticket": {"type": "static",
         "principals": {"component": {"ticket": "backend-secret", "role": "backend"}}}}});
-    dir.config(&web_config(port, json!({}), json!({"ws": ws, "backend": backend}), roles()));
+    dir.config(&web_config(
+        port,
+        json!({}),
+        json!({"ws": ws, "backend": backend}),
+        roles(),
+    ));
     let node = dir.start(port);
-    component(&node, &ca, "com.example.authenticate", |_| Ok(json!({"silent": true}))).await;
+    component(&node, &ca, "com.example.authenticate", |_| {
+        Ok(json!({"silent": true}))
+    })
+    .await;
     let _first = hello(&node, &ca, json!({})).await;
     async_std::task::sleep(std::time::Duration::from_millis(300)).await;
     let mut second = hello(&node, &ca, json!({})).await;

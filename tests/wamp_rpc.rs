@@ -80,12 +80,18 @@ async fn errors_use_the_spec_uris() {
         ]
     );
     // Crossbar's text first (applications match on it), then ours.
-    assert_eq!(error[5][0], "no callee registered for procedure <com.nothing>");
+    assert_eq!(
+        error[5][0],
+        "no callee registered for procedure <com.nothing>"
+    );
     register(&mut a, 2, json!({}), "com.one").await;
     b.send(json!([64, 3, {}, "com.one"])).await;
     let error = b.recv().await;
     assert_eq!(error[4], json!("wamp.error.procedure_already_exists"));
-    assert_eq!(error[5][0], "register for already registered procedure 'com.one'");
+    assert_eq!(
+        error[5][0],
+        "register for already registered procedure 'com.one'"
+    );
     b.send(json!([64, 4, {}, "admin.reset"])).await;
     let error = b.recv().await;
     assert_eq!(error[4], json!("wamp.error.not_authorized"));
@@ -100,7 +106,10 @@ async fn errors_use_the_spec_uris() {
     b.send(json!([64, 6, {}, "wamp.my.own"])).await;
     let error = b.recv().await;
     assert_eq!(error[4], json!("wamp.error.invalid_uri"));
-    assert_eq!(error[5][0], "register for restricted procedure URI 'wamp.my.own')");
+    assert_eq!(
+        error[5][0],
+        "register for restricted procedure URI 'wamp.my.own')"
+    );
     b.send(json!([48, 7, {}, "com..x"])).await;
     let error = b.recv().await;
     assert_eq!(error[4], json!("wamp.error.invalid_uri"));

@@ -549,8 +549,17 @@ impl Broker {
             }
         };
         if !uri::is_valid(topic, policy) {
-            let texts = (crossbar::subscribe_invalid(topic), uri::invalid(topic, policy, "topic"));
-            return sessions.error_as_crossbar(id, code::SUBSCRIBE, request, error::INVALID_URI, texts);
+            let texts = (
+                crossbar::subscribe_invalid(topic),
+                uri::invalid(topic, policy, "topic"),
+            );
+            return sessions.error_as_crossbar(
+                id,
+                code::SUBSCRIBE,
+                request,
+                error::INVALID_URI,
+                texts,
+            );
         }
         if !sessions.authorize(id, code::SUBSCRIBE, request, topic, Action::Subscribe) {
             return;

@@ -211,14 +211,26 @@ impl Dealer {
                 crossbar::register_invalid(procedure),
                 uri::invalid(procedure, policy, "procedure"),
             );
-            return sessions.error_as_crossbar(id, code::REGISTER, request, error::INVALID_URI, texts);
+            return sessions.error_as_crossbar(
+                id,
+                code::REGISTER,
+                request,
+                error::INVALID_URI,
+                texts,
+            );
         }
         if procedure.starts_with("wamp.") {
             let texts = (
                 crossbar::register_restricted(procedure),
                 format!("`{procedure}`: procedures under `wamp.` are the router's own"),
             );
-            return sessions.error_as_crossbar(id, code::REGISTER, request, error::INVALID_URI, texts);
+            return sessions.error_as_crossbar(
+                id,
+                code::REGISTER,
+                request,
+                error::INVALID_URI,
+                texts,
+            );
         }
         if !sessions.authorize(id, code::REGISTER, request, procedure, Action::Register) {
             return;

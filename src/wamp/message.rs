@@ -136,8 +136,21 @@ pub fn error_text(request_type: u64, request: u64, uri: &str, text: &str) -> Val
 
 /// `[ERROR, …, Error|uri, [crossbar, ours]]`: Crossbar's text first, where applications
 /// match on it, then ours.
-pub fn error_texts(request_type: u64, request: u64, uri: &str, crossbar: &str, ours: &str) -> Value {
-    json!([code::ERROR, request_type, request, {}, uri, [crossbar, ours]])
+pub fn error_texts(
+    request_type: u64,
+    request: u64,
+    uri: &str,
+    crossbar: &str,
+    ours: &str,
+) -> Value {
+    json!([
+        code::ERROR,
+        request_type,
+        request,
+        {},
+        uri,
+        [crossbar, ours]
+    ])
 }
 
 /// `[PUBLISHED, PUBLISH.Request|id, Publication|id]`

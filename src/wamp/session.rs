@@ -709,7 +709,10 @@ impl WampSession {
                 );
                 let texts = (
                     crate::wamp::uri::crossbar::authorization_failed(action, &uri, &why),
-                    format!("failed to authorize session for {} `{uri}`: {why}", action.name()),
+                    format!(
+                        "failed to authorize session for {} `{uri}`: {why}",
+                        action.name()
+                    ),
                 );
                 self.send_refusal(&msg, error::AUTHORIZATION_FAILED, texts);
                 Ok(())

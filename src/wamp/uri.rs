@@ -3,7 +3,6 @@
 
 use crate::config::MatchPolicy;
 
-
 /// The error URIs the router answers with: the spec's ("Predefined URIs"), then wssnode's
 /// own for its limits (a router may add its own).
 pub mod error {

@@ -403,10 +403,9 @@ pub async fn connect_from(source: &str, port: u16) -> std::io::Result<TcpStream>
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
     socket.bind(&source.into())?;
     // Blocking, on a thread of async-std's: a connect on loopback is answered at once.
-    let socket = async_std::task::spawn_blocking(move || {
-        socket.connect(&target.into()).map(|()| socket)
-    })
-    .await?;
+    let socket =
+        async_std::task::spawn_blocking(move || socket.connect(&target.into()).map(|()| socket))
+            .await?;
     Ok(TcpStream::from(std::net::TcpStream::from(socket)))
 }
 

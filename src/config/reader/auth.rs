@@ -327,17 +327,27 @@ fn decode_key(text: &str) -> Option<Vec<u8>> {
 impl Reader<'_> {
     /// Warns of each static principal whose role no realm of its router has: it could
     /// never log in (the login is refused with `wamp.error.no_such_role`).
-    pub(in crate::config) fn check_principal_roles(&self, realms: &[Realm], transports: &[Transport]) {
+    pub(in crate::config) fn check_principal_roles(
+        &self,
+        realms: &[Realm],
+        transports: &[Transport],
+    ) {
         if realms.is_empty() {
             return;
         }
         for transport in transports {
-            let paths = transport.paths.iter().filter_map(|(path, service)| match service {
-                PathService::WebSocket(o) => Some((path.as_str(), &o.auth)),
-                PathService::LongPoll(o) => Some((path.as_str(), &o.session.auth)),
-                _ => None,
-            });
-            let rawsocket = transport.rawsocket.as_deref().map(|o| ("rawsocket", &o.auth));
+            let paths = transport
+                .paths
+                .iter()
+                .filter_map(|(path, service)| match service {
+                    PathService::WebSocket(o) => Some((path.as_str(), &o.auth)),
+                    PathService::LongPoll(o) => Some((path.as_str(), &o.session.auth)),
+                    _ => None,
+                });
+            let rawsocket = transport
+                .rawsocket
+                .as_deref()
+                .map(|o| ("rawsocket", &o.auth));
             for (path, auth) in paths.chain(rawsocket) {
                 for (name, method) in [
                     ("anonymous", &auth.anonymous),
@@ -355,7 +365,11 @@ impl Reader<'_> {
                             None => realms.iter().any(has_role),
                         };
                         if !found {
-                            let who = if p.authid.is_empty() { "its anonymous principal".to_string() } else { format!("principal `{}`", p.authid) };
+                            let who = if p.authid.is_empty() {
+                                "its anonymous principal".to_string()
+                            } else {
+                                format!("principal `{}`", p.authid)
+                            };
                             self.warn(format!("`{}` path `{path}`, auth `{name}`: {who} has role `{}`, which no realm of this worker defines; its logins will be refused (wamp.error.no_such_role)", transport.json_path, p.role));
                         }
                     }

@@ -91,14 +91,12 @@ impl Reader<'_> {
                     error_response: text("error_response", "NOT OK")?,
                     drop_headers: match options.get("drop_headers") {
                         None => Vec::new(),
-                        Some(list) => string_list(
-                            &self.report,
-                            &format!("{options_key}.drop_headers"),
-                            list,
-                        )?
-                        .iter()
-                        .map(|name| name.to_ascii_lowercase())
-                        .collect(),
+                        Some(list) => {
+                            string_list(&self.report, &format!("{options_key}.drop_headers"), list)?
+                                .iter()
+                                .map(|name| name.to_ascii_lowercase())
+                                .collect()
+                        }
                     },
                     github_secret: options
                         .str("github_secret")?

@@ -54,7 +54,9 @@ fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(file)?.write_all(format!("{text}\n").as_bytes())
+    options
+        .open(file)?
+        .write_all(format!("{text}\n").as_bytes())
 }
 
 /// `len` hex digits that depend only on the node's secret, `purpose` and `authid`.
@@ -130,6 +132,10 @@ mod tests {
             derived_hex("scram-salt", "nobody", 32),
             derived_hex("scram-salt", "somebody", 32)
         );
-        assert_eq!(derived_hex("wampcra-salt", "x", 7).len(), 8, "never shorter than 8");
+        assert_eq!(
+            derived_hex("wampcra-salt", "x", 7).len(),
+            8,
+            "never shorter than 8"
+        );
     }
 }

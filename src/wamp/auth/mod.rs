@@ -163,7 +163,9 @@ pub(crate) fn hello(auth: &Auth, h: &Hello<'_>) -> Step {
     if offered.is_empty() {
         return Step::Refuse(Refusal {
             reason: error::PROTOCOL_VIOLATION.into(),
-            message: "HELLO.Details.authmethods must be a list of method names, such as [\"ticket\"]".into(),
+            message:
+                "HELLO.Details.authmethods must be a list of method names, such as [\"ticket\"]"
+                    .into(),
             why: "authmethods is not a list of strings".into(),
         });
     }

@@ -763,17 +763,22 @@ pub struct ScramVerifier {
 }
 
 impl Auth {
-    /// Method names configured, for errors that list them.
-    pub fn methods(&self) -> Vec<&'static str> {
-        let mut methods = Vec::new();
-        for (name, method) in [
+    /// Each method's name and settings (`None` where the path does not accept it).
+    pub fn by_name(&self) -> [(&'static str, &Option<AuthMethod>); 6] {
+        [
             ("anonymous", &self.anonymous),
             ("ticket", &self.ticket),
             ("wampcra", &self.wampcra),
             ("cryptosign", &self.cryptosign),
             ("scram", &self.scram),
             ("tls", &self.tls),
-        ] {
+        ]
+    }
+
+    /// Method names configured, for errors that list them.
+    pub fn methods(&self) -> Vec<&'static str> {
+        let mut methods = Vec::new();
+        for (name, method) in self.by_name() {
             if method.is_some() {
                 methods.push(name);
             }

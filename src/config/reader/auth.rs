@@ -349,14 +349,7 @@ impl Reader<'_> {
                 .as_deref()
                 .map(|o| ("rawsocket", &o.auth));
             for (path, auth) in paths.chain(rawsocket) {
-                for (name, method) in [
-                    ("anonymous", &auth.anonymous),
-                    ("ticket", &auth.ticket),
-                    ("wampcra", &auth.wampcra),
-                    ("cryptosign", &auth.cryptosign),
-                    ("scram", &auth.scram),
-                    ("tls", &auth.tls),
-                ] {
+                for (name, method) in auth.by_name() {
                     let principals = method.iter().flat_map(|m| &m.principals);
                     for p in principals {
                         let has_role = |r: &Realm| r.roles.iter().any(|role| role.name == p.role);

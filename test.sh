@@ -22,7 +22,7 @@ echo "== interop: three nodes as one router through Redis, with autobahn-python 
 interop/cluster.sh
 echo "== Autobahn WebSocket TestSuite" >&2
 interop/autobahn_testsuite.sh
-echo "== the README's TLS guide, command by command" >&2
+echo "== the TLS guide of docs/tls.md, command by command" >&2
 interop/tls_guide.sh
 echo "== TLS scan (sslyze)" >&2
 interop/tls_scan.sh

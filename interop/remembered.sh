@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Remembered events and the HTTP bridge with clients no one here wrote: autobahn-python
 # (retained events, event history, testaments), and curl with openssl from the shell, as
-# cron jobs and PHP pages use the bridge (a signed publish, computed as the README shows,
+# cron jobs and PHP pages use the bridge (a signed publish, computed as docs/bridge.md shows,
 # refused when replayed; a call answered with its result).
 #
 # Usage: interop/remembered.sh [python|shell ...]   (default: both)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the commands of README.md's "TLS guide" (your own CA with client certificates, then
+# Runs the commands of docs/tls.md's "TLS guide" (your own CA with client certificates, then
 # "Check the result") against a real wssnode, so that every command the guide prints works.
-# The commands below must match the README's guide word for word (change one, change the
+# The commands below must match docs/tls.md's guide word for word (change one, change the
 # other); the only changes: a free port instead of 8443, output to a log, and the scanner
 # run from target/venv-sslyze instead of the guide's venv.
 # Also checks what the guide claims around them: clients without a certificate or from

@@ -1,6 +1,6 @@
 //! A connection's HTTP I/O, below async-h1: what it reads and what it writes, and the
 //! deadlines both are held to. A reader can skip this module (the rest sees a stream) or
-//! study it: every trick here was measured (figures in the README).
+//! study it: every trick here was measured (figures in docs/benchmarks.md).
 //!
 //! - **Read side** (`Timed`): each request head is read whole under its deadline and
 //!   checked by the head gate (`http_head`) before async-h1 sees it, so async-h1 never arms

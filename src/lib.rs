@@ -3,6 +3,9 @@
 //! line; the library is the server, public only where fuzz targets reach its pure parts
 //! (config, cipher strings, request heads, WAMP messages, static paths).
 //!
+//! [ARCHITECTURE.md](../ARCHITECTURE.md) is the long form of this tour: the layers, their
+//! order, and a PUBLISH and a cross-node CALL followed through the files.
+//!
 //! # Layout
 //!
 //! Dependencies run one way, from the top of this list down; nothing reaches back.

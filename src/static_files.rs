@@ -242,7 +242,7 @@ async fn file_response<S>(
     };
     // Small bodies in one read; large ones stream in 64 KiB reads. Both read on this thread,
     // as nginx does: from the page cache a read is a memory copy, cheaper than handing each
-    // one to a blocking pool and waking this task again (the README has the figures).
+    // one to a blocking pool and waking this task again (docs/benchmarks.md has the figures).
     if count <= SMALL_FILE {
         return match read_range(&file, start, count) {
             Ok(bytes) => {

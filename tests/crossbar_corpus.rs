@@ -1,7 +1,7 @@
 //! Crossbar's own example configs (tests/crossbar-configs, 171 files): `wssnode check
 //! --config-only` judges every one without a panic or a hang, either "can serve" (exit 0) or
 //! one `Error:` line per feature it does not serve (exit 1), and the counts stay as the
-//! README's coverage table says.
+//! coverage table in docs/config.md says.
 
 mod common;
 use std::collections::BTreeMap;
@@ -141,7 +141,7 @@ fn every_crossbar_example_config_is_served_or_refused_in_clear_lines() {
             other => panic!("{}: exit {other}\n{stderr}", file.display()),
         }
     }
-    // The table the README shows: configs refused per feature.
+    // The table docs/config.md shows: configs refused per feature.
     println!("served unchanged: {served}, refused: {refused}");
     for (name, count) in &features {
         println!("{count:4}  {name}");
@@ -149,7 +149,7 @@ fn every_crossbar_example_config_is_served_or_refused_in_clear_lines() {
     assert_eq!(
         (served, refused),
         (144, 27),
-        "update the README's coverage table"
+        "update the coverage table in docs/config.md"
     );
 }
 

@@ -1,6 +1,6 @@
 //! Crossbar.io node config (`config.json`, version 2) read into typed, validated values.
 //!
-//! Implements the subset of Crossbar's config format described in the README: router workers
+//! Implements the subset of Crossbar's config format described in docs/config.md: router workers
 //! with realms and roles, `web`, `websocket` and `websocket.testee` transports, TCP endpoints
 //! with `tls`. Every key is either used, or named in one warning line (so a typo such as
 //! `certficate` is visible), or refused with an error naming its JSON path. Paths in the config

@@ -1273,7 +1273,7 @@ impl<'a> Reader<'a> {
             ] {
                 opts.ignore(
                     name,
-                    "wssnode keeps its own safe behaviour here (see the README)",
+                    "wssnode keeps its own safe behaviour here (see docs/config.md)",
                 );
             }
             opts.done();

@@ -65,7 +65,7 @@ impl Acme {
         if !settings.directory_ca_certificates.is_empty() {
             let mut roots = rustls::RootCertStore::empty();
             for file in &settings.directory_ca_certificates {
-                for cert in crate::tls::load_certs(file)? {
+                for cert in file.certificates()? {
                     roots
                         .add(cert)
                         .map_err(|e| file.error(format!("not a usable CA certificate: {e}")))?;

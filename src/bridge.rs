@@ -423,7 +423,7 @@ impl Bridge {
         let _share = match (&action, &info) {
             (Action::Call { .. }, Some(info)) => {
                 let limit = o.max_calls_per_client;
-                Some(self.calls.take(&info.peer, limit, usize::MAX).map_err(|_| {
+                Some(self.calls.take(info.peer.client(), limit, usize::MAX).map_err(|_| {
                     refuse(429, format!("Too many calls in flight: this client has {limit}, the most this path allows (its option `max_calls_per_client`)."))
                 })?)
             }

@@ -12,7 +12,7 @@
 //! client sent).
 
 use crate::config::CookieConfig;
-use crate::ws::Outbox;
+use crate::wamp::peer::Outbox;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};

@@ -109,6 +109,15 @@ impl std::fmt::Display for Peer {
 }
 
 impl Peer {
+    /// The client it is, as per-client caps count them: its IP address (`None` for every
+    /// Unix-socket peer, one client together).
+    pub fn client(&self) -> Option<std::net::IpAddr> {
+        match self {
+            Peer::Tcp(addr) => Some(addr.ip()),
+            Peer::Unix(_) => None,
+        }
+    }
+
     /// Crossbar's (Twisted's) form: `tcp4:127.0.0.1:5432`, `tcp6:…`, `unix:/path`.
     pub fn crossbar_form(&self) -> String {
         match self {

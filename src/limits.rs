@@ -83,18 +83,14 @@ impl Shares {
         Arc::new(Shares::default())
     }
 
-    /// One more for `peer`, if it holds fewer than `per_client` and everyone fewer than
-    /// `all`.
+    /// One more for `client` (its IP address; `None` for every Unix-socket peer), if it
+    /// holds fewer than `per_client` and everyone fewer than `all`.
     pub fn take(
         self: &Arc<Self>,
-        peer: &crate::lifecycle::Peer,
+        client: Option<std::net::IpAddr>,
         per_client: usize,
         all: usize,
     ) -> Result<Share, Full> {
-        let client = match peer {
-            crate::lifecycle::Peer::Tcp(addr) => Some(addr.ip()),
-            crate::lifecycle::Peer::Unix(_) => None,
-        };
         let mut held = crate::lock(&self.held);
         if held.total >= all {
             return Err(Full::All(all));
@@ -128,31 +124,31 @@ impl Drop for Share {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lifecycle::Peer;
 
-    fn peer(ip: &str, port: u16) -> Peer {
-        Peer::Tcp(std::net::SocketAddr::new(ip.parse().unwrap(), port))
+    /// A client's address; the port is not part of it.
+    fn peer(ip: &str, _port: u16) -> Option<std::net::IpAddr> {
+        Some(ip.parse().unwrap())
     }
 
     #[test]
     fn a_client_holding_its_share_leaves_room_for_others() {
         let shares = Shares::new();
         let a: Vec<Share> = (0..3)
-            .map(|port| shares.take(&peer("10.0.0.1", port), 3, 5).unwrap())
+            .map(|port| shares.take(peer("10.0.0.1", port), 3, 5).unwrap())
             .collect();
         assert_eq!(
-            shares.take(&peer("10.0.0.1", 9), 3, 5).err(),
+            shares.take(peer("10.0.0.1", 9), 3, 5).err(),
             Some(Full::Client(3)),
             "another port of the same host is the same client"
         );
-        let b = shares.take(&peer("10.0.0.2", 1), 3, 5).unwrap();
-        let _c = shares.take(&peer("10.0.0.3", 1), 3, 5).unwrap();
+        let b = shares.take(peer("10.0.0.2", 1), 3, 5).unwrap();
+        let _c = shares.take(peer("10.0.0.3", 1), 3, 5).unwrap();
         assert_eq!(
-            shares.take(&peer("10.0.0.4", 1), 3, 5).err(),
+            shares.take(peer("10.0.0.4", 1), 3, 5).err(),
             Some(Full::All(5))
         );
         drop(b);
-        assert!(shares.take(&peer("10.0.0.4", 1), 3, 5).is_ok());
+        assert!(shares.take(peer("10.0.0.4", 1), 3, 5).is_ok());
         drop(a);
         assert_eq!(
             crate::lock(&shares.held).total,

@@ -16,9 +16,9 @@
 use crate::config::LongPollOptions;
 use crate::lifecycle::ConnInfo;
 use crate::limits::{Full, Share, Shares};
+use crate::wamp::peer::{Inbox, Outbox, Session};
 use crate::wamp::session::WampSession;
 use crate::wamp::Realms;
-use crate::ws::{Inbox, Outbox, Session};
 use async_std::channel::{bounded, Receiver, Sender};
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::Message;
@@ -199,7 +199,7 @@ impl LongPoll {
         let o = &self.options;
         let share = match self
             .shares
-            .take(&info.peer, o.max_transports_per_client, o.max_transports)
+            .take(info.peer.client(), o.max_transports_per_client, o.max_transports)
         {
             Ok(share) => share,
             Err(Full::Client(n)) => return answer(

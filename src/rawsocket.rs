@@ -7,10 +7,10 @@
 
 use crate::config::WebSocketOptions;
 use crate::lifecycle::{ConnInfo, Lifecycle};
+use crate::wamp::peer::{Inbox, Outbox, Session};
 use crate::wamp::serializer::Serializer;
 use crate::wamp::session::WampSession;
 use crate::wamp::Realms;
-use crate::ws::{Inbox, Outbox, Session};
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::{Bytes, Message};
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};

@@ -106,7 +106,7 @@ pub fn setup(files: &TlsFiles) -> Result<TlsSetup, StartError> {
     let chain = load_chain(files)?;
     let mut known_roots = Vec::new();
     for ca in &files.ca_certificates {
-        known_roots.extend(load_certs(ca)?);
+        known_roots.extend(ca.certificates()?);
     }
     warnings.extend(check_chain(&files.certificate, &chain, &known_roots));
     let certified = certified_key(files, chain, key, &provider)?;
@@ -158,7 +158,7 @@ fn server_config(
     } else {
         let mut roots = RootCertStore::empty();
         for ca in &files.ca_certificates {
-            let certs = load_certs(ca)?;
+            let certs = ca.certificates()?;
             for cert in certs {
                 roots
                     .add(cert)
@@ -220,9 +220,9 @@ pub fn reload_key(files: &TlsFiles) -> Result<Arc<CertifiedKey>, StartError> {
 
 /// The served chain: the certificate file's blocks, then `chain_certificates`.
 fn load_chain(files: &TlsFiles) -> Result<Vec<CertificateDer<'static>>, StartError> {
-    let mut chain = load_certs(&files.certificate)?;
+    let mut chain = files.certificate.certificates()?;
     for extra in &files.chain_certificates {
-        chain.extend(load_certs(extra)?);
+        chain.extend(extra.certificates()?);
     }
     Ok(chain)
 }
@@ -258,20 +258,6 @@ pub fn load_key(file: &NamedFile) -> Result<PrivateKeyDer<'static>, StartError> 
         ),
         other => file.error(format!("is not a valid PEM private key: {other}")),
     })
-}
-
-/// Reads every certificate in a PEM file, in order; at least one.
-pub fn load_certs(file: &NamedFile) -> Result<Vec<CertificateDer<'static>>, StartError> {
-    let bytes = file.read()?;
-    let certs = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file.error(format!("is not a valid PEM certificate file: {e}")))?;
-    if certs.is_empty() {
-        return Err(file.error(
-            "holds no PEM certificate (`-----BEGIN CERTIFICATE-----`); a DER file converts with `openssl x509 -inform DER -in CERT -out cert.pem`",
-        ));
-    }
-    Ok(certs)
 }
 
 fn check_dhparam(file: &NamedFile) -> Result<(), StartError> {

@@ -6,7 +6,7 @@
 
 use crate::config::WebSocketOptions;
 use crate::lifecycle::{ConnInfo, Lifecycle};
-use async_std::channel::{bounded, unbounded, Receiver, Sender};
+use crate::wamp::peer::{Inbox, Outbox, Session, SlowClient, WriteCounter};
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
@@ -16,7 +16,6 @@ use futures_util::{SinkExt, StreamExt};
 use http_types::upgrade::Connection;
 use http_types::StatusCode;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -27,94 +26,10 @@ const READ_BUFFER: usize = 1024;
 /// Bytes gathered before a write goes to the socket (a flush sends them sooner).
 const WRITE_BUFFER: usize = 16 * 1024;
 
-/// What a session does with the messages of one WebSocket connection.
-pub trait Session: Send + 'static {
-    /// Handles a text or binary message. `Err` closes the connection with that frame.
-    fn on_message(&mut self, message: Message) -> Result<(), CloseFrame>;
-    /// The connection has ended, for whatever reason.
-    fn on_close(&mut self) {}
-    /// Whether the session is open (for WAMP: WELCOME sent). A connection that does not get
-    /// there within `open_handshake_timeout` is closed.
-    fn established(&self) -> bool {
-        true
-    }
-    /// Whether the session waits on something before it takes its next message (a WAMP
-    /// session asking an authenticator or an authorizer). Meanwhile the loop polls
-    /// `poll_ready` and reads on only until it holds one message back for the session (pings
-    /// are still answered), so the client's messages keep their order.
-    fn waiting(&self) -> bool {
-        false
-    }
-    /// Drives what the session waits on; `Ready` once it takes messages again. `Err` closes
-    /// the connection with that frame.
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), CloseFrame>> {
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// The sending half of a connection, shared with whoever sends to it (e.g. a WAMP broker).
-///
-/// The queue is bounded in bytes, not messages, so a burst of small events is no reason
-/// to drop a client that reads as fast as it can. A queue may go over `max_queued_bytes`
-/// for a while (the connection loop closes it once it stayed over for
-/// `slow_client_timeout`); one that already holds twice the bound when another message comes
-/// is closed at once, so memory stays bounded whatever the client does.
-#[derive(Clone, Debug)]
-pub struct Outbox {
-    /// Unbounded as a channel (so an idle connection holds no preallocated slots), bounded
-    /// by `queue.bytes`.
-    data: Sender<Message>,
-    queue: Arc<Queue>,
-    control: Sender<Message>,
-    /// Wakes the connection loop when the queue went over its bound or overflowed.
-    pressure: Sender<()>,
-    /// Set for a session that lives on another node of a cluster: its messages go there.
-    forward: Option<Forward>,
-}
-
-/// Where the messages of a session on another node go (`Outbox::forwarding`).
-#[derive(Clone)]
-pub struct Forward(pub std::sync::Arc<dyn Fn(Message) + Send + Sync>);
-
-impl std::fmt::Debug for Forward {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Forward")
-    }
-}
-
-/// What the connection loop and the writer know of the queue.
-#[derive(Debug)]
-struct Queue {
-    /// Bytes waiting for the writer.
-    bytes: AtomicUsize,
-    /// Bytes written to the socket so far: the loop sees a client's progress by its change,
-    /// so one that reads a large message slowly is not taken for one that reads nothing.
-    written: AtomicU64,
-    /// `max_queued_bytes`.
-    bound: usize,
-    /// A close was queued from outside the loop (the meta API's `wamp.session.kill`).
-    close_requested: AtomicBool,
-}
-
-impl Queue {
-    fn new(bound: usize) -> Queue {
-        Queue {
-            bytes: AtomicUsize::new(0),
-            written: AtomicU64::new(0),
-            bound,
-            close_requested: AtomicBool::new(false),
-        }
-    }
-
-    fn took(&self, message: &Message) {
-        self.bytes.fetch_sub(message.len(), Ordering::Relaxed);
-    }
-}
-
-/// The upgraded connection, counting what is written to it for `Queue::written`.
+/// The upgraded connection, counting what is written to it for the slow-client watch.
 struct Counted {
     inner: Connection,
-    queue: Arc<Queue>,
+    counter: WriteCounter,
 }
 
 impl futures_lite::AsyncRead for Counted {
@@ -135,7 +50,7 @@ impl futures_lite::AsyncWrite for Counted {
     ) -> Poll<std::io::Result<usize>> {
         let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = &poll {
-            self.queue.written.fetch_add(*n as u64, Ordering::Relaxed);
+            self.counter.wrote(*n);
         }
         poll
     }
@@ -146,250 +61,6 @@ impl futures_lite::AsyncWrite for Counted {
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_close(cx)
-    }
-}
-
-impl Outbox {
-    /// Queues a message; never waits. A queue over twice its bound belongs to a client that
-    /// cannot keep up: it is closed with 1008 instead of holding memory or slowing the sender.
-    pub fn send(&self, message: Message) {
-        if let Some(forward) = &self.forward {
-            return (forward.0)(message);
-        }
-        if self.data.is_closed() || !self.count(message.len()) {
-            return;
-        }
-        if let Err(e) = self.data.try_send(message) {
-            self.queue
-                .bytes
-                .fetch_sub(e.into_inner().len(), Ordering::Relaxed);
-        }
-    }
-
-    /// Counts `len` more bytes in the queue, or, when it already holds twice its bound,
-    /// closes the connection as too slow and says no.
-    fn count(&self, len: usize) -> bool {
-        let before = self.queue.bytes.fetch_add(len, Ordering::Relaxed);
-        let after = before.saturating_add(len);
-        // Judged by what was queued before: one message larger than the bound (a 16 MiB
-        // echo) still goes to a client that keeps up.
-        if before > self.queue.bound.saturating_mul(2) {
-            self.queue.bytes.fetch_sub(len, Ordering::Relaxed);
-            self.drop_slow();
-            let _ = self.pressure.try_send(());
-            return false;
-        }
-        if before <= self.queue.bound && after > self.queue.bound {
-            // Over the bound: the loop starts watching the clock.
-            let _ = self.pressure.try_send(());
-        }
-        true
-    }
-
-    /// Starts the closing handshake with `code` and `reason`, after what is already queued
-    /// (an ABORT must arrive before the close); a full queue is overtaken.
-    pub fn close(&self, code: CloseCode, reason: &str) {
-        if self.forward.is_some() {
-            return;
-        }
-        let frame = Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }));
-        // Counted like any queued message, as the writer uncounts it when it takes it.
-        let len = frame.len();
-        self.queue.bytes.fetch_add(len, Ordering::Relaxed);
-        if let Err(e) = self.data.try_send(frame) {
-            if let Err(e) = self.control.try_send(e.into_inner()) {
-                self.queue.took(&e.into_inner());
-            }
-        }
-        // The loop learns of it (it may not be the one closing), stops reading messages and
-        // waits for the closing handshake.
-        self.queue.close_requested.store(true, Ordering::Relaxed);
-        let _ = self.pressure.try_send(());
-    }
-
-    /// Closes the connection of a client too slow to read: the close frame overtakes the
-    /// queue, and nothing more is queued.
-    fn drop_slow(&self) {
-        let close = Message::Close(Some(CloseFrame {
-            code: CloseCode::Policy,
-            reason: "too slow: the outgoing queue is full".into(),
-        }));
-        // Counted like any queued message, as the writer uncounts what it takes.
-        self.queue.bytes.fetch_add(close.len(), Ordering::Relaxed);
-        if let Err(e) = self.control.try_send(close) {
-            self.queue.took(&e.into_inner());
-        }
-        self.data.close();
-    }
-
-    /// Whether the connection still takes messages.
-    pub fn is_open(&self) -> bool {
-        self.forward.is_some() || !self.data.is_closed()
-    }
-
-    /// Queues a control message (a RawSocket PONG), ahead of the data. Its bytes count in
-    /// the queue like a message's: a client that sends PINGs and reads nothing is as slow as
-    /// one that reads no events.
-    pub fn send_control(&self, message: Message) {
-        if self.data.is_closed() || !self.count(message.len()) {
-            return;
-        }
-        if let Err(e) = self.control.try_send(message) {
-            self.queue.took(&e.into_inner());
-        }
-    }
-
-    /// An outbox read through the returned `Inbox` rather than by a WebSocket's writer: the
-    /// router's own sessions (which call authenticators), and RawSocket connections.
-    pub fn local(bound: usize) -> (Outbox, Inbox) {
-        let (data, data_rx) = unbounded();
-        let (control, control_rx) = bounded(4);
-        let (pressure, pressure_rx) = bounded(1);
-        let queue = Arc::new(Queue::new(bound));
-        let inbox = Inbox {
-            data: data_rx,
-            queue: queue.clone(),
-            control: control_rx,
-            pressure: pressure_rx,
-        };
-        let outbox = Outbox {
-            data,
-            queue,
-            control,
-            pressure,
-            forward: None,
-        };
-        (outbox, inbox)
-    }
-
-    /// An outbox that hands each message to `forward` (a session on another node).
-    pub fn forwarding(forward: Forward) -> Outbox {
-        let (mut outbox, _) = Outbox::local(0);
-        outbox.forward = Some(forward);
-        outbox
-    }
-}
-
-/// The receiving end of a local `Outbox`.
-pub struct Inbox {
-    data: Receiver<Message>,
-    queue: Arc<Queue>,
-    control: Receiver<Message>,
-    pressure: Receiver<()>,
-}
-
-impl Inbox {
-    /// The next message, control messages first; `None` once every outbox is gone or the
-    /// outbox was closed.
-    pub async fn recv(&self) -> Option<Message> {
-        next_queued(&self.control, &self.data, &self.queue).await
-    }
-
-    /// Messages waiting.
-    pub fn len(&self) -> usize {
-        self.data.len()
-    }
-
-    /// Whether nothing is queued right now (a writer flushes then).
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty() && self.control.is_empty()
-    }
-
-    /// Counts bytes the writer got onto the connection, so a client that reads a large
-    /// message slowly is not taken for one that reads nothing.
-    pub fn wrote(&self, bytes: usize) {
-        self.queue
-            .written
-            .fetch_add(bytes as u64, Ordering::Relaxed);
-    }
-
-    /// What watches this queue for a client too slow to read, from outside the writer.
-    pub fn watch(&self) -> SlowWatch {
-        SlowWatch {
-            queue: self.queue.clone(),
-            pressure: self.pressure.clone(),
-        }
-    }
-}
-
-/// Watches a local outbox's queue the way the WebSocket loop watches its own.
-pub struct SlowWatch {
-    queue: Arc<Queue>,
-    pressure: Receiver<()>,
-}
-
-impl SlowWatch {
-    /// Resolves with the reason once the client has been too slow for `timeout`: its queue
-    /// stayed over `max_queued_bytes`, or nothing of it was written. Sleeps on the queue's
-    /// pressure signal and keeps a timer only while it watches.
-    pub async fn too_slow(&self, timeout: Duration) -> &'static str {
-        let mut slow = SlowClient::new(timeout);
-        let tick = (timeout / 4).max(Duration::from_millis(10));
-        loop {
-            if slow.watching() {
-                async_io::Timer::after(tick).await;
-            } else if self.pressure.recv().await.is_err() {
-                // Every outbox is gone: the connection is ending anyway.
-                futures_lite::future::pending::<()>().await;
-            }
-            if let Some(why) = slow.check(&self.queue) {
-                return why;
-            }
-        }
-    }
-}
-
-/// Watches a connection's queue from its loop: how long it has been over its bound, and
-/// how long it has held messages while nothing could be written to the client.
-struct SlowClient {
-    timeout: Duration,
-    over_since: Option<Instant>,
-    stalled_since: Option<Instant>,
-    last_written: u64,
-}
-
-impl SlowClient {
-    fn new(timeout: Duration) -> SlowClient {
-        SlowClient {
-            timeout,
-            over_since: None,
-            stalled_since: None,
-            last_written: 0,
-        }
-    }
-
-    /// Whether the queue is being watched (then the loop looks often).
-    fn watching(&self) -> bool {
-        self.over_since.is_some() || self.stalled_since.is_some()
-    }
-
-    /// Looks at the queue now; `Some(reason)` when the client has been too slow too long.
-    fn check(&mut self, queue: &Queue) -> Option<&'static str> {
-        let now = Instant::now();
-        let bytes = queue.bytes.load(Ordering::Relaxed);
-        let written = queue.written.load(Ordering::Relaxed);
-        if bytes > queue.bound {
-            self.over_since.get_or_insert(now);
-        } else {
-            self.over_since = None;
-        }
-        if bytes == 0 || written != self.last_written {
-            self.stalled_since = None;
-        } else {
-            self.stalled_since.get_or_insert(now);
-        }
-        self.last_written = written;
-        let too_long = |since: Option<Instant>| since.is_some_and(|t| now - t >= self.timeout);
-        if too_long(self.over_since) {
-            Some("its outgoing queue stayed over max_queued_bytes")
-        } else if too_long(self.stalled_since) {
-            Some("it read nothing of its queued messages")
-        } else {
-            None
-        }
     }
 }
 
@@ -547,12 +218,13 @@ where
                 .write_buffer_size(WRITE_BUFFER)
                 .max_message_size(Some(options.max_message_size))
                 .max_frame_size(Some(options.max_frame_size));
-            let queue = Arc::new(Queue::new(options.max_queued_bytes));
+            let (outbox, inbox) = Outbox::local(options.max_queued_bytes);
             let counted = Counted {
                 inner: connection,
-                queue: queue.clone(),
+                counter: inbox.counter(),
             };
             let ws = WebSocketStream::from_raw_socket(counted, Role::Server, Some(config)).await;
+            let queue = (outbox, inbox);
             run(ws, queue, info, protocol, options, lifecycle, make_session).await;
         }
     });
@@ -572,7 +244,7 @@ enum Event {
 /// Drives one WebSocket connection until it ends.
 async fn run<F>(
     ws: WebSocketStream<Counted>,
-    queue: Arc<Queue>,
+    (outbox, inbox): (Outbox, Inbox),
     info: ConnInfo,
     protocol: Option<&'static str>,
     options: Arc<WebSocketOptions>,
@@ -585,22 +257,10 @@ async fn run<F>(
     log::info!("websocket open {} {}", info.peer, protocol.unwrap_or("-"));
     crate::metrics::metrics().websocket_opened();
     let (mut sink, mut stream) = ws.split();
-    let (data_tx, data_rx) = unbounded();
-    let (control_tx, control_rx) = bounded(4);
-    // The queue may go over its bound again and again; as a stream, the receiver keeps
-    // its one listener between turns.
-    let (pressure_tx, mut pressure_rx) = bounded(1);
-    let outbox = Outbox {
-        data: data_tx,
-        queue: queue.clone(),
-        control: control_tx,
-        pressure: pressure_tx,
-        forward: None,
-    };
-    let writer_queue = queue.clone();
-    let mut writer = async_std::task::spawn(async move {
-        write_loop(&mut sink, data_rx, &writer_queue, control_rx).await
-    });
+    // The queue may go over its bound again and again; as a stream, the watch's pressure
+    // receiver keeps its one listener between turns.
+    let mut watch = inbox.watch();
+    let mut writer = async_std::task::spawn(async move { write_loop(&mut sink, inbox).await });
     let peer = info.peer.clone();
     let mut session = make_session(info, outbox.clone());
 
@@ -667,7 +327,7 @@ async fn run<F>(
             Event::Shutdown
         })
         .or(async {
-            match pressure_rx.next().await {
+            match watch.pressure.next().await {
                 Some(()) => Event::Pressure,
                 None => futures_lite::future::pending().await,
             }
@@ -732,7 +392,7 @@ async fn run<F>(
                     ticker.set_after(tick_every);
                 }
                 let too_slow = !clocks.closing() && outbox.is_open();
-                if let Some(why) = too_slow.then(|| slow.check(&queue)).flatten() {
+                if let Some(why) = too_slow.then(|| watch.check(&mut slow)).flatten() {
                     log::warn!(
                         "websocket closed {peer}: client too slow, {why} for {slow_timeout:?}"
                     );
@@ -761,28 +421,27 @@ async fn run<F>(
                             clocks.start_closing();
                         }
                         Ping::Due => {
-                            let _ = outbox.control.try_send(Message::Ping(Vec::new().into()));
+                            outbox.send_control(Message::Ping(Vec::new().into()));
                         }
                         Ping::NotYet => {}
                     }
                 }
             }
         }
-        if queue.close_requested.load(Ordering::Relaxed) && !clocks.closing() {
+        if watch.close_requested() && !clocks.closing() {
             clocks.start_closing();
         }
         if !outbox.is_open() && !clocks.closing() {
             log::warn!(
                 "websocket closed {peer}: client too slow, its outgoing queue reached twice max_queued_bytes ({} bytes)",
-                2 * queue.bound
+                2 * watch.bound()
             );
             crate::metrics::metrics().slow_client();
             clocks.start_closing();
         }
     }
     session.on_close();
-    outbox.data.close();
-    outbox.control.close();
+    outbox.shut();
     // A writer stuck on a client that does not read is cancelled, not left behind.
     if async_std::future::timeout(Duration::from_millis(500), &mut writer)
         .await
@@ -912,34 +571,13 @@ fn close_for(error: &WsError) -> (Option<CloseCode>, &'static str) {
     }
 }
 
-/// The next queued message, control messages first, uncounted from the queue's bytes;
-/// `None` once every outbox is gone or the data was closed.
-async fn next_queued(
-    control: &Receiver<Message>,
-    data: &Receiver<Message>,
-    queue: &Queue,
-) -> Option<Message> {
-    let next = async { control.recv().await.ok() }
-        .or(async { data.recv().await.ok() })
-        .await;
-    let next = next.or_else(|| control.try_recv().ok());
-    if let Some(message) = &next {
-        queue.took(message);
-    }
-    next
-}
-
 /// Sends queued messages, control first; flushes once the queue is drained (batched writes).
-async fn write_loop<K>(
-    sink: &mut K,
-    data: Receiver<Message>,
-    queue: &Queue,
-    control: Receiver<Message>,
-) where
+async fn write_loop<K>(sink: &mut K, inbox: Inbox)
+where
     K: futures_util::Sink<Message> + Unpin,
 {
     loop {
-        let Some(message) = next_queued(&control, &data, queue).await else {
+        let Some(message) = inbox.recv().await else {
             let _ = sink.close().await;
             return;
         };
@@ -951,7 +589,7 @@ async fn write_loop<K>(
             let _ = sink.flush().await;
             return;
         }
-        if (data.is_empty() && control.is_empty()) && sink.flush().await.is_err() {
+        if inbox.is_empty() && sink.flush().await.is_err() {
             return;
         }
     }

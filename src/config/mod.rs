@@ -294,6 +294,23 @@ impl NamedFile {
     pub fn read(&self) -> Result<Vec<u8>, StartError> {
         std::fs::read(&self.path).map_err(|e| self.error(format!("cannot read it: {e}")))
     }
+
+    /// Reads every certificate in the PEM file, in order; at least one.
+    pub fn certificates(
+        &self,
+    ) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, StartError> {
+        use rustls_pki_types::pem::PemObject;
+        let bytes = self.read()?;
+        let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.error(format!("is not a valid PEM certificate file: {e}")))?;
+        if certs.is_empty() {
+            return Err(self.error(
+                "holds no PEM certificate (`-----BEGIN CERTIFICATE-----`); a DER file converts with `openssl x509 -inform DER -in CERT -out cert.pem`",
+            ));
+        }
+        Ok(certs)
+    }
 }
 
 /// The endpoint's `tls` object.

@@ -20,6 +20,16 @@ pub enum Action {
 }
 
 impl Action {
+    /// How Crossbar's error texts name the action (`uri::crossbar::authorization_failed`).
+    pub fn crossbar_what(self) -> &'static str {
+        match self {
+            Action::Publish => "publishing to topic URI",
+            Action::Subscribe => "subscribing to topic URI",
+            Action::Register => "registering procedure",
+            Action::Call => "calling procedure",
+        }
+    }
+
     /// The name an authorizer is asked with.
     pub fn name(self) -> &'static str {
         match self {

@@ -7,8 +7,8 @@ use crate::config::MatchPolicy;
 use crate::wamp::broker::Broker;
 use crate::wamp::dealer::Dealer;
 use crate::wamp::message::{self, code, Payload};
-use crate::wamp::service::TRUSTED;
 use crate::wamp::sessions::Sessions;
+use crate::wamp::sessions::TRUSTED;
 use crate::wamp::uri::{self, error};
 use serde_json::{json, Value};
 

@@ -13,6 +13,7 @@ pub mod message;
 pub(crate) mod meta;
 pub(crate) mod options;
 pub(crate) mod patterns;
+pub(crate) mod peer;
 pub(crate) mod realm;
 pub(crate) mod remembered;
 pub mod serializer;

@@ -10,11 +10,11 @@ use crate::lifecycle::ConnInfo;
 use crate::lock;
 use crate::wamp::auth::Identity;
 use crate::wamp::message::{code, ClientMessage, Payload};
+use crate::wamp::peer::{Inbox, Outbox};
 use crate::wamp::realm::Realm;
 use crate::wamp::serializer::Serializer;
 use crate::wamp::sessions::Member;
 use crate::wamp::uri::error;
-use crate::ws::{Inbox, Outbox};
 use async_std::channel::{bounded, Sender};
 use futures_lite::FutureExt;
 use serde_json::{json, Map, Value};
@@ -25,9 +25,6 @@ use std::time::Duration;
 
 /// Bytes of answers the router's session may have queued and not yet read.
 const QUEUE_BOUND: usize = 16 * 1024 * 1024;
-
-/// The role of the router's own sessions: Crossbar's `trusted`, allowed everything.
-pub(crate) const TRUSTED: &str = "trusted";
 
 /// What a called procedure answered, or a publication's ID (in `publication`).
 #[derive(Debug, Clone, Default)]
@@ -108,7 +105,7 @@ impl ServiceSession {
     pub fn join(realm: Arc<Realm>) -> ServiceSession {
         let identity = Identity {
             authid: "wssnode".into(),
-            authrole: TRUSTED.into(),
+            authrole: crate::wamp::sessions::TRUSTED.into(),
             authmethod: "trusted",
             authprovider: "static",
             authextra: None,
@@ -247,7 +244,7 @@ impl Drop for ServiceSession {
 /// Crossbar's `trusted` role: every action on every URI.
 fn trusted_role() -> Role {
     Role {
-        name: TRUSTED.into(),
+        name: crate::wamp::sessions::TRUSTED.into(),
         permissions: vec![Permission::allow_all()],
         authorizer: None,
     }

@@ -20,13 +20,13 @@ use crate::wamp::broker::Broker;
 use crate::wamp::cluster::{ClaimRefused, Claiming, Listening};
 use crate::wamp::dealer::Dealer;
 use crate::wamp::message::{self, code, random_id, ClientMessage};
+use crate::wamp::peer::{Outbox, Session};
 use crate::wamp::realm::Realm;
 use crate::wamp::serializer::Serializer;
 use crate::wamp::service::{CallError, Reply};
 use crate::wamp::sessions::Member;
 use crate::wamp::uri::error;
 use crate::wamp::Realms;
-use crate::ws::{Outbox, Session};
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::Message;
@@ -337,7 +337,7 @@ impl WampSession {
             self.options.max_pending_logins,
             self.options.max_pending_logins_per_client,
         );
-        let share = match pending_logins().take(&self.info.peer, mine, all) {
+        let share = match pending_logins().take(self.info.peer.client(), mine, all) {
             Ok(share) => share,
             Err(full) => {
                 let (message, key) = match full {
@@ -708,7 +708,11 @@ impl WampSession {
                     action.name()
                 );
                 let texts = (
-                    crate::wamp::uri::crossbar::authorization_failed(action, &uri, &why),
+                    crate::wamp::uri::crossbar::authorization_failed(
+                        action.crossbar_what(),
+                        &uri,
+                        &why,
+                    ),
                     format!(
                         "failed to authorize session for {} `{uri}`: {why}",
                         action.name()

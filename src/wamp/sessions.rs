@@ -7,9 +7,9 @@ use crate::lifecycle::ConnInfo;
 use crate::wamp::auth::Identity;
 use crate::wamp::authorize::{self, Action};
 use crate::wamp::message::{self, MAX_ID};
+use crate::wamp::peer::Outbox;
 use crate::wamp::serializer::Serializer;
 use crate::wamp::uri::error;
-use crate::ws::Outbox;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -96,6 +96,9 @@ impl Member {
         }
     }
 }
+
+/// The role of the router's own sessions: Crossbar's `trusted`, allowed everything.
+pub(crate) const TRUSTED: &str = "trusted";
 
 /// The joined sessions of a realm, by session ID.
 #[derive(Default)]
@@ -209,8 +212,7 @@ impl Sessions {
         let (mut updated, mut gone) = (0, Vec::new());
         for (id, member) in self.members.iter_mut() {
             // Another node's sessions are that node's to judge by its own config.
-            if member.identity.authrole == crate::wamp::service::TRUSTED || member.remote.is_some()
-            {
+            if member.identity.authrole == TRUSTED || member.remote.is_some() {
                 continue;
             }
             match find(&member.identity.authrole) {

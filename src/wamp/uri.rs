@@ -112,19 +112,10 @@ pub mod crossbar {
         format!("no callee registered for procedure <{procedure}>")
     }
 
-    /// An action whose authorizer failed (did not answer, or not with a verdict).
-    pub fn authorization_failed(
-        action: crate::wamp::authorize::Action,
-        uri: &str,
-        why: &str,
-    ) -> String {
-        use crate::wamp::authorize::Action;
-        let what = match action {
-            Action::Publish => "publishing to topic URI",
-            Action::Subscribe => "subscribing to topic URI",
-            Action::Register => "registering procedure",
-            Action::Call => "calling procedure",
-        };
+    /// An action whose authorizer failed (did not answer, or not with a verdict); `what`
+    /// is "publishing to topic URI", "subscribing to topic URI", "registering procedure" or
+    /// "calling procedure".
+    pub fn authorization_failed(what: &str, uri: &str, why: &str) -> String {
         format!("failed to authorize session for {what} '{uri}': {why}")
     }
 

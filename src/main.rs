@@ -9,10 +9,11 @@
 use futures_lite::StreamExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use wssnode::error::StartError;
-use wssnode::lifecycle::Lifecycle;
-use wssnode::logging::LogFormat;
-use wssnode::{config, node, selfsigned};
+use wssnode::config::error::StartError;
+use wssnode::node::logging::LogFormat;
+use wssnode::runtime::lifecycle::Lifecycle;
+use wssnode::tls::selfsigned;
+use wssnode::{config, node};
 
 const HELP: &str = "\
 wssnode: a Crossbar.io node in one binary, from a node directory: a WAMP v2 router (publish
@@ -134,7 +135,7 @@ fn main() {
         Command::Check(dir, false) => check(&dir),
         Command::Check(dir, true) => check_config_only(&dir),
         Command::Serve(dir) => {
-            wssnode::logging::start(logging.format, logging.level);
+            wssnode::node::logging::start(logging.format, logging.level);
             async_std::task::block_on(serve(&dir))
         }
     };
@@ -163,7 +164,7 @@ fn check(dir: &Path) -> Result<(), StartError> {
     }
     for transport in &ready.transports {
         // Bind and release: a port another process holds fails here, as it would at start.
-        async_std::task::block_on(wssnode::listener::bind(&transport.transport))?;
+        async_std::task::block_on(wssnode::http::listener::bind(&transport.transport))?;
         println!(
             "ok: {}",
             node::summary(transport, transport.transport.endpoint.port)

@@ -3,7 +3,7 @@
 //! the configured `object_prefix`.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use wssnode::archive::{name_for, servable_name};
+use wssnode::http::archive::{name_for, servable_name};
 use wssnode::config::{ArchiveOptions, NamedFile};
 
 fuzz_target!(|data: &[u8]| {

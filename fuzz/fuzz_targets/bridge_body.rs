@@ -2,7 +2,7 @@
 //! read into a publication or a call, or refused with a status and a reason; never a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use wssnode::bridge::read_body;
+use wssnode::http::bridge::read_body;
 
 fuzz_target!(|data: &[u8]| {
     for call in [false, true] {

@@ -3,7 +3,7 @@
 //! the gate again unchanged.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use wssnode::http_head::{check, end, Verdict};
+use wssnode::http::head::{check, end, Verdict};
 
 fuzz_target!(|data: &[u8]| {
     let Some(at) = end(data) else { return };

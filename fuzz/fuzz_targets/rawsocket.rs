@@ -7,7 +7,7 @@ use futures_lite::AsyncRead;
 use libfuzzer_sys::fuzz_target;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use wssnode::rawsocket::{read_handshake, FrameReader};
+use wssnode::transport::rawsocket::{read_handshake, FrameReader};
 
 /// Hands out `bytes` in pieces whose sizes come from `sizes`, going round.
 struct Pieces<'a> {

@@ -21,9 +21,9 @@ fn root() -> &'static PathBuf {
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(path) = std::str::from_utf8(data) {
-        if let Some(resolved) = wssnode::static_files::resolve(root(), path) {
+        if let Some(resolved) = wssnode::http::static_files::resolve(root(), path) {
             assert!(resolved.starts_with(root()), "{path:?} resolved to {}", resolved.display());
-            if let Some((_, meta)) = wssnode::static_files::open_inside(root(), &resolved) {
+            if let Some((_, meta)) = wssnode::http::static_files::open_inside(root(), &resolved) {
                 // Only the two files and the directories inside the root can open.
                 assert!(meta.is_dir() || meta.len() == 2, "{path:?} opened {}", resolved.display());
             }

@@ -2,7 +2,7 @@
 //! naming its JSON path, a key never asked for is a warning (so a typo is seen), and a
 //! missing key names a typo of it that is there.
 
-use crate::error::StartError;
+use crate::config::error::StartError;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::path::Path;

@@ -6,13 +6,14 @@
 //! `certficate` is visible), or refused with an error naming its JSON path. Paths in the config
 //! are resolved against the node directory here, once; serving code never reads the file.
 
+pub mod error;
 mod json;
 mod reader;
 mod texts;
 
 pub use json::json_kind;
 
-use crate::error::StartError;
+use crate::config::error::StartError;
 use reader::Reader;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

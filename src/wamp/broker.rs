@@ -5,7 +5,7 @@
 //! serializer, and the same bytes are queued for every receiver.
 
 use crate::config::{HistoryTopic, MatchPolicy};
-use crate::time::now_rfc3339;
+use crate::runtime::time::now_rfc3339;
 use crate::wamp::audience::Audience;
 use crate::wamp::authorize::{self, Action};
 use crate::wamp::cluster::{stable_id, Channel, Link, Wire};
@@ -412,7 +412,7 @@ impl Broker {
                 member.outbox.send(frame.clone());
                 sent += 1;
             }
-            crate::metrics::metrics().messages_out(code::EVENT, sent);
+            crate::runtime::metrics::metrics().messages_out("EVENT", sent);
         }
     }
 

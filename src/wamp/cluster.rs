@@ -461,7 +461,7 @@ impl Link {
         if connected {
             self.dropping.store(false, Ordering::Relaxed);
         }
-        crate::metrics::metrics().cluster_connected(connected);
+        crate::runtime::metrics::metrics().cluster_connected(connected);
     }
 
     /// Queues `out` for Redis; false when it is dropped (counted, logged once): Redis is
@@ -499,7 +499,7 @@ impl Link {
     }
 
     fn dropped(&self, why: &str) {
-        crate::metrics::metrics().cluster_dropped(1);
+        crate::runtime::metrics::metrics().cluster_dropped(1);
         if !self.dropping.swap(true, Ordering::Relaxed) {
             log::warn!("cluster: dropping messages for other nodes while {why}; counted in wssnode_cluster_messages_dropped_total");
         }

@@ -6,7 +6,7 @@
 //! session leaving each find them.
 
 use crate::config::MatchPolicy;
-use crate::time::now_rfc3339;
+use crate::runtime::time::now_rfc3339;
 use crate::wamp::authorize::{self, Action};
 use crate::wamp::broker::Broker;
 use crate::wamp::cluster::{stable_id, Link, Wire};
@@ -743,7 +743,7 @@ impl Dealer {
     }
 
     fn add_pending(&mut self, pending: Pending) {
-        crate::metrics::metrics().call_started();
+        crate::runtime::metrics::metrics().call_started();
         let (caller, request) = (pending.caller, pending.call_request);
         let (callee, invocation) = (pending.callee, pending.invocation);
         self.pending.insert((callee, invocation), pending);
@@ -754,7 +754,7 @@ impl Dealer {
 
     fn remove_pending(&mut self, callee: u64, invocation: u64) -> Option<Pending> {
         let pending = self.pending.remove(&(callee, invocation))?;
-        crate::metrics::metrics().call_ended(pending.started.elapsed().as_secs_f64());
+        crate::runtime::metrics::metrics().call_ended(pending.started.elapsed().as_secs_f64());
         self.by_call.remove(&(pending.caller, pending.call_request));
         self.calls_of.remove(pending.caller, pending.call_request);
         self.invocations_of.remove(callee, invocation);

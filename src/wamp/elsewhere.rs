@@ -5,7 +5,7 @@
 //! listen for it.
 
 use crate::config::MatchPolicy;
-use crate::time::now_rfc3339;
+use crate::runtime::time::now_rfc3339;
 use crate::wamp::patterns::PatternIndex;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};

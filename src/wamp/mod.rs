@@ -6,6 +6,7 @@ pub(crate) mod auth;
 pub(crate) mod authorize;
 pub(crate) mod broker;
 pub(crate) mod cluster;
+pub(crate) mod cookies;
 pub(crate) mod dealer;
 pub(crate) mod elsewhere;
 pub(crate) mod held;

@@ -130,7 +130,7 @@ impl Realm {
         };
         let hidden = member.identity.authrole == TRUSTED;
         state.sessions.insert(id, member);
-        crate::metrics::metrics().session(&self.config.name, true);
+        crate::runtime::metrics::metrics().session(&self.config.name, true);
         let RealmState {
             sessions, broker, ..
         } = &*state;
@@ -311,7 +311,7 @@ impl Realm {
             }
             state.broker.elsewhere.remove_session(id);
         } else {
-            crate::metrics::metrics().session(&self.config.name, false);
+            crate::runtime::metrics::metrics().session(&self.config.name, false);
         }
         state.dealer.end_calls(&state.sessions, id);
         let mut leaving = Leaving {

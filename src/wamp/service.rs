@@ -6,8 +6,8 @@
 //! permissions apply, and the meta API shows who is calling.
 
 use crate::config::{Permission, Role, SessionLimits};
-use crate::lifecycle::ConnInfo;
 use crate::lock;
+use crate::runtime::lifecycle::ConnInfo;
 use crate::wamp::auth::Identity;
 use crate::wamp::message::{code, ClientMessage, Payload};
 use crate::wamp::peer::{Inbox, Outbox};

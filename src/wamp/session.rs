@@ -11,13 +11,13 @@
 
 use crate::config::MatchPolicy;
 use crate::config::WebSocketOptions;
-use crate::cookies::{Binding, CookieStore};
-use crate::lifecycle::ConnInfo;
-use crate::limits::{Full, Shares};
+use crate::runtime::lifecycle::ConnInfo;
+use crate::runtime::limits::{Full, Shares};
 use crate::wamp::auth::{self, Ask, Hello, Identity, Pending, Refusal, Step};
 use crate::wamp::authorize::Action;
 use crate::wamp::broker::Broker;
 use crate::wamp::cluster::{ClaimRefused, Claiming, Listening};
+use crate::wamp::cookies::{Binding, CookieStore};
 use crate::wamp::dealer::Dealer;
 use crate::wamp::message::{self, code, random_id, ClientMessage};
 use crate::wamp::peer::{Outbox, Session};
@@ -168,7 +168,7 @@ impl WampSession {
     /// Sends a message in this session's serializer.
     fn send(&self, message: Value) {
         if let Some(code) = message.get(0).and_then(Value::as_u64) {
-            crate::metrics::metrics().message_out(code);
+            crate::runtime::metrics::metrics().message_out(message::name(code));
         }
         self.out.send(self.serializer.encode(&message));
     }
@@ -197,13 +197,13 @@ impl WampSession {
     fn transport_details(&self) -> Value {
         let peer_cert = self.info.client_cert.as_ref().map(|(sha1, sha256)| {
             json!({
-                "sha1": crate::selfsigned::colon_hex(sha1),
-                "sha256": crate::selfsigned::colon_hex(sha256),
+                "sha1": crate::tls::selfsigned::colon_hex(sha1),
+                "sha256": crate::tls::selfsigned::colon_hex(sha256),
             })
         });
         json!({
             "channel_type": match (&self.info.peer, self.info.tls) {
-                (crate::lifecycle::Peer::Unix(_), _) => "unix",
+                (crate::runtime::lifecycle::Peer::Unix(_), _) => "unix",
                 (_, true) => "tls",
                 _ => "tcp",
             },
@@ -304,7 +304,7 @@ impl WampSession {
                 .to_string(),
             _ => "-".into(),
         };
-        crate::metrics::metrics().authenticated(&method, false);
+        crate::runtime::metrics::metrics().authenticated(&method, false);
         log::info!(
             "wamp login refused {} realm {realm} authid {authid}: {} ({})",
             self.info.peer,
@@ -422,7 +422,7 @@ impl WampSession {
                 ),
             });
         };
-        crate::metrics::metrics().authenticated(identity.authmethod, true);
+        crate::runtime::metrics::metrics().authenticated(identity.authmethod, true);
         let authextra = self.authextra(&identity);
         let welcome = json!({
             "realm": realm.config.name,
@@ -862,7 +862,7 @@ impl Session for WampSession {
             Ok(msg) => msg,
             Err(text) => return self.abort(error::PROTOCOL_VIOLATION, &text),
         };
-        crate::metrics::metrics().message_in(msg.name());
+        crate::runtime::metrics::metrics().message_in(msg.name());
         match (&self.phase, msg) {
             (Phase::Hello, ClientMessage::Hello { realm, details }) => self.hello(realm, details),
             (Phase::Opening { .. }, ClientMessage::Authenticate { signature, .. }) => {

@@ -3,7 +3,7 @@
 //! the broker and the dealer with each message it dispatches.
 
 use crate::config::{Role, SessionLimits};
-use crate::lifecycle::ConnInfo;
+use crate::runtime::lifecycle::ConnInfo;
 use crate::wamp::auth::Identity;
 use crate::wamp::authorize::{self, Action};
 use crate::wamp::message::{self, MAX_ID};
@@ -162,7 +162,7 @@ impl Sessions {
     pub fn send(&self, id: u64, message: Value) {
         if let Some(member) = self.members.get(&id) {
             if let Some(code) = message.get(0).and_then(Value::as_u64) {
-                crate::metrics::metrics().message_out(code);
+                crate::runtime::metrics::metrics().message_out(message::name(code));
             }
             member.outbox.send(member.serializer.encode(&message));
         }

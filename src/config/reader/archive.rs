@@ -3,7 +3,7 @@
 use super::super::json::{kind, quote_key, Obj};
 use super::super::ArchiveOptions;
 use super::Reader;
-use crate::error::StartError;
+use crate::config::error::StartError;
 use serde_json::Value;
 
 impl Reader<'_> {

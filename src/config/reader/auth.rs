@@ -7,7 +7,7 @@ use super::super::{
     Realm, ScramVerifier, Transport,
 };
 use super::Reader;
-use crate::error::StartError;
+use crate::config::error::StartError;
 use serde_json::Value;
 
 /// Default `authenticator-timeout`: an authenticator that takes longer is taken as down.

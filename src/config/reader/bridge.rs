@@ -4,7 +4,7 @@
 use super::super::json::{string_list, Obj};
 use super::super::{BridgeKind, BridgeOptions, IpNet, PathService, Realm, Transport};
 use super::Reader;
-use crate::error::StartError;
+use crate::config::error::StartError;
 
 /// The largest `post_body_limit` Crossbar's checker allows, and ours when it says 0.
 const BODY_LIMIT_MAX: u64 = 1 << 20;

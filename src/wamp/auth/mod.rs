@@ -18,8 +18,8 @@ mod dynamic;
 mod scram;
 
 use crate::config::{Auth, AuthMethod, Credential, Principal, ScramVerifier};
-use crate::cookies::CookieStore;
-use crate::lifecycle::ConnInfo;
+use crate::runtime::lifecycle::ConnInfo;
+use crate::wamp::cookies::CookieStore;
 use crate::wamp::uri::error;
 use serde_json::{json, Map, Value};
 
@@ -197,8 +197,10 @@ pub(crate) fn hello(auth: &Auth, h: &Hello<'_>) -> Step {
         }
     }
     if auth.cookie && offered.contains(&"cookie") {
+        // Crossbar's URI (no method it could use), with a message that does not contradict
+        // itself by listing `cookie` as accepted.
         return Step::Refuse(Refusal {
-            reason: error::NOT_AUTHORIZED.into(),
+            reason: error::NO_AUTH_METHOD.into(),
             message: "this connection's cookie is not bound to a login in this realm; offer another method beside cookie to log in".into(),
             why: "an unknown or unbound cookie".into(),
         });
@@ -343,7 +345,7 @@ fn cra_challenge(
         &identity.authrole,
         identity.authprovider,
         h.session,
-        &crate::time::now_millis_z(),
+        &crate::runtime::time::now_millis_z(),
     );
     let expected = cra::signature(secret, salt, &challenge);
     let mut extra = json!({"challenge": challenge});

@@ -2,7 +2,7 @@
 //! a count of open WebSockets so the node can wait for their closing handshakes, and what
 //! each connection knows about its peer.
 
-use crate::limits::ConnectionSlot;
+use crate::runtime::limits::ConnectionSlot;
 use async_std::channel::{bounded, Receiver, Sender};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

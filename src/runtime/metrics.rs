@@ -349,15 +349,15 @@ impl Metrics {
         self.messages_in[type_index(&TYPES_IN, name)].inc();
     }
 
-    /// A message of this WAMP type code went to a client.
-    pub fn message_out(&self, code: u64) {
-        self.messages_out(code, 1);
+    /// A message of this type (its name, e.g. `EVENT`) went to a client.
+    pub fn message_out(&self, name: &str) {
+        self.messages_out(name, 1);
     }
 
-    /// `n` messages of this WAMP type code went to clients.
-    pub fn messages_out(&self, code: u64, n: u64) {
+    /// `n` messages of this type went to clients.
+    pub fn messages_out(&self, name: &str, n: u64) {
         if n > 0 {
-            self.messages_out[type_index(&TYPES_OUT, crate::wamp::message::name(code))].inc_by(n);
+            self.messages_out[type_index(&TYPES_OUT, name)].inc_by(n);
         }
     }
 

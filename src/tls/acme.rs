@@ -6,9 +6,9 @@
 //! connections. The ACME client is `rustls-acme`; this module gives it the node's cache,
 //! CA roots and log lines.
 
+use crate::config::error::StartError;
 use crate::config::AcmeSettings;
-use crate::error::StartError;
-use crate::lifecycle::Lifecycle;
+use crate::runtime::lifecycle::Lifecycle;
 use futures_lite::StreamExt;
 use rustls_acme::caches::CompositeCache;
 use rustls_acme::{
@@ -255,7 +255,7 @@ fn log_validity(domains: &[String], pem: &[u8], which: &str) {
     log::info!(
         "acme {}: {which} certificate valid until {}; renewal at {}",
         domains.join(", "),
-        crate::time::rfc3339(until),
-        crate::time::rfc3339(renew)
+        crate::runtime::time::rfc3339(until),
+        crate::runtime::time::rfc3339(renew)
     );
 }

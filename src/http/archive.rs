@@ -6,10 +6,10 @@
 //! The archive's directory is read once at start-up; an entry is decompressed when first
 //! asked for (on a blocking thread) and, with `cache`, kept in memory up to `CACHE_MAX_BYTES`.
 
+use crate::config::error::StartError;
 use crate::config::ArchiveOptions;
-use crate::error::StartError;
+use crate::http::static_files::{memory_response, not_found};
 use crate::lock;
-use crate::static_files::{memory_response, not_found};
 use http_types::Method;
 use std::collections::HashMap;
 use std::io::Read;
@@ -236,7 +236,7 @@ impl Archive {
                 return media.clone();
             }
         }
-        crate::static_files::media_type_of(std::path::Path::new(name), &[])
+        crate::http::static_files::media_type_of(std::path::Path::new(name), &[])
     }
 }
 

@@ -2,15 +2,17 @@
 //! TLS files, static folders, realms), then binding and serving every transport (`serve`).
 //! `wssnode check` is `prepare` without serving.
 
+pub mod logging;
+
+use crate::config::error::StartError;
 use crate::config::{self, NodeConfig, TlsFiles, Transport, TransportKind};
-use crate::error::StartError;
-use crate::lifecycle::Lifecycle;
-use crate::listener;
-use crate::rawsocket::RawSocketService;
-use crate::selfsigned::{self, Presence};
+use crate::http::listener;
+use crate::http::site::{self, Service, Site};
+use crate::runtime::lifecycle::Lifecycle;
+use crate::tls::selfsigned::{self, Presence};
 use crate::tls::{self, TlsSetup};
+use crate::transport::rawsocket::RawSocketService;
 use crate::wamp::Realms;
-use crate::web::{self, Service, Site};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -143,7 +145,7 @@ pub fn prepare(dir: &Path, mode: Mode) -> Result<ReadyNode, StartError> {
                 .map(|(path, service)| {
                     Ok((
                         path.clone(),
-                        web::service(transport.kind, service, &mut warnings)?,
+                        site::service(transport.kind, service, &mut warnings)?,
                     ))
                 })
                 .collect::<Result<Vec<_>, StartError>>()?;
@@ -409,7 +411,7 @@ pub async fn serve(node: ReadyNode, lifecycle: Lifecycle) -> Result<(), StartErr
         let listener = listener::Listener {
             socket: listener,
             tls: acceptor,
-            app: web::app(site),
+            app: site::app(site),
             lifecycle: lifecycle.clone(),
             limits: ready.transport.limits,
             rawsocket,

@@ -1,8 +1,8 @@
 //! Self-signed certificates for a fresh node directory (`wssnode init`, or a `tls` whose
 //! two files are both missing): ECDSA P-256 for `localhost`, `127.0.0.1` and `::1`.
 
+use crate::config::error::StartError;
 use crate::config::TlsFiles;
-use crate::error::StartError;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;

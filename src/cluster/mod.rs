@@ -104,9 +104,10 @@ struct Conns {
 
 /// The Redis client for the cluster's URL (and password, and CA); the node runs the engine
 /// with `start`. An error names the key and the problem.
-pub fn client(config: &config::Cluster) -> Result<redis::Client, crate::error::StartError> {
-    let url_error =
-        |problem: String| crate::error::StartError::Usage(format!("cluster `url`: {problem}"));
+pub fn client(config: &config::Cluster) -> Result<redis::Client, crate::config::error::StartError> {
+    let url_error = |problem: String| {
+        crate::config::error::StartError::Usage(format!("cluster `url`: {problem}"))
+    };
     let mut info = config
         .url
         .as_str()
@@ -206,7 +207,7 @@ async fn connection_loop(
             dropped += 1;
         }
         while resync.try_recv().is_ok() {}
-        crate::metrics::metrics().cluster_dropped(dropped);
+        crate::runtime::metrics::metrics().cluster_dropped(dropped);
         if lost_at.is_none() {
             lost_at = Some(Instant::now());
             log::warn!("cluster: cannot reach Redis at {url} ({why}); serving this node's sessions alone and retrying");
@@ -407,7 +408,7 @@ impl Engine {
                 futures_lite::future::yield_now().await;
             }
             let payload = msg.get_payload_bytes();
-            crate::metrics::metrics().cluster_bytes(false, payload.len());
+            crate::runtime::metrics::metrics().cluster_bytes(false, payload.len());
             if payload.starts_with(own.as_bytes()) {
                 continue;
             }
@@ -614,10 +615,10 @@ impl Engine {
                 continue_batch(&mut next, out, n, bytes);
             }
             queued.fetch_sub(bytes, Ordering::Relaxed);
-            crate::metrics::metrics().cluster_bytes(true, bytes);
+            crate::runtime::metrics::metrics().cluster_bytes(true, bytes);
             if commands_in > 0 {
                 if let Err(e) = pipe.query_async::<()>(&mut commands).await {
-                    crate::metrics::metrics().cluster_dropped(commands_in as u64);
+                    crate::runtime::metrics::metrics().cluster_dropped(commands_in as u64);
                     return e.to_string();
                 }
             }

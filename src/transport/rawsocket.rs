@@ -6,7 +6,7 @@
 //! them into frames.
 
 use crate::config::WebSocketOptions;
-use crate::lifecycle::{ConnInfo, Lifecycle};
+use crate::runtime::lifecycle::{ConnInfo, Lifecycle};
 use crate::wamp::peer::{Inbox, Outbox, Session};
 use crate::wamp::serializer::Serializer;
 use crate::wamp::session::WampSession;
@@ -187,7 +187,7 @@ where
                 WriterEnd::Closed if !outbox.is_open() => {
                     let bound = options.max_queued_bytes;
                     log::warn!("rawsocket closed {peer}: client too slow, its outgoing queue reached twice max_queued_bytes ({bound} bytes)");
-                    crate::metrics::metrics().slow_client();
+                    crate::runtime::metrics::metrics().slow_client();
                     "client too slow".to_string()
                 }
                 WriterEnd::Closed => "the session closed the connection".to_string(),
@@ -200,7 +200,7 @@ where
         .or(async {
             let why = slow.too_slow(slow_timeout).await;
             log::warn!("rawsocket closed {peer}: client too slow, {why} for {slow_timeout:?}");
-            crate::metrics::metrics().slow_client();
+            crate::runtime::metrics::metrics().slow_client();
             format!("client too slow, {why}")
         })
         .or(async {

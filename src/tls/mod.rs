@@ -5,9 +5,12 @@
 //! TLS 1.2 and 1.3 only, ECDHE with AEAD only. `dhparam` is checked and reported: rustls
 //! has no finite-field DH, and every suite offered uses ECDHE, so forward secrecy holds.
 
-use crate::ciphers;
+pub(crate) mod acme;
+pub mod ciphers;
+pub mod selfsigned;
+
+use crate::config::error::StartError;
 use crate::config::{NamedFile, TlsFiles};
-use crate::error::StartError;
 use rustls::crypto::{aws_lc_rs, CryptoProvider};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
@@ -24,7 +27,7 @@ pub struct TlsSetup {
     /// The certificate holder, so SIGHUP can swap in renewed files (none with ACME).
     pub certs: Option<Arc<ReloadableCert>>,
     /// The ACME client that obtains and renews the certificate, to be run by the node.
-    pub acme: Option<Arc<crate::acme::Acme>>,
+    pub acme: Option<Arc<crate::tls::acme::Acme>>,
     /// One line: versions, suites, key exchange, client-certificate mode.
     pub summary: String,
     /// Things that work but deserve attention (expiry soon, missing intermediate, dhparam).
@@ -129,8 +132,8 @@ fn setup_acme(
     provider: Arc<CryptoProvider>,
     warnings: Vec<String>,
 ) -> Result<TlsSetup, StartError> {
-    let acme = Arc::new(crate::acme::Acme::prepare(settings)?);
-    let alpn = [crate::acme::ACME_TLS_ALPN.to_vec()];
+    let acme = Arc::new(crate::tls::acme::Acme::prepare(settings)?);
+    let alpn = [crate::tls::acme::ACME_TLS_ALPN.to_vec()];
     let (config, summary) = server_config(files, provider, acme.resolver(), &alpn)?;
     Ok(TlsSetup {
         config,

@@ -10,8 +10,8 @@
 //! request seen before (same key, `seq` and `nonce` within the time window) is refused.
 
 use crate::config::{BridgeKind, BridgeOptions};
-use crate::lifecycle::ConnInfo;
 use crate::lock;
+use crate::runtime::lifecycle::ConnInfo;
 use crate::wamp::auth::Identity;
 use crate::wamp::message::Payload;
 use crate::wamp::service::{CallError, Reply, ServiceSession};
@@ -289,7 +289,7 @@ pub struct Bridge {
     session: async_lock::Mutex<Option<Arc<ServiceSession>>>,
     remembered: Mutex<Remembered>,
     /// Calls in flight, per client (`max_calls_per_client`).
-    calls: Arc<crate::limits::Shares>,
+    calls: Arc<crate::runtime::limits::Shares>,
 }
 
 impl Bridge {
@@ -299,7 +299,7 @@ impl Bridge {
             options,
             session: async_lock::Mutex::new(None),
             remembered: Mutex::default(),
-            calls: crate::limits::Shares::new(),
+            calls: crate::runtime::limits::Shares::new(),
         }
     }
 
@@ -444,7 +444,7 @@ impl Bridge {
         }
         match s.timestamp {
             Some(ts) => {
-                let Some(at) = crate::time::parse_utc_fraction_z(ts) else {
+                let Some(at) = crate::runtime::time::parse_utc_fraction_z(ts) else {
                     return Err(refuse(400, format!("REST bridge signature was invalid (invalid timestamp '{ts}' (must be UTC/ISO-8601, e.g. '2011-10-14T16:59:51.123Z')).")));
                 };
                 let limit = o.timestamp_delta_limit_s as f64;

@@ -3,13 +3,13 @@
 //! HTTP/1.1 requests with async-h1 into the transport's tide app, its I/O in `http_io`. An
 //! upgraded connection leaves here through http-types' upgrade channel (see `ws`).
 
+use crate::config::error::StartError;
 use crate::config::{Transport, UnixEndpoint};
-use crate::error::StartError;
-use crate::http_io::{ConnState, HeadRead, Timed, WriteBuffer};
-use crate::lifecycle::{ConnInfo, Lifecycle, Peer};
-use crate::limits::{connection_cap, ConnectionSlot, Limits};
-use crate::rawsocket::RawSocketService;
-use crate::web::State;
+use crate::http::io::{ConnState, HeadRead, Timed, WriteBuffer};
+use crate::http::site::State;
+use crate::runtime::lifecycle::{ConnInfo, Lifecycle, Peer};
+use crate::runtime::limits::{connection_cap, ConnectionSlot, Limits};
+use crate::transport::rawsocket::RawSocketService;
 use async_lock::Semaphore;
 use async_std::net::{TcpListener, TcpStream};
 use async_std::os::unix::net::{UnixListener, UnixStream};
@@ -192,10 +192,14 @@ impl Listener {
                     Stream::Tcp(tcp) => {
                         // Without TCP_NODELAY each small response waits ~40 ms on delayed ACKs.
                         let _ = tcp.set_nodelay(true);
-                        connection.serve(crate::metrics::Counted(tcp), tls).await
+                        connection
+                            .serve(crate::runtime::metrics::Counted(tcp), tls)
+                            .await
                     }
                     Stream::Unix(unix) => {
-                        connection.serve(crate::metrics::Counted(unix), tls).await
+                        connection
+                            .serve(crate::runtime::metrics::Counted(unix), tls)
+                            .await
                     }
                 }
             });
@@ -214,8 +218,10 @@ impl Listener {
         let wait = self.limits.request_head.min(Duration::from_secs(1));
         async_std::task::spawn(async move {
             match stream {
-                Stream::Tcp(tcp) => crate::rawsocket::refuse_over_cap(tcp, wait).await,
-                Stream::Unix(unix) => crate::rawsocket::refuse_over_cap(unix, wait).await,
+                Stream::Tcp(tcp) => crate::transport::rawsocket::refuse_over_cap(tcp, wait).await,
+                Stream::Unix(unix) => {
+                    crate::transport::rawsocket::refuse_over_cap(unix, wait).await
+                }
             }
             drop(permit);
         });
@@ -333,11 +339,11 @@ impl Connection {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
                 log::info!("tls handshake failed {}: {e}", self.peer);
-                crate::metrics::metrics().tls_handshake(failure_kind(&e));
+                crate::runtime::metrics::metrics().tls_handshake(failure_kind(&e));
                 return;
             }
             Err(_) => {
-                crate::metrics::metrics().tls_handshake("failed_timeout");
+                crate::runtime::metrics::metrics().tls_handshake("failed_timeout");
                 let limit = self.limits.tls_handshake;
                 log::info!(
                     "tls handshake failed {}: not finished within {limit:?}",
@@ -346,7 +352,7 @@ impl Connection {
                 return;
             }
         };
-        if stream.get_ref().1.alpn_protocol() == Some(crate::acme::ACME_TLS_ALPN) {
+        if stream.get_ref().1.alpn_protocol() == Some(crate::tls::acme::ACME_TLS_ALPN) {
             // The CA's TLS-ALPN-01 validation: the handshake was the answer.
             log::info!(
                 "acme: answered the TLS-ALPN-01 challenge from {}",
@@ -355,7 +361,7 @@ impl Connection {
             return;
         }
         let resumed = stream.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-        crate::metrics::metrics().tls_handshake(if resumed { "resumed" } else { "full" });
+        crate::runtime::metrics::metrics().tls_handshake(if resumed { "resumed" } else { "full" });
         let client_cert = stream
             .get_ref()
             .1
@@ -383,7 +389,7 @@ impl Connection {
             return self.http(stream, info).await;
         };
         if !self.universal {
-            return crate::rawsocket::serve(stream, info, service).await;
+            return crate::transport::rawsocket::serve(stream, info, service).await;
         }
         let mut first = [0u8; 1];
         let read =
@@ -396,7 +402,7 @@ impl Connection {
             inner: stream,
         };
         if first[0] == 0x7F {
-            crate::rawsocket::serve(stream, info, service).await
+            crate::transport::rawsocket::serve(stream, info, service).await
         } else {
             self.http(stream, info).await
         }
@@ -451,7 +457,7 @@ impl Connection {
                 }
                 Ok(HeadRead::Refuse(status, why)) => {
                     log::info!("http request refused {peer}: {status} {why}");
-                    let _ = send_raw(&io, &crate::http_head::refusal(status)).await;
+                    let _ = send_raw(&io, &crate::http::head::refusal(status)).await;
                     break;
                 }
                 Err(e) => {
@@ -477,7 +483,7 @@ impl Connection {
                 Err(e) if !entered.load(std::sync::atomic::Ordering::Relaxed) => {
                     // Past the gate but refused by async-h1: still an answer, not a silent close.
                     log::info!("http request refused {peer}: 400 {e}");
-                    let _ = send_raw(&io, &crate::http_head::refusal(400)).await;
+                    let _ = send_raw(&io, &crate::http::head::refusal(400)).await;
                     break;
                 }
                 Err(e) => {

@@ -4,11 +4,11 @@
 //! Implements Crossbar's "Web Services" path types that wssnode supports.
 
 use crate::config::{PathService, TransportKind, WebSocketOptions};
-use crate::cookies::CookieStore;
-use crate::lifecycle::{ConnInfo, Lifecycle};
-use crate::static_files::{self, html_escape, StaticSite};
+use crate::http::static_files::{self, html_escape, StaticSite};
+use crate::runtime::lifecycle::{ConnInfo, Lifecycle};
+use crate::transport::websocket;
+use crate::wamp::cookies::CookieStore;
 use crate::wamp::Realms;
-use crate::ws;
 use std::sync::Arc;
 use std::time::Instant;
 use tide::{Middleware, Next, Request, Response, StatusCode};
@@ -29,11 +29,11 @@ pub enum Service {
     /// The node's info page.
     NodeInfo,
     /// WAMP over long-poll, with its open transports.
-    LongPoll(Arc<crate::longpoll::LongPoll>),
+    LongPoll(Arc<crate::transport::longpoll::LongPoll>),
     /// The HTTP bridge (publisher, caller, webhook).
-    Bridge(Arc<crate::bridge::Bridge>),
+    Bridge(Arc<crate::http::bridge::Bridge>),
     /// Files out of a ZIP archive.
-    Archive(Arc<crate::archive::Archive>),
+    Archive(Arc<crate::http::archive::Archive>),
     /// The health check.
     Health,
     /// The metrics page, for these networks (empty: any).
@@ -81,7 +81,7 @@ pub fn service(
     kind: TransportKind,
     path: &PathService,
     warnings: &mut Vec<String>,
-) -> Result<Service, crate::error::StartError> {
+) -> Result<Service, crate::config::error::StartError> {
     Ok(match path {
         PathService::Static(options) => {
             let (site, ready) = StaticSite::new(options.clone());
@@ -105,7 +105,9 @@ pub fn service(
             let cookies = match &options.cookie {
                 None => None,
                 Some(config) => Some(Arc::new(CookieStore::open(config.clone()).map_err(
-                    |problem| crate::error::StartError::System(format!("cookie store: {problem}")),
+                    |problem| {
+                        crate::config::error::StartError::System(format!("cookie store: {problem}"))
+                    },
                 )?)),
             };
             Service::Wamp(Arc::new((**options).clone()), cookies)
@@ -114,14 +116,14 @@ pub fn service(
         PathService::Json(value) => Service::Json(value.to_string()),
         PathService::NodeInfo => Service::NodeInfo,
         PathService::LongPoll(options) => Service::LongPoll(Arc::new(
-            crate::longpoll::LongPoll::new((**options).clone()),
+            crate::transport::longpoll::LongPoll::new((**options).clone()),
         )),
-        PathService::Bridge(options) => {
-            Service::Bridge(Arc::new(crate::bridge::Bridge::new((**options).clone())))
-        }
-        PathService::Archive(options) => Service::Archive(Arc::new(crate::archive::Archive::open(
-            (**options).clone(),
-        )?)),
+        PathService::Bridge(options) => Service::Bridge(Arc::new(
+            crate::http::bridge::Bridge::new((**options).clone()),
+        )),
+        PathService::Archive(options) => Service::Archive(Arc::new(
+            crate::http::archive::Archive::open((**options).clone())?,
+        )),
         PathService::Health { .. } => Service::Health,
         PathService::Metrics { require_ip } => Service::Metrics(Arc::new(require_ip.clone())),
     })
@@ -180,8 +182,8 @@ fn route<'a>(paths: &'a [(String, Service)], url_path: &'a str) -> Option<(&'a S
 async fn dispatch(req: Request<State>) -> tide::Result {
     let site = req.state().clone();
     let url_path = req.url().path().to_string();
-    if let Some(token) = url_path.strip_prefix(crate::acme::HTTP_01_PREFIX) {
-        if let Some(answer) = crate::acme::http_01_answer(&site.acme_http_01, token) {
+    if let Some(token) = url_path.strip_prefix(crate::tls::acme::HTTP_01_PREFIX) {
+        if let Some(answer) = crate::tls::acme::http_01_answer(&site.acme_http_01, token) {
             log::info!(
                 "acme: answered the HTTP-01 challenge from {}",
                 ConnInfo::peer_of(&req)
@@ -213,7 +215,7 @@ async fn dispatch(req: Request<State>) -> tide::Result {
         }
         Service::Wamp(options, cookies) => {
             let protocols = crate::wamp::subprotocols(&options.serializers);
-            match ws::check_handshake(&req, options, &protocols) {
+            match websocket::check_handshake(&req, options, &protocols) {
                 Err(res) => *res,
                 Ok(protocol) => {
                     let realms = site.realms.clone();
@@ -221,7 +223,7 @@ async fn dispatch(req: Request<State>) -> tide::Result {
                     let options_for_session = options.clone();
                     let (cookie, set_cookie) = track_cookie(cookies.as_ref(), &req);
                     let headers = request_headers(&req);
-                    let mut res = ws::accept(
+                    let mut res = websocket::accept(
                         &req,
                         protocol,
                         options.clone(),
@@ -246,15 +248,15 @@ async fn dispatch(req: Request<State>) -> tide::Result {
                 }
             }
         }
-        Service::Echo(options) => match ws::check_handshake(&req, options, &[]) {
+        Service::Echo(options) => match websocket::check_handshake(&req, options, &[]) {
             Err(res) => *res,
             Ok(_) => {
-                ws::accept(
+                websocket::accept(
                     &req,
                     None,
                     options.clone(),
                     site.lifecycle.clone(),
-                    |_, out| Box::new(ws::Echo(out)),
+                    |_, out| Box::new(websocket::Echo(out)),
                 )
                 .await
             }
@@ -308,8 +310,8 @@ fn metrics_page(allowed: &[crate::config::IpNet], req: &Request<State>) -> Respo
         return res;
     }
     let mut res = Response::new(StatusCode::Ok);
-    res.set_body(crate::metrics::metrics().render());
-    res.insert_header("Content-Type", crate::metrics::CONTENT_TYPE);
+    res.set_body(crate::runtime::metrics::metrics().render());
+    res.insert_header("Content-Type", crate::runtime::metrics::CONTENT_TYPE);
     res.insert_header("Cache-Control", "no-store");
     res.insert_ext(QuietLog);
     res
@@ -346,7 +348,7 @@ impl Middleware<State> for AccessLog {
         // serving a small file's headers.
         if !log::log_enabled!(log::Level::Info) {
             let res = next.run(req).await;
-            crate::metrics::metrics().http_answered(res.status().into());
+            crate::runtime::metrics::metrics().http_answered(res.status().into());
             return Ok(res);
         }
         let started = Instant::now();
@@ -356,7 +358,7 @@ impl Middleware<State> for AccessLog {
             ConnInfo::peer_of(&req),
         );
         let res = next.run(req).await;
-        crate::metrics::metrics().http_answered(res.status().into());
+        crate::runtime::metrics::metrics().http_answered(res.status().into());
         let level = if res.ext::<QuietLog>().is_some() {
             log::Level::Debug
         } else {

@@ -5,7 +5,7 @@
 //! client stays too slow to read), and close 1001 when the node shuts down.
 
 use crate::config::WebSocketOptions;
-use crate::lifecycle::{ConnInfo, Lifecycle};
+use crate::runtime::lifecycle::{ConnInfo, Lifecycle};
 use crate::wamp::peer::{Inbox, Outbox, Session, SlowClient, WriteCounter};
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -255,7 +255,7 @@ async fn run<F>(
 {
     let _guard = lifecycle.websocket_opened();
     log::info!("websocket open {} {}", info.peer, protocol.unwrap_or("-"));
-    crate::metrics::metrics().websocket_opened();
+    crate::runtime::metrics::metrics().websocket_opened();
     let (mut sink, mut stream) = ws.split();
     // The queue may go over its bound again and again; as a stream, the watch's pressure
     // receiver keeps its one listener between turns.
@@ -396,7 +396,7 @@ async fn run<F>(
                     log::warn!(
                         "websocket closed {peer}: client too slow, {why} for {slow_timeout:?}"
                     );
-                    crate::metrics::metrics().slow_client();
+                    crate::runtime::metrics::metrics().slow_client();
                     outbox.drop_slow();
                     clocks.start_closing();
                 } else if matches!(event, Event::Pressure) {
@@ -436,7 +436,7 @@ async fn run<F>(
                 "websocket closed {peer}: client too slow, its outgoing queue reached twice max_queued_bytes ({} bytes)",
                 2 * watch.bound()
             );
-            crate::metrics::metrics().slow_client();
+            crate::runtime::metrics::metrics().slow_client();
             clocks.start_closing();
         }
     }
@@ -449,7 +449,7 @@ async fn run<F>(
     {
         writer.cancel().await;
     }
-    crate::metrics::metrics().websocket_closed(close_code);
+    crate::runtime::metrics::metrics().websocket_closed(close_code);
     log::info!(
         "websocket close {peer} code {}",
         close_code
@@ -460,7 +460,7 @@ async fn run<F>(
 
 /// Starts closing a connection whose session ended it.
 fn close_session(
-    peer: &crate::lifecycle::Peer,
+    peer: &crate::runtime::lifecycle::Peer,
     outbox: &Outbox,
     clocks: &mut Clocks,
     frame: CloseFrame,

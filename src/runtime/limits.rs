@@ -23,7 +23,7 @@ pub fn connection_cap(max_connections: usize) -> Arc<Semaphore> {
 /// connection ends.
 pub struct ConnectionSlot {
     _permit: SemaphoreGuardArc,
-    _counted: crate::metrics::ConnectionCount,
+    _counted: crate::runtime::metrics::ConnectionCount,
 }
 
 impl ConnectionSlot {
@@ -31,7 +31,7 @@ impl ConnectionSlot {
     pub fn new(permit: SemaphoreGuardArc, transport: &str) -> ConnectionSlot {
         ConnectionSlot {
             _permit: permit,
-            _counted: crate::metrics::metrics().connection_opened(transport),
+            _counted: crate::runtime::metrics::metrics().connection_opened(transport),
         }
     }
 }

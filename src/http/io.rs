@@ -16,7 +16,7 @@
 //! - Timers are lazy: one per connection, armed once and re-armed only when it fires early,
 //!   since registering a timer wakes the reactor's thread.
 
-use crate::http_head::{self, Body};
+use crate::http::head::{self, Body};
 use async_io::Timer;
 use futures_lite::{ready, AsyncRead, AsyncWrite, Future};
 use std::io;
@@ -63,7 +63,7 @@ const KEEP_ALIVE: u8 = 2;
 
 impl ConnState {
     /// A new connection: its first request head is due within `request_head_timeout`.
-    pub fn new(limits: &crate::limits::Limits) -> Arc<ConnState> {
+    pub fn new(limits: &crate::runtime::limits::Limits) -> Arc<ConnState> {
         let millis = |d: Duration| d.as_millis().max(1) as u64;
         Arc::new(ConnState {
             millis: AtomicU64::new(millis(limits.request_head)),
@@ -247,7 +247,7 @@ impl<S: AsyncRead + Unpin> Timed<S> {
     /// would wake the reactor's thread for every request).
     pub fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<HeadRead>> {
         loop {
-            let skipped = http_head::leading_empty_lines(&self.ahead[self.ahead_from..]);
+            let skipped = head::leading_empty_lines(&self.ahead[self.ahead_from..]);
             self.ahead_from += skipped;
             let pending = &self.ahead[self.ahead_from..];
             // A head's end is at most 3 bytes long: search again from just before where the
@@ -257,7 +257,7 @@ impl<S: AsyncRead + Unpin> Timed<S> {
                 .saturating_sub(skipped)
                 .saturating_sub(3)
                 .min(pending.len());
-            let end = http_head::end(&pending[from..]).map(|end| from + end);
+            let end = head::end(&pending[from..]).map(|end| from + end);
             self.scanned = pending.len();
             if let Some(end) = end.filter(|end| *end as u64 <= self.deadline.max_head) {
                 return Poll::Ready(Ok(self.take_head(end)));
@@ -295,8 +295,8 @@ impl<S: AsyncRead + Unpin> Timed<S> {
     fn take_head(&mut self, end: usize) -> HeadRead {
         let start = self.ahead_from;
         self.scanned = 0;
-        match http_head::check(&self.ahead[start..start + end]) {
-            http_head::Verdict::Forward(head) => {
+        match head::check(&self.ahead[start..start + end]) {
+            head::Verdict::Forward(head) => {
                 let head_len = match head.rewritten {
                     None => end,
                     Some(mut ahead) => {
@@ -312,11 +312,11 @@ impl<S: AsyncRead + Unpin> Timed<S> {
                 self.deadline.request.store(kind, Ordering::SeqCst);
                 HeadRead::Ready
             }
-            http_head::Verdict::Answer { response, close } => {
+            head::Verdict::Answer { response, close } => {
                 self.ahead_from += end;
                 HeadRead::Answer { response, close }
             }
-            http_head::Verdict::Refuse(status, why) => HeadRead::Refuse(status, why),
+            head::Verdict::Refuse(status, why) => HeadRead::Refuse(status, why),
         }
     }
 

@@ -14,8 +14,8 @@
 //! limits is closed.
 
 use crate::config::LongPollOptions;
-use crate::lifecycle::ConnInfo;
-use crate::limits::{Full, Share, Shares};
+use crate::runtime::lifecycle::ConnInfo;
+use crate::runtime::limits::{Full, Share, Shares};
 use crate::wamp::peer::{Inbox, Outbox, Session};
 use crate::wamp::session::WampSession;
 use crate::wamp::Realms;

@@ -57,7 +57,7 @@ impl Logger {
     fn plain(record: &log::Record<'_>) -> String {
         let mut line = format!(
             "{} {:<5} {}",
-            crate::time::now_rfc3339(),
+            crate::runtime::time::now_rfc3339(),
             record.level(),
             record.args()
         );

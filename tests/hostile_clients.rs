@@ -175,6 +175,50 @@ async fn a_welcome_larger_than_the_client_takes_closes_quietly_and_is_no_slow_cl
 }
 
 #[async_std::test]
+async fn a_rawsocket_session_killed_by_the_meta_api_is_no_slow_client() {
+    let raw_port = free_port();
+    let (_dir, ca, node) = node_with(metrics_path(), json!([rawsocket(raw_port, json!({}))]));
+    let mut tcp = TcpStream::connect(("127.0.0.1", raw_port)).await.unwrap();
+    tcp.write_all(&[0x7F, 0xF1, 0, 0]).await.unwrap();
+    let mut answer = [0u8; 4];
+    tcp.read_exact(&mut answer).await.unwrap();
+    let hello = json!([1, "realm1", {"roles": {"subscriber": {}}}]);
+    raw_frame(&mut tcp, 0, hello.to_string().as_bytes())
+        .await
+        .unwrap();
+    let mut header = [0u8; 4];
+    tcp.read_exact(&mut header).await.unwrap();
+    let len = (header[1] as usize) << 16 | (header[2] as usize) << 8 | header[3] as usize;
+    let mut welcome = vec![0u8; len];
+    tcp.read_exact(&mut welcome).await.unwrap();
+    let welcome: Value = serde_json::from_slice(&welcome).unwrap();
+    let mut admin = Wamp::join(node.port, &ca.der).await;
+    admin
+        .send(json!([48, 1, {}, "wamp.session.kill", [welcome[1]]]))
+        .await;
+    assert_eq!(admin.recv().await[0], 50);
+    let mut rest = Vec::new();
+    let read = async_std::future::timeout(Duration::from_secs(5), tcp.read_to_end(&mut rest));
+    assert!(
+        read.await.is_ok(),
+        "the node closes the killed session's connection"
+    );
+    assert!(
+        node.wait_for_log("rawsocket close", Duration::from_secs(5))
+            .await
+    );
+    let log = node.log_text();
+    assert!(!log.contains("client too slow"), "{log}");
+    let page = https(node.port, &ca.der, "GET", "/metrics", &[])
+        .await
+        .text();
+    assert!(
+        page.contains("wssnode_slow_clients_dropped_total 0"),
+        "{page}"
+    );
+}
+
+#[async_std::test]
 async fn pongs_a_client_never_reads_count_in_its_queue_and_it_is_dropped_as_slow() {
     let raw_port = free_port();
     let options = json!({"max_message_size": 1 << 20, "max_queued_bytes": 64 * 1024,
@@ -303,6 +347,12 @@ async fn a_declared_body_over_the_limit_is_refused_before_it_is_read() {
     let head = format!("POST /lp/{id}/send HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 1000000000\r\n\r\n[");
     let res = http_raw(tls, &head).await;
     assert_eq!(res.status, 413);
+    // `open` too, whose body is a small JSON object.
+    let tls = connect_tls(node.port, client_tls(&ca.der, None))
+        .await
+        .unwrap();
+    let head = "POST /lp/open HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 1000000000\r\n\r\n{";
+    assert_eq!(http_raw(tls, head).await.status, 413);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tide::{Response, StatusCode};
 
+/// Bytes of an `open` request's body (`{"protocols": [...]}`), at most.
+const OPEN_BODY: usize = 64 * 1024;
 /// Messages a client may have sent that its session has not taken yet.
 const INCOMING: usize = 64;
 
@@ -110,7 +112,10 @@ impl LongPoll {
         let max = self.options.session.max_message_size;
         match parts.as_slice() {
             ["open"] => {
-                let body = read_body(&mut req, 64 * 1024).await;
+                if req.len().is_some_and(|declared| declared > OPEN_BODY) {
+                    return answer(StatusCode::PayloadTooLarge, "an open request is small\n");
+                }
+                let body = read_body(&mut req, OPEN_BODY).await;
                 let info = req
                     .ext::<ConnInfo>()
                     .cloned()

@@ -183,8 +183,7 @@ where
             let end = (&mut writing).await;
             writer_ended = true;
             match end {
-                // Only a queue that overflowed closes the outbox's data (`Outbox::send`).
-                WriterEnd::Closed if !outbox.is_open() => {
+                WriterEnd::Closed if outbox.dropped_as_slow() => {
                     let bound = options.max_queued_bytes;
                     log::warn!("rawsocket closed {peer}: client too slow, its outgoing queue reached twice max_queued_bytes ({bound} bytes)");
                     crate::runtime::metrics::metrics().slow_client();

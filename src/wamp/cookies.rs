@@ -73,12 +73,18 @@ impl Store {
         self.records.get(value).map(|r| kind_of(&r.binding))
     }
 
-    /// Keeps `record` as the newest of its kind (replacing what `value` had).
+    /// Keeps `record` for `value`: the newest of its kind, or, when `value` already was of
+    /// that kind, in its place (a cookie bound again by each login must not add an entry to
+    /// the order each time: the order would grow past the count, unbounded).
     fn insert(&mut self, value: &str, record: Record) {
+        let kind = kind_of(&record.binding);
+        if self.kind(value) == Some(kind) {
+            self.records.insert(value.to_string(), record);
+            return;
+        }
         self.remove(value);
-        let kind = kind_of(&record.binding) as usize;
-        self.counts[kind] += 1;
-        self.orders[kind].push_back(value.to_string());
+        self.counts[kind as usize] += 1;
+        self.orders[kind as usize].push_back(value.to_string());
         self.records.insert(value.to_string(), record);
     }
 
@@ -488,6 +494,24 @@ mod tests {
             store.bind(&c, binding(&format!("u{i}")));
         }
         assert!(store.lock().bound() <= 10);
+    }
+
+    #[test]
+    fn a_cookie_bound_again_and_again_holds_one_entry() {
+        let store = CookieStore::open(CookieConfig::default()).expect("memory store");
+        let c = store.issue();
+        for i in 0..10_000 {
+            let mut anonymous = binding(&format!("anon-{i}"));
+            anonymous.authmethod = "anonymous".into();
+            store.bind(&c, anonymous);
+        }
+        let held = store.lock();
+        assert_eq!(held.counts[Kind::Anonymous as usize], 1);
+        assert!(
+            held.orders[Kind::Anonymous as usize].len() <= 2,
+            "{}",
+            held.orders[Kind::Anonymous as usize].len()
+        );
     }
 
     #[test]

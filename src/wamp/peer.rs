@@ -82,6 +82,8 @@ struct Queue {
     bound: usize,
     /// A close was queued from outside the loop (the meta API's `wamp.session.kill`).
     close_requested: AtomicBool,
+    /// The queue overflowed: its client was dropped as too slow (`Outbox::drop_slow`).
+    overflowed: AtomicBool,
 }
 
 impl Queue {
@@ -91,6 +93,7 @@ impl Queue {
             written: AtomicU64::new(0),
             bound,
             close_requested: AtomicBool::new(false),
+            overflowed: AtomicBool::new(false),
         }
     }
 
@@ -167,12 +170,18 @@ impl Outbox {
             code: CloseCode::Policy,
             reason: "too slow: the outgoing queue is full".into(),
         }));
+        self.queue.overflowed.store(true, Ordering::Relaxed);
         // Counted like any queued message, as the writer uncounts what it takes.
         self.queue.bytes.fetch_add(close.len(), Ordering::Relaxed);
         if let Err(e) = self.control.try_send(close) {
             self.queue.took(&e.into_inner());
         }
         self.data.close();
+    }
+
+    /// Whether the connection was closed because its client read too slowly.
+    pub(crate) fn dropped_as_slow(&self) -> bool {
+        self.queue.overflowed.load(Ordering::Relaxed)
     }
 
     /// Takes no more messages: the connection has ended.

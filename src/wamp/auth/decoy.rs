@@ -36,6 +36,8 @@ fn secret() -> &'static [u8; 32] {
         {
             return secret;
         }
+        // None yet, or one that cannot be read back (a crash between creating and writing
+        // it): a new one, written whole under another name and moved into place.
         let secret = crypto::random_bytes();
         if let Err(e) = write_private(&file, &data_encoding::HEXLOWER.encode(&secret)) {
             log::warn!(
@@ -47,16 +49,19 @@ fn secret() -> &'static [u8; 32] {
     })
 }
 
-/// Writes `text` to a new file only its owner may read.
+/// Writes `text` to `file`, readable by its owner only: to a temporary file first, then
+/// renamed, so the file is never seen half written.
 fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
+    let temporary = file.with_extension(format!("tmp{}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(file)?
-        .write_all(format!("{text}\n").as_bytes())
+    let mut out = options.open(&temporary)?;
+    out.write_all(format!("{text}\n").as_bytes())?;
+    out.sync_all()?;
+    std::fs::rename(&temporary, file)
 }
 
 /// `len` hex digits that depend only on the node's secret, `purpose` and `authid`.

@@ -29,7 +29,7 @@
 //! CALL through the files.
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs, rust_2018_idioms)]
+#![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
 
 /// Locks a mutex whose data stays valid whatever a holder did: a panic elsewhere must not
 /// take every later user down with it.

@@ -104,7 +104,9 @@ struct Conns {
 
 /// The Redis client for the cluster's URL (and password, and CA); the node runs the engine
 /// with `start`. An error names the key and the problem.
-pub fn client(config: &config::Cluster) -> Result<redis::Client, crate::config::error::StartError> {
+pub(crate) fn client(
+    config: &config::Cluster,
+) -> Result<redis::Client, crate::config::error::StartError> {
     let url_error = |problem: String| {
         crate::config::error::StartError::Usage(format!("cluster `url`: {problem}"))
     };
@@ -131,7 +133,7 @@ pub fn client(config: &config::Cluster) -> Result<redis::Client, crate::config::
 }
 
 /// Runs this node's side of the cluster for as long as the process lives.
-pub fn start(
+pub(crate) fn start(
     config: config::Cluster,
     client: redis::Client,
     link: Arc<Link>,

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 /// Where one HTTP connection is, shared by the HTTP layer (which says what happened) and
 /// `Timed` (which holds reads and writes to the deadlines that follow from it).
 #[derive(Debug)]
-pub struct ConnState {
+pub(crate) struct ConnState {
     /// 0 means no deadline; otherwise milliseconds, counted from the next read.
     millis: AtomicU64,
     /// Bumped on every change, so `Timed` knows to restart its timer.
@@ -63,7 +63,7 @@ const KEEP_ALIVE: u8 = 2;
 
 impl ConnState {
     /// A new connection: its first request head is due within `request_head_timeout`.
-    pub fn new(limits: &crate::runtime::limits::Limits) -> Arc<ConnState> {
+    pub(crate) fn new(limits: &crate::runtime::limits::Limits) -> Arc<ConnState> {
         let millis = |d: Duration| d.as_millis().max(1) as u64;
         Arc::new(ConnState {
             millis: AtomicU64::new(millis(limits.request_head)),
@@ -84,20 +84,20 @@ impl ConnState {
     /// (nginx's `client_body_timeout`), or a client that sends a head and a few bytes holds
     /// a connection, and a share of `max_connections`, for ever. Only the body is read
     /// while a request is handled, so a long-poll waiting for events is not cut off.
-    pub fn head_received(&self) {
+    pub(crate) fn head_received(&self) {
         self.timed_out.store(false, Ordering::SeqCst);
         self.body_abandoned.store(false, Ordering::SeqCst);
         self.arm(self.body_millis);
     }
 
     /// The response closes the connection: the rest of the request's body is left unread.
-    pub fn abandon_body(&self) {
+    pub(crate) fn abandon_body(&self) {
         self.body_abandoned.store(true, Ordering::SeqCst);
     }
 
     /// Whether a read of the current request waited past its deadline: its body did not
     /// come in time.
-    pub fn timed_out(&self) -> bool {
+    pub(crate) fn timed_out(&self) -> bool {
         self.timed_out.load(Ordering::SeqCst)
     }
 
@@ -106,7 +106,7 @@ impl ConnState {
     /// head must come within the keep-alive time. async-h1 gives 304 the reason "Modified"
     /// and 1xx, 204 and 304 a Content-Length, which RFC 9110 forbids (§15.2, §8.6), so such
     /// a head is marked to be fixed on the way out.
-    pub fn response_ready(&self, status: u16) {
+    pub(crate) fn response_ready(&self, status: u16) {
         if status < 200 || status == 204 || status == 304 {
             self.head_fix.store(status, Ordering::SeqCst);
         }
@@ -121,18 +121,18 @@ impl ConnState {
 
     /// The head gate answered a request itself (`OPTIONS *`): the next head is due within
     /// the keep-alive time.
-    pub fn answered(&self) {
+    pub(crate) fn answered(&self) {
         self.arm(self.keepalive_millis);
     }
 
     /// Whether the connection was upgraded (a 101 went out).
-    pub fn is_upgraded(&self) -> bool {
+    pub(crate) fn is_upgraded(&self) -> bool {
         self.upgraded.load(Ordering::SeqCst)
     }
 
     /// Whether the request being handled is HTTP/1.0, and whether it asked to keep the
     /// connection.
-    pub fn request_kind(&self) -> (bool, bool) {
+    pub(crate) fn request_kind(&self) -> (bool, bool) {
         let kind = self.request.load(Ordering::SeqCst);
         (kind & HTTP10 != 0, kind & KEEP_ALIVE != 0)
     }
@@ -160,7 +160,7 @@ impl ConnState {
 /// later since), re-armed for the deadline. A kept-alive connection moves its deadline with
 /// every request, and registering a timer wakes the reactor's thread; this way a connection
 /// registers one timer per keep-alive period, not one per request.
-pub struct Timed<S> {
+pub(crate) struct Timed<S> {
     inner: S,
     deadline: Arc<ConnState>,
     seen_generation: u64,
@@ -201,7 +201,7 @@ enum Frame {
 
 /// What `poll_head` found.
 #[derive(Debug)]
-pub enum HeadRead {
+pub(crate) enum HeadRead {
     /// A request head is ready for the HTTP layer.
     Ready,
     /// The client closed the connection between requests.
@@ -222,7 +222,7 @@ const READ_AHEAD: usize = 4096;
 
 impl<S> Timed<S> {
     /// Wraps `inner`, held to `deadline`.
-    pub fn new(inner: S, deadline: Arc<ConnState>) -> Timed<S> {
+    pub(crate) fn new(inner: S, deadline: Arc<ConnState>) -> Timed<S> {
         Timed {
             inner,
             deadline,
@@ -245,7 +245,7 @@ impl<S: AsyncRead + Unpin> Timed<S> {
     /// (`http_head`). A head that passes is rewritten for async-h1 and kept for the next
     /// reads; async-h1 then finds it at once and never arms its own 60 s timer (which
     /// would wake the reactor's thread for every request).
-    pub fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<HeadRead>> {
+    pub(crate) fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<HeadRead>> {
         loop {
             let skipped = head::leading_empty_lines(&self.ahead[self.ahead_from..]);
             self.ahead_from += skipped;
@@ -494,7 +494,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
 
 /// Gathers small writes until a flush (or 16 KiB), so a response head and its body leave in
 /// one TLS record and one system call instead of two.
-pub struct WriteBuffer<S> {
+pub(crate) struct WriteBuffer<S> {
     inner: S,
     buf: Vec<u8>,
     /// Bytes of `buf` already written.
@@ -508,7 +508,7 @@ const WRITE_BUFFER: usize = 16 * 1024;
 
 impl<S> WriteBuffer<S> {
     /// Wraps `inner`.
-    pub fn new(inner: S, deadline: Arc<ConnState>) -> WriteBuffer<S> {
+    pub(crate) fn new(inner: S, deadline: Arc<ConnState>) -> WriteBuffer<S> {
         WriteBuffer {
             inner,
             buf: Vec::new(),
@@ -518,7 +518,7 @@ impl<S> WriteBuffer<S> {
     }
 
     /// The wrapped stream.
-    pub fn get_mut(&mut self) -> &mut S {
+    pub(crate) fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 }

@@ -63,10 +63,10 @@ pub struct Site {
 }
 
 /// The tide state of a transport's app.
-pub type State = Arc<Site>;
+pub(crate) type State = Arc<Site>;
 
 /// Builds the tide app for a transport.
-pub fn app(site: Site) -> tide::Server<State> {
+pub(crate) fn app(site: Site) -> tide::Server<State> {
     let mut app = tide::with_state(Arc::new(site));
     app.with(AccessLog);
     app.with(SecurityHeaders);
@@ -77,7 +77,7 @@ pub fn app(site: Site) -> tide::Server<State> {
 
 /// Turns a config path service into a ready service (the static directory is checked here:
 /// one that cannot be served yet is a warning).
-pub fn service(
+pub(crate) fn service(
     kind: TransportKind,
     path: &PathService,
     warnings: &mut Vec<String>,

@@ -10,12 +10,12 @@
 use async_lock::{Semaphore, SemaphoreGuardArc};
 use std::sync::Arc;
 
-pub use crate::config::Limits;
+pub(crate) use crate::config::Limits;
 
 /// A transport's cap on open connections (`max_connections`), as mini-redis's server
 /// caps its own: one permit per connection, held until both its HTTP task and, after an
 /// upgrade, its WebSocket task are done.
-pub fn connection_cap(max_connections: usize) -> Arc<Semaphore> {
+pub(crate) fn connection_cap(max_connections: usize) -> Arc<Semaphore> {
     Arc::new(Semaphore::new(max_connections))
 }
 
@@ -50,7 +50,7 @@ impl std::fmt::Debug for ConnectionSlot {
 /// are one client, as nginx's `limit_conn` counts them. A node behind a proxy sees the proxy
 /// as its one client; its per-client caps must then be raised.
 #[derive(Debug, Default)]
-pub struct Shares {
+pub(crate) struct Shares {
     held: std::sync::Mutex<Held>,
 }
 
@@ -63,7 +63,7 @@ struct Held {
 
 /// Which cap a refused share met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Full {
+pub(crate) enum Full {
     /// The client holds its whole share already (`per_client`).
     Client(usize),
     /// Everyone together holds the shared cap (`all`).
@@ -72,20 +72,20 @@ pub enum Full {
 
 /// One thing a client holds; given back when dropped.
 #[derive(Debug)]
-pub struct Share {
+pub(crate) struct Share {
     shares: Arc<Shares>,
     client: Option<std::net::IpAddr>,
 }
 
 impl Shares {
     /// Nothing held yet.
-    pub fn new() -> Arc<Shares> {
+    pub(crate) fn new() -> Arc<Shares> {
         Arc::new(Shares::default())
     }
 
     /// One more for `client` (its IP address; `None` for every Unix-socket peer), if it
     /// holds fewer than `per_client` and everyone fewer than `all`.
-    pub fn take(
+    pub(crate) fn take(
         self: &Arc<Self>,
         client: Option<std::net::IpAddr>,
         per_client: usize,

@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The current time as RFC 3339 UTC, to the second: `2026-11-25T13:00:00Z`.
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -13,7 +13,7 @@ pub fn now_rfc3339() -> String {
 }
 
 /// The current time to the millisecond, as Crossbar's `utcnow`: `2026-11-25T13:00:00.123Z`.
-pub fn now_millis_z() -> String {
+pub(crate) fn now_millis_z() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -23,7 +23,7 @@ pub fn now_millis_z() -> String {
 }
 
 /// Seconds since the Unix epoch as RFC 3339 UTC.
-pub fn rfc3339(secs: i64) -> String {
+pub(crate) fn rfc3339(secs: i64) -> String {
     // Civil-from-days (Howard Hinnant's algorithm).
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -46,7 +46,7 @@ pub fn rfc3339(secs: i64) -> String {
 
 /// Reads Crossbar's signed-request timestamp, `%Y-%m-%dT%H:%M:%S.%fZ` (UTC, one to six
 /// fraction digits), as seconds since the Unix epoch.
-pub fn parse_utc_fraction_z(text: &str) -> Option<f64> {
+pub(crate) fn parse_utc_fraction_z(text: &str) -> Option<f64> {
     let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
     let number = |part: &str, digits: usize| -> Option<i64> {
         (part.len() == digits && part.bytes().all(|b| b.is_ascii_digit()))

@@ -21,13 +21,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// The ALPN protocol of the TLS-ALPN-01 challenge (RFC 8737).
-pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+pub(crate) const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 
 /// Where HTTP-01 challenges are asked (RFC 8555 §8.3).
-pub const HTTP_01_PREFIX: &str = "/.well-known/acme-challenge/";
+pub(crate) const HTTP_01_PREFIX: &str = "/.well-known/acme-challenge/";
 
 /// The HTTP-01 answer for `token`, from whichever of `clients` is being validated.
-pub fn http_01_answer(clients: &[Arc<ResolvesServerCertAcme>], token: &str) -> Option<String> {
+pub(crate) fn http_01_answer(
+    clients: &[Arc<ResolvesServerCertAcme>],
+    token: &str,
+) -> Option<String> {
     clients.iter().find_map(|c| c.get_http_01_key_auth(token))
 }
 

@@ -65,7 +65,7 @@ impl futures_lite::AsyncWrite for Counted {
 }
 
 /// Checks an upgrade request and chooses a subprotocol. `Ok(None)` means no subprotocol.
-pub fn check_handshake<S>(
+pub(crate) fn check_handshake<S>(
     req: &tide::Request<S>,
     options: &WebSocketOptions,
     protocols: &[&'static str],
@@ -179,7 +179,7 @@ pub fn check_handshake<S>(
 }
 
 /// Answers a checked handshake with 101 and starts `session` on the upgraded connection.
-pub async fn accept<S, F>(
+pub(crate) async fn accept<S, F>(
     req: &tide::Request<S>,
     protocol: Option<&'static str>,
     options: Arc<WebSocketOptions>,
@@ -596,7 +596,7 @@ where
 }
 
 /// Crossbar's origin patterns: `*` matches any run of characters.
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+pub(crate) fn wildcard_match(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     if parts.len() == 1 {
         return pattern.eq_ignore_ascii_case(text);
@@ -623,7 +623,7 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
 }
 
 /// The testee transport's session: every text and binary message comes straight back.
-pub struct Echo(pub Outbox);
+pub(crate) struct Echo(pub Outbox);
 
 impl Session for Echo {
     fn on_message(&mut self, message: Message) -> Result<(), CloseFrame> {

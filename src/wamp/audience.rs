@@ -19,7 +19,7 @@ pub(crate) struct Audience {
 
 impl Audience {
     /// Whether any list restricts who may have the event.
-    pub fn restricts(&self) -> bool {
+    pub(crate) fn restricts(&self) -> bool {
         !self.exclude.is_empty()
             || !self.exclude_authid.is_empty()
             || !self.exclude_authrole.is_empty()
@@ -29,7 +29,7 @@ impl Audience {
     }
 
     /// About the memory its lists hold.
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         let names = |set: &HashSet<String>| set.iter().map(|s| 48 + s.len()).sum::<usize>();
         let ids = |set: &HashSet<u64>| set.len() * 16;
         ids(&self.exclude)
@@ -41,7 +41,7 @@ impl Audience {
     }
 
     /// The lists of PUBLISH.Options.
-    pub fn read(options: &Options) -> Result<Audience, String> {
+    pub(crate) fn read(options: &Options) -> Result<Audience, String> {
         let set = |list: Option<Vec<u64>>| list.map(|l| l.into_iter().collect::<HashSet<_>>());
         let names = |list: Option<Vec<String>>| list.map(|l| l.into_iter().collect::<HashSet<_>>());
         Ok(Audience {
@@ -56,7 +56,7 @@ impl Audience {
     }
 
     /// Whether the event may reach `session`.
-    pub fn admits(&self, sessions: &Sessions, session: u64) -> bool {
+    pub(crate) fn admits(&self, sessions: &Sessions, session: u64) -> bool {
         let Some(member) = sessions.get(session) else {
             return false;
         };

@@ -8,7 +8,7 @@ use crate::wamp::uri;
 
 /// An action a permission can allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
+pub(crate) enum Action {
     /// CALL
     Call,
     /// REGISTER
@@ -21,7 +21,7 @@ pub enum Action {
 
 impl Action {
     /// How Crossbar's error texts name the action (`uri::crossbar::authorization_failed`).
-    pub fn crossbar_what(self) -> &'static str {
+    pub(crate) fn crossbar_what(self) -> &'static str {
         match self {
             Action::Publish => "publishing to topic URI",
             Action::Subscribe => "subscribing to topic URI",
@@ -31,7 +31,7 @@ impl Action {
     }
 
     /// The name an authorizer is asked with.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Action::Call => "call",
             Action::Register => "register",
@@ -41,7 +41,7 @@ impl Action {
     }
 
     /// The verb, for "role `x` may not … `uri`".
-    pub fn verb(self) -> &'static str {
+    pub(crate) fn verb(self) -> &'static str {
         match self {
             Action::Call => "call",
             Action::Register => "register",
@@ -52,7 +52,7 @@ impl Action {
 }
 
 /// The permission that governs `uri` for `role`: the most specific match, as Crossbar does.
-pub fn permission<'r>(role: &'r Role, uri_text: &str) -> Option<&'r Permission> {
+pub(crate) fn permission<'r>(role: &'r Role, uri_text: &str) -> Option<&'r Permission> {
     role.permissions
         .iter()
         .filter(|p| uri::matches(&p.uri, p.match_policy, uri_text))
@@ -60,7 +60,7 @@ pub fn permission<'r>(role: &'r Role, uri_text: &str) -> Option<&'r Permission> 
 }
 
 /// Whether `role` may do `action` on `uri`.
-pub fn allowed(role: &Role, uri_text: &str, action: Action) -> bool {
+pub(crate) fn allowed(role: &Role, uri_text: &str, action: Action) -> bool {
     if role.authorizer.is_some() {
         return true;
     }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 /// One subscription: a topic or pattern and its subscribers.
 #[derive(Debug)]
-pub struct Subscription {
+pub(crate) struct Subscription {
     /// Subscription ID.
     pub id: u64,
     /// Topic or pattern.
@@ -41,7 +41,7 @@ pub struct Subscription {
 /// A subscription's subscribers: a list, because delivering walks it for every event, and
 /// each one's place in it, so that one leaving costs the same however many stay.
 #[derive(Debug, Default)]
-pub struct Subscribers {
+pub(crate) struct Subscribers {
     list: Vec<u64>,
     at: HashMap<u64, usize>,
 }
@@ -70,7 +70,7 @@ impl Subscribers {
     }
 
     /// The subscribers, in no particular order.
-    pub fn ids(&self) -> &[u64] {
+    pub(crate) fn ids(&self) -> &[u64] {
         &self.list
     }
 
@@ -81,14 +81,14 @@ impl Subscribers {
 
 impl Subscription {
     /// As `wamp.subscription.get` describes it.
-    pub fn details(&self) -> Value {
+    pub(crate) fn details(&self) -> Value {
         json!({"id": self.id, "created": self.created, "uri": self.uri, "match": self.policy.name()})
     }
 }
 
 /// All subscriptions of a realm.
 #[derive(Debug, Default)]
-pub struct Broker {
+pub(crate) struct Broker {
     /// By subscription ID.
     subscriptions: HashMap<u64, Subscription>,
     /// By pattern: one subscription per distinct pattern and policy, as the spec asks.
@@ -111,7 +111,7 @@ type Publisher = (u64, String, String);
 
 impl Broker {
     /// The broker of realm `realm`, keeping the history of these topics.
-    pub fn new(realm: &str, history: &[HistoryTopic], cluster: Option<Arc<Link>>) -> Broker {
+    pub(crate) fn new(realm: &str, history: &[HistoryTopic], cluster: Option<Arc<Link>>) -> Broker {
         Broker {
             remembered: Remembered::new(history),
             realm: realm.into(),
@@ -122,7 +122,7 @@ impl Broker {
 
     /// The broker features WELCOME announces (spec "Feature Announcement"): what this
     /// file implements.
-    pub fn features() -> Value {
+    pub(crate) fn features() -> Value {
         json!({
             "pattern_based_subscription": true,
             "publisher_exclusion": true,
@@ -137,23 +137,23 @@ impl Broker {
 
     /// The last `limit` events kept for subscription `id`'s pattern, newest first; `None`
     /// when no history is kept for it.
-    pub fn history(&self, id: u64, limit: usize) -> Option<Vec<Value>> {
+    pub(crate) fn history(&self, id: u64, limit: usize) -> Option<Vec<Value>> {
         let sub = self.subscriptions.get(&id)?;
         self.remembered.events(sub.policy, &sub.uri, limit)
     }
 
     /// The subscription with this ID.
-    pub fn get(&self, id: u64) -> Option<&Subscription> {
+    pub(crate) fn get(&self, id: u64) -> Option<&Subscription> {
         self.subscriptions.get(&id)
     }
 
     /// Every subscription.
-    pub fn all(&self) -> impl Iterator<Item = &Subscription> {
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Subscription> {
         self.subscriptions.values()
     }
 
     /// A subscription as `wamp.subscription.get` describes it, held here or elsewhere.
-    pub fn describe(&self, id: u64) -> Option<Value> {
+    pub(crate) fn describe(&self, id: u64) -> Option<Value> {
         match self.subscriptions.get(&id) {
             Some(sub) => Some(sub.details()),
             None => self.elsewhere.get(id).map(|s| s.details(id)),
@@ -161,7 +161,7 @@ impl Broker {
     }
 
     /// A subscription's subscribers on every node.
-    pub fn subscribers_everywhere(&self, id: u64) -> Option<Vec<u64>> {
+    pub(crate) fn subscribers_everywhere(&self, id: u64) -> Option<Vec<u64>> {
         let here = self
             .subscriptions
             .get(&id)
@@ -177,13 +177,13 @@ impl Broker {
     }
 
     /// The subscription for this pattern and policy, held here or elsewhere.
-    pub fn lookup_everywhere(&self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
+    pub(crate) fn lookup_everywhere(&self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
         self.lookup(policy, pattern)
             .or_else(|| self.elsewhere.lookup(policy, pattern))
     }
 
     /// The subscriptions matching `topic`, held here or elsewhere.
-    pub fn matching_everywhere(&self, topic: &str) -> Vec<u64> {
+    pub(crate) fn matching_everywhere(&self, topic: &str) -> Vec<u64> {
         let mut ids = self.matching(topic);
         for id in self.elsewhere.matching(topic) {
             if !ids.contains(&id) {
@@ -194,7 +194,7 @@ impl Broker {
     }
 
     /// Every subscription, held here or elsewhere, by (policy, ID).
-    pub fn all_everywhere(&self) -> Vec<(MatchPolicy, u64)> {
+    pub(crate) fn all_everywhere(&self) -> Vec<(MatchPolicy, u64)> {
         let mut all: Vec<(MatchPolicy, u64)> = self.all().map(|s| (s.policy, s.id)).collect();
         for (id, sub) in self.elsewhere.all() {
             if !self.subscriptions.contains_key(&id) {
@@ -205,24 +205,24 @@ impl Broker {
     }
 
     /// IDs of the subscriptions whose pattern matches `topic`.
-    pub fn matching(&self, topic: &str) -> Vec<u64> {
+    pub(crate) fn matching(&self, topic: &str) -> Vec<u64> {
         self.index.matching(topic)
     }
 
     /// The subscription for exactly this pattern and policy.
-    pub fn lookup(&self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
+    pub(crate) fn lookup(&self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
         self.index.get(policy, pattern)
     }
 
     /// Forgets which subscriptions a leaving session holds and returns them; each is then
     /// ended with `remove_subscriber`.
-    pub fn take_session(&mut self, session: u64) -> Vec<u64> {
+    pub(crate) fn take_session(&mut self, session: u64) -> Vec<u64> {
         self.by_session.take(session)
     }
 
     /// PUBLISH: deliver to every matching subscription, then PUBLISHED if asked. Errors
     /// reach the publisher only when it asked for acknowledgement, as the spec says.
-    pub fn publish(
+    pub(crate) fn publish(
         &mut self,
         sessions: &Sessions,
         id: u64,
@@ -443,7 +443,7 @@ impl Broker {
     /// listen there (each subscription listens on one channel, so it gets the event once
     /// however many channels carried it).
     #[allow(clippy::too_many_arguments)]
-    pub fn deliver_remote(
+    pub(crate) fn deliver_remote(
         &self,
         sessions: &Sessions,
         heard: &Channel,
@@ -488,13 +488,13 @@ impl Broker {
     }
 
     /// Whether anyone subscribed to one of these meta topics.
-    pub fn meta_wanted(&self, topics: &[&str]) -> bool {
+    pub(crate) fn meta_wanted(&self, topics: &[&str]) -> bool {
         topics.iter().any(|t| !self.matching(t).is_empty())
     }
 
     /// Publishes a router event (meta API, spec "Session Meta API" and the like) to whoever
     /// subscribed to it.
-    pub fn meta_event(&self, sessions: &Sessions, topic: &str, args: Vec<Value>) {
+    pub(crate) fn meta_event(&self, sessions: &Sessions, topic: &str, args: Vec<Value>) {
         if let Some(link) = &self.cluster {
             let payload = Payload {
                 args: Some(Value::Array(args.clone())),
@@ -507,7 +507,7 @@ impl Broker {
 
     /// A router event for this node's subscribers only (about a node that has gone, which
     /// every node announces to its own).
-    pub fn meta_event_here(&self, sessions: &Sessions, topic: &str, args: Vec<Value>) {
+    pub(crate) fn meta_event_here(&self, sessions: &Sessions, topic: &str, args: Vec<Value>) {
         // Most realms have no meta subscribers: then nothing is built.
         let subscriptions = self.matching(topic);
         if subscriptions.is_empty() {
@@ -531,7 +531,7 @@ impl Broker {
     }
 
     /// SUBSCRIBE.
-    pub fn subscribe(
+    pub(crate) fn subscribe(
         &mut self,
         sessions: &Sessions,
         id: u64,
@@ -668,7 +668,7 @@ impl Broker {
     }
 
     /// UNSUBSCRIBE.
-    pub fn unsubscribe(&mut self, sessions: &Sessions, id: u64, request: u64, sub_id: u64) {
+    pub(crate) fn unsubscribe(&mut self, sessions: &Sessions, id: u64, request: u64, sub_id: u64) {
         if !self.remove_subscriber(sessions, id, sub_id, true) {
             let text = format!("session {id} has no subscription {sub_id}");
             return sessions.error(
@@ -685,7 +685,7 @@ impl Broker {
     /// Removes a subscriber, deleting the subscription when it was the last; false if absent.
     /// `announce` is false when no one subscribes to the meta events (a leaving session's
     /// batch asks once instead of once per subscription).
-    pub fn remove_subscriber(
+    pub(crate) fn remove_subscriber(
         &mut self,
         sessions: &Sessions,
         id: u64,

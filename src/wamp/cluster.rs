@@ -24,19 +24,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Every name this node uses in Redis starts with it.
-pub const PREFIX: &str = "wssnode:";
+pub(crate) const PREFIX: &str = "wssnode:";
 /// The channel every node hears.
-pub const ALL: &str = "wssnode:all";
+pub(crate) const ALL: &str = "wssnode:all";
 /// Every event channel starts with it.
 const EVENTS: &str = "wssnode:ev:";
 /// The one glob a node listens on for all its prefix and wildcard subscriptions once it
 /// has more distinct ones than `MAX_GLOBS`.
-pub const EVERY_EVENT: &str = "wssnode:ev:*";
+pub(crate) const EVERY_EVENT: &str = "wssnode:ev:*";
 /// Distinct globs one node asks Redis to test each publication against. Redis tests every
 /// glob of every node against every publication, so past this a node listens on
 /// `EVERY_EVENT` instead and sorts events itself: what its clients subscribe to cannot
 /// make every other publisher's events dearer.
-pub const MAX_GLOBS: usize = 256;
+pub(crate) const MAX_GLOBS: usize = 256;
 
 /// What one node tells the others: the messages on the channels above, as JSON.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -269,29 +269,29 @@ fn glob_escape(text: &str) -> String {
 }
 
 /// A node's own channel.
-pub fn node_channel(node: &str) -> String {
+pub(crate) fn node_channel(node: &str) -> String {
     format!("{PREFIX}node:{node}")
 }
 
 /// A node's lease key.
-pub fn lease_key(node: &str) -> String {
+pub(crate) fn lease_key(node: &str) -> String {
     format!("{PREFIX}lease:{node}")
 }
 
 /// A node's state hash.
-pub fn state_key(node: &str) -> String {
+pub(crate) fn state_key(node: &str) -> String {
     format!("{PREFIX}state:{node}")
 }
 
 /// The key of registration `uri` of `policy` in `realm`.
-pub fn registration_key(realm: &str, policy: MatchPolicy, uri: &str) -> String {
+pub(crate) fn registration_key(realm: &str, policy: MatchPolicy, uri: &str) -> String {
     format!("{}{}:{uri}", realm_part("reg", realm), policy.name())
 }
 
 /// The ID a subscription or registration of `uri` and `policy` has on every node: a hash
 /// of what it is, so that look-ups by ID work anywhere. `taken` says whether an ID is in
 /// use for something else here (two URIs made to collide on purpose): then the next one.
-pub fn stable_id(
+pub(crate) fn stable_id(
     realm: &str,
     what: &str,
     policy: MatchPolicy,
@@ -356,7 +356,7 @@ impl Drop for Listening {
 /// A claim made for a REGISTER: unless the registration is then held (`keep`), it is
 /// withdrawn when this is dropped, whatever ended the wait (the session went, the dealer
 /// refused).
-pub struct Claiming {
+pub(crate) struct Claiming {
     link: Arc<Link>,
     realm: String,
     session: u64,
@@ -367,7 +367,7 @@ pub struct Claiming {
 
 impl Claiming {
     /// For session `session`'s REGISTER of `uri` with `policy` in `realm`.
-    pub fn new(
+    pub(crate) fn new(
         link: &Arc<Link>,
         realm: &str,
         session: u64,
@@ -385,7 +385,7 @@ impl Claiming {
     }
 
     /// The registration is held (or no claim was made): nothing to withdraw.
-    pub fn keep(mut self) {
+    pub(crate) fn keep(mut self) {
         self.armed = false;
     }
 }

@@ -21,11 +21,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// The answer to a message that ends the session: what was wrong.
-pub type Violation = String;
+pub(crate) type Violation = String;
 
 /// One registration: a procedure or pattern and its callees.
 #[derive(Debug)]
-pub struct Registration {
+pub(crate) struct Registration {
     /// Registration ID.
     pub id: u64,
     /// Procedure or pattern.
@@ -43,7 +43,7 @@ pub struct Registration {
 
 impl Registration {
     /// As `wamp.registration.get` describes it.
-    pub fn details(&self) -> Value {
+    pub(crate) fn details(&self) -> Value {
         json!({"id": self.id, "created": self.created, "uri": self.uri, "match": self.policy.name(), "invoke": self.invoke.name()})
     }
 }
@@ -65,7 +65,7 @@ struct Pending {
 
 /// A call whose `timeout` the dealer enforces: what its timer needs.
 #[derive(Debug, Clone, Copy)]
-pub struct Timeout {
+pub(crate) struct Timeout {
     /// `CALL.Options.timeout`.
     pub after: Duration,
     /// The caller's CALL ID.
@@ -78,7 +78,7 @@ pub struct Timeout {
 
 /// What a CALL asks for, once its URI, permission and options are checked.
 #[derive(Debug, Clone, Copy)]
-pub struct CallOptions {
+pub(crate) struct CallOptions {
     timeout_ms: u64,
     receive_progress: bool,
     disclose_me: bool,
@@ -86,7 +86,7 @@ pub struct CallOptions {
 
 /// All registrations and calls in flight of a realm.
 #[derive(Debug, Default)]
-pub struct Dealer {
+pub(crate) struct Dealer {
     /// By registration ID.
     registrations: HashMap<u64, Registration>,
     /// By pattern: one registration per distinct pattern and policy.
@@ -109,7 +109,7 @@ pub struct Dealer {
 
 impl Dealer {
     /// The dealer of realm `realm`, announcing its callees through `cluster`.
-    pub fn new(realm: &str, cluster: Option<std::sync::Arc<Link>>) -> Dealer {
+    pub(crate) fn new(realm: &str, cluster: Option<std::sync::Arc<Link>>) -> Dealer {
         Dealer {
             cluster,
             realm: realm.into(),
@@ -119,7 +119,7 @@ impl Dealer {
 
     /// The dealer features WELCOME announces (spec "Feature Announcement"): what this
     /// file implements.
-    pub fn features() -> Value {
+    pub(crate) fn features() -> Value {
         json!({
             "pattern_based_registration": true,
             "shared_registration": true,
@@ -133,17 +133,17 @@ impl Dealer {
     }
 
     /// The registration with this ID.
-    pub fn get(&self, id: u64) -> Option<&Registration> {
+    pub(crate) fn get(&self, id: u64) -> Option<&Registration> {
         self.registrations.get(&id)
     }
 
     /// Every registration.
-    pub fn all(&self) -> impl Iterator<Item = &Registration> {
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Registration> {
         self.registrations.values()
     }
 
     /// The registration that serves `procedure`: exact, then longest prefix, then wildcard.
-    pub fn best_match(&self, procedure: &str) -> Option<u64> {
+    pub(crate) fn best_match(&self, procedure: &str) -> Option<u64> {
         if let Some(id) = self.index.exact(procedure) {
             return Some(id);
         }
@@ -171,25 +171,25 @@ impl Dealer {
     }
 
     /// The registration for exactly this pattern and policy.
-    pub fn lookup(&self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
+    pub(crate) fn lookup(&self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
         self.index.get(policy, pattern)
     }
 
     /// Forgets which registrations a leaving session holds and returns them; each is then
     /// ended with `remove_callee`.
-    pub fn take_session(&mut self, session: u64) -> Vec<u64> {
+    pub(crate) fn take_session(&mut self, session: u64) -> Vec<u64> {
         self.by_session.take(session)
     }
 
     /// Ties a timer to a call in flight (see `Pending::timer`).
-    pub fn watch(&mut self, timeout: &Timeout, timer: async_std::channel::Sender<()>) {
+    pub(crate) fn watch(&mut self, timeout: &Timeout, timer: async_std::channel::Sender<()>) {
         if let Some(pending) = self.pending.get_mut(&(timeout.callee, timeout.invocation)) {
             pending.timer = Some(timer);
         }
     }
 
     /// REGISTER.
-    pub fn register(
+    pub(crate) fn register(
         &mut self,
         sessions: &Sessions,
         broker: &Broker,
@@ -299,7 +299,7 @@ impl Dealer {
     }
 
     /// Whether session `id` is a callee of `procedure` registered with `policy`.
-    pub fn holds(&self, id: u64, policy: MatchPolicy, procedure: &str) -> bool {
+    pub(crate) fn holds(&self, id: u64, policy: MatchPolicy, procedure: &str) -> bool {
         self.index
             .get(policy, procedure)
             .is_some_and(|reg| self.by_session.contains(id, reg))
@@ -328,7 +328,7 @@ impl Dealer {
     /// A callee of another node (`Wire::Register`): added without answers or meta events,
     /// which its own node gives. Its claim in Redis already made it compatible; a local
     /// registration it would not fit (a race the claim lost) keeps it out, logged.
-    pub fn register_remote(
+    pub(crate) fn register_remote(
         &mut self,
         callee: u64,
         policy: MatchPolicy,
@@ -356,7 +356,7 @@ impl Dealer {
     }
 
     /// A callee of another node stopped being one (`Wire::Unregister`).
-    pub fn unregister_remote(
+    pub(crate) fn unregister_remote(
         &mut self,
         sessions: &Sessions,
         broker: &Broker,
@@ -373,7 +373,7 @@ impl Dealer {
     /// that `caller` (a session of that node here) stands for: the call goes on as any
     /// other, under `request`, the other node's INVOCATION ID. `details` are that node's.
     #[allow(clippy::too_many_arguments)]
-    pub fn invoke_forwarded(
+    pub(crate) fn invoke_forwarded(
         &mut self,
         sessions: &mut Sessions,
         caller: u64,
@@ -422,7 +422,7 @@ impl Dealer {
     }
 
     /// UNREGISTER.
-    pub fn unregister(
+    pub(crate) fn unregister(
         &mut self,
         sessions: &Sessions,
         broker: &Broker,
@@ -446,7 +446,7 @@ impl Dealer {
     /// Removes a callee, deleting the registration when it was the last; false if absent.
     /// `announce` as for `Broker::remove_subscriber`.
     /// `local` is false for a callee of another node (whose node tells the cluster).
-    pub fn remove_callee(
+    pub(crate) fn remove_callee(
         &mut self,
         sessions: &Sessions,
         broker: &Broker,
@@ -484,7 +484,7 @@ impl Dealer {
 
     /// Checks a CALL's URI, permission and options, answering with the error if one is
     /// wrong. Meta procedures (`wamp.`) go through this too.
-    pub fn accept_call(
+    pub(crate) fn accept_call(
         sessions: &Sessions,
         id: u64,
         request: u64,
@@ -519,7 +519,7 @@ impl Dealer {
     /// CALL (checked by `accept_call`): INVOCATION to a callee. Returns the call's timeout
     /// when the dealer must enforce one.
     #[allow(clippy::too_many_arguments)]
-    pub fn call(
+    pub(crate) fn call(
         &mut self,
         sessions: &mut Sessions,
         id: u64,
@@ -618,7 +618,7 @@ impl Dealer {
     }
 
     /// YIELD from a callee.
-    pub fn yield_result(
+    pub(crate) fn yield_result(
         &mut self,
         sessions: &Sessions,
         callee: u64,
@@ -644,7 +644,7 @@ impl Dealer {
     }
 
     /// ERROR from a callee, for an INVOCATION.
-    pub fn invocation_error(
+    pub(crate) fn invocation_error(
         &mut self,
         sessions: &Sessions,
         callee: u64,
@@ -668,7 +668,7 @@ impl Dealer {
     }
 
     /// CANCEL from a caller.
-    pub fn cancel(
+    pub(crate) fn cancel(
         &mut self,
         sessions: &Sessions,
         caller: u64,
@@ -712,7 +712,7 @@ impl Dealer {
     }
 
     /// The dealer's own timeout fired for a call (CALL.Options.timeout).
-    pub fn call_timed_out(&mut self, sessions: &Sessions, caller: u64, timeout: Timeout) {
+    pub(crate) fn call_timed_out(&mut self, sessions: &Sessions, caller: u64, timeout: Timeout) {
         let (callee, invocation) = (timeout.callee, timeout.invocation);
         // Only the call this timer was for: a later call may reuse the CALL ID.
         if self.by_call.get(&(caller, timeout.request)) != Some(&(callee, invocation)) {
@@ -729,7 +729,7 @@ impl Dealer {
 
     /// A session left: its calls in flight end on both sides. Its registrations are ended
     /// by the realm, a batch at a time (`take_session`, `remove_callee`).
-    pub fn end_calls(&mut self, sessions: &Sessions, id: u64) {
+    pub(crate) fn end_calls(&mut self, sessions: &Sessions, id: u64) {
         for p in self.pending_of(id) {
             self.remove_pending(p.callee, p.invocation);
             if p.callee == id {

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 /// One subscription as other nodes hold it.
 #[derive(Debug)]
-pub struct RemoteSubscription {
+pub(crate) struct RemoteSubscription {
     /// Topic or pattern.
     pub uri: String,
     /// How `uri` matches.
@@ -25,7 +25,7 @@ pub struct RemoteSubscription {
 
 /// Every subscription of other nodes' sessions, by its ID (the same on every node).
 #[derive(Debug, Default)]
-pub struct Elsewhere {
+pub(crate) struct Elsewhere {
     subscriptions: HashMap<u64, RemoteSubscription>,
     index: PatternIndex,
     of_session: HashMap<u64, HashSet<u64>>,
@@ -33,7 +33,7 @@ pub struct Elsewhere {
 
 impl Elsewhere {
     /// Session `session` of another node subscribed to subscription `id`.
-    pub fn add(&mut self, session: u64, id: u64, policy: MatchPolicy, uri: &str) {
+    pub(crate) fn add(&mut self, session: u64, id: u64, policy: MatchPolicy, uri: &str) {
         let sub = self
             .subscriptions
             .entry(id)
@@ -52,7 +52,7 @@ impl Elsewhere {
     }
 
     /// It unsubscribed.
-    pub fn remove(&mut self, session: u64, id: u64) {
+    pub(crate) fn remove(&mut self, session: u64, id: u64) {
         if let Some(ids) = self.of_session.get_mut(&session) {
             ids.remove(&id);
             if ids.is_empty() {
@@ -71,36 +71,36 @@ impl Elsewhere {
     }
 
     /// It left: all its subscriptions go.
-    pub fn remove_session(&mut self, session: u64) {
+    pub(crate) fn remove_session(&mut self, session: u64) {
         for id in self.of_session.remove(&session).unwrap_or_default() {
             self.remove(session, id);
         }
     }
 
     /// The subscription with this ID.
-    pub fn get(&self, id: u64) -> Option<&RemoteSubscription> {
+    pub(crate) fn get(&self, id: u64) -> Option<&RemoteSubscription> {
         self.subscriptions.get(&id)
     }
 
     /// The one for exactly this pattern and policy.
-    pub fn lookup(&self, policy: MatchPolicy, uri: &str) -> Option<u64> {
+    pub(crate) fn lookup(&self, policy: MatchPolicy, uri: &str) -> Option<u64> {
         self.index.get(policy, uri)
     }
 
     /// Those whose pattern matches `topic`.
-    pub fn matching(&self, topic: &str) -> Vec<u64> {
+    pub(crate) fn matching(&self, topic: &str) -> Vec<u64> {
         self.index.matching(topic)
     }
 
     /// All of them, with their IDs.
-    pub fn all(&self) -> impl Iterator<Item = (u64, &RemoteSubscription)> {
+    pub(crate) fn all(&self) -> impl Iterator<Item = (u64, &RemoteSubscription)> {
         self.subscriptions.iter().map(|(id, s)| (*id, s))
     }
 }
 
 impl RemoteSubscription {
     /// As `wamp.subscription.get` describes it.
-    pub fn details(&self, id: u64) -> Value {
+    pub(crate) fn details(&self, id: u64) -> Value {
         json!({"id": id, "created": self.learned, "uri": self.uri, "match": self.policy.name()})
     }
 }

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 type MetaError = (&'static str, String);
 
 /// Answers CALL of a `wamp.*` procedure with RESULT or ERROR.
-pub fn call(
+pub(crate) fn call(
     sessions: &Sessions,
     broker: &Broker,
     dealer: &Dealer,
@@ -39,7 +39,7 @@ pub fn call(
 
 /// Answers a meta procedure served elsewhere (the realm's testaments): RESULT with its
 /// value, or ERROR.
-pub fn reply(
+pub(crate) fn reply(
     sessions: &Sessions,
     caller: u64,
     request: u64,

@@ -7,10 +7,10 @@ use crate::config::MatchPolicy;
 use serde_json::{Map, Value};
 
 /// Options as they arrive.
-pub type Options = Map<String, Value>;
+pub(crate) type Options = Map<String, Value>;
 
 /// An option that must be a boolean.
-pub fn flag(options: &Options, key: &str) -> Result<Option<bool>, String> {
+pub(crate) fn flag(options: &Options, key: &str) -> Result<Option<bool>, String> {
     match options.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -19,7 +19,7 @@ pub fn flag(options: &Options, key: &str) -> Result<Option<bool>, String> {
 }
 
 /// An option that must be a list of session IDs.
-pub fn ids(options: &Options, key: &str) -> Result<Option<Vec<u64>>, String> {
+pub(crate) fn ids(options: &Options, key: &str) -> Result<Option<Vec<u64>>, String> {
     let wrong = || format!("option `{key}` must be a list of session IDs");
     match options.get(key) {
         None => Ok(None),
@@ -33,7 +33,7 @@ pub fn ids(options: &Options, key: &str) -> Result<Option<Vec<u64>>, String> {
 }
 
 /// An option that must be a list of strings (a single string is accepted too).
-pub fn strings(options: &Options, key: &str) -> Result<Option<Vec<String>>, String> {
+pub(crate) fn strings(options: &Options, key: &str) -> Result<Option<Vec<String>>, String> {
     let wrong = || format!("option `{key}` must be a list of strings");
     match options.get(key) {
         None => Ok(None),
@@ -48,7 +48,7 @@ pub fn strings(options: &Options, key: &str) -> Result<Option<Vec<String>>, Stri
 }
 
 /// `match` of SUBSCRIBE or REGISTER (spec "Pattern-based Subscription").
-pub fn match_policy(options: &Options) -> Result<MatchPolicy, String> {
+pub(crate) fn match_policy(options: &Options) -> Result<MatchPolicy, String> {
     match options.get("match") {
         None | Some(Value::Null) => Ok(MatchPolicy::Exact),
         Some(Value::String(s)) => MatchPolicy::parse(s).ok_or_else(|| {
@@ -60,7 +60,7 @@ pub fn match_policy(options: &Options) -> Result<MatchPolicy, String> {
 
 /// How a shared registration picks its callee (`invoke`, spec "Shared Registration").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Invoke {
+pub(crate) enum Invoke {
     /// One callee only.
     Single,
     /// Callees in turn.
@@ -75,7 +75,7 @@ pub enum Invoke {
 
 impl Invoke {
     /// `invoke` of REGISTER.
-    pub fn read(options: &Options) -> Result<Invoke, String> {
+    pub(crate) fn read(options: &Options) -> Result<Invoke, String> {
         match options.get("invoke") {
             None | Some(Value::Null) => Ok(Invoke::Single),
             Some(Value::String(s)) => match s.as_str() {
@@ -91,7 +91,7 @@ impl Invoke {
     }
 
     /// The spec's name.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Invoke::Single => "single",
             Invoke::RoundRobin => "roundrobin",
@@ -104,7 +104,7 @@ impl Invoke {
 
 /// How CANCEL ends a call (`mode`, spec "Call Canceling").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CancelMode {
+pub(crate) enum CancelMode {
     /// The caller hears at once; the callee is not told.
     Skip,
     /// The callee is interrupted, and its answer goes to the caller.
@@ -115,7 +115,7 @@ pub enum CancelMode {
 
 impl CancelMode {
     /// `mode` of CANCEL.
-    pub fn read(options: &Options) -> Result<CancelMode, String> {
+    pub(crate) fn read(options: &Options) -> Result<CancelMode, String> {
         match options.get("mode").and_then(Value::as_str) {
             None => Ok(CancelMode::KillNoWait),
             Some("skip") => Ok(CancelMode::Skip),
@@ -128,7 +128,7 @@ impl CancelMode {
     }
 
     /// The spec's name.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             CancelMode::Skip => "skip",
             CancelMode::Kill => "kill",
@@ -138,7 +138,7 @@ impl CancelMode {
 }
 
 /// `timeout` of CALL, in milliseconds as the spec says (0: none).
-pub fn timeout_ms(options: &Options) -> Result<u64, String> {
+pub(crate) fn timeout_ms(options: &Options) -> Result<u64, String> {
     match options.get("timeout") {
         None | Some(Value::Null) => Ok(0),
         Some(v) => v

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 /// Patterns of the three policies, each mapped to the ID of its subscription or registration.
 #[derive(Debug, Default)]
-pub struct PatternIndex {
+pub(crate) struct PatternIndex {
     exact: HashMap<String, u64>,
     prefix: PrefixNode,
     wildcard: WildcardNode,
@@ -21,7 +21,7 @@ pub struct PatternIndex {
 
 impl PatternIndex {
     /// The ID stored for exactly this pattern and policy.
-    pub fn get(&self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
+    pub(crate) fn get(&self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
         match policy {
             MatchPolicy::Exact => self.exact.get(pattern).copied(),
             MatchPolicy::Prefix => self.prefix.get(pattern.as_bytes()),
@@ -30,7 +30,7 @@ impl PatternIndex {
     }
 
     /// Stores `id` for a pattern, replacing what was there.
-    pub fn insert(&mut self, policy: MatchPolicy, pattern: &str, id: u64) {
+    pub(crate) fn insert(&mut self, policy: MatchPolicy, pattern: &str, id: u64) {
         match policy {
             MatchPolicy::Exact => {
                 self.exact.insert(pattern.to_string(), id);
@@ -41,7 +41,7 @@ impl PatternIndex {
     }
 
     /// Removes a pattern; returns its ID if it was there.
-    pub fn remove(&mut self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
+    pub(crate) fn remove(&mut self, policy: MatchPolicy, pattern: &str) -> Option<u64> {
         match policy {
             MatchPolicy::Exact => self.exact.remove(pattern),
             MatchPolicy::Prefix => self.prefix.remove(pattern.as_bytes()),
@@ -53,17 +53,17 @@ impl PatternIndex {
     }
 
     /// The exact pattern equal to `uri`, if any.
-    pub fn exact(&self, uri: &str) -> Option<u64> {
+    pub(crate) fn exact(&self, uri: &str) -> Option<u64> {
         self.exact.get(uri).copied()
     }
 
     /// Every prefix pattern of `uri`, shortest first.
-    pub fn prefixes(&self, uri: &str, found: impl FnMut(u64)) {
+    pub(crate) fn prefixes(&self, uri: &str, found: impl FnMut(u64)) {
         self.prefix.matches(uri.as_bytes(), found);
     }
 
     /// Every wildcard pattern that matches `uri`.
-    pub fn wildcards(&self, uri: &str, mut found: impl FnMut(u64)) {
+    pub(crate) fn wildcards(&self, uri: &str, mut found: impl FnMut(u64)) {
         if self.wildcard.is_empty() {
             return;
         }
@@ -72,7 +72,7 @@ impl PatternIndex {
     }
 
     /// Every pattern that matches `uri`: the exact one first, then prefixes, then wildcards.
-    pub fn matching(&self, uri: &str) -> Vec<u64> {
+    pub(crate) fn matching(&self, uri: &str) -> Vec<u64> {
         let mut ids: Vec<u64> = self.exact(uri).into_iter().collect();
         self.prefixes(uri, |id| ids.push(id));
         self.wildcards(uri, |id| ids.push(id));

@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// What a session does with the messages of one connection.
-pub trait Session: Send + 'static {
+pub(crate) trait Session: Send + 'static {
     /// Handles a text or binary message. `Err` closes the connection with that frame.
     fn on_message(&mut self, message: Message) -> Result<(), CloseFrame>;
     /// The connection has ended, for whatever reason.

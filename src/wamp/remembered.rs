@@ -14,18 +14,18 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 /// Topics with a retained event a realm keeps, at most.
-pub const RETAINED_MAX: usize = 10_000;
+pub(crate) const RETAINED_MAX: usize = 10_000;
 
 /// Bytes of retained events (packed payloads and their black- and whitelists) a realm
 /// keeps, at most.
-pub const RETAINED_MAX_BYTES: usize = 64 << 20;
+pub(crate) const RETAINED_MAX_BYTES: usize = 64 << 20;
 
 /// Bytes of events one history topic keeps, at most, whatever its `limit`.
-pub const HISTORY_MAX_BYTES: usize = 16 << 20;
+pub(crate) const HISTORY_MAX_BYTES: usize = 16 << 20;
 
 /// A published event as the history keeps it (Crossbar's fields).
 #[derive(Debug)]
-pub struct StoredEvent {
+pub(crate) struct StoredEvent {
     /// When it was published, nanoseconds since the Unix epoch.
     pub time_ns: u128,
     /// The realm.
@@ -47,12 +47,12 @@ pub struct StoredEvent {
 
 impl StoredEvent {
     /// Packs a publication's payload (`args`, `kwargs`: null when absent) to keep it.
-    pub fn pack(args: &Value, kwargs: &Value) -> Box<[u8]> {
+    pub(crate) fn pack(args: &Value, kwargs: &Value) -> Box<[u8]> {
         pack(&json!([args, kwargs]))
     }
 
     /// The payload: `args` and `kwargs`, each null when absent.
-    pub fn payload(&self) -> (Value, Value) {
+    pub(crate) fn payload(&self) -> (Value, Value) {
         match unpack(&self.payload) {
             Value::Array(mut both) if both.len() == 2 => {
                 let kwargs = both.pop().unwrap_or(Value::Null);
@@ -63,7 +63,7 @@ impl StoredEvent {
     }
 
     /// As `wamp.subscription.get_events` answers it.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let (args, kwargs) = self.payload();
         json!({
             "time_ns": self.time_ns as u64, "realm": &*self.realm, "session_id": self.session_id,
@@ -73,7 +73,7 @@ impl StoredEvent {
     }
 
     /// The memory it holds: its fields and the bytes of its strings and packed payload.
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         std::mem::size_of::<StoredEvent>()
             + self.topic.len()
             + self.authid.len()
@@ -84,7 +84,7 @@ impl StoredEvent {
 
 /// A topic's retained event and who may have it.
 #[derive(Debug)]
-pub struct Retained {
+pub(crate) struct Retained {
     /// The event.
     pub event: Arc<StoredEvent>,
     /// The publisher, when it was disclosed: (session, authid, authrole).
@@ -107,7 +107,7 @@ struct History {
 
 /// What a realm remembers.
 #[derive(Debug, Default)]
-pub struct Remembered {
+pub(crate) struct Remembered {
     history: Vec<History>,
     retained: HashMap<String, Retained>,
     /// Retained topics in the order they were last set (with stale entries skipped).
@@ -118,7 +118,7 @@ pub struct Remembered {
 
 impl Remembered {
     /// A store keeping the history of these topics.
-    pub fn new(history: &[HistoryTopic]) -> Remembered {
+    pub(crate) fn new(history: &[HistoryTopic]) -> Remembered {
         Remembered {
             history: history
                 .iter()
@@ -133,7 +133,7 @@ impl Remembered {
     }
 
     /// Whether an event on `topic` is kept in some history.
-    pub fn keeps_history_of(&self, topic: &str) -> bool {
+    pub(crate) fn keeps_history_of(&self, topic: &str) -> bool {
         self.history
             .iter()
             .any(|h| matches(&h.topic.uri, h.topic.policy, topic))
@@ -141,7 +141,7 @@ impl Remembered {
 
     /// Keeps the event in every history whose topic matches it: once, shared, whoever
     /// subscribed (Crossbar keeps it once per subscriber, and nothing without one).
-    pub fn record(&mut self, event: &Arc<StoredEvent>) {
+    pub(crate) fn record(&mut self, event: &Arc<StoredEvent>) {
         for history in &mut self.history {
             if !matches(&history.topic.uri, history.topic.policy, &event.topic) {
                 continue;
@@ -159,7 +159,12 @@ impl Remembered {
 
     /// The last `limit` events of the history for exactly this pattern, newest first;
     /// `None` when no history is kept for it.
-    pub fn events(&self, policy: MatchPolicy, uri: &str, limit: usize) -> Option<Vec<Value>> {
+    pub(crate) fn events(
+        &self,
+        policy: MatchPolicy,
+        uri: &str,
+        limit: usize,
+    ) -> Option<Vec<Value>> {
         let history = self
             .history
             .iter()
@@ -177,7 +182,7 @@ impl Remembered {
 
     /// Makes this the topic's retained event, forgetting the oldest topics' while over the
     /// bounds.
-    pub fn retain(
+    pub(crate) fn retain(
         &mut self,
         event: Arc<StoredEvent>,
         publisher: Option<(u64, String, String)>,
@@ -219,7 +224,7 @@ impl Remembered {
     }
 
     /// The retained event of exactly this topic.
-    pub fn retained(&self, topic: &str) -> Option<&Retained> {
+    pub(crate) fn retained(&self, topic: &str) -> Option<&Retained> {
         self.retained.get(topic)
     }
 }

@@ -102,7 +102,7 @@ impl Drop for Forget<'_> {
 
 impl ServiceSession {
     /// Joins `realm` as the router's own session.
-    pub fn join(realm: Arc<Realm>) -> ServiceSession {
+    pub(crate) fn join(realm: Arc<Realm>) -> ServiceSession {
         let identity = Identity {
             authid: "wssnode".into(),
             authrole: crate::wamp::sessions::TRUSTED.into(),
@@ -118,7 +118,7 @@ impl ServiceSession {
     }
 
     /// Joins `realm` as `identity` with `role`'s permissions (the HTTP bridge's sessions).
-    pub fn join_as(
+    pub(crate) fn join_as(
         realm: Arc<Realm>,
         identity: Identity,
         role: Role,
@@ -147,12 +147,12 @@ impl ServiceSession {
     }
 
     /// Whether the realm still sends to it (its queue closes if answers pile up unread).
-    pub fn is_alive(&self) -> bool {
+    pub(crate) fn is_alive(&self) -> bool {
         self.outbox.is_open()
     }
 
     /// Calls `procedure` and waits at most `timeout` for its answer.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         procedure: &str,
         args: Vec<Value>,
@@ -168,7 +168,7 @@ impl ServiceSession {
 
     /// Calls `procedure` with these arguments and CALL options; the dealer cancels the call
     /// after `timeout`.
-    pub async fn call_with(
+    pub(crate) async fn call_with(
         &self,
         procedure: &str,
         payload: Payload,
@@ -187,7 +187,7 @@ impl ServiceSession {
 
     /// Publishes to `topic` with these options (acknowledged, so the answer carries the
     /// publication ID or the broker's ERROR).
-    pub async fn publish(
+    pub(crate) async fn publish(
         &self,
         topic: &str,
         payload: Payload,

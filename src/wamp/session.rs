@@ -119,7 +119,7 @@ fn pending_logins() -> &'static Arc<Shares> {
 }
 
 /// A WAMP session: the `ws::Session` of every `websocket` path.
-pub struct WampSession {
+pub(crate) struct WampSession {
     serializer: Serializer,
     realms: Arc<Realms>,
     options: Arc<WebSocketOptions>,
@@ -138,7 +138,7 @@ pub struct WampSession {
 
 impl WampSession {
     /// A session on a new connection; `subprotocol` is the negotiated one.
-    pub fn new(
+    pub(crate) fn new(
         realms: Arc<Realms>,
         options: Arc<WebSocketOptions>,
         subprotocol: &str,

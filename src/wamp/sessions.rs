@@ -102,7 +102,7 @@ pub(crate) const TRUSTED: &str = "trusted";
 
 /// The joined sessions of a realm, by session ID.
 #[derive(Default)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     members: HashMap<u64, Member>,
     /// The realm's name (in Crossbar's error texts).
     realm: Arc<str>,
@@ -110,43 +110,43 @@ pub struct Sessions {
 
 impl Sessions {
     /// The session with this ID.
-    pub fn get(&self, id: u64) -> Option<&Member> {
+    pub(crate) fn get(&self, id: u64) -> Option<&Member> {
         self.members.get(&id)
     }
 
     /// The session with this ID, to change.
-    pub fn get_mut(&mut self, id: u64) -> Option<&mut Member> {
+    pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut Member> {
         self.members.get_mut(&id)
     }
 
     /// Whether the session is one of node `node`'s.
-    pub fn is_of(&self, id: u64, node: &str) -> bool {
+    pub(crate) fn is_of(&self, id: u64, node: &str) -> bool {
         self.get(id)
             .is_some_and(|m| m.remote.as_deref() == Some(node))
     }
 
     /// Whether the session is (still) joined.
-    pub fn contains(&self, id: u64) -> bool {
+    pub(crate) fn contains(&self, id: u64) -> bool {
         self.members.contains_key(&id)
     }
 
     /// Every joined session.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, &Member)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &Member)> {
         self.members.iter().map(|(id, m)| (*id, m))
     }
 
     /// Adds a session under `id`.
-    pub fn insert(&mut self, id: u64, member: Member) {
+    pub(crate) fn insert(&mut self, id: u64, member: Member) {
         self.members.insert(id, member);
     }
 
     /// Removes a session.
-    pub fn remove(&mut self, id: u64) -> Option<Member> {
+    pub(crate) fn remove(&mut self, id: u64) -> Option<Member> {
         self.members.remove(&id)
     }
 
     /// What the session may make the router hold (nothing, once it has gone).
-    pub fn limits(&self, id: u64) -> SessionLimits {
+    pub(crate) fn limits(&self, id: u64) -> SessionLimits {
         self.get(id).map_or(
             SessionLimits {
                 max_subscriptions: 0,
@@ -159,7 +159,7 @@ impl Sessions {
     }
 
     /// Queues a message for a session in its serializer; a gone or too slow session is skipped.
-    pub fn send(&self, id: u64, message: Value) {
+    pub(crate) fn send(&self, id: u64, message: Value) {
         if let Some(member) = self.members.get(&id) {
             if let Some(code) = message.get(0).and_then(Value::as_u64) {
                 crate::runtime::metrics::metrics().message_out(message::name(code));
@@ -169,7 +169,7 @@ impl Sessions {
     }
 
     /// Sends `[ERROR, type, request, {}, uri, [text]]`.
-    pub fn error(
+    pub(crate) fn error(
         &self,
         id: u64,
         request_type: u64,
@@ -184,7 +184,7 @@ impl Sessions {
     }
 
     /// Sends `id` an ERROR whose first argument is Crossbar's text and the second ours.
-    pub fn error_as_crossbar(
+    pub(crate) fn error_as_crossbar(
         &self,
         id: u64,
         request_type: u64,
@@ -199,7 +199,7 @@ impl Sessions {
     }
 
     /// The sessions of the realm named `realm`.
-    pub fn of_realm(realm: &str) -> Sessions {
+    pub(crate) fn of_realm(realm: &str) -> Sessions {
         Sessions {
             members: HashMap::new(),
             realm: realm.into(),
@@ -208,7 +208,10 @@ impl Sessions {
 
     /// Gives every session of this node (but the router's own) the role `find` answers for its role
     /// name; answers how many it gave one, and the sessions it found none for.
-    pub fn reassign_roles(&mut self, find: impl Fn(&str) -> Option<Role>) -> (usize, Vec<u64>) {
+    pub(crate) fn reassign_roles(
+        &mut self,
+        find: impl Fn(&str) -> Option<Role>,
+    ) -> (usize, Vec<u64>) {
         let (mut updated, mut gone) = (0, Vec::new());
         for (id, member) in self.members.iter_mut() {
             // Another node's sessions are that node's to judge by its own config.
@@ -228,7 +231,7 @@ impl Sessions {
 
     /// Ends a session from the router's side (the meta API's `wamp.session.kill`): GOODBYE
     /// with `reason`, then its connection closes, and its leaving is the usual one.
-    pub fn kill(&self, id: u64, reason: &str, text: Option<&str>) {
+    pub(crate) fn kill(&self, id: u64, reason: &str, text: Option<&str>) {
         if let Some(member) = self.members.get(&id) {
             let details = text.map_or_else(|| json!({}), |t| json!({"message": t}));
             let goodbye = json!([message::code::GOODBYE, details, reason]);
@@ -241,7 +244,7 @@ impl Sessions {
     }
 
     /// Why the session's role may not do `action` on `uri`, if it may not.
-    pub fn refusal(&self, id: u64, uri: &str, action: Action) -> Option<String> {
+    pub(crate) fn refusal(&self, id: u64, uri: &str, action: Action) -> Option<String> {
         let member = self.members.get(&id)?;
         if authorize::allowed(&member.role, uri, action) {
             return None;
@@ -255,7 +258,7 @@ impl Sessions {
 
     /// Crossbar's text for a refused action (`crossbar::not_authorized`, or its own for
     /// PUBLISH).
-    pub fn crossbar_refusal(&self, id: u64, uri: &str, action: Action) -> String {
+    pub(crate) fn crossbar_refusal(&self, id: u64, uri: &str, action: Action) -> String {
         use crate::wamp::uri::crossbar;
         let what = match action {
             Action::Publish => return crossbar::publish_not_authorized(uri),
@@ -271,7 +274,7 @@ impl Sessions {
     }
 
     /// Whether the session's role may do `action` on `uri`; sends `not_authorized` if not.
-    pub fn authorize(
+    pub(crate) fn authorize(
         &self,
         id: u64,
         request_type: u64,
@@ -294,7 +297,7 @@ impl Sessions {
     }
 
     /// The next router-to-session request ID for `id` (sequential, as the spec asks).
-    pub fn next_request(&mut self, id: u64) -> u64 {
+    pub(crate) fn next_request(&mut self, id: u64) -> u64 {
         match self.members.get_mut(&id) {
             Some(member) => {
                 member.last_request = if member.last_request >= MAX_ID {
@@ -309,7 +312,7 @@ impl Sessions {
     }
 
     /// The details dict of a session, as `wamp.session.get` and `on_join` give it.
-    pub fn details(&self, id: u64) -> Value {
+    pub(crate) fn details(&self, id: u64) -> Value {
         match self.members.get(&id) {
             Some(m) => json!({
                 "session": id,

@@ -10,14 +10,14 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
 /// Testaments one session may leave, at most.
-pub const MAX_PER_SESSION: usize = 64;
+pub(crate) const MAX_PER_SESSION: usize = 64;
 
 /// Bytes (as decoded in memory) of testaments one session may leave, at most.
-pub const MAX_BYTES_PER_SESSION: usize = 256 * 1024;
+pub(crate) const MAX_BYTES_PER_SESSION: usize = 256 * 1024;
 
 /// One event to publish when its session ends.
 #[derive(Debug)]
-pub struct Testament {
+pub(crate) struct Testament {
     /// `detached` (true) or `destroyed`.
     detached: bool,
     /// The topic.
@@ -32,18 +32,18 @@ pub struct Testament {
 
 /// The testaments of a realm's sessions.
 #[derive(Debug, Default)]
-pub struct Testaments {
+pub(crate) struct Testaments {
     by_session: HashMap<u64, Vec<Testament>>,
 }
 
 /// A meta procedure's answer: its RESULT arguments, or the error URI and text.
-pub type Answer = Result<Value, (&'static str, String)>;
+pub(crate) type Answer = Result<Value, (&'static str, String)>;
 
 impl Testaments {
     /// `wamp.session.add_testament(topic, args, kwargs, publish_options, scope)`: answers
     /// an ID for the testament. `may_publish` says whether the session may publish to the
     /// topic (checked now: when the testament fires, the session is gone).
-    pub fn add(
+    pub(crate) fn add(
         &mut self,
         session: u64,
         payload: &Payload,
@@ -101,7 +101,7 @@ impl Testaments {
 
     /// `wamp.session.flush_testaments(scope)`: forgets that scope's testaments and answers
     /// how many there were.
-    pub fn flush(&mut self, session: u64, payload: &Payload) -> Answer {
+    pub(crate) fn flush(&mut self, session: u64, payload: &Payload) -> Answer {
         let (args, kwargs) = arguments(payload);
         let detached = scope(args.first().or_else(|| kwargs.get("scope")))?;
         let Some(held) = self.by_session.get_mut(&session) else {
@@ -114,7 +114,7 @@ impl Testaments {
 
     /// A leaving session's testaments, `detached` ones first, each scope in the order
     /// they were added.
-    pub fn take(&mut self, session: u64) -> Vec<Testament> {
+    pub(crate) fn take(&mut self, session: u64) -> Vec<Testament> {
         let mut all = self.by_session.remove(&session).unwrap_or_default();
         all.sort_by_key(|t| !t.detached);
         all

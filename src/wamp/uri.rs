@@ -5,123 +5,123 @@ use crate::config::MatchPolicy;
 
 /// The error URIs the router answers with: the spec's ("Predefined URIs"), then wssnode's
 /// own for its limits (a router may add its own).
-pub mod error {
+pub(crate) mod error {
     /// The session's role may not do this.
-    pub const NOT_AUTHORIZED: &str = "wamp.error.not_authorized";
+    pub(crate) const NOT_AUTHORIZED: &str = "wamp.error.not_authorized";
     /// A URI that is not one, or that is the router's own (`wamp.`).
-    pub const INVALID_URI: &str = "wamp.error.invalid_uri";
+    pub(crate) const INVALID_URI: &str = "wamp.error.invalid_uri";
     /// An option or argument of the wrong type or value.
-    pub const INVALID_ARGUMENT: &str = "wamp.error.invalid_argument";
+    pub(crate) const INVALID_ARGUMENT: &str = "wamp.error.invalid_argument";
     /// No callee registered the procedure.
-    pub const NO_SUCH_PROCEDURE: &str = "wamp.error.no_such_procedure";
+    pub(crate) const NO_SUCH_PROCEDURE: &str = "wamp.error.no_such_procedure";
     /// A procedure registered already (and not shareable this way).
-    pub const PROCEDURE_ALREADY_EXISTS: &str = "wamp.error.procedure_already_exists";
+    pub(crate) const PROCEDURE_ALREADY_EXISTS: &str = "wamp.error.procedure_already_exists";
     /// UNSUBSCRIBE of a subscription the session does not hold.
-    pub const NO_SUCH_SUBSCRIPTION: &str = "wamp.error.no_such_subscription";
+    pub(crate) const NO_SUCH_SUBSCRIPTION: &str = "wamp.error.no_such_subscription";
     /// UNREGISTER of a registration the session does not hold.
-    pub const NO_SUCH_REGISTRATION: &str = "wamp.error.no_such_registration";
+    pub(crate) const NO_SUCH_REGISTRATION: &str = "wamp.error.no_such_registration";
     /// A session ID the meta API does not know.
-    pub const NO_SUCH_SESSION: &str = "wamp.error.no_such_session";
+    pub(crate) const NO_SUCH_SESSION: &str = "wamp.error.no_such_session";
     /// A call that ended before its result: canceled, timed out, or its callee left.
-    pub const CANCELED: &str = "wamp.error.canceled";
+    pub(crate) const CANCELED: &str = "wamp.error.canceled";
     /// The reason of the INTERRUPT a timed-out call sends.
-    pub const TIMEOUT: &str = "wamp.error.timeout";
+    pub(crate) const TIMEOUT: &str = "wamp.error.timeout";
     /// HELLO for a realm the router does not have.
-    pub const NO_SUCH_REALM: &str = "wamp.error.no_such_realm";
+    pub(crate) const NO_SUCH_REALM: &str = "wamp.error.no_such_realm";
     /// HELLO offering no authentication method the transport accepts.
-    pub const NO_AUTH_METHOD: &str = "wamp.error.no_auth_method";
+    pub(crate) const NO_AUTH_METHOD: &str = "wamp.error.no_auth_method";
     /// An authenticator failed, is missing or gave an answer that is not one.
-    pub const AUTHENTICATION_FAILED: &str = "wamp.error.authentication_failed";
+    pub(crate) const AUTHENTICATION_FAILED: &str = "wamp.error.authentication_failed";
     /// An authorizer failed, is missing or gave an answer that is not one.
-    pub const AUTHORIZATION_FAILED: &str = "wamp.error.authorization_failed";
+    pub(crate) const AUTHORIZATION_FAILED: &str = "wamp.error.authorization_failed";
     /// The role given to a session is not one of the realm's.
-    pub const NO_SUCH_ROLE: &str = "wamp.error.no_such_role";
+    pub(crate) const NO_SUCH_ROLE: &str = "wamp.error.no_such_role";
     /// No authid could be assigned.
-    pub const NO_SUCH_PRINCIPAL: &str = "wamp.error.no_such_principal";
+    pub(crate) const NO_SUCH_PRINCIPAL: &str = "wamp.error.no_such_principal";
     /// A session's end when it logs out (its cookie forgets it).
-    pub const LOGOUT: &str = "wamp.close.logout";
+    pub(crate) const LOGOUT: &str = "wamp.close.logout";
     /// A message that breaks the protocol; ends the session.
-    pub const PROTOCOL_VIOLATION: &str = "wamp.error.protocol_violation";
+    pub(crate) const PROTOCOL_VIOLATION: &str = "wamp.error.protocol_violation";
     /// `wamp.subscription.get_events` for a subscription whose events are not kept.
-    pub const HISTORY_UNAVAILABLE: &str = "wamp.error.history_unavailable";
+    pub(crate) const HISTORY_UNAVAILABLE: &str = "wamp.error.history_unavailable";
     /// A testament with a wrong scope, or one too many.
-    pub const TESTAMENT_ERROR: &str = "wamp.error.testament_error";
+    pub(crate) const TESTAMENT_ERROR: &str = "wamp.error.testament_error";
     /// GOODBYE's answer: Crossbar's (autobahn's `Goodbye()` default), which clients show
     /// their `onLeave` as the reason; the spec's `wamp.close.goodbye_and_out` is only its
     /// example of a reply, and `GOODBYE` must be answered with some reason.
-    pub const GOODBYE_REPLY: &str = "wamp.close.normal";
+    pub(crate) const GOODBYE_REPLY: &str = "wamp.close.normal";
     /// The session holds `max_subscriptions` subscriptions.
-    pub const TOO_MANY_SUBSCRIPTIONS: &str = "wssnode.error.too_many_subscriptions";
+    pub(crate) const TOO_MANY_SUBSCRIPTIONS: &str = "wssnode.error.too_many_subscriptions";
     /// The session holds `max_registrations` registrations.
-    pub const TOO_MANY_REGISTRATIONS: &str = "wssnode.error.too_many_registrations";
+    pub(crate) const TOO_MANY_REGISTRATIONS: &str = "wssnode.error.too_many_registrations";
     /// The caller has `max_calls_in_flight` calls waiting for their results.
-    pub const TOO_MANY_CALLS: &str = "wssnode.error.too_many_calls";
+    pub(crate) const TOO_MANY_CALLS: &str = "wssnode.error.too_many_calls";
     /// The callee has `max_invocations_in_flight` invocations it has not answered.
-    pub const TOO_MANY_INVOCATIONS: &str = "wssnode.error.too_many_invocations";
+    pub(crate) const TOO_MANY_INVOCATIONS: &str = "wssnode.error.too_many_invocations";
     /// A REGISTER needs the cluster's Redis, which cannot be reached (wssnode's own).
-    pub const CLUSTER_UNAVAILABLE: &str = "wssnode.error.cluster_unavailable";
+    pub(crate) const CLUSTER_UNAVAILABLE: &str = "wssnode.error.cluster_unavailable";
     /// An answer that does not say what went wrong.
-    pub const RUNTIME_ERROR: &str = "wamp.error.runtime_error";
+    pub(crate) const RUNTIME_ERROR: &str = "wamp.error.runtime_error";
 }
 
 /// Crossbar's texts for the errors applications match on (its broker's and dealer's first
 /// error argument, from Crossbar 26). Ours, which say more, follow them as the second.
-pub mod crossbar {
+pub(crate) mod crossbar {
     /// PUBLISH to an invalid topic URI (Crossbar's default loose checking).
-    pub fn publish_invalid(topic: &str) -> String {
+    pub(crate) fn publish_invalid(topic: &str) -> String {
         format!("publish with invalid topic URI '{topic}' (URI strict checking False)")
     }
 
     /// PUBLISH to a `wamp.` topic.
-    pub fn publish_restricted(topic: &str) -> String {
+    pub(crate) fn publish_restricted(topic: &str) -> String {
         format!("publish with restricted topic URI '{topic}'")
     }
 
     /// PUBLISH the role may not make.
-    pub fn publish_not_authorized(topic: &str) -> String {
+    pub(crate) fn publish_not_authorized(topic: &str) -> String {
         format!("session not authorized to publish to topic '{topic}'")
     }
 
     /// SUBSCRIBE to an invalid topic URI.
-    pub fn subscribe_invalid(topic: &str) -> String {
+    pub(crate) fn subscribe_invalid(topic: &str) -> String {
         format!("subscribe for invalid topic URI '{topic}'")
     }
 
     /// REGISTER of an invalid procedure URI.
-    pub fn register_invalid(procedure: &str) -> String {
+    pub(crate) fn register_invalid(procedure: &str) -> String {
         format!("register for invalid procedure URI '{procedure}' (URI strict checking False)")
     }
 
     /// REGISTER under `wamp.` (Crossbar's text has the stray parenthesis).
-    pub fn register_restricted(procedure: &str) -> String {
+    pub(crate) fn register_restricted(procedure: &str) -> String {
         format!("register for restricted procedure URI '{procedure}')")
     }
 
     /// REGISTER of a procedure someone holds.
-    pub fn already_registered(procedure: &str) -> String {
+    pub(crate) fn already_registered(procedure: &str) -> String {
         format!("register for already registered procedure '{procedure}'")
     }
 
     /// CALL of an invalid procedure URI.
-    pub fn call_invalid(procedure: &str) -> String {
+    pub(crate) fn call_invalid(procedure: &str) -> String {
         format!("call with invalid procedure URI '{procedure}' (URI strict checking False)")
     }
 
     /// CALL with no callee.
-    pub fn no_callee(procedure: &str) -> String {
+    pub(crate) fn no_callee(procedure: &str) -> String {
         format!("no callee registered for procedure <{procedure}>")
     }
 
     /// An action whose authorizer failed (did not answer, or not with a verdict); `what`
     /// is "publishing to topic URI", "subscribing to topic URI", "registering procedure" or
     /// "calling procedure".
-    pub fn authorization_failed(what: &str, uri: &str, why: &str) -> String {
+    pub(crate) fn authorization_failed(what: &str, uri: &str, why: &str) -> String {
         format!("failed to authorize session for {what} '{uri}': {why}")
     }
 
     /// SUBSCRIBE, REGISTER or CALL the role may not make; `what` is "subscribe to topic",
     /// "register procedure" or "call procedure".
-    pub fn not_authorized(
+    pub(crate) fn not_authorized(
         session: u64,
         authid: &str,
         authrole: &str,
@@ -135,12 +135,12 @@ pub mod crossbar {
 
 /// Whether `uri` is a valid URI for `policy` under the spec's loose rules
 /// (`MatchPolicy::admits`).
-pub fn is_valid(uri: &str, policy: MatchPolicy) -> bool {
+pub(crate) fn is_valid(uri: &str, policy: MatchPolicy) -> bool {
     policy.admits(uri)
 }
 
 /// Why a pattern is refused, for the `invalid_uri` error; `what` is "topic" or "procedure".
-pub fn invalid(uri: &str, policy: MatchPolicy, what: &str) -> String {
+pub(crate) fn invalid(uri: &str, policy: MatchPolicy, what: &str) -> String {
     if uri.len() > policy.max_bytes() {
         return format!(
             "a {} {what} may have at most {} bytes, this one has {}",
@@ -153,7 +153,7 @@ pub fn invalid(uri: &str, policy: MatchPolicy, what: &str) -> String {
 }
 
 /// Whether `uri` matches `pattern` under `policy`.
-pub fn matches(pattern: &str, policy: MatchPolicy, uri: &str) -> bool {
+pub(crate) fn matches(pattern: &str, policy: MatchPolicy, uri: &str) -> bool {
     match policy {
         MatchPolicy::Exact => pattern == uri,
         MatchPolicy::Prefix => uri.starts_with(pattern),
@@ -173,7 +173,7 @@ pub fn matches(pattern: &str, policy: MatchPolicy, uri: &str) -> bool {
 
 /// Orders competing matches as the spec does for registrations: exact, then the longest
 /// prefix, then the wildcard with the most fixed components. Higher is better.
-pub fn specificity(pattern: &str, policy: MatchPolicy) -> (u8, usize) {
+pub(crate) fn specificity(pattern: &str, policy: MatchPolicy) -> (u8, usize) {
     match policy {
         MatchPolicy::Exact => (2, pattern.len()),
         MatchPolicy::Prefix => (1, pattern.len()),

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// The file that keeps the secret, in the node directory.
-pub const SECRET_FILE: &str = "wssnode.secret";
+pub(crate) const SECRET_FILE: &str = "wssnode.secret";
 
 static NODE_DIR: OnceLock<PathBuf> = OnceLock::new();
 
 /// Names the node directory whose secret the decoys are made with (at start).
-pub fn keep_secret_in(dir: &Path) {
+pub(crate) fn keep_secret_in(dir: &Path) {
     let _ = NODE_DIR.set(dir.to_path_buf());
 }
 

@@ -53,14 +53,11 @@ struct Transport {
 
 impl Transport {
     fn touch(&self) {
-        *self.last_seen.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        *crate::lock(&self.last_seen) = Instant::now();
     }
 
     fn idle(&self) -> Duration {
-        self.last_seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .elapsed()
+        crate::lock(&self.last_seen).elapsed()
     }
 }
 
@@ -90,7 +87,7 @@ impl LongPoll {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Transport>>> {
-        self.transports.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.transports)
     }
 
     /// Answers one request under the path (`rest` is what follows it).

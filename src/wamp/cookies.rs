@@ -178,9 +178,7 @@ impl CookieStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.store)
     }
 
     /// The value of our cookie in a request's `Cookie` header, if it is one we issued and
@@ -284,7 +282,7 @@ impl CookieStore {
     }
 
     fn open_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(u64, Outbox)>>> {
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock(&self.open)
     }
 
     /// Notes an open connection with the cookie; returns its number, for `detach`.
@@ -321,7 +319,7 @@ impl CookieStore {
         let (Some(file), Some(path)) = (&self.file, &self.config.file) else {
             return;
         };
-        let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
+        let mut file = crate::lock(&file);
         let line = format!("{record}\n");
         let written = file.file.write_all(line.as_bytes());
         if let Err(e) = written.and_then(|()| file.file.sync_data()) {

@@ -78,10 +78,7 @@ impl Realms {
     /// The router's own session in realm `name`, which joins when first needed.
     pub(crate) fn service(&self, name: &str) -> Option<Arc<ServiceSession>> {
         let realm = self.get(name)?;
-        let mut services = self
-            .services
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut services = crate::lock(&self.services);
         if let Some(service) = services.get(name).filter(|s| s.is_alive()) {
             return Some(service.clone());
         }

@@ -87,9 +87,7 @@ impl Realm {
 
     /// Locks the realm's state. A panic elsewhere must not take every session down with it.
     fn lock(&self) -> MutexGuard<'_, RealmState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.state)
     }
 
     /// The role with this name, if the realm has it.

@@ -319,7 +319,7 @@ impl CookieStore {
         let (Some(file), Some(path)) = (&self.file, &self.config.file) else {
             return;
         };
-        let mut file = crate::lock(&file);
+        let mut file = crate::lock(file);
         let line = format!("{record}\n");
         let written = file.file.write_all(line.as_bytes());
         if let Err(e) = written.and_then(|()| file.file.sync_data()) {

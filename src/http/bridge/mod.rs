@@ -9,6 +9,13 @@
 //! Two things Crossbar does not do: signatures are compared in constant time, and a signed
 //! request seen before (same key, `seq` and `nonce` within the time window) is refused.
 
+mod body;
+mod signed;
+use body::{check_content_type, read_limited};
+pub use body::{read_body, Action, PayloadParts};
+pub use signed::{github_signature_ok, signature, Signed};
+use signed::{unix_now, Remembered};
+
 use crate::config::{BridgeKind, BridgeOptions};
 use crate::lock;
 use crate::runtime::lifecycle::ConnInfo;
@@ -28,18 +35,6 @@ use tide::{Request, Response, StatusCode};
 /// until the oldest leave their window.
 const REMEMBERED_MAX: usize = 100_000;
 
-/// The `options` of a `publisher` request the publication takes (Crossbar's list).
-const PUBLISH_OPTIONS: [&str; 8] = [
-    "retain",
-    "exclude_me",
-    "exclude_authid",
-    "exclude_authrole",
-    "exclude",
-    "eligible_authid",
-    "eligible_authrole",
-    "eligible",
-];
-
 /// A request refused before it reached the router.
 #[derive(Debug, PartialEq)]
 pub struct Refusal {
@@ -53,233 +48,6 @@ fn refuse(status: u16, text: impl Into<String>) -> Refusal {
     Refusal {
         status,
         text: text.into(),
-    }
-}
-
-/// What a request asks the router to do, read from its body.
-#[derive(Debug, PartialEq)]
-pub enum Action {
-    /// Publish to `topic` with these options.
-    Publish {
-        /// The topic.
-        topic: String,
-        /// Its arguments.
-        payload: PayloadParts,
-        /// The options a bridge passes on.
-        options: Map<String, Value>,
-    },
-    /// Call `procedure`, waiting at most `timeout_ms` (when the body asks for less).
-    Call {
-        /// The procedure.
-        procedure: String,
-        /// Its arguments.
-        payload: PayloadParts,
-        /// `options.timeout` of the body, in ms.
-        timeout_ms: Option<u64>,
-    },
-}
-
-/// A body's `args` and `kwargs` (absent or empty ones are left out, as Crossbar does).
-#[derive(Debug, PartialEq, Default)]
-pub struct PayloadParts {
-    /// `args`.
-    pub args: Vec<Value>,
-    /// `kwargs`.
-    pub kwargs: Map<String, Value>,
-}
-
-impl PayloadParts {
-    fn into_payload(self) -> Payload {
-        Payload {
-            args: Some(Value::Array(self.args)),
-            kwargs: (!self.kwargs.is_empty()).then_some(Value::Object(self.kwargs)),
-        }
-    }
-}
-
-/// Reads a `publisher` (`caller` when `call`) body: a JSON object with `topic` (or
-/// `procedure`), `args`, `kwargs` and `options`.
-pub fn read_body(call: bool, body: &[u8]) -> Result<Action, Refusal> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| refuse(400, "Non-decodable request body, was not UTF-8."))?;
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| refuse(400, format!("Request body was invalid JSON ({e}).")))?;
-    let Value::Object(mut body) = value else {
-        return Err(refuse(
-            400,
-            "Request body was valid JSON, but not well formed (must be a dict).",
-        ));
-    };
-    let target = if call { "procedure" } else { "topic" };
-    let name = match body.remove(target) {
-        Some(Value::String(name)) => name,
-        Some(_) => {
-            return Err(refuse(
-                400,
-                format!(
-                "Request body was valid JSON, but not well formed ('{target}' must be a string)."
-            ),
-            ))
-        }
-        None => {
-            return Err(refuse(
-                400,
-                format!(
-                    "Request body was valid JSON, but not well formed (missing key '{target}')."
-                ),
-            ))
-        }
-    };
-    let payload =
-        PayloadParts {
-            args: match body.remove("args") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::Array(args)) => args,
-                Some(_) => {
-                    return Err(refuse(
-                        400,
-                        "Request body was valid JSON, but not well formed ('args' must be a list).",
-                    ))
-                }
-            },
-            kwargs: match body.remove("kwargs") {
-                None | Some(Value::Null) => Map::new(),
-                Some(Value::Object(kwargs)) => kwargs,
-                Some(_) => return Err(refuse(
-                    400,
-                    "Request body was valid JSON, but not well formed ('kwargs' must be a dict).",
-                )),
-            },
-        };
-    let options = match body.remove("options") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(options)) => options,
-        Some(_) => {
-            return Err(refuse(
-                400,
-                "Request body was valid JSON, but not well formed ('options' must be a dict).",
-            ))
-        }
-    };
-    Ok(if call {
-        Action::Call {
-            procedure: name,
-            payload,
-            timeout_ms: options
-                .get("timeout")
-                .and_then(Value::as_u64)
-                .filter(|t| *t > 0),
-        }
-    } else {
-        let options = options
-            .into_iter()
-            .filter(|(k, _)| PUBLISH_OPTIONS.contains(&k.as_str()))
-            .collect();
-        Action::Publish {
-            topic: name,
-            payload,
-            options,
-        }
-    })
-}
-
-/// The signed-request query fields, as Crossbar reads them.
-#[derive(Debug, Default)]
-pub struct Signed<'a> {
-    /// `key`
-    pub key: Option<&'a str>,
-    /// `timestamp`
-    pub timestamp: Option<&'a str>,
-    /// `seq`
-    pub seq: Option<&'a str>,
-    /// `nonce`
-    pub nonce: Option<&'a str>,
-    /// `signature`
-    pub signature: Option<&'a str>,
-}
-
-/// Crossbar's request signature: URL-safe base64 (padded) of HMAC-SHA256 keyed with the
-/// secret over key, timestamp, seq, nonce and the body, run together.
-pub fn signature(
-    secret: &str,
-    key: &str,
-    timestamp: &str,
-    seq: &str,
-    nonce: &str,
-    body: &[u8],
-) -> String {
-    let mut context =
-        hmac::Context::with_key(&hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()));
-    for part in [
-        key.as_bytes(),
-        timestamp.as_bytes(),
-        seq.as_bytes(),
-        nonce.as_bytes(),
-        body,
-    ] {
-        context.update(part);
-    }
-    data_encoding::BASE64URL.encode(context.sign().as_ref())
-}
-
-/// Whether the GitHub signature headers match the body: `X-Hub-Signature-256`
-/// (`sha256=HEX`) when sent, else `X-Hub-Signature` (`sha1=HEX`, all Crossbar checks).
-pub fn github_signature_ok(
-    secret: &str,
-    sha256: Option<&str>,
-    sha1: Option<&str>,
-    body: &[u8],
-) -> bool {
-    let (algorithm, prefix, header) = match (sha256, sha1) {
-        (Some(header), _) => (hmac::HMAC_SHA256, "sha256=", header),
-        (None, Some(header)) => (hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, "sha1=", header),
-        (None, None) => return false,
-    };
-    let Some(hex) = header
-        .trim()
-        .to_ascii_lowercase()
-        .strip_prefix(prefix)
-        .map(str::to_string)
-    else {
-        return false;
-    };
-    let expected = data_encoding::HEXLOWER
-        .encode(hmac::sign(&hmac::Key::new(algorithm, secret.as_bytes()), body).as_ref());
-    constant_time::verify_slices_are_equal(expected.as_bytes(), hex.as_bytes()).is_ok()
-}
-
-/// Signed requests seen within the time window, so each is served once.
-#[derive(Default)]
-struct Remembered {
-    seen: HashMap<(String, String, String), Instant>,
-    order: VecDeque<((String, String, String), Instant)>,
-}
-
-impl Remembered {
-    /// Remembers the request for `window`; `Ok(false)` if it was seen within its window,
-    /// `Err` when as many are remembered as may be (then nothing is served until some
-    /// expire: forgetting one still in its window would let it be replayed).
-    fn first_time(&mut self, id: (String, String, String), window: Duration) -> Result<bool, ()> {
-        let now = Instant::now();
-        while let Some((old, until)) = self.order.front() {
-            if *until > now {
-                break;
-            }
-            if self.seen.get(old) == Some(until) {
-                self.seen.remove(old);
-            }
-            self.order.pop_front();
-        }
-        if self.seen.get(&id).is_some_and(|until| *until > now) {
-            return Ok(false);
-        }
-        if self.seen.len() >= REMEMBERED_MAX {
-            return Err(());
-        }
-        let until = now + window;
-        self.seen.insert(id.clone(), until);
-        self.order.push_back((id, until));
-        Ok(true)
     }
 }
 
@@ -430,75 +198,6 @@ impl Bridge {
             _ => None,
         };
         Ok(self.act(realms, action).await)
-    }
-
-    /// Crossbar's signed-request checks, and ours against replay.
-    pub fn check_signed(&self, s: &Signed<'_>, body: &[u8], now: f64) -> Result<(), Refusal> {
-        let o = &self.options;
-        let signed = o.secret.is_some();
-        let missing = |field: &str| {
-            refuse(400, format!("REST bridge signature was invalid (missing mandatory field - '{field}' field missing)."))
-        };
-        if signed && s.key.is_none() {
-            return Err(missing("key"));
-        }
-        match s.timestamp {
-            Some(ts) => {
-                let Some(at) = crate::runtime::time::parse_utc_fraction_z(ts) else {
-                    return Err(refuse(400, format!("REST bridge signature was invalid (invalid timestamp '{ts}' (must be UTC/ISO-8601, e.g. '2011-10-14T16:59:51.123Z')).")));
-                };
-                let limit = o.timestamp_delta_limit_s as f64;
-                if limit > 0.0 && (at - now).abs() > limit {
-                    return Err(refuse(400, "Request expired, too old timestamp."));
-                }
-            }
-            None if signed => return Err(missing("timestamp")),
-            None => {}
-        }
-        for (name, value) in [("seq", s.seq), ("nonce", s.nonce)] {
-            match value {
-                Some(v) if v.trim().parse::<i128>().is_err() => {
-                    let what = if name == "seq" {
-                        "sequence number"
-                    } else {
-                        "nonce"
-                    };
-                    return Err(refuse(400, format!("REST bridge signature was invalid (invalid {what} '{v}' (must be an integer)).")));
-                }
-                None if signed => return Err(missing(name)),
-                _ => {}
-            }
-        }
-        let Some(secret) = &o.secret else {
-            return Ok(());
-        };
-        let sent = s.signature.ok_or_else(|| missing("signature"))?;
-        let key = s.key.unwrap_or_default();
-        if o.key.as_deref() != Some(key) {
-            return Err(refuse(401, "REST bridge signature key not valid."));
-        }
-        let (ts, seq, nonce) = (
-            s.timestamp.unwrap_or_default(),
-            s.seq.unwrap_or_default(),
-            s.nonce.unwrap_or_default(),
-        );
-        let expected = signature(secret, key, ts, seq, nonce, body);
-        if constant_time::verify_slices_are_equal(expected.as_bytes(), sent.as_bytes()).is_err() {
-            return Err(refuse(401, "REST bridge signature secret not valid."));
-        }
-        // Within its window a timestamp is accepted on both sides of now; remember the
-        // request for all of it (a day when the check is off).
-        let window = match o.timestamp_delta_limit_s {
-            0 => Duration::from_secs(86_400),
-            s => Duration::from_secs(2 * s),
-        };
-        let id = (key.to_string(), seq.to_string(), nonce.to_string());
-        match lock(&self.remembered).first_time(id, window) {
-            Ok(true) => {}
-            Ok(false) => return Err(refuse(400, "REST bridge request was already served (same key, seq and nonce): send a new nonce.")),
-            Err(()) => return Err(refuse(503, format!("{REMEMBERED_MAX} signed requests were served within the time window, the most remembered against replay; try again shortly."))),
-        }
-        Ok(())
     }
 
     /// The path's session in its realm, joined when first needed (and again if it went).
@@ -667,67 +366,6 @@ fn failure(why: &str) -> Response {
         500,
         json!({"error": "wamp.error.runtime_error", "args": [format!("Sorry, the bridge could not serve this request: {why}.")], "kwargs": {}}),
     )
-}
-
-/// `publisher` and `caller` take JSON (or no Content-Type at all); every type takes only
-/// UTF-8.
-fn check_content_type(header: Option<&str>, json_only: bool) -> Result<(), Refusal> {
-    let Some(header) = header else { return Ok(()) };
-    let mut parts = header.split(';').map(|p| p.trim().to_ascii_lowercase());
-    let media = parts.next().unwrap_or_default();
-    // async-h1 reports a request without Content-Type as `application/octet-stream`, so
-    // that is taken as none (Crossbar accepts a request without one).
-    if json_only && media != "application/json" && media != "application/octet-stream" {
-        return Err(refuse(
-            400,
-            format!(
-                "Non-accepted content type. (must be one of 'application/json', not '{media}')"
-            ),
-        ));
-    }
-    for param in parts {
-        if let Some(charset) = param.strip_prefix("charset=") {
-            if !matches!(charset.trim_matches('"'), "utf-8" | "utf8") {
-                return Err(refuse(400, "Non-accepted request encoding, must be UTF-8."));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The body, refused with 413 past `limit` (by Content-Length before reading, or while
-/// reading one sent without it).
-async fn read_limited<S>(req: &mut Request<S>, limit: usize) -> Result<Vec<u8>, Refusal> {
-    let too_long = |length: usize| {
-        refuse(
-            413,
-            format!("Request too long. ({length} is longer than accepted {limit})"),
-        )
-    };
-    if let Some(length) = req.len() {
-        if length > limit {
-            return Err(too_long(length));
-        }
-    }
-    let mut body = Vec::new();
-    let read = (&mut *req)
-        .take(limit as u64 + 1)
-        .read_to_end(&mut body)
-        .await;
-    if read.is_err() {
-        return Err(refuse(400, "The request body could not be read."));
-    }
-    if body.len() > limit {
-        return Err(too_long(body.len()));
-    }
-    Ok(body)
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 #[cfg(test)]

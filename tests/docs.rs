@@ -105,6 +105,7 @@ fn every_relative_link_in_the_manual_resolves() {
 fn keys_read() -> BTreeSet<String> {
     let readers = [
         ".u64(\"",
+        ".count(\"",
         ".str(\"",
         ".bool(\"",
         ".get(\"",

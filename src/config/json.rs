@@ -75,6 +75,18 @@ impl<'r, 'a> Obj<'r, 'a> {
         self.get(name).ok_or_else(|| self.missing(name, ""))
     }
 
+    /// A count that must be at least 1, as a `usize`; `with_zero` says what 0 would do.
+    pub(super) fn count(
+        &self,
+        name: &'static str,
+        with_zero: &str,
+    ) -> Result<Option<usize>, StartError> {
+        match self.u64(name)? {
+            Some(0) => Err(self.error(name, format!("must be at least 1: with 0 {with_zero}"))),
+            n => Ok(n.map(|n| usize::try_from(n).unwrap_or(usize::MAX))),
+        }
+    }
+
     /// An error about this object's key `name`.
     pub(super) fn error(&self, name: &str, problem: impl Into<String>) -> StartError {
         self.reader.error(&self.child_key(name), problem)

@@ -272,14 +272,8 @@ impl Reader<'_> {
             }
             out.same_site = Some(same_site.to_string());
         }
-        if let Some(n) = c.u64("max_cookies")? {
-            if n == 0 {
-                return Err(c.error(
-                    "max_cookies",
-                    "must be at least 1: with 0 no cookie could be kept",
-                ));
-            }
-            out.max_cookies = usize::try_from(n).unwrap_or(usize::MAX);
+        if let Some(n) = c.count("max_cookies", "no cookie could be kept")? {
+            out.max_cookies = n;
         }
         if let Some(store) = c.get("store") {
             let s_key = format!("{key}.store");

@@ -61,14 +61,8 @@ impl Reader<'_> {
                 if let Some(ms) = options.u64("call_timeout")? {
                     out.call_timeout_ms = ms.max(1);
                 }
-                if let Some(n) = options.u64("max_calls_per_client")? {
-                    if n == 0 {
-                        return Err(self.error(
-                            &format!("{options_key}.max_calls_per_client"),
-                            "must be at least 1: with 0 no call is ever made",
-                        ));
-                    }
-                    out.max_calls_per_client = usize::try_from(n).unwrap_or(usize::MAX);
+                if let Some(n) = options.count("max_calls_per_client", "no call is ever made")? {
+                    out.max_calls_per_client = n;
                 }
                 BridgeKind::Caller
             }

@@ -309,14 +309,8 @@ impl Reader<'_> {
         if let Some(d) = millis("send_timeout")? {
             limits.send = d;
         }
-        if let Some(n) = options.u64("max_connections")? {
-            if n == 0 {
-                return Err(options.error(
-                    "max_connections",
-                    "must be at least 1: with 0 every connection would be refused",
-                ));
-            }
-            limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
+        if let Some(n) = options.count("max_connections", "every connection would be refused")? {
+            limits.max_connections = n;
         }
         if let Some(n) = options.u64("max_request_head")? {
             let max = MAX_HEAD;

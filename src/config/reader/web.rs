@@ -211,19 +211,11 @@ impl Reader<'_> {
             if let Some(n) = o.u64("queue_limit_messages")? {
                 out.queue_limit_messages = usize::try_from(n).unwrap_or(usize::MAX).max(1);
             }
-            let at_least_one = |name: &'static str| -> Result<Option<usize>, StartError> {
-                match o.u64(name)? {
-                    Some(0) => Err(self.error(
-                        &format!("{key}.options.{name}"),
-                        "must be at least 1: with 0 no transport could ever open",
-                    )),
-                    n => Ok(n.map(|n| usize::try_from(n).unwrap_or(usize::MAX))),
-                }
-            };
-            if let Some(n) = at_least_one("max_transports")? {
+            let never = "no transport could ever open";
+            if let Some(n) = o.count("max_transports", never)? {
                 out.max_transports = n;
             }
-            if let Some(n) = at_least_one("max_transports_per_client")? {
+            if let Some(n) = o.count("max_transports_per_client", never)? {
                 out.max_transports_per_client = n;
             }
             if let Some(ms) = o.u64("open_handshake_timeout")? {

@@ -115,15 +115,8 @@ impl Reader<'_> {
                     &mut options.max_pending_logins_per_client,
                 ),
             ] {
-                match opts.u64(name)? {
-                    Some(0) => {
-                        return Err(self.error(
-                            &format!("{key}.options.{name}"),
-                            "must be at least 1: with 0 no login could ask its authenticator",
-                        ))
-                    }
-                    Some(n) => *slot = usize::try_from(n).unwrap_or(usize::MAX),
-                    None => {}
+                if let Some(n) = opts.count(name, "no login could ask its authenticator")? {
+                    *slot = n;
                 }
             }
             if let Some(list) = opts.get("allowed_origins") {

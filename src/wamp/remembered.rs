@@ -48,7 +48,7 @@ pub(crate) struct StoredEvent {
 impl StoredEvent {
     /// Packs a publication's payload (`args`, `kwargs`: null when absent) to keep it.
     pub(crate) fn pack(args: &Value, kwargs: &Value) -> Box<[u8]> {
-        pack(&json!([args, kwargs]))
+        pack(&[args, kwargs])
     }
 
     /// The payload: `args` and `kwargs`, each null when absent.

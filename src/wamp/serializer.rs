@@ -144,13 +144,15 @@ impl Serializer {
 /// A value packed as MessagePack, for what the router keeps after delivering it (history,
 /// retained events): a decoded value takes several times its wire form in memory, and what
 /// is kept is counted by the bytes it really holds.
-pub(crate) fn pack(value: &Value) -> Box<[u8]> {
+/// `values` are packed as one list, each converted where it is (no copy of it is made).
+pub(crate) fn pack(values: &[&Value]) -> Box<[u8]> {
+    let list = Mp::Array(values.iter().map(|v| to_msgpack(v)).collect());
     let mut bytes = Vec::new();
-    let _ = rmpv::encode::write_value(&mut bytes, &to_msgpack(value));
+    let _ = rmpv::encode::write_value(&mut bytes, &list);
     bytes.into_boxed_slice()
 }
 
-/// A value `pack` made; null if the bytes are not one (they always are).
+/// The list `pack` made; null if the bytes are not one (they always are).
 pub(crate) fn unpack(bytes: &[u8]) -> Value {
     let mut reader = bytes;
     rmpv::decode::read_value_with_max_depth(&mut reader, 2 * MAX_NESTING)
